@@ -1,0 +1,504 @@
+//! Applies a [`Plan`] to the kernel over rtnetlink, and the netlink operations a test can
+//! make at run time.
+//!
+//! Every node gets its own rtnetlink socket, opened by a thread standing in that node's
+//! namespace. Links are created with both ends directly in their target namespaces (moving
+//! a link costs ~30x more), up from the start, with fixed ifindexes and MACs; requests of one
+//! phase run concurrently; the build returns only when every link reports operstate UP.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, State};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::topology::Plan;
+
+/// How long links may take to report operstate UP before the build fails.
+const UP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node's namespace and its netlink handle.
+pub(crate) struct NodeNs {
+    pub netns: OwnedFd,
+    pub nl: Handle,
+}
+
+/// Creates one network namespace per node (the first node, the host, is the calling
+/// thread's), opens a netlink socket in each and sets the node's sysctls.
+///
+/// Must run inside a tokio runtime context: the netlink connections are spawned on it.
+pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
+    let host = sys::current_netns().map_err(|e| Error::sys("opening the sandbox's netns", e))?;
+    let ipv6 = plan
+        .nodes
+        .iter()
+        .flat_map(|n| &n.ifaces)
+        .flat_map(|i| &i.addrs)
+        .any(|a| matches!(a, IpNet::V6(_)));
+    let mut out = Vec::with_capacity(plan.nodes.len());
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let netns = if i == 0 {
+            host.try_clone()
+        } else {
+            sys::new_netns(host.as_fd())
+        }
+        .map_err(|e| {
+            Error::sys(
+                format!("creating the network namespace of node {:?}", node.name),
+                e,
+            )
+        })?;
+        let (conn, nl) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
+            let (conn, nl, _) = rtnetlink::new_connection()?;
+            set_sysctls(node.forwarding, ipv6)?;
+            Ok((conn, nl))
+        })
+        .and_then(|r| r)
+        .map_err(|e| Error::sys(format!("setting up node {:?}", node.name), e))?;
+        tokio::spawn(conn);
+        out.push(NodeNs { netns, nl });
+    }
+    Ok(out)
+}
+
+/// Writes the sysctls of the calling thread's netns.
+fn set_sysctls(forwarding: bool, ipv6: bool) -> std::io::Result<()> {
+    // ICMP datagram sockets (unprivileged ping) for the one group the sandbox maps.
+    write_sysctl("net/ipv4/ping_group_range", "0 0")?;
+    if forwarding {
+        write_sysctl("net/ipv4/ip_forward", "1")?;
+    }
+    if ipv6 {
+        // No duplicate address detection, even for link-local addresses: nothing is
+        // tentative when the body starts.
+        write_sysctl("net/ipv6/conf/all/accept_dad", "0")?;
+        write_sysctl("net/ipv6/conf/default/accept_dad", "0")?;
+        if forwarding {
+            write_sysctl("net/ipv6/conf/all/forwarding", "1")?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `/proc/sys/<key>` for the calling thread's netns.
+pub(crate) fn write_sysctl(key: &str, value: &str) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/sys/{key}"), value)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("/proc/sys/{key}: {e}")))
+}
+
+/// The ifindex every planned interface gets: per node, bridges first, then veth ends, from 2
+/// (1 is `lo`).
+pub(crate) fn ifindexes(plan: &Plan) -> HashMap<(usize, String), u32> {
+    let mut next = vec![2u32; plan.nodes.len()];
+    let mut out = HashMap::new();
+    let mut assign = |node: usize, name: &str| {
+        out.insert((node, name.to_string()), next[node]);
+        next[node] += 1;
+    };
+    for b in &plan.bridges {
+        assign(b.node, &b.name);
+    }
+    for v in &plan.veths {
+        for e in &v.ends {
+            assign(e.node, &e.name);
+        }
+    }
+    out
+}
+
+/// Builds everything in `plan`. Returns when every link is operationally up.
+pub(crate) async fn build(
+    plan: &Plan,
+    ns: &[NodeNs],
+    index: &HashMap<(usize, String), u32>,
+) -> Result<()> {
+    let name = |n: usize| plan.nodes[n].name.as_str();
+
+    // Loopback up and bridges, concurrently.
+    let lo = ns.iter().enumerate().map(|(i, n)| async move {
+        let msg = LinkUnspec::new_with_index(1).up().build();
+        n.nl.link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(format!("node {:?}: setting lo up", name(i)), e))
+    });
+    let bridges = plan.bridges.iter().map(|b| async move {
+        let msg = LinkBridge::new(&b.name)
+            .index(index[&(b.node, b.name.clone())])
+            .address(b.mac.to_vec())
+            .up()
+            .build();
+        ns[b.node].nl.link().add(msg).execute().await.map_err(|e| {
+            Error::netlink(
+                format!("node {:?}: creating bridge {:?}", name(b.node), b.name),
+                e,
+            )
+        })
+    });
+    futures::try_join!(try_join_all(lo), try_join_all(bridges))?;
+
+    // Veth pairs, each end created directly in its namespace. The end that is a bridge
+    // port is the one the request is made for, so that its master is set in the same
+    // request. The peer cannot be brought up in the same request (veth_open fails with
+    // ENOTCONN before the pair is linked), so it is brought up with the addresses.
+    let veths = plan.veths.iter().map(|v| async move {
+        let (main, peer) = if v.ends[1].master.is_some() {
+            (&v.ends[1], &v.ends[0])
+        } else {
+            (&v.ends[0], &v.ends[1])
+        };
+        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.name.clone())
+            .index(index[&(peer.node, peer.name.clone())])
+            .address(peer.mac.to_vec())
+            .setns_by_fd(ns[peer.node].netns.as_raw_fd())
+            .build();
+        let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(main.name.clone())
+            .index(index[&(main.node, main.name.clone())])
+            .address(main.mac.to_vec())
+            .up()
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        if let Some(b) = main.master {
+            let bridge = &plan.bridges[b];
+            msg = msg.controller(index[&(bridge.node, bridge.name.clone())]);
+        }
+        ns[main.node]
+            .nl
+            .link()
+            .add(msg.build())
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!(
+                        "creating veth {}:{} <-> {}:{}",
+                        name(main.node),
+                        main.name,
+                        name(peer.node),
+                        peer.name
+                    ),
+                    e,
+                )
+            })
+    });
+    try_join_all(veths).await?;
+
+    // Peers up, and addresses (IPv6 without duplicate address detection).
+    let peers_up = plan.veths.iter().map(|v| async move {
+        let peer = if v.ends[1].master.is_some() {
+            &v.ends[0]
+        } else {
+            &v.ends[1]
+        };
+        set_link(
+            &ns[peer.node].nl,
+            index[&(peer.node, peer.name.clone())],
+            true,
+        )
+        .await
+        .map_err(|e| {
+            Error::netlink(
+                format!("node {:?}: setting {} up", name(peer.node), peer.name),
+                e,
+            )
+        })
+    });
+    let mut addrs = Vec::new();
+    for b in &plan.bridges {
+        for a in &b.addrs {
+            addrs.push((b.node, b.name.as_str(), *a));
+        }
+    }
+    for v in &plan.veths {
+        for e in &v.ends {
+            for a in &e.addrs {
+                addrs.push((e.node, e.name.as_str(), *a));
+            }
+        }
+    }
+    let addrs = addrs.iter().map(|&(node, ifname, addr)| async move {
+        add_address(&ns[node].nl, index[&(node, ifname.to_string())], addr)
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!("node {:?}: adding {addr} to {ifname}", name(node)),
+                    e,
+                )
+            })
+    });
+    futures::try_join!(try_join_all(peers_up), try_join_all(addrs))?;
+
+    // Routes.
+    try_join_all(plan.routes.iter().map(|r| async move {
+        add_route(&ns[r.node].nl, r.dest, r.via).await.map_err(|e| {
+            Error::netlink(
+                format!(
+                    "node {:?}: adding route {} via {}",
+                    name(r.node),
+                    r.dest,
+                    r.via
+                ),
+                e,
+            )
+        })
+    }))
+    .await?;
+
+    wait_up(plan, ns, index).await
+}
+
+/// Waits until every veth end, and every bridge with ports, reports operstate UP.
+async fn wait_up(plan: &Plan, ns: &[NodeNs], index: &HashMap<(usize, String), u32>) -> Result<()> {
+    let mut pending: HashMap<usize, Vec<(u32, String)>> = HashMap::new();
+    for v in &plan.veths {
+        for e in &v.ends {
+            pending
+                .entry(e.node)
+                .or_default()
+                .push((index[&(e.node, e.name.clone())], e.name.clone()));
+        }
+    }
+    for (b, bridge) in plan.bridges.iter().enumerate() {
+        if plan
+            .veths
+            .iter()
+            .any(|v| v.ends.iter().any(|e| e.master == Some(b)))
+        {
+            pending.entry(bridge.node).or_default().push((
+                index[&(bridge.node, bridge.name.clone())],
+                bridge.name.clone(),
+            ));
+        }
+    }
+    let start = Instant::now();
+    loop {
+        let checks = pending.iter().map(|(&node, links)| async move {
+            let up = links_up(&ns[node].nl).await?;
+            Ok::<_, Error>((
+                node,
+                links
+                    .iter()
+                    .filter(|(i, _)| !up.contains(i))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            ))
+        });
+        let results = try_join_all(checks).await?;
+        pending = results.into_iter().filter(|(_, l)| !l.is_empty()).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > UP_TIMEOUT {
+            let mut names: Vec<String> = pending
+                .iter()
+                .flat_map(|(n, l)| {
+                    l.iter()
+                        .map(move |(_, name)| format!("{}:{name}", plan.nodes[*n].name))
+                })
+                .collect();
+            names.sort();
+            return Err(Error::Timeout(format!(
+                "links still not operationally up after {UP_TIMEOUT:?}: {}",
+                names.join(", ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+/// Indexes of the links whose operstate is UP.
+async fn links_up(nl: &Handle) -> Result<Vec<u32>> {
+    let mut links = nl.link().get().execute();
+    let mut up = Vec::new();
+    while let Some(msg) = links
+        .try_next()
+        .await
+        .map_err(|e| Error::netlink("listing links", e))?
+    {
+        if msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+        {
+            up.push(msg.header.index);
+        }
+    }
+    Ok(up)
+}
+
+/// `ip addr add ADDR dev INDEX` (IPv6 with `nodad`).
+pub(crate) async fn add_address(
+    nl: &Handle,
+    index: u32,
+    addr: IpNet,
+) -> Result<(), rtnetlink::Error> {
+    let mut req = nl.address().add(index, addr.addr(), addr.prefix_len());
+    if addr.addr().is_ipv6() {
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    req.execute().await
+}
+
+/// `ip addr del ADDR dev INDEX`.
+pub(crate) async fn del_address(
+    nl: &Handle,
+    index: u32,
+    addr: IpNet,
+) -> Result<(), rtnetlink::Error> {
+    let mut msg = netlink_packet_route::address::AddressMessage::default();
+    msg.header.index = index;
+    msg.header.prefix_len = addr.prefix_len();
+    msg.header.family = match addr {
+        IpNet::V4(_) => netlink_packet_route::AddressFamily::Inet,
+        IpNet::V6(_) => netlink_packet_route::AddressFamily::Inet6,
+    };
+    msg.attributes.push(AddressAttribute::Local(addr.addr()));
+    msg.attributes.push(AddressAttribute::Address(addr.addr()));
+    nl.address().del(msg).execute().await
+}
+
+fn route_message(dest: IpNet, via: Option<IpAddr>, dev: Option<u32>) -> RouteMessage {
+    let mut msg = match (dest, via) {
+        (IpNet::V4(d), via) => {
+            let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
+                .destination_prefix(d.network(), d.prefix_len());
+            if let Some(IpAddr::V4(g)) = via {
+                b = b.gateway(g);
+            }
+            b.build()
+        }
+        (IpNet::V6(d), via) => {
+            let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
+                .destination_prefix(d.network(), d.prefix_len());
+            if let Some(IpAddr::V6(g)) = via {
+                b = b.gateway(g);
+            }
+            b.build()
+        }
+    };
+    if let Some(dev) = dev {
+        msg.attributes.push(RouteAttribute::Oif(dev));
+    }
+    if via.is_none() {
+        msg.header.scope = netlink_packet_route::route::RouteScope::Link;
+    }
+    msg
+}
+
+/// `ip route add DEST via VIA`.
+pub(crate) async fn add_route(
+    nl: &Handle,
+    dest: IpNet,
+    via: IpAddr,
+) -> Result<(), rtnetlink::Error> {
+    nl.route()
+        .add(route_message(dest, Some(via), None))
+        .execute()
+        .await
+}
+
+/// `ip route add DEST dev INDEX` (on-link, no gateway).
+pub(crate) async fn add_device_route(
+    nl: &Handle,
+    dest: IpNet,
+    dev: u32,
+) -> Result<(), rtnetlink::Error> {
+    nl.route()
+        .add(route_message(dest, None, Some(dev)))
+        .execute()
+        .await
+}
+
+/// `ip route del DEST`.
+pub(crate) async fn del_route(nl: &Handle, dest: IpNet) -> Result<(), rtnetlink::Error> {
+    let mut msg = route_message(dest, None, None);
+    msg.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
+    nl.route().del(msg).execute().await
+}
+
+/// `ip link set INDEX up|down`.
+pub(crate) async fn set_link(nl: &Handle, index: u32, up: bool) -> Result<(), rtnetlink::Error> {
+    let b = LinkUnspec::new_with_index(index);
+    let msg = if up { b.up() } else { b.down() }.build();
+    nl.link().set(msg).execute().await
+}
+
+/// One route of a node's main table, as `ip route` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// Destination prefix (`0.0.0.0/0` for the default route).
+    pub dest: IpNet,
+    /// Next hop, if any.
+    pub via: Option<IpAddr>,
+    /// Output interface index.
+    pub dev: Option<u32>,
+}
+
+/// `ip route show` and `ip -6 route show` of the main table.
+pub(crate) async fn routes(nl: &Handle) -> Result<Vec<RouteEntry>, rtnetlink::Error> {
+    let mut out = Vec::new();
+    for v6 in [false, true] {
+        let msg = if v6 {
+            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
+        };
+        let mut stream = nl.route().get(msg).execute();
+        while let Some(r) = stream.try_next().await? {
+            if r.header.table != RouteMessage::default().header.table && r.header.table != 254 {
+                continue;
+            }
+            let mut dest = None;
+            let mut via = None;
+            let mut dev = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
+                        dest = Some(IpAddr::V4(*ip))
+                    }
+                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
+                        dest = Some(IpAddr::V6(*ip))
+                    }
+                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
+                    RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
+                    RouteAttribute::Oif(i) => dev = Some(*i),
+                    RouteAttribute::Table(t) if *t != 254 => continue,
+                    _ => {}
+                }
+            }
+            let unspecified = if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+            };
+            let dest = IpNet::new(
+                dest.unwrap_or(unspecified),
+                r.header.destination_prefix_length,
+            )
+            .expect("kernel prefix");
+            if v6
+                && (dest.addr().is_multicast()
+                    || matches!(dest.addr(), IpAddr::V6(a) if a.segments()[0] == 0xfe80))
+            {
+                continue;
+            }
+            out.push(RouteEntry { dest, via, dev });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,90 @@
+//! Rootless, real-kernel network tests.
+//!
+//! `#[netns_test]` runs a test inside fresh Linux user + network namespaces, with a
+//! [`Topology`] (bridges, veth pairs, addresses, routes) built over netlink before the
+//! body starts and torn down by the kernel when it ends. It works under plain
+//! `cargo test` and `cargo nextest run`, without root.
+//!
+//! ```no_run
+//! use netns_test::{netns_test, presets, Net};
+//!
+//! #[netns_test(topology = presets::bridge_pair())]
+//! async fn a_reaches_b(net: Net) -> std::io::Result<()> {
+//!     let b = net.node("b");
+//!     let server = b.run(async { tokio::net::TcpListener::bind("0.0.0.0:7000").await }).await?;
+//!     let accept = b.spawn(async move { server.accept().await.map(|_| ()) });
+//!     net.node("a").run(async { tokio::net::TcpStream::connect(("b", 7000)).await.map(drop) }).await?;
+//!     accept.await.unwrap()
+//! }
+//! ```
+#![warn(missing_docs)]
+
+pub mod environment;
+mod error;
+mod kernel;
+mod net;
+pub mod presets;
+mod sandbox;
+mod sys;
+pub mod topology;
+
+pub use error::{Error, Result};
+pub use net::{Iface, Net, Node, RouteEntry};
+pub use topology::Topology;
+
+/// Marks a test that runs in its own user + network namespaces with a topology built for it.
+///
+/// ```no_run
+/// use netns_test::{netns_test, Net, Topology};
+///
+/// fn lan() -> Topology {
+///     Topology::new()
+///         .bridge("docker0", "172.18.0.0/16")
+///         .node("a", |n| n.on("docker0"))
+///         .node("b", |n| n.on("docker0"))
+/// }
+///
+/// #[netns_test(topology = lan(), timeout = "20s")]
+/// fn b_has_its_address(net: Net) {
+///     assert_eq!(net.node("b").ip().to_string(), "172.18.0.3");
+/// }
+/// ```
+///
+/// # Keys
+///
+/// - `topology = <expr>`: an expression of type [`Topology`], evaluated when the test
+///   runs. Without it the test gets one isolated node, `host`, with `lo` up.
+/// - `timeout = "30s"` (or `"500ms"`, `"2m"`, or an integer number of seconds): the whole
+///   sandbox is killed when the test runs longer. Default 60 s, or the environment
+///   variable `NETNS_TEST_TIMEOUT` (same syntax).
+/// - `crate = "path"`: where the `netns_test` crate is, if it was renamed.
+///
+/// The function may be `async` or not, take a [`Net`] or nothing, and return `()` or a
+/// `Result<T, E: Debug>`. `#[ignore]`, `#[should_panic]` and doc comments pass through.
+///
+/// Without the macro, the test above is:
+///
+/// ```no_run
+/// # use netns_test::{Net, Topology};
+/// # fn lan() -> Topology { Topology::new() }
+/// #[test]
+/// fn b_has_its_address() {
+///     fn b_has_its_address(net: Net) {}
+///     netns_test::__private::run_sync(
+///         netns_test::__private::TestSpec {
+///             path: concat!(module_path!(), "::", "b_has_its_address"),
+///             timeout_ms: Some(20_000),
+///         },
+///         || lan(),
+///         |net| b_has_its_address(net),
+///     )
+/// }
+/// ```
+#[doc(inline)]
+pub use netns_test_macros::netns_test;
+
+#[doc(hidden)]
+pub mod __private {
+    //! What `#[netns_test]` expands to. Not a stable API.
+    pub use crate::sandbox::{run_async, run_sync, TestResult, TestSpec};
+}

@@ -1,0 +1,482 @@
+//! The live network a test body gets: nodes, their interfaces and addresses, code and
+//! programs running inside a node, and changes at run time.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, OnceLock};
+
+use ipnet::IpNet;
+use rtnetlink::Handle;
+use tokio::runtime::Runtime;
+
+use crate::error::{Error, Result};
+pub use crate::kernel::RouteEntry;
+use crate::kernel::{self, NodeNs};
+use crate::sys;
+use crate::topology::{Plan, HOST};
+
+/// The network of one test: every node of its topology, built and up.
+///
+/// Cheap to clone; every clone refers to the same network.
+#[derive(Clone)]
+pub struct Net {
+    inner: Arc<NetInner>,
+}
+
+struct NetInner {
+    plan: Plan,
+    nodes: Vec<Node>,
+    rt: tokio::runtime::Handle,
+}
+
+impl fmt::Debug for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Net")
+            .field("nodes", &self.inner.nodes)
+            .finish()
+    }
+}
+
+impl Net {
+    pub(crate) fn new(plan: Plan, ns: Vec<NodeNs>, rt: tokio::runtime::Handle) -> Net {
+        let index = kernel::ifindexes(&plan);
+        let nodes = ns
+            .into_iter()
+            .enumerate()
+            .map(|(i, ns)| {
+                let p = &plan.nodes[i];
+                let ifaces = p
+                    .ifaces
+                    .iter()
+                    .map(|f| Iface {
+                        name: f.name.clone(),
+                        index: index[&(i, f.name.clone())],
+                        mac: f.mac,
+                        network: f.network.clone(),
+                        addrs: f.addrs.clone(),
+                    })
+                    .collect();
+                Node {
+                    inner: Arc::new(NodeInner {
+                        runtime: OnceLock::new(),
+                        name: p.name.clone(),
+                        ifaces,
+                        nl: ns.nl,
+                        netns: ns.netns,
+                    }),
+                }
+            })
+            .collect();
+        Net {
+            inner: Arc::new(NetInner { plan, nodes, rt }),
+        }
+    }
+
+    /// The node called `name`.
+    ///
+    /// # Panics
+    /// If there is none; the message lists the nodes there are. See [`Net::try_node`].
+    pub fn node(&self, name: &str) -> Node {
+        self.try_node(name).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The node called `name`, or an error listing the nodes there are.
+    pub fn try_node(&self, name: &str) -> Result<Node> {
+        self.inner
+            .nodes
+            .iter()
+            .find(|n| n.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.inner.nodes.iter().map(|n| n.name()).collect();
+                Error::NotFound(format!(
+                    "the topology has no node {name:?}; its nodes are: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The host node: the sandbox's own network namespace, where the test body runs.
+    pub fn host(&self) -> Node {
+        self.inner.nodes[0].clone()
+    }
+
+    /// Every node, the host first.
+    pub fn nodes(&self) -> &[Node] {
+        &self.inner.nodes
+    }
+
+    /// The plan the network was built from.
+    pub fn plan(&self) -> &Plan {
+        &self.inner.plan
+    }
+
+    /// A one-screen summary of nodes, interfaces, addresses and routes.
+    pub fn summary(&self) -> String {
+        self.inner.plan.summary()
+    }
+
+    /// Runs a future to completion from synchronous test code, on the sandbox's runtime
+    /// (for the async methods of [`Node`] in a sync test).
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.inner.rt.block_on(fut)
+    }
+}
+
+/// One node of the network: a network namespace with its interfaces.
+///
+/// Cheap to clone. Code that should see the node's network (sockets, `getaddrinfo` with
+/// its `/etc/hosts`, programs) runs through [`Node::run`], [`Node::spawn`],
+/// [`Node::exec`], [`Node::spawn_thread`] or [`Node::command`].
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+struct NodeInner {
+    // Dropped before `netns`: the runtime's threads stand in it.
+    runtime: OnceLock<NodeRuntime>,
+    name: String,
+    ifaces: Vec<Iface>,
+    nl: Handle,
+    netns: OwnedFd,
+}
+
+/// A multi-thread tokio runtime whose every thread (workers and blocking pool) enters the
+/// node's namespace when it starts.
+struct NodeRuntime(Option<Runtime>);
+
+impl Drop for NodeRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside another runtime.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.inner.name)
+            .field("ifaces", &self.inner.ifaces)
+            .finish()
+    }
+}
+
+/// An interface of a node, as planned (see [`Node::routes`] and the real tools for the
+/// kernel's live view).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    /// Interface name (`eth0`, or the bridge's name for a bridge the node holds).
+    pub name: String,
+    /// Interface index in the node's namespace.
+    pub index: u32,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// The network (bridge) or link it belongs to.
+    pub network: String,
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
+}
+
+impl Node {
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// True for the host node.
+    pub fn is_host(&self) -> bool {
+        self.inner.name == HOST
+    }
+
+    /// Its interfaces other than `lo`.
+    pub fn ifaces(&self) -> &[Iface] {
+        &self.inner.ifaces
+    }
+
+    /// The interface called `name`.
+    pub fn iface(&self, name: &str) -> Result<&Iface> {
+        self.inner
+            .ifaces
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.inner.ifaces.iter().map(|i| i.name.as_str()).collect();
+                Error::NotFound(format!(
+                    "node {:?} has no interface {name:?}; it has: lo, {}",
+                    self.inner.name,
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Every address of the node.
+    pub fn addrs(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.inner
+            .ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().copied())
+    }
+
+    /// Its first IPv4 address.
+    ///
+    /// # Panics
+    /// If it has none (a node on no network, or IPv6 only).
+    pub fn ip(&self) -> IpAddr {
+        self.addrs()
+            .map(|a| a.addr())
+            .find(IpAddr::is_ipv4)
+            .unwrap_or_else(|| {
+                panic!(
+                    "node {:?} has no IPv4 address: attach it to a network",
+                    self.inner.name
+                )
+            })
+    }
+
+    /// Its first IPv6 address, if any.
+    pub fn ip6(&self) -> Option<Ipv6Addr> {
+        self.addrs().find_map(|a| match a.addr() {
+            IpAddr::V6(ip) => Some(ip),
+            IpAddr::V4(_) => None,
+        })
+    }
+
+    /// Its first IPv4 address on `network`.
+    pub fn ip_on(&self, network: &str) -> Result<IpAddr> {
+        self.inner
+            .ifaces
+            .iter()
+            .filter(|i| i.network == network)
+            .flat_map(|i| &i.addrs)
+            .map(|a| a.addr())
+            .find(IpAddr::is_ipv4)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "node {:?} has no IPv4 address on {network:?}",
+                    self.inner.name
+                ))
+            })
+    }
+
+    /// The namespace's fd (for `setns` by code of your own).
+    pub fn netns(&self) -> BorrowedFd<'_> {
+        self.inner.netns.as_fd()
+    }
+
+    /// The node's rtnetlink handle, for requests this API does not cover.
+    pub fn netlink(&self) -> &Handle {
+        &self.inner.nl
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.inner
+            .runtime
+            .get_or_init(|| {
+                let fd = self.inner.netns.as_raw_fd();
+                let name = self.inner.name.clone();
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name(format!("netns-{name}"))
+                    .enable_all()
+                    .on_thread_start(move || {
+                        sys::enter_netns(sys::borrow_raw(fd))
+                            .unwrap_or_else(|e| panic!("entering the netns of node {name:?}: {e}"))
+                    })
+                    .build()
+                    .unwrap_or_else(|e| {
+                        panic!("starting the runtime of node {:?}: {e}", self.inner.name)
+                    });
+                NodeRuntime(Some(rt))
+            })
+            .0
+            .as_ref()
+            .expect("runtime present until drop")
+    }
+
+    /// Spawns a task on the node's own multi-thread tokio runtime: every socket it opens
+    /// is in the node's namespace (like `ip netns exec NODE`, for async Rust).
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime().spawn(fut)
+    }
+
+    /// Runs a future inside the node and returns its output; a panic in it is re-raised
+    /// here.
+    pub fn run<F>(&self, fut: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = self.spawn(fut);
+        let name = self.inner.name.clone();
+        async move {
+            match task.await {
+                Ok(v) => v,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("the task in node {name:?} was cancelled: {e}"),
+            }
+        }
+    }
+
+    /// Runs a future inside the node from synchronous code, blocking until it is done.
+    pub fn block_on<F>(&self, fut: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        futures::executor::block_on(self.run(fut))
+    }
+
+    /// Runs a closure on a thread standing in the node's namespace and returns its result
+    /// (std sockets, blocking code). A panic in it is re-raised here.
+    pub fn exec<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let fd = self.netns();
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                sys::enter_netns(fd).unwrap_or_else(|e| {
+                    panic!("entering the netns of node {:?}: {e}", self.inner.name)
+                });
+                f()
+            });
+            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// Spawns a thread standing in the node's namespace.
+    pub fn spawn_thread<R, F>(&self, f: F) -> std::thread::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let node = self.clone();
+        std::thread::Builder::new()
+            .name(format!("netns-{}", self.inner.name))
+            .spawn(move || {
+                sys::enter_netns(node.netns()).unwrap_or_else(|e| {
+                    panic!("entering the netns of node {:?}: {e}", node.inner.name)
+                });
+                f()
+            })
+            .expect("spawning a thread")
+    }
+
+    /// A [`std::process::Command`] whose program starts inside the node (like
+    /// `ip netns exec NODE PROGRAM`). It dies with the test's sandbox at the latest.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        sys::command_in_netns(&mut cmd, self.inner.netns.as_raw_fd());
+        cmd
+    }
+
+    /// A [`tokio::process::Command`] whose program starts inside the node.
+    pub fn tokio_command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(program);
+        sys::tokio_command_in_netns(&mut cmd, self.inner.netns.as_raw_fd());
+        cmd
+    }
+
+    fn index(&self, ifname: &str) -> Result<u32> {
+        if ifname == "lo" {
+            return Ok(1);
+        }
+        Ok(self.iface(ifname)?.index)
+    }
+
+    fn nl_err(&self, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
+        let node = self.inner.name.clone();
+        move |e| Error::netlink(format!("node {node:?}: {what}"), e)
+    }
+
+    /// Takes an interface down (`ip link set IFACE down`).
+    pub async fn link_down(&self, ifname: &str) -> Result<()> {
+        kernel::set_link(&self.inner.nl, self.index(ifname)?, false)
+            .await
+            .map_err(self.nl_err(format!("setting {ifname} down")))
+    }
+
+    /// Brings an interface up (`ip link set IFACE up`).
+    pub async fn link_up(&self, ifname: &str) -> Result<()> {
+        kernel::set_link(&self.inner.nl, self.index(ifname)?, true)
+            .await
+            .map_err(self.nl_err(format!("setting {ifname} up")))
+    }
+
+    /// Adds a route via a gateway (`ip route add DEST via VIA`); `dest` may be "default".
+    pub async fn add_route(&self, dest: &str, via: IpAddr) -> Result<()> {
+        let dest = parse_dest(dest, via.is_ipv6())?;
+        kernel::add_route(&self.inner.nl, dest, via)
+            .await
+            .map_err(self.nl_err(format!("adding route {dest} via {via}")))
+    }
+
+    /// Adds an on-link route through an interface (`ip route add DEST dev IFACE`, like the
+    /// tutorial's `route add -host 8.8.8.8 dev eth0`).
+    pub async fn add_device_route(&self, dest: &str, ifname: &str) -> Result<()> {
+        let dest = parse_dest(dest, false)?;
+        kernel::add_device_route(&self.inner.nl, dest, self.index(ifname)?)
+            .await
+            .map_err(self.nl_err(format!("adding route {dest} dev {ifname}")))
+    }
+
+    /// Deletes a route (`ip route del DEST`).
+    pub async fn del_route(&self, dest: &str) -> Result<()> {
+        let dest = parse_dest(dest, false)?;
+        kernel::del_route(&self.inner.nl, dest)
+            .await
+            .map_err(self.nl_err(format!("deleting route {dest}")))
+    }
+
+    /// Adds an address to an interface (`ip addr add CIDR dev IFACE`).
+    pub async fn add_addr(&self, ifname: &str, cidr: &str) -> Result<()> {
+        let addr: IpNet = cidr.parse().map_err(|_| {
+            Error::NotFound(format!(
+                "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
+            ))
+        })?;
+        kernel::add_address(&self.inner.nl, self.index(ifname)?, addr)
+            .await
+            .map_err(self.nl_err(format!("adding {addr} to {ifname}")))
+    }
+
+    /// Removes an address from an interface (`ip addr del CIDR dev IFACE`).
+    pub async fn del_addr(&self, ifname: &str, cidr: &str) -> Result<()> {
+        let addr: IpNet = cidr.parse().map_err(|_| {
+            Error::NotFound(format!(
+                "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
+            ))
+        })?;
+        kernel::del_address(&self.inner.nl, self.index(ifname)?, addr)
+            .await
+            .map_err(self.nl_err(format!("deleting {addr} from {ifname}")))
+    }
+
+    /// The node's main routing table, IPv4 then IPv6 (`ip route; ip -6 route`), without
+    /// link-local and multicast entries.
+    pub async fn routes(&self) -> Result<Vec<RouteEntry>> {
+        kernel::routes(&self.inner.nl)
+            .await
+            .map_err(self.nl_err("listing routes".to_string()))
+    }
+}
+
+fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
+    if dest == "default" {
+        return Ok(if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("cidr"));
+    }
+    dest.parse::<IpNet>()
+        .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            Error::NotFound(format!(
+                "{dest:?} is neither \"default\", an address nor a CIDR"
+            ))
+        })
+}

@@ -1,0 +1,455 @@
+//! The syscall layer: the only module with `unsafe`.
+//!
+//! - [`spawn_sandbox`] re-executes the test binary as PID 1 of fresh user, network, mount
+//!   and PID namespaces (clone with namespace flags, then exec; no Rust code runs in the
+//!   forked child, only raw syscalls on memory prepared before the fork).
+//! - Network namespaces for nodes are made per thread ([`new_netns`]) and entered per thread
+//!   ([`enter_netns`]); a socket belongs to the netns of the thread that creates it.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What the sandboxed child needs, prepared before the fork.
+pub(crate) struct SandboxCmd {
+    pub exe: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+/// The parent's ends of the child's stdout, stderr and status pipes.
+pub(crate) struct SandboxChild {
+    pub pid: libc::pid_t,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub status: OwnedFd,
+}
+
+/// The status fd number in the child.
+pub(crate) const STATUS_FD: RawFd = 3;
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh fds that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Starts `cmd` as PID 1 of new user + network + mount + PID + UTS + IPC namespaces, with the
+/// caller's uid/gid mapped to root inside, stdout/stderr/status on pipes, and SIGKILL
+/// delivered to it when the calling thread dies.
+pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (st_r, st_w) = pipe()?;
+
+    // Everything the child touches is prepared here: no allocation after the fork.
+    // SAFETY: getuid/getgid/getpid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // A pidfd of this process lets the child see whether we died before its PDEATHSIG was
+    // armed (it cannot see our pid from inside its PID namespace). -1 on kernels before 5.3.
+    // SAFETY: plain syscall.
+    let parent = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) } as RawFd;
+    let uid_map = format!("0 {uid} 1\n");
+    let gid_map = format!("0 {gid} 1\n");
+    let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let fds = [
+        (out_w.as_raw_fd(), 1),
+        (err_w.as_raw_fd(), 2),
+        (st_w.as_raw_fd(), STATUS_FD),
+    ];
+
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC;
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of the
+    // address space and, below, only calls async-signal-safe syscalls on memory prepared
+    // above before it execs or exits.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly cloned child; see child_after_clone.
+        unsafe {
+            child_after_clone(
+                cmd,
+                &argv,
+                &envp,
+                &fds,
+                st_w.as_raw_fd(),
+                parent,
+                uid_map.as_bytes(),
+                gid_map.as_bytes(),
+            )
+        }
+    }
+    if parent >= 0 {
+        // SAFETY: we own this fd.
+        unsafe { libc::close(parent) };
+    }
+    drop((out_w, err_w, st_w));
+    Ok(SandboxChild {
+        pid: pid as libc::pid_t,
+        stdout: out_r,
+        stderr: err_r,
+        status: st_r,
+    })
+}
+
+/// Writes `msg` and the current errno to the status fd, then exits.
+///
+/// # Safety
+/// Only async-signal-safe calls; `st` must be open.
+unsafe fn die(st: RawFd, step: &[u8]) -> ! {
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let mut buf = [0u8; 160];
+    let mut n = 0;
+    for &b in b"spawn\n".iter().chain(step) {
+        if n < buf.len() {
+            buf[n] = b;
+            n += 1;
+        }
+    }
+    let mut digits = [0u8; 12];
+    let mut d = 0;
+    let mut e = errno;
+    loop {
+        digits[d] = b'0' + (e % 10) as u8;
+        d += 1;
+        e /= 10;
+        if e == 0 {
+            break;
+        }
+    }
+    for &b in b" errno=".iter().chain(digits[..d].iter().rev()) {
+        if n < buf.len() {
+            buf[n] = b;
+            n += 1;
+        }
+    }
+    // SAFETY: write and _exit are async-signal-safe; buf is valid for n bytes.
+    unsafe {
+        libc::write(st, buf.as_ptr().cast(), n);
+        libc::_exit(126)
+    }
+}
+
+/// # Safety
+/// Must only be called in the child right after the clone in [`spawn_sandbox`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn child_after_clone(
+    cmd: &SandboxCmd,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    fds: &[(RawFd, RawFd); 3],
+    st: RawFd,
+    parent: RawFd,
+    uid_map: &[u8],
+    gid_map: &[u8],
+) -> ! {
+    // SAFETY: every call below is a raw async-signal-safe syscall on pre-built buffers.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            die(st, b"prctl(PR_SET_PDEATHSIG)");
+        }
+        // The parent may have died before prctl took effect.
+        let mut pfd = libc::pollfd {
+            fd: parent,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        if parent >= 0 && libc::poll(&mut pfd, 1, 0) > 0 {
+            libc::_exit(125);
+        }
+        for (path, data) in [
+            (c"/proc/self/setgroups", &b"deny"[..]),
+            (c"/proc/self/uid_map", uid_map),
+            (c"/proc/self/gid_map", gid_map),
+        ] {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, data.as_ptr().cast(), data.len()) != data.len() as isize {
+                die(st, path.to_bytes());
+            }
+            libc::close(fd);
+        }
+        // Move the pipes to 1, 2 and 3. A source already at its target keeps CLOEXEC
+        // unless cleared.
+        for &(src, dst) in fds {
+            if src == dst {
+                libc::fcntl(dst, libc::F_SETFD, 0);
+            } else if libc::dup2(src, dst) < 0 {
+                die(st, b"dup2");
+            }
+        }
+        libc::execve(cmd.exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
+        die(STATUS_FD, b"execve");
+    }
+}
+
+/// Kills a process (the sandbox's PID 1: the kernel then kills every process in it).
+pub(crate) fn kill(pid: libc::pid_t) {
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// How a child ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Waits for a child to end.
+pub(crate) fn wait(pid: libc::pid_t) -> io::Result<Exit> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    })
+}
+
+/// Polls `fds` for input; returns which are readable (or hung up).
+pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: pfds is a valid array of pollfd of the given length.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
+
+/// The calling thread's current network namespace, as an fd.
+pub(crate) fn current_netns() -> io::Result<OwnedFd> {
+    Ok(File::open("/proc/thread-self/ns/net")?.into())
+}
+
+/// Moves the calling thread into the network namespace `fd`.
+pub(crate) fn enter_netns(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Creates a new network namespace and returns it as an fd, leaving the calling thread in
+/// the namespace it was in (`back`).
+pub(crate) fn new_netns(back: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: unshare of the net namespace affects only the calling thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = current_netns();
+    enter_netns(back)?;
+    fd
+}
+
+/// Runs `f` with the calling thread inside netns `fd`, then returns to where it was.
+pub(crate) fn in_netns<R>(fd: BorrowedFd<'_>, f: impl FnOnce() -> R) -> io::Result<R> {
+    let back = current_netns()?;
+    enter_netns(fd)?;
+    let r = f();
+    enter_netns(back.as_fd())?;
+    Ok(r)
+}
+
+/// Sets up `cmd` so that the spawned program starts inside netns `fd`.
+pub(crate) fn command_in_netns(cmd: &mut std::process::Command, fd: RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setns is async-signal-safe; fd stays open while the Node lives, and the
+    // pre-exec hook runs before the Command's spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The same for tokio's Command.
+pub(crate) fn tokio_command_in_netns(cmd: &mut tokio::process::Command, fd: RawFd) {
+    // SAFETY: as in command_in_netns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+fn mount(
+    src: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+) -> io::Result<()> {
+    let src = src.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype.map(|s| CString::new(s).expect("no NUL in fs type"));
+    // SAFETY: all pointers are valid NUL-terminated strings or null.
+    let r = unsafe {
+        libc::mount(
+            src.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes every mount private to this mount namespace.
+pub(crate) fn make_mounts_private() -> io::Result<()> {
+    mount(None, Path::new("/"), None, libc::MS_REC | libc::MS_PRIVATE)
+}
+
+/// Mounts a fresh procfs for this PID namespace.
+pub(crate) fn mount_proc() -> io::Result<()> {
+    mount(
+        Some(Path::new("proc")),
+        Path::new("/proc"),
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+    )
+}
+
+/// Bind-mounts in-memory files over existing files (`/etc/hosts` and the like).
+///
+/// The files are written to a tmpfs mounted for the moment on `stage` (an existing
+/// directory), bound over their targets, and the tmpfs is then detached from `stage`: the
+/// bind mounts keep it alive, `stage` shows what it showed before, and nothing touches a
+/// disk, so nothing can be left behind. Returns the targets that could not be bound
+/// (missing, or a dangling link) with the error.
+pub(crate) fn bind_memfiles(
+    stage: &Path,
+    files: &[(&Path, &[u8])],
+) -> io::Result<Vec<(std::path::PathBuf, io::Error)>> {
+    mount(
+        Some(Path::new("tmpfs")),
+        stage,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+    )?;
+    let mut failed = Vec::new();
+    for (i, (target, contents)) in files.iter().enumerate() {
+        let src = stage.join(format!("file{i}"));
+        let r = std::fs::write(&src, contents)
+            .and_then(|()| mount(Some(&src), target, None, libc::MS_BIND));
+        if let Err(e) = r {
+            failed.push((target.to_path_buf(), e));
+        }
+    }
+    let target = cstr(stage)?;
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(failed)
+}
+
+/// Sets the host name of this UTS namespace.
+pub(crate) fn set_hostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`.
+    if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Which seccomp mode the process runs under (0 none, 1 strict, 2 filter).
+pub(crate) fn seccomp_mode() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Tries to create a user namespace in a child that exits at once; returns the errno.
+pub(crate) fn try_clone_userns(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: the child only calls _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // SAFETY: async-signal-safe exit in the child.
+        unsafe { libc::_exit(0) };
+    }
+    wait(pid as libc::pid_t)?;
+    Ok(())
+}
+
+/// Borrows a raw fd that is known to stay open for `'a`.
+pub(crate) fn borrow_raw<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: callers pass fds owned by a value that outlives the borrow.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}

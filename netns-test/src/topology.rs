@@ -1,0 +1,1448 @@
+//! The declarative network model: what exists, validated and planned before any kernel work.
+//!
+//! A [`Topology`] follows Docker's networking model:
+//!
+//! | Docker / the tutorials                 | here                                              |
+//! | -------------------------------------- | ------------------------------------------------- |
+//! | the host                               | the implicit node [`HOST`] (the sandbox's netns)  |
+//! | `docker0`, `br-xxxx`, `samplebr`       | [`Topology::bridge`]: a bridge holding a gateway  |
+//! | a container on a network               | [`Topology::node`] with [`NodeBuilder::on`]       |
+//! | `--net none`                           | a node with no attachment (only `lo`)             |
+//! | a veth pair between two namespaces     | [`Topology::link`]                                |
+//! | a router                               | [`Topology::router`] (forwarding on)              |
+//! | a bridge inside a namespace            | [`BridgeBuilder::in_node`]                        |
+//!
+//! [`Topology::plan`] checks the whole model and decides every interface name, address, MAC
+//! and route up front, deterministically: the same topology gives the same plan every run.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::error::{Error, Result};
+
+/// The name of the implicit node that stands for the host: the sandbox's own network
+/// namespace, where bridges live unless placed in a node.
+pub const HOST: &str = "host";
+
+/// Longest interface name the kernel accepts (`IFNAMSIZ - 1`).
+const IFNAMSIZ: usize = 15;
+
+/// A network topology: nodes, bridge networks and point-to-point links.
+///
+/// ```
+/// use netns_test::Topology;
+///
+/// // The tutorial's three containers: con1 and con2 on docker0, con3 on testnet.
+/// let t = Topology::new()
+///     .bridge("docker0", "172.18.0.0/16")
+///     .bridge("testnet", "172.19.0.0/16")
+///     .node("con1", |n| n.on("docker0"))
+///     .node("con2", |n| n.on("docker0"))
+///     .node("con3", |n| n.on("testnet"));
+/// let plan = t.plan().unwrap();
+/// assert_eq!(plan.node("con2").unwrap().ifaces[0].addrs[0].to_string(), "172.18.0.3/16");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Topology {
+    host: NodeSpec,
+    nodes: Vec<NodeSpec>,
+    bridges: Vec<BridgeSpec>,
+    links: Vec<LinkSpec>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct NodeSpec {
+    name: String,
+    attach: Vec<AttachSpec>,
+    forwarding: bool,
+    routes: Vec<(String, String)>,
+    default_route: bool,
+}
+
+#[derive(Clone, Debug)]
+struct AttachSpec {
+    network: String,
+    ip: Option<String>,
+    ip6: Option<String>,
+    ifname: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+enum Gateway {
+    Auto,
+    At(String),
+    Off,
+}
+
+#[derive(Clone, Debug)]
+struct BridgeSpec {
+    name: String,
+    subnet: String,
+    subnet6: Option<String>,
+    gateway: Gateway,
+    owner: String,
+}
+
+#[derive(Clone, Debug)]
+struct LinkSpec {
+    a: String,
+    b: String,
+    subnet: String,
+    subnet6: Option<String>,
+    names: Option<(String, String)>,
+    ips: Option<(String, String)>,
+}
+
+impl NodeSpec {
+    fn new(name: &str) -> Self {
+        NodeSpec {
+            name: name.to_string(),
+            attach: Vec::new(),
+            forwarding: false,
+            routes: Vec::new(),
+            default_route: true,
+        }
+    }
+}
+
+impl Topology {
+    /// An empty topology: only the [`HOST`] node, with `lo` up.
+    pub fn new() -> Self {
+        Topology {
+            host: NodeSpec::new(HOST),
+            nodes: Vec::new(),
+            bridges: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// Adds a bridge network on the host, with the gateway at the subnet's first address
+    /// on the bridge itself, like `docker0` (`ip link add docker0 type bridge; ip addr add
+    /// 172.17.0.1/16 dev docker0`).
+    pub fn bridge(self, name: &str, subnet: &str) -> Self {
+        self.bridge_with(name, subnet, |b| b)
+    }
+
+    /// Adds a bridge network configured by `f`: gateway address, IPv6 subnet, the node it
+    /// lives in.
+    pub fn bridge_with(
+        mut self,
+        name: &str,
+        subnet: &str,
+        f: impl FnOnce(BridgeBuilder) -> BridgeBuilder,
+    ) -> Self {
+        let spec = BridgeSpec {
+            name: name.to_string(),
+            subnet: subnet.to_string(),
+            subnet6: None,
+            gateway: Gateway::Auto,
+            owner: HOST.to_string(),
+        };
+        self.bridges.push(f(BridgeBuilder(spec)).0);
+        self
+    }
+
+    /// Adds a container-like node: its own network namespace, `lo` up, one `ethN` per
+    /// attachment in the order they are declared.
+    pub fn node(mut self, name: &str, f: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Self {
+        self.nodes.push(f(NodeBuilder(NodeSpec::new(name))).0);
+        self
+    }
+
+    /// Adds a router: a node with IPv4 and IPv6 forwarding on.
+    pub fn router(self, name: &str, f: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Self {
+        self.node(name, |n| f(n.forwarding()))
+    }
+
+    /// Configures the [`HOST`] node: its routes, forwarding, attachments to bridges that live
+    /// in other nodes.
+    pub fn host(mut self, f: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Self {
+        let host = std::mem::replace(&mut self.host, NodeSpec::new(HOST));
+        self.host = f(NodeBuilder(host)).0;
+        self
+    }
+
+    /// Adds a point-to-point link (a bare veth pair, no bridge) between two nodes, with the
+    /// subnet's first address on `a` and the second on `b`. Either end may be [`HOST`].
+    pub fn link(self, a: &str, b: &str, subnet: &str) -> Self {
+        self.link_with(a, b, subnet, |l| l)
+    }
+
+    /// Adds a point-to-point link configured by `f`: interface names, addresses, IPv6.
+    pub fn link_with(
+        mut self,
+        a: &str,
+        b: &str,
+        subnet: &str,
+        f: impl FnOnce(LinkBuilder) -> LinkBuilder,
+    ) -> Self {
+        let spec = LinkSpec {
+            a: a.to_string(),
+            b: b.to_string(),
+            subnet: subnet.to_string(),
+            subnet6: None,
+            names: None,
+            ips: None,
+        };
+        self.links.push(f(LinkBuilder(spec)).0);
+        self
+    }
+
+    /// The names of all nodes, [`HOST`] first.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.host)
+            .chain(&self.nodes)
+            .map(|n| n.name.as_str())
+    }
+
+    /// Validates the topology and decides every name, address, MAC and route.
+    ///
+    /// Fails with [`Error::InvalidTopology`] listing every problem found, each naming the
+    /// node, network or link at fault.
+    pub fn plan(&self) -> Result<Plan> {
+        Planner::new(self).run()
+    }
+}
+
+/// Configures a node; see [`Topology::node`].
+#[derive(Debug)]
+pub struct NodeBuilder(NodeSpec);
+
+impl NodeBuilder {
+    /// Attaches the node to a network with the next free address of its pool (like
+    /// `docker run --net NAME`, or `docker network connect` for a second one).
+    pub fn on(self, network: &str) -> Self {
+        self.on_with(network, |a| a)
+    }
+
+    /// Attaches the node to a network with a fixed IPv4 address (`docker run --ip`).
+    pub fn on_ip(self, network: &str, ip: &str) -> Self {
+        self.on_with(network, |a| a.ip(ip))
+    }
+
+    /// Attaches the node to a network, configured by `f`.
+    pub fn on_with(
+        mut self,
+        network: &str,
+        f: impl FnOnce(AttachBuilder) -> AttachBuilder,
+    ) -> Self {
+        let spec = AttachSpec {
+            network: network.to_string(),
+            ip: None,
+            ip6: None,
+            ifname: None,
+        };
+        self.0.attach.push(f(AttachBuilder(spec)).0);
+        self
+    }
+
+    /// Turns IPv4 and IPv6 forwarding on (`sysctl net.ipv4.ip_forward=1`).
+    pub fn forwarding(mut self) -> Self {
+        self.0.forwarding = true;
+        self
+    }
+
+    /// Adds a static route (`ip route add DEST via VIA`); `dest` may be `"default"`.
+    pub fn route(mut self, dest: &str, via: &str) -> Self {
+        self.0.routes.push((dest.to_string(), via.to_string()));
+        self
+    }
+
+    /// Does not add the default route via the first network's gateway.
+    pub fn no_default_route(mut self) -> Self {
+        self.0.default_route = false;
+        self
+    }
+}
+
+/// Configures one attachment of a node to a network; see [`NodeBuilder::on_with`].
+#[derive(Debug)]
+pub struct AttachBuilder(AttachSpec);
+
+impl AttachBuilder {
+    /// A fixed IPv4 address inside the network's subnet.
+    pub fn ip(mut self, ip: &str) -> Self {
+        self.0.ip = Some(ip.to_string());
+        self
+    }
+
+    /// A fixed IPv6 address inside the network's IPv6 subnet.
+    pub fn ip6(mut self, ip: &str) -> Self {
+        self.0.ip6 = Some(ip.to_string());
+        self
+    }
+
+    /// The interface name inside the node (default `ethN`).
+    pub fn name(mut self, ifname: &str) -> Self {
+        self.0.ifname = Some(ifname.to_string());
+        self
+    }
+}
+
+/// Configures a bridge network; see [`Topology::bridge_with`].
+#[derive(Debug)]
+pub struct BridgeBuilder(BridgeSpec);
+
+impl BridgeBuilder {
+    /// The gateway address held by the bridge (default: the subnet's first address).
+    pub fn gateway(mut self, ip: &str) -> Self {
+        self.0.gateway = Gateway::At(ip.to_string());
+        self
+    }
+
+    /// No address on the bridge: a plain switch; members get no default route through it.
+    pub fn no_gateway(mut self) -> Self {
+        self.0.gateway = Gateway::Off;
+        self
+    }
+
+    /// Puts the bridge inside a node instead of the host (the "edge bridge" of the
+    /// namespace tutorials, or a home router's built-in switch).
+    pub fn in_node(mut self, node: &str) -> Self {
+        self.0.owner = node.to_string();
+        self
+    }
+
+    /// Gives the network an IPv6 subnet too: gateway `::1`, members from `::2` (NODAD).
+    pub fn ipv6(mut self, subnet: &str) -> Self {
+        self.0.subnet6 = Some(subnet.to_string());
+        self
+    }
+}
+
+/// Configures a point-to-point link; see [`Topology::link_with`].
+#[derive(Debug)]
+pub struct LinkBuilder(LinkSpec);
+
+impl LinkBuilder {
+    /// Interface names at `a` and at `b` (default `ethN` in each node).
+    pub fn names(mut self, a: &str, b: &str) -> Self {
+        self.0.names = Some((a.to_string(), b.to_string()));
+        self
+    }
+
+    /// Fixed IPv4 addresses at `a` and at `b`.
+    pub fn ips(mut self, a: &str, b: &str) -> Self {
+        self.0.ips = Some((a.to_string(), b.to_string()));
+        self
+    }
+
+    /// An IPv6 subnet for the link too (`::1` at `a`, `::2` at `b`).
+    pub fn ipv6(mut self, subnet: &str) -> Self {
+        self.0.subnet6 = Some(subnet.to_string());
+        self
+    }
+}
+
+/// Everything the kernel layer will create, decided up front.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// All nodes, [`HOST`] first; a node's index is its id in the rest of the plan.
+    pub nodes: Vec<PlannedNode>,
+    /// Bridges, in declaration order.
+    pub bridges: Vec<PlannedBridge>,
+    /// Veth pairs (bridge attachments and point-to-point links).
+    pub veths: Vec<PlannedVeth>,
+    /// Static routes, including default routes via gateways.
+    pub routes: Vec<PlannedRoute>,
+}
+
+/// A node of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedNode {
+    /// Its name.
+    pub name: String,
+    /// IPv4/IPv6 forwarding on.
+    pub forwarding: bool,
+    /// Its interfaces other than `lo`, in creation order.
+    pub ifaces: Vec<PlannedIface>,
+}
+
+/// An interface of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedIface {
+    /// Interface name.
+    pub name: String,
+    /// The network it belongs to (bridge or link name).
+    pub network: String,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
+}
+
+/// A bridge device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedBridge {
+    /// The node it lives in.
+    pub node: usize,
+    /// Device name (also the network's name).
+    pub name: String,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Gateway addresses on the bridge.
+    pub addrs: Vec<IpNet>,
+}
+
+/// One end of a veth pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VethEnd {
+    /// The node it lives in.
+    pub node: usize,
+    /// Interface name.
+    pub name: String,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
+    /// The bridge (index into [`Plan::bridges`]) this end is a port of.
+    pub master: Option<usize>,
+}
+
+/// A veth pair, created with each end directly in its namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedVeth {
+    /// The two ends.
+    pub ends: [VethEnd; 2],
+}
+
+/// A static route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRoute {
+    /// The node whose table gets it.
+    pub node: usize,
+    /// Destination (`0.0.0.0/0` for a default route).
+    pub dest: IpNet,
+    /// Next hop.
+    pub via: IpAddr,
+}
+
+impl Plan {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&PlannedNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Index of the node called `name`.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Lines of an `/etc/hosts` file naming every node by its addresses.
+    pub fn hosts_file(&self) -> String {
+        let mut out =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        for node in &self.nodes {
+            let mut seen = HashSet::new();
+            for addr in node.ifaces.iter().flat_map(|i| &i.addrs) {
+                let family_first = match addr {
+                    IpNet::V4(_) => seen.insert(4),
+                    IpNet::V6(_) => seen.insert(6),
+                };
+                if family_first {
+                    out.push_str(&format!("{}\t{}\n", addr.addr(), node.name));
+                }
+            }
+        }
+        out
+    }
+
+    /// A one-screen summary: nodes with their interfaces and addresses, bridges, routes.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let fwd = if node.forwarding { " (forwarding)" } else { "" };
+            out.push_str(&format!("{}{}\n", node.name, fwd));
+            for iface in &node.ifaces {
+                let kind = if self
+                    .bridges
+                    .iter()
+                    .any(|b| b.node == i && b.name == iface.name)
+                {
+                    "bridge".to_string()
+                } else {
+                    format!("[{}]", iface.network)
+                };
+                out.push_str(&format!(
+                    "  {:<14} {:<18} {}\n",
+                    iface.name,
+                    kind,
+                    join(&iface.addrs)
+                ));
+            }
+            for r in self.routes.iter().filter(|r| r.node == i) {
+                out.push_str(&format!("  route {} via {}\n", r.dest, r.via));
+            }
+        }
+        out
+    }
+}
+
+fn join(addrs: &[IpNet]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A deterministic, locally administered unicast MAC derived from a name.
+fn mac_from_name(name: &str) -> [u8; 6] {
+    // FNV-1a, 64 bit.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    [0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
+/// Docker's MAC scheme: `02:42` followed by the IPv4 address.
+fn mac_from_ipv4(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+fn valid_node_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('-')
+}
+
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= IFNAMSIZ
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
+}
+
+/// One L3 segment: the nodes with an address in one subnet.
+#[derive(Debug)]
+struct Segment {
+    /// Members: (node, its address there).
+    members: Vec<(usize, IpAddr)>,
+}
+
+struct Planner<'t> {
+    topo: &'t Topology,
+    errors: Vec<String>,
+    node_ix: HashMap<String, usize>,
+    plan: Plan,
+    /// Network name -> bridge index.
+    bridge_ix: HashMap<String, usize>,
+    /// Addresses handed out, for duplicate detection: address -> who.
+    taken: HashMap<IpAddr, String>,
+    /// Per-node interface names taken.
+    ifnames: Vec<HashSet<String>>,
+    segments: Vec<Segment>,
+    /// Node -> default gateways (v4, v6).
+    gateways: Vec<(Option<IpAddr>, Option<IpAddr>)>,
+}
+
+impl<'t> Planner<'t> {
+    fn new(topo: &'t Topology) -> Self {
+        Planner {
+            topo,
+            errors: Vec::new(),
+            node_ix: HashMap::new(),
+            plan: Plan {
+                nodes: Vec::new(),
+                bridges: Vec::new(),
+                veths: Vec::new(),
+                routes: Vec::new(),
+            },
+            bridge_ix: HashMap::new(),
+            taken: HashMap::new(),
+            ifnames: Vec::new(),
+            segments: Vec::new(),
+            gateways: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, msg: String) {
+        self.errors.push(msg);
+    }
+
+    fn specs(&self) -> impl Iterator<Item = &'t NodeSpec> {
+        std::iter::once(&self.topo.host).chain(&self.topo.nodes)
+    }
+
+    fn run(mut self) -> Result<Plan> {
+        self.nodes();
+        let subnets = self.subnets();
+        self.bridges(&subnets);
+        self.attachments(&subnets);
+        self.links();
+        self.static_routes();
+        if !self.errors.is_empty() {
+            return Err(Error::InvalidTopology(self.errors));
+        }
+        self.auto_routes();
+        Ok(self.plan)
+    }
+
+    fn nodes(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            if !valid_node_name(&spec.name) {
+                self.err(format!(
+                    "node name {:?} is not a valid host name: use 1-63 letters, digits, '-', '_' or '.'",
+                    spec.name
+                ));
+            }
+            if self.node_ix.contains_key(&spec.name) {
+                let hint = if spec.name == HOST {
+                    " (\"host\" is the implicit host node: configure it with Topology::host)"
+                } else {
+                    ""
+                };
+                self.err(format!(
+                    "node {:?} is declared more than once{hint}: give each node its own name",
+                    spec.name
+                ));
+                continue;
+            }
+            self.node_ix
+                .insert(spec.name.clone(), self.plan.nodes.len());
+            self.plan.nodes.push(PlannedNode {
+                name: spec.name.clone(),
+                forwarding: spec.forwarding,
+                ifaces: Vec::new(),
+            });
+            self.ifnames.push(HashSet::from(["lo".to_string()]));
+            self.gateways.push((None, None));
+        }
+    }
+
+    /// Parses every network's subnets and checks that no two overlap.
+    fn subnets(&mut self) -> BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)> {
+        let mut out = BTreeMap::new();
+        let mut all: Vec<(String, IpNet)> = Vec::new();
+        let nets: Vec<(String, String, Option<String>, &str)> = self
+            .topo
+            .bridges
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    b.subnet.clone(),
+                    b.subnet6.clone(),
+                    "bridge",
+                )
+            })
+            .chain(
+                self.topo
+                    .links
+                    .iter()
+                    .map(|l| (link_name(l), l.subnet.clone(), l.subnet6.clone(), "link")),
+            )
+            .collect();
+        for (name, v4, v6, kind) in nets {
+            let v4 = match v4.parse::<Ipv4Net>() {
+                Ok(n) => Some(n.trunc()),
+                Err(_) => {
+                    self.err(format!(
+                        "{kind} {name:?}: subnet {v4:?} is not an IPv4 CIDR like \"10.0.0.0/24\""
+                    ));
+                    None
+                }
+            };
+            let v6 = v6.and_then(|s| match s.parse::<Ipv6Net>() {
+                Ok(n) => Some(n.trunc()),
+                Err(_) => {
+                    self.err(format!(
+                        "{kind} {name:?}: IPv6 subnet {s:?} is not an IPv6 CIDR like \"fd00:1::/64\""
+                    ));
+                    None
+                }
+            });
+            for net in v4.map(IpNet::V4).into_iter().chain(v6.map(IpNet::V6)) {
+                if let Some((other, o)) = all
+                    .iter()
+                    .find(|(_, o)| o.contains(&net.network()) || net.contains(&o.network()))
+                {
+                    self.err(format!(
+                        "{kind} {name:?}: subnet {net} overlaps {o} of {other:?}: give each network its own range"
+                    ));
+                }
+                all.push((name.clone(), net));
+            }
+            out.insert(name, (v4, v6));
+        }
+        out
+    }
+
+    fn bridges(&mut self, subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>) {
+        for spec in &self.topo.bridges {
+            if self.bridge_ix.contains_key(&spec.name)
+                || self.topo.links.iter().any(|l| link_name(l) == spec.name)
+            {
+                self.err(format!(
+                    "network {:?} is declared more than once: give each network its own name",
+                    spec.name
+                ));
+                continue;
+            }
+            if !valid_ifname(&spec.name) {
+                self.err(format!(
+                    "bridge {:?}: the name is also the device name and must be 1-15 characters without '/', ':' or spaces",
+                    spec.name
+                ));
+            }
+            let Some(&owner) = self.node_ix.get(&spec.owner) else {
+                self.err(format!(
+                    "bridge {:?} is placed in node {:?}, which does not exist: declare the node or drop in_node()",
+                    spec.name, spec.owner
+                ));
+                continue;
+            };
+            if !self.ifnames[owner].insert(spec.name.clone()) {
+                self.err(format!(
+                    "bridge {:?}: node {:?} already has an interface of that name",
+                    spec.name, spec.owner
+                ));
+            }
+            let (v4, v6) = subnets.get(&spec.name).copied().unwrap_or((None, None));
+            let mut addrs = Vec::new();
+            if let Some(net) = v4 {
+                let gw = match &spec.gateway {
+                    Gateway::Off => None,
+                    Gateway::Auto => net.hosts().next(),
+                    Gateway::At(s) => self
+                        .parse_in(
+                            s,
+                            IpNet::V4(net),
+                            &format!("gateway of bridge {:?}", spec.name),
+                        )
+                        .and_then(|ip| match ip {
+                            IpAddr::V4(ip) => Some(ip),
+                            IpAddr::V6(_) => None,
+                        }),
+                };
+                if let Some(gw) = gw {
+                    self.take(IpAddr::V4(gw), format!("gateway of {:?}", spec.name));
+                    addrs.push(IpNet::V4(
+                        Ipv4Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
+                    ));
+                }
+            }
+            if let (Some(net), false) = (v6, matches!(spec.gateway, Gateway::Off)) {
+                let gw = first_v6(net);
+                self.take(IpAddr::V6(gw), format!("gateway of {:?}", spec.name));
+                addrs.push(IpNet::V6(
+                    Ipv6Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
+                ));
+            }
+            self.bridge_ix
+                .insert(spec.name.clone(), self.plan.bridges.len());
+            self.plan.bridges.push(PlannedBridge {
+                node: owner,
+                name: spec.name.clone(),
+                mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
+                addrs,
+            });
+        }
+    }
+
+    /// Parses `s` as an address inside `net` that is not its network or broadcast address.
+    fn parse_in(&mut self, s: &str, net: IpNet, what: &str) -> Option<IpAddr> {
+        let Ok(ip) = s.parse::<IpAddr>() else {
+            self.err(format!("{what}: {s:?} is not an IP address"));
+            return None;
+        };
+        if !net.contains(&ip) {
+            self.err(format!(
+                "{what}: {ip} is outside the subnet {net}: pick an address inside it"
+            ));
+            return None;
+        }
+        let edge = match net {
+            IpNet::V4(n) if n.prefix_len() < 31 => {
+                ip == IpAddr::V4(n.network()) || ip == IpAddr::V4(n.broadcast())
+            }
+            IpNet::V6(n) if n.prefix_len() < 127 => ip == IpAddr::V6(n.network()),
+            _ => false,
+        };
+        if edge {
+            self.err(format!(
+                "{what}: {ip} is the network or broadcast address of {net}: pick a host address"
+            ));
+            return None;
+        }
+        Some(ip)
+    }
+
+    fn take(&mut self, ip: IpAddr, who: String) -> bool {
+        if let Some(prev) = self.taken.get(&ip) {
+            let msg = format!(
+                "address {ip} is given to both {prev} and {who}: each address may be used once"
+            );
+            self.err(msg);
+            return false;
+        }
+        self.taken.insert(ip, who);
+        true
+    }
+
+    fn next_ifname(&mut self, node: usize, wanted: Option<&str>, what: &str) -> String {
+        let name = match wanted {
+            Some(n) => n.to_string(),
+            None => (0..)
+                .map(|i| format!("eth{i}"))
+                .find(|n| !self.ifnames[node].contains(n))
+                .expect("an unused ethN"),
+        };
+        if !valid_ifname(&name) {
+            self.err(format!(
+                "{what}: interface name {name:?} must be 1-15 characters without '/', ':' or spaces"
+            ));
+        } else if !self.ifnames[node].insert(name.clone()) {
+            let node_name = self.plan.nodes[node].name.clone();
+            self.err(format!(
+                "{what}: node {node_name:?} already has an interface named {name:?}: pick another name"
+            ));
+        }
+        name
+    }
+
+    fn host_side_name(&mut self, owner: usize, node: &str, ifname: &str) -> String {
+        let mut name = format!("{node}-{ifname}");
+        if name.len() > IFNAMSIZ || self.ifnames[owner].contains(&name) {
+            name = (0..)
+                .map(|i| format!("veth{i}"))
+                .find(|n| !self.ifnames[owner].contains(n))
+                .expect("an unused vethN");
+        }
+        self.ifnames[owner].insert(name.clone());
+        name
+    }
+
+    fn attachments(&mut self, subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>) {
+        // Explicit addresses first, so that pools skip them whatever the declaration order.
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        let mut fixed: Vec<Vec<(Option<IpAddr>, Option<IpAddr>)>> = Vec::new();
+        for spec in &specs {
+            let mut per = Vec::new();
+            for a in &spec.attach {
+                let what = format!("node {:?} on {:?}", spec.name, a.network);
+                let (v4, v6) = subnets.get(&a.network).copied().unwrap_or((None, None));
+                let ip = match (&a.ip, v4) {
+                    (Some(s), Some(net)) => self
+                        .parse_in(s, IpNet::V4(net), &what)
+                        .filter(|ip| self.take(*ip, what.clone())),
+                    _ => None,
+                };
+                let ip6 = match (&a.ip6, v6) {
+                    (Some(s), Some(net)) => self
+                        .parse_in(s, IpNet::V6(net), &what)
+                        .filter(|ip| self.take(*ip, what.clone())),
+                    (Some(_), None) => {
+                        self.err(format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
+                        None
+                    }
+                    _ => None,
+                };
+                per.push((ip, ip6));
+            }
+            fixed.push(per);
+        }
+        for (spec, fixed) in specs.iter().zip(fixed) {
+            let node = self.node_ix[&spec.name];
+            for (a, (ip, ip6)) in spec.attach.iter().zip(fixed) {
+                let what = format!("node {:?} on {:?}", spec.name, a.network);
+                let Some(&bridge) = self.bridge_ix.get(&a.network) else {
+                    let known: Vec<&str> =
+                        self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
+                    self.err(format!(
+                        "{what}: there is no bridge network {:?} (known: {}): declare it with Topology::bridge",
+                        a.network,
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ));
+                    continue;
+                };
+                let owner = self.plan.bridges[bridge].node;
+                if owner == node {
+                    self.err(format!(
+                        "{what}: the bridge lives in this node already; its address is the bridge's gateway"
+                    ));
+                    continue;
+                }
+                let (v4, v6) = subnets[&a.network];
+                let ip =
+                    ip.or_else(|| v4.and_then(|net| self.alloc(IpNet::V4(net), &a.network, &what)));
+                let ip6 = ip6
+                    .or_else(|| v6.and_then(|net| self.alloc(IpNet::V6(net), &a.network, &what)));
+                let mut addrs = Vec::new();
+                if let (Some(ip), Some(net)) = (ip, v4) {
+                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                }
+                if let (Some(ip), Some(net)) = (ip6, v6) {
+                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                }
+                let ifname = self.next_ifname(node, a.ifname.as_deref(), &what);
+                let peer = self.host_side_name(owner, &spec.name, &ifname);
+                let mac = match ip {
+                    Some(IpAddr::V4(v4)) => mac_from_ipv4(v4),
+                    _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
+                };
+                let owner_name = self.plan.nodes[owner].name.clone();
+                self.plan.veths.push(PlannedVeth {
+                    ends: [
+                        VethEnd {
+                            node,
+                            name: ifname.clone(),
+                            mac,
+                            addrs: addrs.clone(),
+                            master: None,
+                        },
+                        VethEnd {
+                            node: owner,
+                            name: peer.clone(),
+                            mac: mac_from_name(&format!("{owner_name}/{peer}")),
+                            addrs: Vec::new(),
+                            master: Some(bridge),
+                        },
+                    ],
+                });
+                self.plan.nodes[node].ifaces.push(PlannedIface {
+                    name: ifname,
+                    network: a.network.clone(),
+                    mac,
+                    addrs,
+                });
+                // Docker's rule: the first network with a gateway gives the default route.
+                let gws: Vec<IpAddr> = self.plan.bridges[bridge]
+                    .addrs
+                    .iter()
+                    .map(|a| a.addr())
+                    .collect();
+                let slot = &mut self.gateways[node];
+                for gw in gws {
+                    match gw {
+                        IpAddr::V4(_) if slot.0.is_none() && ip.is_some() => slot.0 = Some(gw),
+                        IpAddr::V6(_) if slot.1.is_none() && ip6.is_some() => slot.1 = Some(gw),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // The bridges' own addresses appear as interfaces of their owners too.
+        for b in &self.plan.bridges {
+            let iface = PlannedIface {
+                name: b.name.clone(),
+                network: b.name.clone(),
+                mac: b.mac,
+                addrs: b.addrs.clone(),
+            };
+            self.plan.nodes[b.node].ifaces.push(iface);
+        }
+        for spec in &specs {
+            let i = self.node_ix[&spec.name];
+            let has_default = spec
+                .routes
+                .iter()
+                .any(|(d, _)| d == "default" || d == "0.0.0.0/0");
+            if !spec.default_route || has_default {
+                self.gateways[i].0 = None;
+            }
+            let has_default6 = spec.routes.iter().any(|(d, _)| d == "::/0");
+            if !spec.default_route || has_default6 {
+                self.gateways[i].1 = None;
+            }
+            if let Some(gw) = self.gateways[i].0 {
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: "0.0.0.0/0".parse().expect("cidr"),
+                    via: gw,
+                });
+            }
+            if let Some(gw) = self.gateways[i].1 {
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: "::/0".parse().expect("cidr"),
+                    via: gw,
+                });
+            }
+        }
+    }
+
+    fn alloc(&mut self, net: IpNet, network: &str, what: &str) -> Option<IpAddr> {
+        let free = match net {
+            IpNet::V4(n) => n
+                .hosts()
+                .map(IpAddr::V4)
+                .find(|ip| !self.taken.contains_key(ip)),
+            IpNet::V6(n) => v6_hosts(n).find(|ip| !self.taken.contains_key(ip)),
+        };
+        match free {
+            Some(ip) => {
+                self.taken.insert(ip, what.to_string());
+                Some(ip)
+            }
+            None => {
+                self.err(format!(
+                    "{what}: the address pool of {network:?} ({net}) is exhausted: use a larger subnet"
+                ));
+                None
+            }
+        }
+    }
+
+    fn links(&mut self) {
+        for spec in &self.topo.links {
+            let name = link_name(spec);
+            let (Some(&a), Some(&b)) = (self.node_ix.get(&spec.a), self.node_ix.get(&spec.b))
+            else {
+                for n in [&spec.a, &spec.b] {
+                    if !self.node_ix.contains_key(n) {
+                        self.err(format!("link {name}: node {n:?} does not exist: declare it with Topology::node"));
+                    }
+                }
+                continue;
+            };
+            if a == b {
+                self.err(format!(
+                    "link {name}: both ends are node {:?}: a link joins two different nodes",
+                    spec.a
+                ));
+                continue;
+            }
+            let Ok(net) = spec.subnet.parse::<Ipv4Net>().map(|n| n.trunc()) else {
+                continue;
+            };
+            let what = format!("link {name}");
+            let mut ips: [Option<IpAddr>; 2] = [None, None];
+            if let Some((ia, ib)) = &spec.ips {
+                ips[0] = self.parse_in(ia, IpNet::V4(net), &format!("{what} at {:?}", spec.a));
+                ips[1] = self.parse_in(ib, IpNet::V4(net), &format!("{what} at {:?}", spec.b));
+            } else {
+                let mut hosts = net.hosts();
+                ips = [hosts.next().map(IpAddr::V4), hosts.next().map(IpAddr::V4)];
+                if ips[1].is_none() {
+                    self.err(format!("{what}: subnet {net} has fewer than two host addresses: use a /30 or /31 or larger"));
+                }
+            }
+            let v6 = spec
+                .subnet6
+                .as_deref()
+                .and_then(|s| s.parse::<Ipv6Net>().ok())
+                .map(|n| n.trunc());
+            let ends = [(a, &spec.a, 0usize), (b, &spec.b, 1usize)];
+            let mut planned = Vec::new();
+            for (node, node_name, k) in ends {
+                let who = format!("{what} at {node_name:?}");
+                let mut addrs = Vec::new();
+                if let Some(ip) = ips[k] {
+                    if self.take(ip, who.clone()) {
+                        addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                    }
+                }
+                if let Some(n6) = v6 {
+                    let ip = v6_hosts(n6).nth(k).expect("an IPv6 subnet has two hosts");
+                    if self.take(ip, who.clone()) {
+                        addrs.push(IpNet::new(ip, n6.prefix_len()).expect("valid prefix"));
+                    }
+                }
+                let wanted = spec
+                    .names
+                    .as_ref()
+                    .map(|(x, y)| if k == 0 { x.as_str() } else { y.as_str() });
+                let ifname = self.next_ifname(node, wanted, &who);
+                let mac = mac_from_name(&format!("{node_name}/{ifname}"));
+                self.plan.nodes[node].ifaces.push(PlannedIface {
+                    name: ifname.clone(),
+                    network: name.clone(),
+                    mac,
+                    addrs: addrs.clone(),
+                });
+                planned.push(VethEnd {
+                    node,
+                    name: ifname,
+                    mac,
+                    addrs,
+                    master: None,
+                });
+            }
+            let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");
+            self.plan.veths.push(PlannedVeth { ends: [ea, eb] });
+        }
+    }
+
+    fn static_routes(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in &specs {
+            let i = self.node_ix[&spec.name];
+            for (dest, via) in &spec.routes {
+                let what = format!("node {:?} route {dest} via {via}", spec.name);
+                let via_ip = match via.parse::<IpAddr>() {
+                    Ok(ip) => ip,
+                    Err(_) => {
+                        self.err(format!("{what}: {via:?} is not an IP address"));
+                        continue;
+                    }
+                };
+                let dest_net = match dest.as_str() {
+                    "default" if via_ip.is_ipv4() => {
+                        Ok("0.0.0.0/0".parse::<IpNet>().expect("cidr"))
+                    }
+                    "default" => Ok("::/0".parse::<IpNet>().expect("cidr")),
+                    d => d
+                        .parse::<IpNet>()
+                        .or_else(|_| d.parse::<IpAddr>().map(IpNet::from)),
+                };
+                let Ok(dest_net) = dest_net else {
+                    self.err(format!(
+                        "{what}: {dest:?} is neither \"default\", an address nor a CIDR"
+                    ));
+                    continue;
+                };
+                if dest_net.addr().is_ipv4() != via_ip.is_ipv4() {
+                    self.err(format!(
+                        "{what}: destination and gateway are of different IP families"
+                    ));
+                    continue;
+                }
+                let on_link = self.plan.nodes[i]
+                    .ifaces
+                    .iter()
+                    .flat_map(|f| &f.addrs)
+                    .any(|a| a.contains(&via_ip));
+                if !on_link {
+                    self.err(format!(
+                        "{what}: {via_ip} is not on any subnet of {:?}: the next hop must be a neighbour",
+                        spec.name
+                    ));
+                    continue;
+                }
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: dest_net.trunc(),
+                    via: via_ip,
+                });
+            }
+        }
+    }
+
+    /// Routes through forwarding nodes to every subnet a node is not on, unless its
+    /// default route already leads there through the same next hop.
+    fn auto_routes(&mut self) {
+        // Segments: subnet -> members (node, address).
+        let mut segs: BTreeMap<String, (IpNet, Vec<(usize, IpAddr)>)> = BTreeMap::new();
+        for (n, node) in self.plan.nodes.iter().enumerate() {
+            for a in node.ifaces.iter().flat_map(|i| &i.addrs) {
+                segs.entry(a.trunc().to_string())
+                    .or_insert_with(|| (a.trunc(), Vec::new()))
+                    .1
+                    .push((n, a.addr()));
+            }
+        }
+        self.segments = segs
+            .values()
+            .map(|(_, m)| Segment { members: m.clone() })
+            .collect();
+        let nets: Vec<IpNet> = segs.values().map(|(n, _)| *n).collect();
+        let mut extra = Vec::new();
+        for src in 0..self.plan.nodes.len() {
+            // BFS over nodes; first hop remembered per reached node.
+            let mut first_hop: HashMap<usize, (IpAddr, bool)> = HashMap::new();
+            let mut queue = VecDeque::from([src]);
+            let mut seen = HashSet::from([src]);
+            while let Some(x) = queue.pop_front() {
+                for (s, seg) in self.segments.iter().enumerate() {
+                    if !seg.members.iter().any(|m| m.0 == x) {
+                        continue;
+                    }
+                    for &(y, ip) in &seg.members {
+                        if seen.contains(&y) || !self.plan.nodes[y].forwarding {
+                            continue;
+                        }
+                        if ip.is_ipv4() != nets[s].addr().is_ipv4() {
+                            continue;
+                        }
+                        seen.insert(y);
+                        let hop = if x == src {
+                            (ip, ip.is_ipv4())
+                        } else {
+                            first_hop[&x]
+                        };
+                        first_hop.insert(y, hop);
+                        queue.push_back(y);
+                    }
+                }
+            }
+            let direct: HashSet<usize> = (0..nets.len())
+                .filter(|&s| self.segments[s].members.iter().any(|m| m.0 == src))
+                .collect();
+            for (s, net) in nets.iter().enumerate() {
+                if direct.contains(&s) {
+                    continue;
+                }
+                // The nearest forwarding node on that segment, in BFS order of discovery.
+                let hop = self.segments[s]
+                    .members
+                    .iter()
+                    .filter_map(|m| first_hop.get(&m.0).copied())
+                    .find(|(ip, _)| ip.is_ipv4() == net.addr().is_ipv4());
+                let Some((via, _)) = hop else { continue };
+                let default = if via.is_ipv4() {
+                    self.gateways[src].0
+                } else {
+                    self.gateways[src].1
+                };
+                let has_route = self.plan.routes.iter().any(|r| {
+                    r.node == src && (r.dest == *net || (r.dest.prefix_len() == 0 && r.via == via))
+                });
+                if default == Some(via) || has_route {
+                    continue;
+                }
+                extra.push(PlannedRoute {
+                    node: src,
+                    dest: *net,
+                    via,
+                });
+            }
+        }
+        self.plan.routes.extend(extra);
+    }
+}
+
+fn link_name(l: &LinkSpec) -> String {
+    format!("{}<->{}", l.a, l.b)
+}
+
+fn first_v6(net: Ipv6Net) -> Ipv6Addr {
+    v6_hosts(net)
+        .next()
+        .and_then(|ip| match ip {
+            IpAddr::V6(ip) => Some(ip),
+            IpAddr::V4(_) => None,
+        })
+        .expect("an IPv6 subnet has hosts")
+}
+
+/// Host addresses of an IPv6 subnet from `::1` (the subnet-router anycast `::` excluded).
+fn v6_hosts(net: Ipv6Net) -> impl Iterator<Item = IpAddr> {
+    let base = u128::from(net.network());
+    let size: u128 = if net.prefix_len() == 0 {
+        u128::MAX
+    } else {
+        (1u128 << (128 - net.prefix_len())) - 1
+    };
+    let start = if net.prefix_len() >= 127 { 0 } else { 1 };
+    (start..=size.min(1 << 20)).map(move |i| IpAddr::V6(Ipv6Addr::from(base + i)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(t: Topology) -> String {
+        match t.plan() {
+            Err(Error::InvalidTopology(p)) => p.join("\n"),
+            other => panic!("expected an invalid topology, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker0_members_get_sequential_addresses_and_default_route() {
+        let p = Topology::new()
+            .bridge("docker0", "172.18.0.0/16")
+            .node("con1", |n| n.on("docker0"))
+            .node("con2", |n| n.on("docker0"))
+            .plan()
+            .unwrap();
+        let con1 = p.node("con1").unwrap();
+        assert_eq!(con1.ifaces[0].name, "eth0");
+        assert_eq!(con1.ifaces[0].addrs[0].to_string(), "172.18.0.2/16");
+        assert_eq!(con1.ifaces[0].mac, [0x02, 0x42, 0xac, 0x12, 0, 2]);
+        assert_eq!(
+            p.node("con2").unwrap().ifaces[0].addrs[0].to_string(),
+            "172.18.0.3/16"
+        );
+        assert_eq!(p.bridges[0].addrs[0].to_string(), "172.18.0.1/16");
+        assert_eq!(p.nodes[0].name, HOST);
+        let routes: Vec<String> = p
+            .routes
+            .iter()
+            .map(|r| format!("{} {} {}", p.nodes[r.node].name, r.dest, r.via))
+            .collect();
+        assert_eq!(
+            routes,
+            ["con1 0.0.0.0/0 172.18.0.1", "con2 0.0.0.0/0 172.18.0.1"]
+        );
+        // The host side of each veth is a port of docker0.
+        assert_eq!(p.veths[0].ends[1].name, "con1-eth0");
+        assert_eq!(p.veths[0].ends[1].master, Some(0));
+    }
+
+    #[test]
+    fn the_same_topology_plans_the_same_every_time() {
+        let t = crate::presets::lan_wan(3);
+        assert_eq!(t.plan().unwrap(), t.clone().plan().unwrap());
+    }
+
+    #[test]
+    fn explicit_addresses_are_skipped_by_the_pool() {
+        let p = Topology::new()
+            .bridge_with("mydocker0", "172.16.0.0/16", |b| b.gateway("172.16.1.254"))
+            .node("ns1", |n| n.on("mydocker0"))
+            .node("ns2", |n| n.on_ip("mydocker0", "172.16.0.1"))
+            .plan()
+            .unwrap();
+        assert_eq!(
+            p.node("ns1").unwrap().ifaces[0].addrs[0].to_string(),
+            "172.16.0.2/16"
+        );
+        assert_eq!(p.routes[0].via.to_string(), "172.16.1.254");
+    }
+
+    #[test]
+    fn dual_stack_bridge_gives_ipv6_addresses_and_default_route() {
+        let p = Topology::new()
+            .bridge_with("br0", "10.0.0.0/24", |b| b.ipv6("fd00:1::/64"))
+            .node("a", |n| n.on("br0"))
+            .plan()
+            .unwrap();
+        let a = p.node("a").unwrap();
+        assert_eq!(a.ifaces[0].addrs[1].to_string(), "fd00:1::2/64");
+        assert!(p
+            .routes
+            .iter()
+            .any(|r| r.dest.to_string() == "::/0" && r.via.to_string() == "fd00:1::1"));
+    }
+
+    #[test]
+    fn routers_in_a_line_get_routes_to_every_subnet() {
+        let p = crate::presets::router_line(3).plan().unwrap();
+        let r1 = p.node_index("r1").unwrap();
+        let r1_routes: Vec<String> = p
+            .routes
+            .iter()
+            .filter(|r| r.node == r1)
+            .map(|r| r.dest.to_string())
+            .collect();
+        // r1 is on the left host's link and r1<->r2; it needs r2<->r3 and r3's right link.
+        assert_eq!(r1_routes.len(), 2, "{r1_routes:?}\n{}", p.summary());
+        let left = p.node_index("left").unwrap();
+        let left_routes: Vec<String> = p
+            .routes
+            .iter()
+            .filter(|r| r.node == left)
+            .map(|r| r.dest.to_string())
+            .collect();
+        assert_eq!(left_routes.len(), 3, "{left_routes:?}");
+    }
+
+    #[test]
+    fn duplicate_and_unknown_names_are_reported_together() {
+        let msg = problems(
+            Topology::new()
+                .bridge("br0", "10.0.0.0/24")
+                .node("a", |n| n.on("br0"))
+                .node("a", |n| n.on("br1"))
+                .link("a", "ghost", "10.9.0.0/30"),
+        );
+        assert!(
+            msg.contains("node \"a\" is declared more than once"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("no bridge network \"br1\" (known: br0)"),
+            "{msg}"
+        );
+        assert!(msg.contains("node \"ghost\" does not exist"), "{msg}");
+    }
+
+    #[test]
+    fn address_outside_subnet_is_rejected() {
+        let msg = problems(
+            Topology::new()
+                .bridge("br0", "10.0.0.0/24")
+                .node("a", |n| n.on_ip("br0", "10.0.1.5")),
+        );
+        assert!(
+            msg.contains("node \"a\" on \"br0\": 10.0.1.5 is outside the subnet 10.0.0.0/24"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn overlapping_subnets_are_rejected() {
+        let msg = problems(
+            Topology::new()
+                .bridge("br0", "10.0.0.0/16")
+                .bridge("br1", "10.0.5.0/24"),
+        );
+        assert!(msg.contains("overlaps 10.0.0.0/16 of \"br0\""), "{msg}");
+    }
+
+    #[test]
+    fn exhausted_pool_names_the_network() {
+        let msg = problems(
+            Topology::new()
+                .bridge("tiny", "10.0.0.0/30")
+                .node("a", |n| n.on("tiny"))
+                .node("b", |n| n.on("tiny")),
+        );
+        assert!(
+            msg.contains(
+                "node \"b\" on \"tiny\": the address pool of \"tiny\" (10.0.0.0/30) is exhausted"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duplicate_address_names_both_users() {
+        let msg = problems(
+            Topology::new()
+                .bridge("br0", "10.0.0.0/24")
+                .node("a", |n| n.on_ip("br0", "10.0.0.1")),
+        );
+        assert!(
+            msg.contains(
+                "address 10.0.0.1 is given to both gateway of \"br0\" and node \"a\" on \"br0\""
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn bad_cidr_and_bad_names_are_explained() {
+        let msg = problems(
+            Topology::new()
+                .bridge("a-very-long-bridge-name", "10.0.0/24")
+                .node("bad name", |n| n),
+        );
+        assert!(
+            msg.contains("\"bad name\" is not a valid host name"),
+            "{msg}"
+        );
+        assert!(msg.contains("is not an IPv4 CIDR"), "{msg}");
+        assert!(msg.contains("must be 1-15 characters"), "{msg}");
+    }
+
+    #[test]
+    fn hosts_file_names_every_node() {
+        let p = crate::presets::bridge_pair().plan().unwrap();
+        let hosts = p.hosts_file();
+        assert!(hosts.contains("10.0.0.2\ta\n"), "{hosts}");
+        assert!(hosts.contains("10.0.0.3\tb\n"), "{hosts}");
+        assert!(hosts.contains("10.0.0.1\thost\n"), "{hosts}");
+    }
+}

@@ -57,6 +57,7 @@ pub use topology::Topology;
 /// - `timeout = "30s"` (or `"500ms"`, `"2m"`, or an integer number of seconds): the whole
 ///   sandbox is killed when the test runs longer. Default 60 s, or the environment
 ///   variable `NETNS_TEST_TIMEOUT` (same syntax).
+/// - `keep_artifacts = true`: keep the test's diagnostics folder even when it passes.
 /// - `crate = "path"`: where the `netns_test` crate is, if it was renamed.
 ///
 /// The function may be `async` or not, take a [`Net`] or nothing, and return `()` or a
@@ -74,6 +75,7 @@ pub use topology::Topology;
 ///         netns_test::__private::TestSpec {
 ///             path: concat!(module_path!(), "::", "b_has_its_address"),
 ///             timeout_ms: Some(20_000),
+///             keep_artifacts: false,
 ///         },
 ///         || lan(),
 ///         |net| b_has_its_address(net),

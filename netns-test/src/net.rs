@@ -29,6 +29,7 @@ struct NetInner {
     plan: Plan,
     nodes: Vec<Node>,
     rt: tokio::runtime::Handle,
+    build_time: std::time::Duration,
 }
 
 impl fmt::Debug for Net {
@@ -40,7 +41,12 @@ impl fmt::Debug for Net {
 }
 
 impl Net {
-    pub(crate) fn new(plan: Plan, ns: Vec<NodeNs>, rt: tokio::runtime::Handle) -> Net {
+    pub(crate) fn new(
+        plan: Plan,
+        ns: Vec<NodeNs>,
+        rt: tokio::runtime::Handle,
+        build_time: std::time::Duration,
+    ) -> Net {
         let index = kernel::ifindexes(&plan);
         let nodes = ns
             .into_iter()
@@ -70,7 +76,12 @@ impl Net {
             })
             .collect();
         Net {
-            inner: Arc::new(NetInner { plan, nodes, rt }),
+            inner: Arc::new(NetInner {
+                plan,
+                nodes,
+                rt,
+                build_time,
+            }),
         }
     }
 
@@ -111,6 +122,12 @@ impl Net {
     /// The plan the network was built from.
     pub fn plan(&self) -> &Plan {
         &self.inner.plan
+    }
+
+    /// How long building the network took, from planning to every link up (namespaces,
+    /// netlink sockets, links, addresses, routes), without the sandbox's own start.
+    pub fn build_time(&self) -> std::time::Duration {
+        self.inner.build_time
     }
 
     /// A one-screen summary of nodes, interfaces, addresses and routes.

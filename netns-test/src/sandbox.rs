@@ -46,6 +46,9 @@ pub struct TestSpec {
 }
 
 /// What a test body may return: `()` or `Result<T, E: Debug>`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[netns_test]` function must return `()` or `Result<T, E: Debug>`, not `{Self}`"
+)]
 pub trait TestResult {
     /// `Err` with the error's `Debug` text.
     fn into_outcome(self) -> Result<(), String>;
@@ -420,6 +423,7 @@ fn child(
         .build()
         .unwrap_or_else(|e| panic!("netns-test: starting the runtime: {e}"));
     let setup = (|| -> Result<Net, Error> {
+        let start = Instant::now();
         let plan = topology().plan()?;
         prepare_mounts(&plan.hosts_file())?;
         let index = kernel::ifindexes(&plan);
@@ -428,7 +432,7 @@ fn child(
             kernel::open_namespaces(&plan)?
         };
         rt.block_on(kernel::build(&plan, &ns, &index))?;
-        Ok(Net::new(plan, ns, rt.handle().clone()))
+        Ok(Net::new(plan, ns, rt.handle().clone(), start.elapsed()))
     })();
     let net = match setup {
         Ok(net) => net,

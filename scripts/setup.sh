@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the examples and tests run inside their nodes: ip, ping, curl, python3,
+# and nft/tcpdump for inspecting a sandbox by hand. The framework itself needs none of them.
+# Idempotent; uses sudo when not root.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip || need+=(iproute2)
+have ping || need+=(iputils-ping)
+have curl || need+=(curl)
+[ -x /usr/bin/python3 ] || need+=(python3)
+have nft || need+=(nftables)
+have tcpdump || need+=(tcpdump)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if ! have apt-get; then
+    echo "setup.sh: please install: ${need[*]} (no apt-get on this machine)" >&2
+    exit 1
+  fi
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  echo "setup.sh: cargo is missing: install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+
+# A clear word now beats a failing suite later.
+if ! unshare --user --map-root-user --net true 2>/dev/null; then
+  echo "setup.sh: warning: this machine cannot create user namespaces for $(id -un);" >&2
+  echo "          the tests will fail and say why (see README, 'When user namespaces are restricted')." >&2
+fi
+echo "setup.sh: ready"

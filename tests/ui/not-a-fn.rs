@@ -1,0 +1,6 @@
+use netns_test::netns_test;
+
+#[netns_test]
+struct NotAFunction;
+
+fn main() {}

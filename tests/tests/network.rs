@@ -1,0 +1,262 @@
+//! The topology engine, observed in the kernel: what the plan promises is what the nodes
+//! see, through real tools and Rust sockets.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Output;
+use std::time::Duration;
+
+use netns_test::{netns_test, presets, Net, Node, Topology};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn stdout(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
+    stdout(
+        node.command(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}")),
+    )
+}
+
+fn pings(node: &Node, target: &str) -> bool {
+    node.command("ping")
+        .args(["-c", "1", "-W", "1", target])
+        .output()
+        .expect("ping")
+        .status
+        .success()
+}
+
+/// Connects from `from` to `to` and exchanges a line; returns the peer address the server saw.
+async fn tcp_exchange(from: &Node, to: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = to
+        .run(async move { tokio::net::TcpListener::bind(addr).await })
+        .await?;
+    let server = to.spawn(async move {
+        let (mut s, peer) = listener.accept().await?;
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await?;
+        s.write_all(b"pong\n").await?;
+        Ok::<_, std::io::Error>(peer)
+    });
+    from.run(async move {
+        let mut s =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+                .await??;
+        s.write_all(b"ping\n").await?;
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).await?;
+        assert_eq!(&buf, b"pong\n");
+        Ok::<_, std::io::Error>(())
+    })
+    .await?;
+    server.await.expect("server task")
+}
+
+#[netns_test(topology = presets::router_line(3))]
+async fn a_line_of_routers_forwards_end_to_end(net: Net) -> std::io::Result<()> {
+    let (left, right) = (net.node("left"), net.node("right"));
+    let to = SocketAddr::new(right.ip(), 9000);
+    let seen = tcp_exchange(&left, &right, to).await?;
+    assert_eq!(seen.ip(), left.ip(), "no NAT on the way");
+    // Three routers: TTL 64 arrives as 61.
+    let out = sh(
+        &left,
+        "ping",
+        &["-c", "1", "-W", "2", &right.ip().to_string()],
+    );
+    assert!(out.contains("ttl=61"), "{out}");
+    Ok(())
+}
+
+#[netns_test(topology = presets::lan_wan(2))]
+async fn lan_hosts_reach_the_wan_server_through_the_router(net: Net) -> std::io::Result<()> {
+    let server = net.node("server");
+    for lan in ["lan1", "lan2"] {
+        let lan = net.node(lan);
+        let seen = tcp_exchange(&lan, &server, "198.51.100.2:8080".parse().unwrap()).await?;
+        assert_eq!(seen.ip(), lan.ip());
+    }
+    // The router holds the LAN bridge and forwards.
+    let router = net.node("router");
+    assert!(sh(&router, "ip", &["-br", "link", "show", "type", "bridge"]).contains("lan"));
+    assert_eq!(
+        sh(&router, "cat", &["/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "1"
+    );
+    assert_eq!(
+        sh(&net.node("lan1"), "cat", &["/proc/sys/net/ipv4/ip_forward"]).trim(),
+        "0"
+    );
+    Ok(())
+}
+
+#[netns_test(topology = Topology::new()
+    .bridge_with("br0", "10.0.0.0/24", |b| b.ipv6("fd00:1::/64"))
+    .node("a", |n| n.on("br0"))
+    .node("b", |n| n.on("br0")))]
+async fn dual_stack_nodes_talk_over_ipv6(net: Net) -> std::io::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let b6 = b.ip6().expect("b has an IPv6 address");
+    assert_eq!(b6.to_string(), "fd00:1::3");
+    let seen = tcp_exchange(&a, &b, SocketAddr::new(IpAddr::V6(b6), 9000)).await?;
+    assert_eq!(seen.ip(), IpAddr::V6(a.ip6().unwrap()));
+    // Not tentative: no duplicate address detection delays the body.
+    let addrs = sh(&a, "ip", &["-6", "addr", "show", "dev", "eth0"]);
+    assert!(
+        addrs.contains("fd00:1::2/64") && !addrs.contains("tentative"),
+        "{addrs}"
+    );
+    let routes = sh(&a, "ip", &["-6", "route"]);
+    assert!(
+        routes.contains("default via fd00:1::1 dev eth0"),
+        "{routes}"
+    );
+    Ok(())
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+fn node_names_resolve_inside_the_sandbox(net: Net) {
+    let a = net.node("a");
+    let hosts = sh(&a, "getent", &["hosts", "b"]);
+    assert!(hosts.starts_with("10.0.0.3"), "{hosts}");
+    assert!(pings(&a, "b"), "ping b by name");
+    // Rust's resolver too, from a thread standing in the node.
+    let resolved: Vec<SocketAddr> = a.exec(|| {
+        std::net::ToSocketAddrs::to_socket_addrs(&("b", 80))
+            .expect("resolve")
+            .collect()
+    });
+    assert_eq!(resolved[0].ip().to_string(), "10.0.0.3");
+    // And the host (where the body runs) knows every node.
+    let host_view: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&("a", 80))
+        .expect("resolve")
+        .collect();
+    assert_eq!(host_view[0].ip().to_string(), "10.0.0.2");
+}
+
+#[netns_test(topology = presets::isolated())]
+fn a_node_on_no_network_has_only_loopback(net: Net) {
+    let a = net.node("a");
+    let links = sh(&a, "ip", &["-o", "link"]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(
+        links.contains("lo:") && links.contains("UP"),
+        "lo is up: {links}"
+    );
+    assert!(pings(&a, "127.0.0.1"));
+    assert!(sh(&a, "ip", &["route"]).trim().is_empty());
+}
+
+#[netns_test(topology = presets::docker_bridge(3))]
+fn the_host_reaches_every_container_through_its_gateway(net: Net) {
+    // The body runs in the host node, which holds docker0 172.17.0.1.
+    for (i, name) in ["con1", "con2", "con3"].iter().enumerate() {
+        let ip = format!("172.17.0.{}", i + 2);
+        assert_eq!(net.node(name).ip().to_string(), ip);
+        assert!(pings(&net.host(), &ip), "host -> {name}");
+    }
+    let br = sh(&net.host(), "ip", &["-br", "addr", "show", "docker0"]);
+    assert!(br.contains("172.17.0.1/16"), "{br}");
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+async fn taking_a_link_down_cuts_the_node_off_and_up_restores_it(
+    net: Net,
+) -> netns_test::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let b_ip = b.ip().to_string();
+    assert!(pings(&a, &b_ip));
+    b.link_down("eth0").await?;
+    assert!(!pings(&a, &b_ip), "b is unreachable with its link down");
+    b.link_up("eth0").await?;
+    // Carrier comes back asynchronously; ping retries within its own deadline.
+    let ok = a
+        .command("ping")
+        .args(["-c", "1", "-w", "5", &b_ip])
+        .output()
+        .expect("ping")
+        .status
+        .success();
+    assert!(ok, "b is reachable again");
+    Ok(())
+}
+
+#[netns_test(topology = presets::router_line(1))]
+async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result<()> {
+    let left = net.node("left");
+    // A new address on the right node, reachable only once left has a route to it.
+    let right = net.node("right");
+    right.add_addr("eth0", "192.0.2.7/32").await?;
+    assert!(!left
+        .routes()
+        .await?
+        .iter()
+        .any(|r| r.dest.to_string() == "192.0.2.7/32"));
+    let r1 = net.node("r1");
+    left.add_route("192.0.2.0/24", r1.ip_on("left<->r1")?)
+        .await?;
+    assert!(!pings(&left, "192.0.2.7"), "r1 has no route there yet");
+    r1.add_route("192.0.2.7/32", right.ip()).await?;
+    assert!(
+        pings(&left, "192.0.2.7"),
+        "through r1, which learned the route at run time"
+    );
+    r1.del_route("192.0.2.7/32").await?;
+    assert!(!pings(&left, "192.0.2.7"));
+    right.del_addr("eth0", "192.0.2.7/32").await?;
+    Ok(())
+}
+
+#[netns_test(topology = Topology::new()
+    .node("a", |n| n)
+    .node("b", |n| n)
+    .link_with("a", "b", "10.20.0.0/31", |l| l.names("to-b", "to-a")))]
+fn a_point_to_point_link_needs_no_bridge(net: Net) {
+    let a = net.node("a");
+    let links = sh(&a, "ip", &["-o", "link"]);
+    assert!(links.contains("to-b@"), "{links}");
+    assert!(!sh(&net.host(), "ip", &["-o", "link"]).contains("bridge"));
+    assert_eq!(net.node("b").ip().to_string(), "10.20.0.1");
+    assert!(pings(&a, "10.20.0.1"));
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
+    let b = net.node("b");
+    // A std thread in the node, with a std socket.
+    let listener = b.exec(|| std::net::TcpListener::bind("10.0.0.3:7100").expect("bind in b"));
+    let t = b.spawn_thread(move || listener.accept().map(|(_, peer)| peer));
+    // Many tasks of a's multi-thread runtime, each opening its own socket.
+    let a = net.node("a");
+    let results = a.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                tokio::spawn(async {
+                    tokio::net::TcpStream::connect("10.0.0.3:7100")
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.kind())
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task"));
+        }
+        out
+    });
+    assert!(
+        results.iter().filter(|r| r.is_ok()).count() >= 1,
+        "{results:?}"
+    );
+    assert_eq!(t.join().expect("thread").expect("accept").ip(), a.ip());
+}

@@ -22,8 +22,8 @@ use rtnetlink::{
 };
 
 use crate::error::{Error, Result};
-use crate::sys;
 use crate::topology::Plan;
+use crate::{dns, sys};
 
 /// How long links may take to report operstate UP before the build fails.
 const UP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,30 +46,49 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         .flat_map(|n| &n.ifaces)
         .flat_map(|i| &i.addrs)
         .any(|a| matches!(a, IpNet::V6(_)));
-    let mut out = Vec::with_capacity(plan.nodes.len());
+    let mut out: Vec<Option<NodeNs>> = Vec::with_capacity(plan.nodes.len());
     for (i, node) in plan.nodes.iter().enumerate() {
+        if node.net_of.is_some() {
+            out.push(None);
+            continue;
+        }
+        let what = |step: &str| format!("{step} of node {:?}", node.name);
         let netns = if i == 0 {
             host.try_clone()
         } else {
             sys::new_netns(host.as_fd())
         }
-        .map_err(|e| {
-            Error::sys(
-                format!("creating the network namespace of node {:?}", node.name),
-                e,
-            )
-        })?;
-        let (conn, nl) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
+        .map_err(|e| Error::sys(what("creating the network namespace"), e))?;
+        let (conn, nl, dns) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
             let (conn, nl, _) = rtnetlink::new_connection()?;
             set_sysctls(node.forwarding, ipv6)?;
-            Ok((conn, nl))
+            // Loopback first: the name service listens on it.
+            sys::loopback_up()?;
+            Ok((conn, nl, dns::bind()?))
         })
         .and_then(|r| r)
-        .map_err(|e| Error::sys(format!("setting up node {:?}", node.name), e))?;
+        .map_err(|e| Error::sys(what("setting up"), e))?;
         tokio::spawn(conn);
-        out.push(NodeNs { netns, nl });
+        tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
+        out.push(Some(NodeNs { netns, nl }));
     }
-    Ok(out)
+    // Nodes sharing another's namespace (`--net container:X`) get its fd and socket.
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if let Some(t) = node.net_of {
+            let target = out[t].as_ref().expect("the target has its own namespace");
+            let netns = target.netns.try_clone().map_err(|e| {
+                Error::sys(format!("sharing the netns of {:?}", plan.nodes[t].name), e)
+            })?;
+            out[i] = Some(NodeNs {
+                netns,
+                nl: target.nl.clone(),
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|n| n.expect("every node has a namespace"))
+        .collect())
 }
 
 /// Writes the sysctls of the calling thread's netns.
@@ -125,15 +144,7 @@ pub(crate) async fn build(
 ) -> Result<()> {
     let name = |n: usize| plan.nodes[n].name.as_str();
 
-    // Loopback up and bridges, concurrently.
-    let lo = ns.iter().enumerate().map(|(i, n)| async move {
-        let msg = LinkUnspec::new_with_index(1).up().build();
-        n.nl.link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("node {:?}: setting lo up", name(i)), e))
-    });
+    // Bridges (loopback is already up: see open_namespaces).
     let bridges = plan.bridges.iter().map(|b| async move {
         let msg = LinkBridge::new(&b.name)
             .index(index[&(b.node, b.name.clone())])
@@ -147,7 +158,7 @@ pub(crate) async fn build(
             )
         })
     });
-    futures::try_join!(try_join_all(lo), try_join_all(bridges))?;
+    try_join_all(bridges).await?;
 
     // Veth pairs, each end created directly in its namespace. The end that is a bridge
     // port is the one the request is made for, so that its master is set in the same

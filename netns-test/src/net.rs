@@ -53,12 +53,14 @@ impl Net {
             .enumerate()
             .map(|(i, ns)| {
                 let p = &plan.nodes[i];
+                // A node sharing another's namespace has its interfaces and indexes.
+                let owner = p.net_of.unwrap_or(i);
                 let ifaces = p
                     .ifaces
                     .iter()
                     .map(|f| Iface {
                         name: f.name.clone(),
-                        index: index[&(i, f.name.clone())],
+                        index: index[&(owner, f.name.clone())],
                         mac: f.mac,
                         network: f.network.clone(),
                         addrs: f.addrs.clone(),

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::net::Net;
 use crate::topology::Topology;
-use crate::{environment, kernel, sys};
+use crate::{dns, environment, kernel, sys};
 
 /// Set in the sandboxed child: the name of the test it runs.
 const ENV_SANDBOX: &str = "NETNS_TEST_SANDBOX";
@@ -385,22 +385,46 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Sets up the mount namespace: private mounts, a procfs of this PID namespace, and
 /// in-memory `/etc/hosts` and `/etc/resolv.conf` that name the topology's nodes.
-fn prepare_mounts(hosts: &str) -> Result<(), Error> {
+fn prepare_mounts() -> Result<(), Error> {
     sys::make_mounts_private().map_err(|e| Error::sys("making mounts private", e))?;
     // A fresh /proc shows only the sandbox's processes; some container runtimes forbid it
     // (masked /proc paths), and the old one still works then.
     let _ = sys::mount_proc();
-    let resolv = "# netns-test sandbox: node names come from /etc/hosts; no DNS server.\noptions attempts:1 timeout:1\n";
-    let files: [(&Path, &[u8]); 2] = [
+    // Names come from each node's own responder at 127.0.0.11 (see dns.rs), through
+    // glibc's dns module even where the machine routes names elsewhere (nss-resolve).
+    let hosts = "127.0.0.1\tlocalhost netns-test\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    let resolv = format!(
+        "# netns-test sandbox: every node asks its own name service.\nnameserver {}\noptions ndots:0 timeout:1 attempts:2\n",
+        dns::ADDR
+    );
+    let nsswitch = match std::fs::read_to_string("/etc/nsswitch.conf") {
+        Ok(text) => {
+            text.lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("hosts:") {
+                        "hosts: files dns"
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        }
+        Err(_) => "hosts: files dns\n".to_string(),
+    };
+    let files: [(&Path, &[u8]); 3] = [
         (Path::new("/etc/hosts"), hosts.as_bytes()),
         (Path::new("/etc/resolv.conf"), resolv.as_bytes()),
+        (Path::new("/etc/nsswitch.conf"), nsswitch.as_bytes()),
     ];
     let failed = sys::bind_memfiles(Path::new("/tmp"), &files)
         .map_err(|e| Error::sys("mounting a tmpfs on /tmp", e))?;
-    // /etc/resolv.conf may be missing or a dangling link; then there is nothing to hide.
+    // /etc/nsswitch.conf may be missing (glibc's default then asks dns); the other two
+    // must be ours.
     if let Some((path, e)) = failed
         .into_iter()
-        .find(|(p, _)| p == Path::new("/etc/hosts"))
+        .find(|(p, _)| p != Path::new("/etc/nsswitch.conf"))
     {
         return Err(Error::sys(
             format!("mounting the sandbox's {}", path.display()),
@@ -425,7 +449,7 @@ fn child(
     let setup = (|| -> Result<Net, Error> {
         let start = Instant::now();
         let plan = topology().plan()?;
-        prepare_mounts(&plan.hosts_file())?;
+        prepare_mounts()?;
         let index = kernel::ifindexes(&plan);
         let ns = {
             let _guard = rt.enter();

@@ -299,6 +299,29 @@ pub(crate) fn in_netns<R>(fd: BorrowedFd<'_>, f: impl FnOnce() -> R) -> io::Resu
     Ok(r)
 }
 
+/// Brings `lo` of the calling thread's netns up (`SIOCSIFFLAGS`, one ioctl).
+pub(crate) fn loopback_up() -> io::Result<()> {
+    // SAFETY: a plain socket for the ioctl, closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket() returned a fresh fd.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags =
+        (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: valid fd and a valid ifreq.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sets up `cmd` so that the spawned program starts inside netns `fd`.
 pub(crate) fn command_in_netns(cmd: &mut std::process::Command, fd: RawFd) {
     use std::os::unix::process::CommandExt;

@@ -65,6 +65,7 @@ struct NodeSpec {
     forwarding: bool,
     routes: Vec<(String, String)>,
     default_route: bool,
+    net_of: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -89,6 +90,7 @@ struct BridgeSpec {
     subnet6: Option<String>,
     gateway: Gateway,
     owner: String,
+    scoped_names: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -109,6 +111,7 @@ impl NodeSpec {
             forwarding: false,
             routes: Vec::new(),
             default_route: true,
+            net_of: None,
         }
     }
 }
@@ -145,6 +148,7 @@ impl Topology {
             subnet6: None,
             gateway: Gateway::Auto,
             owner: HOST.to_string(),
+            scoped_names: false,
         };
         self.bridges.push(f(BridgeBuilder(spec)).0);
         self
@@ -261,6 +265,14 @@ impl NodeBuilder {
         self.0.default_route = false;
         self
     }
+
+    /// Shares the network namespace of another node instead of having one: Docker's
+    /// `--net container:NAME`, or `--net host` with [`HOST`]. The node then has that
+    /// node's interfaces, addresses, routes and names, and no attachment of its own.
+    pub fn net_of(mut self, node: &str) -> Self {
+        self.0.net_of = Some(node.to_string());
+        self
+    }
 }
 
 /// Configures one attachment of a node to a network; see [`NodeBuilder::on_with`].
@@ -308,6 +320,14 @@ impl BridgeBuilder {
     /// namespace tutorials, or a home router's built-in switch).
     pub fn in_node(mut self, node: &str) -> Self {
         self.0.owner = node.to_string();
+        self
+    }
+
+    /// Members are known by name only to the nodes on this network (and to the host),
+    /// like on Docker's user-defined networks; by default every node resolves every
+    /// node's name.
+    pub fn scoped_names(mut self) -> Self {
+        self.0.scoped_names = true;
         self
     }
 
@@ -362,8 +382,11 @@ pub struct PlannedNode {
     pub name: String,
     /// IPv4/IPv6 forwarding on.
     pub forwarding: bool,
-    /// Its interfaces other than `lo`, in creation order.
+    /// Its interfaces other than `lo`, in creation order (for a node that shares another's
+    /// namespace, that node's).
     pub ifaces: Vec<PlannedIface>,
+    /// The node whose network namespace this one shares (`--net container:X`).
+    pub net_of: Option<usize>,
 }
 
 /// An interface of a node.
@@ -390,6 +413,8 @@ pub struct PlannedBridge {
     pub mac: [u8; 6],
     /// Gateway addresses on the bridge.
     pub addrs: Vec<IpNet>,
+    /// Members are known by name only on this network.
+    pub scoped_names: bool,
 }
 
 /// One end of a veth pair.
@@ -436,20 +461,46 @@ impl Plan {
         self.nodes.iter().position(|n| n.name == name)
     }
 
-    /// Lines of an `/etc/hosts` file naming every node by its addresses.
-    pub fn hosts_file(&self) -> String {
-        let mut out =
-            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for node in &self.nodes {
-            let mut seen = HashSet::new();
-            for addr in node.ifaces.iter().flat_map(|i| &i.addrs) {
-                let family_first = match addr {
-                    IpNet::V4(_) => seen.insert(4),
-                    IpNet::V6(_) => seen.insert(6),
-                };
-                if family_first {
-                    out.push_str(&format!("{}\t{}\n", addr.addr(), node.name));
-                }
+    /// The names node `x` can resolve, with their addresses: every node's, except
+    /// that members of networks with [`BridgeBuilder::scoped_names`] are known only to
+    /// nodes sharing such a network with them (and to the host). A name resolves to the
+    /// addresses on the network both share, else to all of the node's addresses.
+    pub fn names_for(&self, x: usize) -> BTreeMap<String, Vec<IpAddr>> {
+        let eff = |n: usize| self.nodes[n].net_of.unwrap_or(n);
+        let scoped = |network: &str| {
+            self.bridges
+                .iter()
+                .any(|b| b.name == network && b.scoped_names)
+        };
+        let xe = eff(x);
+        let x_nets: HashSet<&str> = self.nodes[xe]
+            .ifaces
+            .iter()
+            .map(|i| i.network.as_str())
+            .collect();
+        let mut out = BTreeMap::new();
+        for (y, node) in self.nodes.iter().enumerate() {
+            let ye = eff(y);
+            let ifaces = &self.nodes[ye].ifaces;
+            let shared: Vec<IpAddr> = ifaces
+                .iter()
+                .filter(|i| x_nets.contains(i.network.as_str()))
+                .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+                .collect();
+            let public = ifaces.iter().any(|i| !scoped(&i.network));
+            let all: Vec<IpAddr> = ifaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+                .collect();
+            let addrs = if !shared.is_empty() {
+                shared
+            } else if x == 0 || xe == ye || public {
+                all
+            } else {
+                continue;
+            };
+            if !addrs.is_empty() {
+                out.insert(node.name.to_ascii_lowercase(), addrs);
             }
         }
         out
@@ -584,6 +635,7 @@ impl<'t> Planner<'t> {
 
     fn run(mut self) -> Result<Plan> {
         self.nodes();
+        self.shared_namespaces();
         let subnets = self.subnets();
         self.bridges(&subnets);
         self.attachments(&subnets);
@@ -593,6 +645,11 @@ impl<'t> Planner<'t> {
             return Err(Error::InvalidTopology(self.errors));
         }
         self.auto_routes();
+        for i in 0..self.plan.nodes.len() {
+            if let Some(t) = self.plan.nodes[i].net_of {
+                self.plan.nodes[i].ifaces = self.plan.nodes[t].ifaces.clone();
+            }
+        }
         Ok(self.plan)
     }
 
@@ -623,9 +680,58 @@ impl<'t> Planner<'t> {
                 name: spec.name.clone(),
                 forwarding: spec.forwarding,
                 ifaces: Vec::new(),
+                net_of: None,
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.gateways.push((None, None));
+        }
+    }
+
+    /// Resolves `net_of`: the target must exist and have a namespace of its own, and the
+    /// sharing node can have nothing of its own.
+    fn shared_namespaces(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let Some(target) = &spec.net_of else { continue };
+            let what = format!("node {:?} shares the network of {target:?}", spec.name);
+            let Some(&t) = self.node_ix.get(target) else {
+                self.err(format!(
+                    "{what}, which does not exist: declare it or use HOST"
+                ));
+                continue;
+            };
+            let i = self.node_ix[&spec.name];
+            if t == i {
+                self.err(format!("{what}: a node cannot share its own namespace"));
+                continue;
+            }
+            if let Some(tt) = self
+                .specs()
+                .find(|n| n.name == *target)
+                .and_then(|n| n.net_of.clone())
+            {
+                self.err(format!(
+                    "{what}, which shares {tt:?}'s: share {tt:?}'s directly"
+                ));
+                continue;
+            }
+            if !spec.attach.is_empty() || !spec.routes.is_empty() || spec.forwarding {
+                self.err(format!(
+                    "{what}: it has no interfaces, routes or forwarding of its own; configure {target:?} instead"
+                ));
+            }
+            let owns_bridge = self.topo.bridges.iter().any(|b| b.owner == spec.name);
+            let has_link = self
+                .topo
+                .links
+                .iter()
+                .any(|l| l.a == spec.name || l.b == spec.name);
+            if owns_bridge || has_link {
+                self.err(format!(
+                    "{what}: put its bridges and links on {target:?} instead"
+                ));
+            }
+            self.plan.nodes[i].net_of = Some(t);
         }
     }
 
@@ -755,6 +861,7 @@ impl<'t> Planner<'t> {
                 name: spec.name.clone(),
                 mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
                 addrs,
+                scoped_names: spec.scoped_names,
             });
         }
     }
@@ -1438,11 +1545,65 @@ mod tests {
     }
 
     #[test]
-    fn hosts_file_names_every_node() {
-        let p = crate::presets::bridge_pair().plan().unwrap();
-        let hosts = p.hosts_file();
-        assert!(hosts.contains("10.0.0.2\ta\n"), "{hosts}");
-        assert!(hosts.contains("10.0.0.3\tb\n"), "{hosts}");
-        assert!(hosts.contains("10.0.0.1\thost\n"), "{hosts}");
+    fn every_node_knows_every_name_unless_scoped() {
+        let p = Topology::new()
+            .bridge("docker0", "172.18.0.0/16")
+            .bridge_with("testnet", "172.19.0.0/16", |b| b.scoped_names())
+            .node("con1", |n| n.on("docker0"))
+            .node("con2", |n| n.on("docker0"))
+            .node("con3", |n| n.on("testnet"))
+            .node("con4", |n| n.on("testnet"))
+            .plan()
+            .unwrap();
+        let con1 = p.names_for(p.node_index("con1").unwrap());
+        assert_eq!(con1["con2"], vec!["172.18.0.3".parse::<IpAddr>().unwrap()]);
+        assert!(
+            !con1.contains_key("con3"),
+            "con3 is known only on testnet: {con1:?}"
+        );
+        let con3 = p.names_for(p.node_index("con3").unwrap());
+        assert!(
+            con3.contains_key("con4") && con3.contains_key("con1"),
+            "{con3:?}"
+        );
+        let host = p.names_for(0);
+        assert!(
+            host.contains_key("con3") && host.contains_key("con1"),
+            "{host:?}"
+        );
+    }
+
+    #[test]
+    fn a_node_sharing_a_namespace_has_its_interfaces_and_names() {
+        let p = Topology::new()
+            .bridge("docker0", "172.17.0.0/16")
+            .node("web", |n| n.on("docker0"))
+            .node("sidecar", |n| n.net_of("web"))
+            .node("hostnet", |n| n.net_of(HOST))
+            .plan()
+            .unwrap();
+        let sidecar = p.node("sidecar").unwrap();
+        assert_eq!(sidecar.net_of, p.node_index("web"));
+        assert_eq!(sidecar.ifaces, p.node("web").unwrap().ifaces);
+        assert_eq!(
+            p.names_for(0)["sidecar"],
+            vec!["172.17.0.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(p.node("hostnet").unwrap().ifaces[0].name, "docker0");
+    }
+
+    #[test]
+    fn sharing_errors_name_the_fix() {
+        let msg = problems(
+            Topology::new()
+                .bridge("br0", "10.0.0.0/24")
+                .node("a", |n| n.on("br0"))
+                .node("b", |n| n.net_of("a").on("br0"))
+                .node("c", |n| n.net_of("b"))
+                .node("d", |n| n.net_of("nobody")),
+        );
+        assert!(msg.contains("configure \"a\" instead"), "{msg}");
+        assert!(msg.contains("share \"a\"'s directly"), "{msg}");
+        assert!(msg.contains("\"nobody\", which does not exist"), "{msg}");
     }
 }

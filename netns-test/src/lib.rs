@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod dns;
 pub mod environment;
 mod error;
 mod kernel;

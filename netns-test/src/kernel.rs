@@ -116,14 +116,16 @@ pub(crate) fn write_sysctl(key: &str, value: &str) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("/proc/sys/{key}: {e}")))
 }
 
-/// The ifindex every planned interface gets: per node, bridges first, then veth ends, from 2
-/// (1 is `lo`).
+/// The ifindex every planned interface gets: bridges first, then veth ends, from 2 (1 is
+/// `lo`), from one counter for the whole sandbox. Indexes are per namespace, but the two
+/// ends of a veth must differ: the kernel only treats a link's carrier change as urgent
+/// when its index differs from its peer's, and otherwise reports UP up to a second late.
 pub(crate) fn ifindexes(plan: &Plan) -> HashMap<(usize, String), u32> {
-    let mut next = vec![2u32; plan.nodes.len()];
+    let mut next = 2u32;
     let mut out = HashMap::new();
     let mut assign = |node: usize, name: &str| {
-        out.insert((node, name.to_string()), next[node]);
-        next[node] += 1;
+        out.insert((node, name.to_string()), next);
+        next += 1;
     };
     for b in &plan.bridges {
         assign(b.node, &b.name);
@@ -408,6 +410,8 @@ fn route_message(dest: IpNet, via: Option<IpAddr>, dev: Option<u32>) -> RouteMes
     if via.is_none() {
         msg.header.scope = netlink_packet_route::route::RouteScope::Link;
     }
+    // What `ip route add` uses; `ip route` shows no `proto` for it.
+    msg.header.protocol = netlink_packet_route::route::RouteProtocol::Boot;
     msg
 }
 

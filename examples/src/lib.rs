@@ -1,0 +1,16 @@
+//! The labs of the classic "how Docker networking works" tutorials, rebuilt as
+//! `#[netns_test]` tests. Nothing to import: the examples are the integration tests in
+//! `tests/`, one file per lab, named for what it shows.
+//!
+//! | file | lab |
+//! | --- | --- |
+//! | `docker_bridge.rs` | `con1`/`con2` on `docker0` reach each other; `con3` on `testnet` is isolated |
+//! | `container_network_by_hand.rs` | the `sample` namespace on `samplebr` (10.1.1.1/24), built by hand in the tutorial |
+//! | `net_none.rs` | a container with `--net none`: only `lo` |
+//! | `namespaces_on_a_bridge.rs` | `ns1`/`ns2` on `mydocker0` (gateway 172.16.1.254) |
+//! | `routing_table_per_container.rs` | a route added in `netshoot-a` is invisible in `netshoot-b` |
+//! | `host_to_container_http.rs` | `curl` from the host to an HTTP server over a bare veth (193.168.0.0/24) |
+//! | `edge_bridges.rs` | namespaces `ns_1`/`ns_2` holding their own bridges `edge_bridge1`/`edge_bridge2` |
+//! | `tcp_echo_by_name.rs` | TCP echo between two nodes by name, in Rust only (async and sync) |
+//!
+//! Run one with `cargo test -p netns-test-examples --test docker_bridge -- --nocapture`.

@@ -1,0 +1,167 @@
+//! Seed 001, part 1 ("How Docker container networking works"): three containers, `con1` and
+//! `con2` on Docker's default bridge `docker0`, `con3` on the user-defined bridge network
+//! `testnet`. Containers on one bridge reach each other; containers on different bridges
+//! do not.
+//!
+//! The tutorial's `docker inspect con1 con2 con3`:
+//!
+//! ```text
+//! Name=con1 IP=172.18.0.2 Mac=02:42:ac:12:00:02 Bridge= docker0
+//! Name=con2 IP=172.18.0.3 Mac=02:42:ac:12:00:03 Bridge= docker0
+//! Name=con3 IP=172.19.0.2 Mac=02:42:ac:13:00:02 Bridge= testnet
+//! ```
+//!
+//! Docker names the device of `testnet` `br-6c1c92f34df9`; here the bridge is simply called
+//! `testnet`. Every command the tutorial runs with `sudo ip netns exec con1 ...` runs here
+//! with `net.node("con1").command(...)`, without root.
+
+use std::process::Stdio;
+
+use netns_test::{netns_test, Net, Node, Topology};
+
+/// `docker0` (172.18.0.0/16) and `testnet` (172.19.0.0/16), each a bridge in the host
+/// holding its gateway `.1`, and the three containers (addresses from `.2`, Docker-style
+/// MACs `02:42` + the address). The same as `netns_test::presets::two_networks()`.
+fn docker_networks() -> Topology {
+    Topology::new()
+        .bridge("docker0", "172.18.0.0/16")
+        .bridge("testnet", "172.19.0.0/16")
+        .node("con1", |n| n.on("docker0"))
+        .node("con2", |n| n.on("docker0"))
+        .node("con3", |n| n.on("testnet"))
+}
+
+/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
+/// standard output; fails if it exits unsuccessfully.
+async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = node.tokio_command(prog).args(args).output().await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`{prog} {}` in {} failed ({}): {}",
+        args.join(" "),
+        node.name(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
+async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
+    let status = from
+        .tokio_command("ping")
+        .args(["-c", "1", "-W", "1", to])
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    Ok(status.success())
+}
+
+fn mac(bytes: [u8; 6]) -> String {
+    bytes.map(|b| format!("{b:02x}")).join(":")
+}
+
+#[netns_test(topology = docker_networks())]
+async fn containers_have_docker_addresses_and_macs(net: Net) -> anyhow::Result<()> {
+    let expected = [
+        (
+            "con1",
+            "172.18.0.2/16 brd 172.18.255.255",
+            "02:42:ac:12:00:02",
+        ),
+        (
+            "con2",
+            "172.18.0.3/16 brd 172.18.255.255",
+            "02:42:ac:12:00:03",
+        ),
+        (
+            "con3",
+            "172.19.0.2/16 brd 172.19.255.255",
+            "02:42:ac:13:00:02",
+        ),
+    ];
+    for (name, inet, ether) in expected {
+        let con = net.node(name);
+        // $ sudo ip netns exec con1 ip a | grep -e 'inet.*eth0' -e 'eth0@'
+        let addr = run(&con, "ip", &["-o", "-4", "addr", "show", "dev", "eth0"]).await?;
+        assert!(
+            addr.contains(&format!("inet {inet} scope global eth0")),
+            "{name}: {addr}"
+        );
+        let link = run(&con, "ip", &["-o", "link", "show", "dev", "eth0"]).await?;
+        assert!(
+            link.contains(&format!("link/ether {ether} ")),
+            "{name}: {link}"
+        );
+        assert!(link.contains("state UP"), "{name}: {link}");
+        // The same, from the framework's plan.
+        assert_eq!(mac(con.ifaces()[0].mac), ether);
+        assert_eq!(
+            con.ifaces()[0].network,
+            if name == "con3" { "testnet" } else { "docker0" }
+        );
+    }
+    Ok(())
+}
+
+#[netns_test(topology = docker_networks())]
+async fn bridges_hold_the_gateways_and_the_host_ends_of_the_veths(net: Net) -> anyhow::Result<()> {
+    let host = net.host();
+    // The tutorial's `ip a` on the host: `inet 172.18.0.1/16 brd 172.18.255.255 scope
+    // global docker0`, and one `vethXXXX@ifN ... master docker0` per container.
+    let docker0 = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", "docker0"]).await?;
+    assert!(docker0.contains("inet 172.18.0.1/16 "), "{docker0}");
+    let testnet = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", "testnet"]).await?;
+    assert!(testnet.contains("inet 172.19.0.1/16 "), "{testnet}");
+
+    let docker0_ports = run(&host, "ip", &["-o", "link", "show", "master", "docker0"]).await?;
+    assert_eq!(
+        docker0_ports.lines().count(),
+        2,
+        "two containers on docker0: {docker0_ports}"
+    );
+    let testnet_ports = run(&host, "ip", &["-o", "link", "show", "master", "testnet"]).await?;
+    assert_eq!(
+        testnet_ports.lines().count(),
+        1,
+        "one container on testnet: {testnet_ports}"
+    );
+
+    // "NICs on bridges do not have ip addresses."
+    for line in docker0_ports.lines().chain(testnet_ports.lines()) {
+        // `23: con1-eth0@if2: <BROADCAST,...> ... master docker0 state UP ...`
+        let port = line.split(": ").nth(1).and_then(|p| p.split('@').next());
+        let port = port.unwrap_or_else(|| panic!("unexpected `ip -o link` line: {line}"));
+        let addrs = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", port]).await?;
+        assert_eq!(addrs, "", "bridge port {port} has no IPv4 address");
+    }
+    Ok(())
+}
+
+#[netns_test(topology = docker_networks())]
+async fn containers_on_one_bridge_reach_each_other(net: Net) -> anyhow::Result<()> {
+    // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.18.0.3   (SUCCESS)
+    assert!(ping(&net.node("con1"), "172.18.0.3").await?, "con1 -> con2");
+    assert!(ping(&net.node("con2"), "172.18.0.2").await?, "con2 -> con1");
+    Ok(())
+}
+
+#[netns_test(topology = docker_networks())]
+async fn containers_on_different_bridges_are_isolated(net: Net) -> anyhow::Result<()> {
+    // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.19.0.2   (FAIL, 100% packet loss)
+    // con1's default route leads to 172.18.0.1 on the host, which does not forward.
+    assert!(
+        !ping(&net.node("con1"), "172.19.0.2").await?,
+        "con1 -> con3 must fail"
+    );
+    assert!(
+        !ping(&net.node("con3"), "172.18.0.2").await?,
+        "con3 -> con1 must fail"
+    );
+    // Each container still reaches its own gateway.
+    assert!(
+        ping(&net.node("con3"), "172.19.0.1").await?,
+        "con3 -> testnet gateway"
+    );
+    Ok(())
+}

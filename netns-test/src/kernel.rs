@@ -17,9 +17,8 @@ use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, State};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
-};
+use futures::StreamExt;
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
 use crate::topology::Plan;
@@ -134,6 +133,9 @@ pub(crate) fn ifindexes(plan: &Plan) -> HashMap<(usize, String), u32> {
         for e in &v.ends {
             assign(e.node, &e.name);
         }
+    }
+    for x in &plan.vxlans {
+        assign(x.node, &x.name);
     }
     out
 }
@@ -254,6 +256,32 @@ pub(crate) async fn build(
     });
     futures::try_join!(try_join_all(peers_up), try_join_all(addrs))?;
 
+    // VXLAN devices of overlays, once their underlay addresses exist, with one flooding
+    // entry per peer host.
+    try_join_all(plan.vxlans.iter().map(|x| async move {
+        let nl = &ns[x.node].nl;
+        let idx = index[&(x.node, x.name.clone())];
+        let bridge = &plan.bridges[x.master];
+        let msg = LinkVxlan::new(&x.name, x.vni)
+            .local(x.local)
+            .port(VXLAN_PORT)
+            .learning(true)
+            .index(idx)
+            .address(x.mac.to_vec())
+            .controller(index[&(bridge.node, bridge.name.clone())])
+            .up()
+            .build();
+        let what = |step: &str| format!("node {:?}: {step} {}", name(x.node), x.name);
+        nl.link().add(msg).execute().await.map_err(|e| Error::netlink(what("creating"), e))?;
+        for remote in &x.remotes {
+            fdb_append_flood(nl, idx, IpAddr::V4(*remote))
+                .await
+                .map_err(|e| Error::netlink(what(&format!("adding flood entry to {remote} on")), e))?;
+        }
+        Ok::<_, Error>(())
+    }))
+    .await?;
+
     // Routes.
     try_join_all(plan.routes.iter().map(|r| async move {
         add_route(&ns[r.node].nl, r.dest, r.via).await.map_err(|e| {
@@ -271,6 +299,38 @@ pub(crate) async fn build(
     .await?;
 
     wait_up(plan, ns, index).await
+}
+
+/// The IANA VXLAN port.
+const VXLAN_PORT: u16 = 4789;
+
+/// `bridge fdb append 00:00:00:00:00:00 dev INDEX dst REMOTE`: unknown and broadcast
+/// frames are sent to `remote` too.
+async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(), rtnetlink::Error> {
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST};
+    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
+    use netlink_packet_route::RouteNetlinkMessage;
+
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = netlink_packet_route::AddressFamily::Bridge;
+    msg.header.ifindex = index;
+    msg.header.state = NeighbourState::Permanent;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+    msg.attributes.push(NeighbourAttribute::Destination(match remote {
+        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+    }));
+    let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(msg));
+    // Append, not replace: every peer gets an all-zero entry of its own.
+    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+    let mut response = nl.clone().request(req)?;
+    while let Some(message) = response.next().await {
+        if let NetlinkPayload::Error(err) = message.payload {
+            return Err(rtnetlink::Error::NetlinkError(err));
+        }
+    }
+    Ok(())
 }
 
 /// Waits until every veth end, and every bridge with ports, reports operstate UP.

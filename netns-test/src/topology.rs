@@ -50,6 +50,7 @@ pub struct Topology {
     nodes: Vec<NodeSpec>,
     bridges: Vec<BridgeSpec>,
     links: Vec<LinkSpec>,
+    overlays: Vec<OverlaySpec>,
 }
 
 impl Default for Topology {
@@ -74,6 +75,15 @@ struct AttachSpec {
     ip: Option<String>,
     ip6: Option<String>,
     ifname: Option<String>,
+    at: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+struct OverlaySpec {
+    name: String,
+    subnet: String,
+    vni: u32,
+    hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +134,7 @@ impl Topology {
             nodes: Vec::new(),
             bridges: Vec::new(),
             links: Vec::new(),
+            overlays: Vec::new(),
         }
     }
 
@@ -200,6 +211,23 @@ impl Topology {
         self
     }
 
+    /// Adds an overlay network spanning several host-like nodes, like Docker's overlay
+    /// driver: in each of `hosts` a bridge named `name` joined to a VXLAN device (`vni`,
+    /// UDP 4789) that reaches the other hosts at their first IPv4 address, so containers
+    /// attached on different hosts ([`AttachBuilder::at`]) share one subnet.
+    ///
+    /// Like `ip link add vxlanVNI type vxlan id VNI local IP dstport 4789` plus
+    /// `bridge fdb append 00:00:00:00:00:00 dev vxlanVNI dst PEER` on each host.
+    pub fn overlay(mut self, name: &str, subnet: &str, vni: u32, hosts: &[&str]) -> Self {
+        self.overlays.push(OverlaySpec {
+            name: name.to_string(),
+            subnet: subnet.to_string(),
+            vni,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        });
+        self
+    }
+
     /// The names of all nodes, [`HOST`] first.
     pub fn node_names(&self) -> impl Iterator<Item = &str> {
         std::iter::once(&self.host)
@@ -243,6 +271,7 @@ impl NodeBuilder {
             ip: None,
             ip6: None,
             ifname: None,
+            at: None,
         };
         self.0.attach.push(f(AttachBuilder(spec)).0);
         self
@@ -295,6 +324,13 @@ impl AttachBuilder {
     /// The interface name inside the node (default `ethN`).
     pub fn name(mut self, ifname: &str) -> Self {
         self.0.ifname = Some(ifname.to_string());
+        self
+    }
+
+    /// For an overlay network: the host the node runs on, whose overlay bridge it is
+    /// plugged into.
+    pub fn at(mut self, host: &str) -> Self {
+        self.0.at = Some(host.to_string());
         self
     }
 }
@@ -373,6 +409,27 @@ pub struct Plan {
     pub veths: Vec<PlannedVeth>,
     /// Static routes, including default routes via gateways.
     pub routes: Vec<PlannedRoute>,
+    /// VXLAN devices of overlay networks.
+    pub vxlans: Vec<PlannedVxlan>,
+}
+
+/// A VXLAN device joining one host's overlay bridge to the other hosts'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedVxlan {
+    /// The host node it lives in.
+    pub node: usize,
+    /// Device name.
+    pub name: String,
+    /// VXLAN network identifier.
+    pub vni: u32,
+    /// The underlay address it sends from.
+    pub local: Ipv4Addr,
+    /// The other hosts' underlay addresses (flooding entries).
+    pub remotes: Vec<Ipv4Addr>,
+    /// The overlay bridge (index into [`Plan::bridges`]) it is a port of.
+    pub master: usize,
+    /// MAC address.
+    pub mac: [u8; 6],
 }
 
 /// A node of the plan.
@@ -616,6 +673,7 @@ impl<'t> Planner<'t> {
                 bridges: Vec::new(),
                 veths: Vec::new(),
                 routes: Vec::new(),
+                vxlans: Vec::new(),
             },
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
@@ -638,8 +696,10 @@ impl<'t> Planner<'t> {
         self.shared_namespaces();
         let subnets = self.subnets();
         self.bridges(&subnets);
+        self.overlay_bridges();
         self.attachments(&subnets);
         self.links();
+        self.vxlans();
         self.static_routes();
         if !self.errors.is_empty() {
             return Err(Error::InvalidTopology(self.errors));
@@ -684,6 +744,74 @@ impl<'t> Planner<'t> {
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.gateways.push((None, None));
+        }
+    }
+
+    /// One bridge per overlay host, registered as `NAME@HOST`.
+    fn overlay_bridges(&mut self) {
+        for o in &self.topo.overlays {
+            if self.bridge_ix.contains_key(&o.name) {
+                self.err(format!("overlay {:?}: a bridge network has that name too: give each network its own name", o.name));
+            }
+            if o.hosts.len() < 2 {
+                self.err(format!("overlay {:?}: an overlay joins at least two hosts", o.name));
+            }
+            if o.vni == 0 || o.vni >= 1 << 24 {
+                self.err(format!("overlay {:?}: VNI {} is outside 1..16777215", o.name, o.vni));
+            }
+            for host in &o.hosts {
+                let Some(&h) = self.node_ix.get(host) else {
+                    self.err(format!("overlay {:?}: host {host:?} does not exist: declare it with Topology::node", o.name));
+                    continue;
+                };
+                if !valid_ifname(&o.name) || !self.ifnames[h].insert(o.name.clone()) {
+                    self.err(format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
+                }
+                self.bridge_ix.insert(format!("{}@{host}", o.name), self.plan.bridges.len());
+                self.plan.bridges.push(PlannedBridge {
+                    node: h,
+                    name: o.name.clone(),
+                    mac: mac_from_name(&format!("{host}/{}", o.name)),
+                    addrs: Vec::new(),
+                    scoped_names: false,
+                });
+            }
+        }
+    }
+
+    /// The VXLAN device of each overlay host, sending from the host's first IPv4 address.
+    fn vxlans(&mut self) {
+        for o in &self.topo.overlays {
+            let mut locals = Vec::new();
+            for host in &o.hosts {
+                let Some(&h) = self.node_ix.get(host) else { continue };
+                let ip = self.plan.nodes[h].ifaces.iter().flat_map(|i| &i.addrs).find_map(|a| match a {
+                    IpNet::V4(n) => Some(n.addr()),
+                    IpNet::V6(_) => None,
+                });
+                match ip {
+                    Some(ip) => locals.push((h, host, ip)),
+                    None => self.err(format!(
+                        "overlay {:?}: host {host:?} has no IPv4 address to carry it: attach it to an underlay network",
+                        o.name
+                    )),
+                }
+            }
+            for &(h, host, local) in &locals {
+                let name = format!("vxlan{}", o.vni);
+                if !self.ifnames[h].insert(name.clone()) {
+                    self.err(format!("overlay {:?}: {host:?} already has an interface {name:?}: use another VNI", o.name));
+                }
+                self.plan.vxlans.push(PlannedVxlan {
+                    node: h,
+                    mac: mac_from_name(&format!("{host}/{name}")),
+                    name,
+                    vni: o.vni,
+                    local,
+                    remotes: locals.iter().filter(|l| l.0 != h).map(|l| l.2).collect(),
+                    master: self.bridge_ix[&format!("{}@{host}", o.name)],
+                });
+            }
         }
     }
 
@@ -756,6 +884,12 @@ impl<'t> Planner<'t> {
                     .links
                     .iter()
                     .map(|l| (link_name(l), l.subnet.clone(), l.subnet6.clone(), "link")),
+            )
+            .chain(
+                self.topo
+                    .overlays
+                    .iter()
+                    .map(|o| (o.name.clone(), o.subnet.clone(), None, "overlay")),
             )
             .collect();
         for (name, v4, v6, kind) in nets {
@@ -972,7 +1106,25 @@ impl<'t> Planner<'t> {
             let node = self.node_ix[&spec.name];
             for (a, (ip, ip6)) in spec.attach.iter().zip(fixed) {
                 let what = format!("node {:?} on {:?}", spec.name, a.network);
-                let Some(&bridge) = self.bridge_ix.get(&a.network) else {
+                let overlay_bridge = match (&a.at, self.topo.overlays.iter().find(|o| o.name == a.network)) {
+                    (Some(host), Some(_)) => match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
+                        Some(&b) => Some(b),
+                        None => {
+                            self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
+                            continue;
+                        }
+                    },
+                    (None, Some(_)) => {
+                        self.err(format!("{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))", a.network));
+                        continue;
+                    }
+                    (Some(_), None) => {
+                        self.err(format!("{what}: at() is only for overlay networks"));
+                        continue;
+                    }
+                    (None, None) => None,
+                };
+                let Some(bridge) = overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied()) else {
                     let known: Vec<&str> =
                         self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
                     self.err(format!(

@@ -1,0 +1,79 @@
+//! "An overlay network allows containers to span multiple hosts" (seed 000): two
+//! Docker hosts on one underlay network, each with its own bridge of containers, joined
+//! by VXLAN so that containers on different hosts share one subnet.
+//!
+//! | what                 | where                                     |
+//! | -------------------- | ----------------------------------------- |
+//! | underlay             | bridge `underlay` 192.168.50.0/24          |
+//! | docker hosts         | `host1` 192.168.50.2, `host2` 192.168.50.3 |
+//! | overlay `ov`, VNI 42 | 10.0.9.0/24, a bridge `ov` in each host    |
+//! | containers           | `c1` on host1 (10.0.9.1), `c2` on host2 (10.0.9.2) |
+
+use netns_test::{netns_test, Net, Node, Topology};
+
+fn two_hosts() -> Topology {
+    Topology::new()
+        .bridge_with("underlay", "192.168.50.0/24", |b| b.no_gateway())
+        .node("host1", |n| n.on_ip("underlay", "192.168.50.2"))
+        .node("host2", |n| n.on_ip("underlay", "192.168.50.3"))
+        .overlay("ov", "10.0.9.0/24", 42, &["host1", "host2"])
+        .node("c1", |n| n.on_with("ov", |a| a.at("host1")))
+        .node("c2", |n| n.on_with("ov", |a| a.at("host2")))
+}
+
+fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
+    let out = node.command(cmd).args(args).output().expect(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[netns_test(topology = two_hosts())]
+fn containers_on_different_hosts_share_one_subnet(net: Net) {
+    let (c1, c2) = (net.node("c1"), net.node("c2"));
+    assert_eq!(c1.ip().to_string(), "10.0.9.1");
+    assert_eq!(c2.ip().to_string(), "10.0.9.2");
+    // One subnet: c2 is on-link for c1, no router in between (TTL stays 64).
+    let ping = sh(&c1, "ping", &["-c", "1", "-W", "2", "10.0.9.2"]);
+    assert!(ping.contains("ttl=64"), "{ping}");
+    // By name too.
+    sh(&c2, "ping", &["-c", "1", "-W", "2", "c1"]);
+}
+
+#[netns_test(topology = two_hosts())]
+fn each_host_joins_its_bridge_to_the_others_by_vxlan(net: Net) {
+    let host1 = net.node("host1");
+    let vx = sh(&host1, "ip", &["-d", "link", "show", "vxlan42"]);
+    assert!(
+        vx.contains("vxlan id 42 local 192.168.50.2") && vx.contains("dstport 4789"),
+        "{vx}"
+    );
+    assert!(vx.contains("master ov"), "{vx}");
+    let fdb = sh(&host1, "bridge", &["fdb", "show", "dev", "vxlan42"]);
+    assert!(fdb.contains("00:00:00:00:00:00 dst 192.168.50.3"), "{fdb}");
+    // The containers themselves have no VXLAN: only their eth0.
+    assert_eq!(
+        sh(&net.node("c1"), "ip", &["-o", "link"]).lines().count(),
+        2
+    );
+}
+
+#[netns_test(topology = two_hosts())]
+fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
+    // Take the underlay away from host2: the containers lose each other.
+    let c1 = net.node("c1");
+    let ok = |c: &Node| {
+        c.command("ping")
+            .args(["-c", "1", "-W", "1", "10.0.9.2"])
+            .status()
+            .expect("ping")
+            .success()
+    };
+    assert!(ok(&c1));
+    net.block_on(net.node("host2").link_down("eth0"))
+        .expect("link down");
+    assert!(!ok(&c1), "c1 still reaches c2 without the underlay");
+}

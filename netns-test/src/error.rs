@@ -33,6 +33,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// nf_tables or conntrack refused a request, or a ruleset is invalid; `what` names the
+    /// table, chain or rule.
+    #[error("{what}: {source}{detail}")]
+    Nft {
+        /// What was being done, naming the table, chain or rule.
+        what: String,
+        /// The kernel's errno (`InvalidInput` for a ruleset refused before sending).
+        source: std::io::Error,
+        /// Further lines (other refused messages of the same batch, a hint), each starting
+        /// with a newline; often empty.
+        detail: String,
+    },
+
     /// A node, interface or address that the topology does not have.
     #[error("{0}")]
     NotFound(String),

@@ -24,6 +24,7 @@ pub mod environment;
 mod error;
 mod kernel;
 mod net;
+pub mod nft;
 pub mod presets;
 mod sandbox;
 mod sys;

@@ -1,0 +1,878 @@
+//! NAT and packet filtering with nf_tables, spoken over netlink (no `nft`, `iptables` or
+//! `conntrack` binary is involved).
+//!
+//! A [`Ruleset`] declares what `iptables -t nat ...`, `iptables -P FORWARD DROP` or
+//! `docker run -p 8080:80` would have set up; [`apply`] installs it in the network namespace
+//! of the **calling thread** as one atomic nf_tables transaction. Call it inside a node:
+//!
+//! ```no_run
+//! use netns_test::nft::{self, Hook, Policy, Proto, Rule, Ruleset};
+//! # fn demo(net: netns_test::Net) -> netns_test::Result<()> {
+//! let rules = Ruleset::new()
+//!     // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
+//!     .nat_masquerade("192.168.1.0/24", Some("lan"))
+//!     // iptables -P FORWARD DROP
+//!     .forward_policy(Policy::Drop)
+//!     // iptables -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+//!     .filter(Hook::Forward, Rule::new().ct_established().accept())
+//!     // iptables -A FORWARD -i lan -p tcp --dport 80 -j ACCEPT
+//!     .filter(Hook::Forward, Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept());
+//! net.node("router").exec(|| nft::apply(&rules))?;
+//! println!("{}", net.node("router").exec(nft::list)?);
+//! # Ok(()) }
+//! ```
+//!
+//! Everything lives in one table, `inet netns_test` (IPv4 and IPv6 alike); [`apply`]
+//! replaces its whole content atomically, so applying the same [`Ruleset`] twice is a no-op
+//! and applying a changed one swaps the rules without a window where none are loaded.
+//! [`flush`] removes the table; [`list`] prints every table of the namespace, like
+//! `nft list ruleset`; [`conntrack`] lists and flushes the connection tracking table.
+//!
+//! Chains (created only when used):
+//!
+//! | chain             | nft declaration                                     | gets                       |
+//! | ----------------- | --------------------------------------------------- | -------------------------- |
+//! | `nat_prerouting`  | `type nat hook prerouting priority dstnat`          | [`Ruleset::dnat`]          |
+//! | `nat_output`      | `type nat hook output priority dstnat`              | [`Ruleset::dnat`]          |
+//! | `nat_postrouting` | `type nat hook postrouting priority srcnat`         | masquerade, [`Ruleset::snat`] |
+//! | `input`, `forward`, `output` | `type filter hook ... priority filter`   | [`Ruleset::filter`], policies |
+//!
+//! Every rule carries a counter and its own nft text as a comment, so [`list`] (and
+//! `nft list ruleset`, if you run it by hand) shows which rule matched how often.
+
+mod conntrack_impl;
+mod expr;
+mod render;
+mod sock;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::error::{Error, Result};
+
+/// Listing and flushing the connection tracking table (`conntrack -L`, `conntrack -F`).
+pub mod conntrack {
+    pub use super::conntrack_impl::{flush, list, Entry, TcpState, Tuple};
+}
+
+/// The table [`apply`] fills and [`flush`] deletes: `inet netns_test`.
+pub const TABLE: &str = "netns_test";
+
+/// An IP protocol, as matched by `meta l4proto` (iptables `-p`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// TCP (6).
+    Tcp,
+    /// UDP (17).
+    Udp,
+    /// ICMP (1), IPv4 only.
+    Icmp,
+    /// ICMPv6 (58), IPv6 only.
+    Icmpv6,
+    /// Any other protocol number.
+    Other(u8),
+}
+
+impl Proto {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Icmp => 1,
+            Proto::Icmpv6 => 58,
+            Proto::Other(n) => n,
+        }
+    }
+
+    /// The protocol with this number.
+    pub fn from_number(n: u8) -> Proto {
+        match n {
+            6 => Proto::Tcp,
+            17 => Proto::Udp,
+            1 => Proto::Icmp,
+            58 => Proto::Icmpv6,
+            n => Proto::Other(n),
+        }
+    }
+
+    fn has_ports(self) -> bool {
+        // tcp, udp, dccp, sctp, udplite: the ports are the first 4 bytes of the header.
+        matches!(self.number(), 6 | 17 | 33 | 132 | 136)
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proto::Tcp => f.write_str("tcp"),
+            Proto::Udp => f.write_str("udp"),
+            Proto::Icmp => f.write_str("icmp"),
+            Proto::Icmpv6 => f.write_str("ipv6-icmp"),
+            Proto::Other(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The filter hook a rule or policy belongs to (iptables' built-in chains of `-t filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// Packets addressed to this node (`INPUT`).
+    Input,
+    /// Packets this node routes from one interface to another (`FORWARD`).
+    Forward,
+    /// Packets this node sends (`OUTPUT`).
+    Output,
+}
+
+/// What happens to a packet no rule of a filter chain decided on (`iptables -P`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Let it pass (the default).
+    Accept,
+    /// Drop it silently.
+    Drop,
+}
+
+/// How source NAT picks the mapped source port (RFC 4787 terms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NatMode {
+    /// Keep the original source port whenever that leaves the connection unique (Linux's
+    /// default, plus nft's `persistent`: a client keeps its mapped address). A peer sees
+    /// the port the client bound: *endpoint-independent mapping* for every flow that does
+    /// not collide, what hole punching relies on.
+    PortPreserving,
+    /// nft's `fully-random` (iptables `--random-fully`): every new mapping gets a random
+    /// port, so each destination sees a different one: *address-and-port-dependent
+    /// mapping* ("symmetric NAT").
+    Random,
+}
+
+/// Anything that names an IP network: `"10.0.0.0/8"`, `"10.0.0.5"` (a /32), an
+/// [`IpNet`] or an [`IpAddr`]. A string that does not parse is reported by [`apply`].
+pub trait IntoNet {
+    /// The network, or a message saying why this is none.
+    fn into_net(self) -> std::result::Result<IpNet, String>;
+}
+
+impl IntoNet for IpNet {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(self)
+    }
+}
+impl IntoNet for Ipv4Net {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(self.into())
+    }
+}
+impl IntoNet for Ipv6Net {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(self.into())
+    }
+}
+impl IntoNet for IpAddr {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(self.into())
+    }
+}
+impl IntoNet for Ipv4Addr {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(IpAddr::V4(self).into())
+    }
+}
+impl IntoNet for Ipv6Addr {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        Ok(IpAddr::V6(self).into())
+    }
+}
+impl IntoNet for &str {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        self.parse::<IpNet>()
+            .or_else(|_| self.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                format!("{self:?} is neither an address nor a network like \"10.0.0.0/24\"")
+            })
+    }
+}
+impl IntoNet for &String {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        self.as_str().into_net()
+    }
+}
+impl IntoNet for String {
+    fn into_net(self) -> std::result::Result<IpNet, String> {
+        self.as_str().into_net()
+    }
+}
+
+/// One match of a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Match {
+    /// `ip saddr NET`, `ip6 daddr != NET`, ...
+    Net { dst: bool, net: IpNet, neg: bool },
+    /// `iifname "lan"`, `oifname != "lan"`.
+    Iface { out: bool, name: String, neg: bool },
+    /// `meta l4proto tcp`.
+    Proto(Proto),
+    /// `tcp dport 80`, `udp sport 1000-2000`.
+    Port { dst: bool, lo: u16, hi: u16 },
+    /// `ct state established,related` (a mask of NF_CT_STATE bits).
+    CtState(u32),
+    /// `fib daddr type local` (iptables `-m addrtype --dst-type LOCAL`).
+    DstLocal,
+    /// An argument that did not parse; reported by `apply`.
+    Invalid(String),
+}
+
+/// What a rule does with a packet it matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Action {
+    /// Only count.
+    None,
+    Accept,
+    Drop,
+    Reject,
+    Masquerade,
+    Snat {
+        to: IpAddr,
+        ports: Option<(u16, u16)>,
+        mode: NatMode,
+    },
+    Dnat {
+        to: SocketAddr,
+    },
+}
+
+/// A filter rule: matches, then a verdict (iptables `-A CHAIN ... -j VERDICT`).
+///
+/// All matches must hold. Build it with the methods below and finish with [`Rule::accept`],
+/// [`Rule::drop`] or [`Rule::reject`]; a rule without a verdict only counts packets.
+///
+/// ```
+/// use netns_test::nft::{Proto, Rule};
+/// let r = Rule::new().iif("lan").not_dst("10.0.0.0/8").proto(Proto::Tcp).dport(443).accept();
+/// assert_eq!(
+///     r.to_string(),
+///     r#"iifname "lan" ip daddr != 10.0.0.0/8 tcp dport 443 counter accept"#
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    matches: Vec<Match>,
+    action: Action,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule::new()
+    }
+}
+
+impl Rule {
+    /// A rule that matches every packet and only counts it.
+    pub fn new() -> Rule {
+        Rule {
+            matches: Vec::new(),
+            action: Action::None,
+        }
+    }
+
+    fn with(mut self, m: Match) -> Rule {
+        self.matches.push(m);
+        self
+    }
+
+    fn net(self, net: impl IntoNet, dst: bool, neg: bool) -> Rule {
+        match net.into_net() {
+            Ok(net) => self.with(Match::Net {
+                dst,
+                net: net.trunc(),
+                neg,
+            }),
+            Err(e) => self.with(Match::Invalid(e)),
+        }
+    }
+
+    fn iface(self, name: &str, out: bool, neg: bool) -> Rule {
+        if name.is_empty() || name.len() > 15 || name.contains('\0') {
+            return self.with(Match::Invalid(format!(
+                "{name:?} is not an interface name (1 to 15 bytes)"
+            )));
+        }
+        self.with(Match::Iface {
+            out,
+            name: name.to_string(),
+            neg,
+        })
+    }
+
+    /// Source address in `net` (`-s NET`, nft `ip saddr NET`).
+    pub fn src(self, net: impl IntoNet) -> Rule {
+        self.net(net, false, false)
+    }
+
+    /// Source address not in `net` (`! -s NET`, nft `ip saddr != NET`).
+    pub fn not_src(self, net: impl IntoNet) -> Rule {
+        self.net(net, false, true)
+    }
+
+    /// Destination address in `net` (`-d NET`, nft `ip daddr NET`).
+    pub fn dst(self, net: impl IntoNet) -> Rule {
+        self.net(net, true, false)
+    }
+
+    /// Destination address not in `net` (`! -d NET`, nft `ip daddr != NET`).
+    pub fn not_dst(self, net: impl IntoNet) -> Rule {
+        self.net(net, true, true)
+    }
+
+    /// Came in on interface `name` (`-i NAME`, nft `iifname "NAME"`).
+    pub fn iif(self, name: &str) -> Rule {
+        self.iface(name, false, false)
+    }
+
+    /// Did not come in on interface `name` (`! -i NAME`).
+    pub fn not_iif(self, name: &str) -> Rule {
+        self.iface(name, false, true)
+    }
+
+    /// Goes out on interface `name` (`-o NAME`, nft `oifname "NAME"`).
+    pub fn oif(self, name: &str) -> Rule {
+        self.iface(name, true, false)
+    }
+
+    /// Does not go out on interface `name` (`! -o NAME`).
+    pub fn not_oif(self, name: &str) -> Rule {
+        self.iface(name, true, true)
+    }
+
+    /// IP protocol (`-p tcp`, nft `meta l4proto tcp`).
+    pub fn proto(self, proto: Proto) -> Rule {
+        self.with(Match::Proto(proto))
+    }
+
+    /// Destination port (`--dport 80`, nft `tcp dport 80`); needs [`Rule::proto`].
+    pub fn dport(self, port: u16) -> Rule {
+        self.with(Match::Port {
+            dst: true,
+            lo: port,
+            hi: port,
+        })
+    }
+
+    /// Destination port in a range (`--dport 1000:2000`, nft `tcp dport 1000-2000`).
+    pub fn dport_range(self, ports: RangeInclusive<u16>) -> Rule {
+        self.with(Match::Port {
+            dst: true,
+            lo: *ports.start(),
+            hi: *ports.end(),
+        })
+    }
+
+    /// Source port (`--sport 53`, nft `udp sport 53`); needs [`Rule::proto`].
+    pub fn sport(self, port: u16) -> Rule {
+        self.with(Match::Port {
+            dst: false,
+            lo: port,
+            hi: port,
+        })
+    }
+
+    /// Source port in a range (`--sport 1000:2000`).
+    pub fn sport_range(self, ports: RangeInclusive<u16>) -> Rule {
+        self.with(Match::Port {
+            dst: false,
+            lo: *ports.start(),
+            hi: *ports.end(),
+        })
+    }
+
+    /// Part of a connection already seen in both directions, or related to one
+    /// (`-m conntrack --ctstate ESTABLISHED,RELATED`, nft `ct state established,related`).
+    pub fn ct_established(self) -> Rule {
+        self.with(Match::CtState(expr::CT_ESTABLISHED | expr::CT_RELATED))
+    }
+
+    /// The first packet of a connection (`--ctstate NEW`, nft `ct state new`).
+    pub fn ct_new(self) -> Rule {
+        self.with(Match::CtState(expr::CT_NEW))
+    }
+
+    /// Addressed to one of this node's own addresses (`-m addrtype --dst-type LOCAL`, nft
+    /// `fib daddr type local`).
+    pub fn dst_local(self) -> Rule {
+        self.with(Match::DstLocal)
+    }
+
+    /// Let the packet pass (`-j ACCEPT`).
+    pub fn accept(mut self) -> Rule {
+        self.action = Action::Accept;
+        self
+    }
+
+    /// Drop the packet silently (`-j DROP`).
+    pub fn drop(mut self) -> Rule {
+        self.action = Action::Drop;
+        self
+    }
+
+    /// Refuse the packet: a TCP reset for TCP rules, otherwise ICMP port unreachable
+    /// (`-j REJECT`, nft `reject with tcp reset` / `reject with icmpx port-unreachable`).
+    pub fn reject(mut self) -> Rule {
+        self.action = Action::Reject;
+        self
+    }
+
+    fn proto_of(&self) -> Option<Proto> {
+        self.matches.iter().find_map(|m| match m {
+            Match::Proto(p) => Some(*p),
+            _ => None,
+        })
+    }
+
+    /// The IP family the rule is restricted to (`Some(false)` IPv4, `Some(true)` IPv6),
+    /// or an error if it mixes both.
+    fn family(&self) -> std::result::Result<Option<bool>, String> {
+        let mut fam: Option<(bool, String)> = None;
+        let mut see = |v6: bool, what: String| -> std::result::Result<(), String> {
+            match &fam {
+                Some((f, first)) if *f != v6 => Err(format!(
+                    "it mixes IPv4 and IPv6: {first} and {what}; make one rule per family"
+                )),
+                Some(_) => Ok(()),
+                None => {
+                    fam = Some((v6, what));
+                    Ok(())
+                }
+            }
+        };
+        for m in &self.matches {
+            match m {
+                Match::Net { net, .. } => see(matches!(net, IpNet::V6(_)), net.to_string())?,
+                Match::Proto(Proto::Icmp) => see(false, "icmp".into())?,
+                Match::Proto(Proto::Icmpv6) => see(true, "icmpv6".into())?,
+                _ => {}
+            }
+        }
+        match &self.action {
+            Action::Snat { to, .. } => see(to.is_ipv6(), to.to_string())?,
+            Action::Dnat { to } => see(to.is_ipv6(), to.to_string())?,
+            _ => {}
+        }
+        Ok(fam.map(|(f, _)| f))
+    }
+
+    /// Checks the rule; `Err` says what is wrong with it.
+    fn validate(&self) -> std::result::Result<(), String> {
+        for m in &self.matches {
+            if let Match::Invalid(e) = m {
+                return Err(e.clone());
+            }
+        }
+        self.family()?;
+        let protos = self
+            .matches
+            .iter()
+            .filter(|m| matches!(m, Match::Proto(_)))
+            .count();
+        if protos > 1 {
+            return Err("it names more than one protocol".into());
+        }
+        let proto = self.proto_of();
+        for m in &self.matches {
+            if let Match::Port { lo, hi, .. } = m {
+                if lo > hi {
+                    return Err(format!("the port range {lo}-{hi} is empty"));
+                }
+                match proto {
+                    Some(p) if p.has_ports() => {}
+                    Some(p) => return Err(format!("protocol {p} has no ports")),
+                    None => {
+                        return Err(
+                            "a port match needs a protocol: add .proto(Proto::Tcp) or .proto(Proto::Udp)"
+                                .into(),
+                        )
+                    }
+                }
+            }
+        }
+        if let Action::Snat {
+            ports: Some((lo, hi)),
+            ..
+        } = &self.action
+        {
+            if lo > hi {
+                return Err(format!("the port range {lo}-{hi} is empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render::rule_text(self, f)
+    }
+}
+
+/// The chains a ruleset may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum ChainKind {
+    NatPrerouting,
+    NatOutput,
+    NatPostrouting,
+    Input,
+    Forward,
+    Output,
+}
+
+impl ChainKind {
+    const ALL: [ChainKind; 6] = [
+        ChainKind::NatPrerouting,
+        ChainKind::NatOutput,
+        ChainKind::NatPostrouting,
+        ChainKind::Input,
+        ChainKind::Forward,
+        ChainKind::Output,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ChainKind::NatPrerouting => "nat_prerouting",
+            ChainKind::NatOutput => "nat_output",
+            ChainKind::NatPostrouting => "nat_postrouting",
+            ChainKind::Input => "input",
+            ChainKind::Forward => "forward",
+            ChainKind::Output => "output",
+        }
+    }
+
+    fn is_nat(self) -> bool {
+        matches!(
+            self,
+            ChainKind::NatPrerouting | ChainKind::NatOutput | ChainKind::NatPostrouting
+        )
+    }
+
+    /// NF_INET_* hook number.
+    fn hook(self) -> u32 {
+        match self {
+            ChainKind::NatPrerouting => 0,
+            ChainKind::Input => 1,
+            ChainKind::Forward => 2,
+            ChainKind::NatOutput | ChainKind::Output => 3,
+            ChainKind::NatPostrouting => 4,
+        }
+    }
+
+    fn hook_name(self) -> &'static str {
+        ["prerouting", "input", "forward", "output", "postrouting"][self.hook() as usize]
+    }
+
+    /// NF_IP_PRI_NAT_DST (-100), NF_IP_PRI_NAT_SRC (100), NF_IP_PRI_FILTER (0).
+    fn priority(self) -> i32 {
+        match self {
+            ChainKind::NatPrerouting | ChainKind::NatOutput => -100,
+            ChainKind::NatPostrouting => 100,
+            _ => 0,
+        }
+    }
+
+    fn priority_name(self) -> &'static str {
+        match self {
+            ChainKind::NatPrerouting | ChainKind::NatOutput => "dstnat",
+            ChainKind::NatPostrouting => "srcnat",
+            _ => "filter",
+        }
+    }
+
+    fn of_hook(hook: Hook) -> ChainKind {
+        match hook {
+            Hook::Input => ChainKind::Input,
+            Hook::Forward => ChainKind::Forward,
+            Hook::Output => ChainKind::Output,
+        }
+    }
+}
+
+/// A declarative nf_tables ruleset: NAT, filter rules and chain policies, for one network
+/// namespace. Install it with [`apply`]; print it (`{}`) to see the nft text it stands for.
+///
+/// ```
+/// use netns_test::nft::{NatMode, Policy, Proto, Ruleset};
+/// let rules = Ruleset::new()
+///     .nat_masquerade("10.1.1.0/24", Some("samplebr"))
+///     .dnat(Proto::Tcp, None, 8080, "172.17.0.2:80".parse().unwrap())
+///     .forward_policy(Policy::Drop);
+/// let text = rules.to_string();
+/// assert!(text.contains(r#"ip saddr 10.1.1.0/24 oifname != "samplebr" counter masquerade"#));
+/// assert!(text.contains("fib daddr type local tcp dport 8080 counter dnat ip to 172.17.0.2:80"));
+/// assert!(text.contains("type filter hook forward priority filter; policy drop;"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ruleset {
+    table: String,
+    policies: Vec<(ChainKind, Policy)>,
+    rules: Vec<(ChainKind, Rule)>,
+}
+
+impl Default for Ruleset {
+    fn default() -> Self {
+        Ruleset::new()
+    }
+}
+
+impl Ruleset {
+    /// An empty ruleset for the table `inet netns_test` ([`TABLE`]).
+    pub fn new() -> Ruleset {
+        Ruleset::named(TABLE)
+    }
+
+    /// An empty ruleset for another table `inet NAME`, so that independent parts of a test
+    /// can [`apply`] their rules without replacing each other's. Remove it with
+    /// [`delete_table`].
+    pub fn named(table: &str) -> Ruleset {
+        Ruleset {
+            table: table.to_string(),
+            policies: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn push(mut self, chain: ChainKind, rule: Rule) -> Ruleset {
+        self.rules.push((chain, rule));
+        self
+    }
+
+    /// Masquerades connections from `src`: their source address becomes the address of
+    /// the interface they leave through, unless that is `not_out_iface` (the LAN's own
+    /// bridge). Docker's rule for a bridge network:
+    ///
+    /// `iptables -t nat -A POSTROUTING -s 10.1.1.0/24 ! -o samplebr -j MASQUERADE`, nft
+    /// `ip saddr 10.1.1.0/24 oifname != "samplebr" masquerade`. IPv6 networks work alike.
+    pub fn nat_masquerade(self, src: impl IntoNet, not_out_iface: Option<&str>) -> Ruleset {
+        let mut rule = Rule::new().src(src);
+        if let Some(iface) = not_out_iface {
+            rule = rule.not_oif(iface);
+        }
+        rule.action = Action::Masquerade;
+        self.push(ChainKind::NatPostrouting, rule)
+    }
+
+    /// Source NAT to a fixed address: connections from `src` (leaving through `out_iface`,
+    /// if given) get source address `to` and a source port from `ports` (any, if `None`),
+    /// chosen as `mode` says.
+    ///
+    /// `iptables -t nat -A POSTROUTING -s 10.0.0.0/24 -o eth0 -j SNAT --to-source
+    /// 198.51.100.1:1024-65535 --persistent` (or `--random-fully`), nft `ip saddr
+    /// 10.0.0.0/24 oifname "eth0" snat ip to 198.51.100.1:1024-65535 persistent`.
+    pub fn snat(
+        self,
+        src: impl IntoNet,
+        out_iface: Option<&str>,
+        to: IpAddr,
+        ports: Option<RangeInclusive<u16>>,
+        mode: NatMode,
+    ) -> Ruleset {
+        let mut rule = Rule::new().src(src);
+        if let Some(iface) = out_iface {
+            rule = rule.oif(iface);
+        }
+        rule.action = Action::Snat {
+            to,
+            ports: ports.map(|r| (*r.start(), *r.end())),
+            mode,
+        };
+        self.push(ChainKind::NatPostrouting, rule)
+    }
+
+    /// Publishes a port, like `docker run -p 8080:80`: `proto` connections to `dport` on
+    /// `dst` (any of this node's own addresses if `None`) are redirected to `to`, both when
+    /// they arrive from outside (prerouting) and when this node itself connects (output;
+    /// not for loopback destinations, as Docker without its userland proxy).
+    ///
+    /// `iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j
+    /// DNAT --to-destination 172.17.0.2:80` plus the same in `OUTPUT` with `! -d
+    /// 127.0.0.0/8`; nft `fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80`.
+    pub fn dnat(self, proto: Proto, dst: Option<IpAddr>, dport: u16, to: SocketAddr) -> Ruleset {
+        let mut base = Rule::new();
+        base = match dst {
+            Some(ip) => base.dst(ip),
+            None => base.dst_local(),
+        };
+        base = base.proto(proto).dport(dport);
+        if !matches!(proto, Proto::Tcp | Proto::Udp) {
+            base = base.with(Match::Invalid(format!(
+                "dnat forwards TCP or UDP ports, not {proto}"
+            )));
+        }
+        base.action = Action::Dnat { to };
+        let mut out = base.clone();
+        if dst.is_none() {
+            let lo: IpNet = if to.is_ipv6() {
+                "::1/128".parse().expect("cidr")
+            } else {
+                "127.0.0.0/8".parse().expect("cidr")
+            };
+            out.matches.insert(
+                0,
+                Match::Net {
+                    dst: true,
+                    net: lo,
+                    neg: true,
+                },
+            );
+        }
+        self.push(ChainKind::NatPrerouting, base)
+            .push(ChainKind::NatOutput, out)
+    }
+
+    /// The policy of a filter chain (`iptables -P INPUT|FORWARD|OUTPUT DROP`).
+    pub fn policy(mut self, hook: Hook, policy: Policy) -> Ruleset {
+        let chain = ChainKind::of_hook(hook);
+        self.policies.retain(|(c, _)| *c != chain);
+        self.policies.push((chain, policy));
+        self
+    }
+
+    /// The policy of the forward chain (`iptables -P FORWARD DROP`, Docker's default).
+    pub fn forward_policy(self, policy: Policy) -> Ruleset {
+        self.policy(Hook::Forward, policy)
+    }
+
+    /// Appends a filter rule (`iptables -A INPUT|FORWARD|OUTPUT ...`). Rules are evaluated
+    /// in the order they were added; the first verdict wins.
+    pub fn filter(self, hook: Hook, rule: Rule) -> Ruleset {
+        self.push(ChainKind::of_hook(hook), rule)
+    }
+
+    /// Whether it has no rules and no policies.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.policies.is_empty()
+    }
+
+    /// The chains in use, in creation order, with their policy and rules.
+    fn chains(&self) -> Vec<(ChainKind, Option<Policy>, Vec<&Rule>)> {
+        ChainKind::ALL
+            .iter()
+            .filter_map(|&c| {
+                let policy = self.policies.iter().find(|(k, _)| *k == c).map(|(_, p)| *p);
+                let rules: Vec<&Rule> = self
+                    .rules
+                    .iter()
+                    .filter(|(k, _)| *k == c)
+                    .map(|(_, r)| r)
+                    .collect();
+                (policy.is_some() || !rules.is_empty()).then_some((c, policy, rules))
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self.table.is_empty() || self.table.len() > 255 || self.table.contains('\0') {
+            problems.push(format!("{:?} is not a table name", self.table));
+        }
+        for (chain, rule) in &self.rules {
+            if let Err(e) = rule.validate() {
+                problems.push(format!("rule `{rule}` for chain {}: {e}", chain.name()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Nft {
+                what: format!(
+                    "invalid ruleset for table inet {}:\n  - {}",
+                    self.table,
+                    problems.join("\n  - ")
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+                detail: String::new(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for Ruleset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "table inet {} {{", self.table)?;
+        for (chain, policy, rules) in self.chains() {
+            writeln!(f, "\tchain {} {{", chain.name())?;
+            write!(
+                f,
+                "\t\ttype {} hook {} priority {};",
+                if chain.is_nat() { "nat" } else { "filter" },
+                chain.hook_name(),
+                chain.priority_name()
+            )?;
+            if let Some(p) = policy {
+                write!(
+                    f,
+                    " policy {};",
+                    if p == Policy::Drop { "drop" } else { "accept" }
+                )?;
+            }
+            writeln!(f)?;
+            for rule in rules {
+                writeln!(f, "\t\t{rule}")?;
+            }
+            writeln!(f, "\t}}")?;
+        }
+        write!(f, "}}")
+    }
+}
+
+/// Installs `rules` in the calling thread's network namespace, replacing the previous
+/// content of its table (`nft -f` with `delete table inet netns_test; table inet netns_test
+/// { ... }`) in one atomic transaction.
+///
+/// Call it on a thread inside the node, e.g. `node.exec(|| nft::apply(&rules))`. Errors name
+/// the table, chain or rule the kernel refused and why.
+///
+/// It blocks until the kernel has committed the transaction: ~0.2 ms for a NAT table, chain
+/// and rule. The kernel frees the replaced objects an RCU grace period later (~10-20 ms on
+/// a small VM), in the background; another `apply` in the same namespace within that
+/// window waits for it.
+pub fn apply(rules: &Ruleset) -> Result<()> {
+    rules.validate()?;
+    let batch = expr::ruleset_batch(rules);
+    sock::Nfnl::open()
+        .and_then(|mut s| s.batch(&batch))
+        .map_err(|e| sock::apply_error(&rules.table, e))
+}
+
+/// Deletes the table `inet netns_test` and with it every rule [`apply`] installed, in the
+/// calling thread's network namespace (`nft delete table inet netns_test`). Not an error if
+/// there is none. Connections already NATed keep their mapping (see [`conntrack::flush`]).
+pub fn flush() -> Result<()> {
+    delete_table(TABLE)
+}
+
+/// Deletes the table `inet NAME` if it exists (`nft destroy table inet NAME`).
+pub fn delete_table(name: &str) -> Result<()> {
+    let batch = expr::delete_table_batch(name);
+    sock::Nfnl::open()
+        .and_then(|mut s| s.batch(&batch))
+        .map_err(|e| sock::apply_error(name, e))
+}
+
+/// Every nf_tables table, chain and rule of the calling thread's network namespace, as
+/// `nft list ruleset`-like text with counters (best effort: rules made by other tools are
+/// shown as their raw expressions).
+pub fn list() -> Result<String> {
+    let dump = sock::Nfnl::open()
+        .and_then(|mut s| s.dump_ruleset())
+        .map_err(|f| f.into_error("nf_tables (listing the ruleset)"))?;
+    Ok(render::ruleset(&dump))
+}

@@ -1,0 +1,430 @@
+//! Text: a [`Rule`] in nft syntax, and a dumped ruleset like `nft list ruleset`.
+
+use std::fmt::{self, Write as _};
+
+use ipnet::IpNet;
+use netlink_packet_core::{DefaultNla, Nla};
+use netlink_packet_netfilter::nftables::{
+    Bitwise, ChainAttribute, Cmp, DataAttribute, ExpressionAttribute, Expressions, Hook, Immediate,
+    ListAttribute, Meta, Operator, Payload, Register, RuleAttribute, TableAttribute,
+    VerdictAttribute,
+};
+
+use super::expr::{CT_ESTABLISHED, CT_NEW, CT_RELATED, UDATA_RULE_COMMENT};
+use super::sock::RulesetDump;
+use super::{Action, Match, NatMode, Proto, Rule, TABLE};
+
+fn net_text(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+/// `Rule`'s `Display`: the rule in nft syntax.
+pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let proto = rule.proto_of();
+    let has_ports = rule.matches.iter().any(|m| matches!(m, Match::Port { .. }));
+    let mut words: Vec<String> = Vec::new();
+    for m in &rule.matches {
+        match m {
+            Match::Net { dst, net, neg } => words.push(format!(
+                "{} {}{} {}",
+                if matches!(net, IpNet::V6(_)) {
+                    "ip6"
+                } else {
+                    "ip"
+                },
+                if *dst { "daddr" } else { "saddr" },
+                if *neg { " !=" } else { "" },
+                net_text(net)
+            )),
+            Match::Iface { out, name, neg } => words.push(format!(
+                "{}{} {name:?}",
+                if *out { "oifname" } else { "iifname" },
+                if *neg { " !=" } else { "" },
+            )),
+            Match::Proto(p) if !has_ports => words.push(format!("meta l4proto {p}")),
+            Match::Proto(_) => {}
+            Match::Port { dst, lo, hi } => {
+                let p = proto.map_or("th".to_string(), |p| p.to_string());
+                let which = if *dst { "dport" } else { "sport" };
+                if lo == hi {
+                    words.push(format!("{p} {which} {lo}"));
+                } else {
+                    words.push(format!("{p} {which} {lo}-{hi}"));
+                }
+            }
+            Match::CtState(mask) => {
+                let mut states = Vec::new();
+                for (bit, name) in [
+                    (CT_NEW, "new"),
+                    (CT_ESTABLISHED, "established"),
+                    (CT_RELATED, "related"),
+                ] {
+                    if mask & bit != 0 {
+                        states.push(name);
+                    }
+                }
+                words.push(format!("ct state {}", states.join(",")));
+            }
+            Match::DstLocal => words.push("fib daddr type local".into()),
+            Match::Invalid(e) => words.push(format!("<invalid: {e}>")),
+        }
+    }
+    words.push("counter".into());
+    let fam = |ip: std::net::IpAddr| if ip.is_ipv6() { "ip6" } else { "ip" };
+    match &rule.action {
+        Action::None => {}
+        Action::Accept => words.push("accept".into()),
+        Action::Drop => words.push("drop".into()),
+        Action::Reject if proto == Some(Proto::Tcp) => words.push("reject with tcp reset".into()),
+        Action::Reject => words.push("reject with icmpx port-unreachable".into()),
+        Action::Masquerade => words.push("masquerade".into()),
+        Action::Snat { to, ports, mode } => {
+            let addr = if to.is_ipv6() {
+                format!("[{to}]")
+            } else {
+                to.to_string()
+            };
+            let mut s = match ports {
+                None if to.is_ipv6() => format!("snat ip6 to {to}"),
+                None => format!("snat ip to {to}"),
+                Some((lo, hi)) if lo == hi => format!("snat {} to {addr}:{lo}", fam(*to)),
+                Some((lo, hi)) => format!("snat {} to {addr}:{lo}-{hi}", fam(*to)),
+            };
+            s.push_str(match mode {
+                NatMode::PortPreserving => " persistent",
+                NatMode::Random => " fully-random",
+            });
+            words.push(s);
+        }
+        Action::Dnat { to } => words.push(format!("dnat {} to {to}", fam(to.ip()))),
+    }
+    f.write_str(&words.join(" "))
+}
+
+fn family_name(f: u8) -> String {
+    match f {
+        1 => "inet".into(),
+        2 => "ip".into(),
+        3 => "arp".into(),
+        5 => "netdev".into(),
+        7 => "bridge".into(),
+        10 => "ip6".into(),
+        n => format!("family{n}"),
+    }
+}
+
+fn hook_name(family: u8, hook: u32) -> String {
+    let names: &[&str] = match family {
+        5 => &["ingress", "egress"],
+        3 => &["input", "output", "forward"],
+        _ => &[
+            "prerouting",
+            "input",
+            "forward",
+            "output",
+            "postrouting",
+            "ingress",
+        ],
+    };
+    names
+        .get(hook as usize)
+        .map_or_else(|| format!("hook{hook}"), |s| s.to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::from("0x");
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn nla_value(nla: &DefaultNla) -> Vec<u8> {
+    let mut v = vec![0; nla.value_len()];
+    nla.emit_value(&mut v);
+    v
+}
+
+fn reg(r: &Register) -> u32 {
+    u32::from(*r)
+}
+
+fn data_text(d: &DataAttribute) -> String {
+    match d {
+        DataAttribute::Value(v) => hex(v),
+        DataAttribute::Verdict(attrs) => {
+            let mut s = String::new();
+            for a in attrs {
+                match a {
+                    VerdictAttribute::Code(c) => s.push_str(match u32::from(*c) as i32 {
+                        0 => "drop",
+                        1 => "accept",
+                        -1 => "continue",
+                        -2 => "break",
+                        -3 => "jump",
+                        -4 => "goto",
+                        -5 => "return",
+                        _ => "verdict?",
+                    }),
+                    VerdictAttribute::Chain(c) => {
+                        let _ = write!(s, " {c}");
+                    }
+                    _ => {}
+                }
+            }
+            s
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// One expression as `nft --debug=netlink` would show it (roughly).
+fn expr_text(name: &str, e: &Expressions) -> String {
+    match e {
+        Expressions::Meta(a) => {
+            let (mut key, mut dreg) = (String::from("?"), 0);
+            for x in a {
+                match x {
+                    Meta::Key(k) => key = format!("{k:?}").to_lowercase(),
+                    Meta::DestinationRegister(r) => dreg = reg(r),
+                    _ => {}
+                }
+            }
+            format!("meta load {key} => reg {dreg}")
+        }
+        Expressions::Payload(a) => {
+            let (mut base, mut off, mut len, mut dreg) = (0, 0, 0, 0);
+            for x in a {
+                match x {
+                    Payload::Base(b) => base = *b,
+                    Payload::Offset(o) => off = *o,
+                    Payload::Len(l) => len = *l,
+                    Payload::DestinationRegister(r) => dreg = reg(r),
+                    _ => {}
+                }
+            }
+            let base = ["link", "network", "transport", "inner"]
+                .get(base as usize)
+                .copied()
+                .unwrap_or("?");
+            format!("payload load {len}b @ {base} header + {off} => reg {dreg}")
+        }
+        Expressions::Cmp(a) => {
+            let (mut op, mut sreg, mut data) = ("?", 0, String::new());
+            for x in a {
+                match x {
+                    Cmp::Op(o) => {
+                        op = match o {
+                            Operator::Equal => "eq",
+                            Operator::NotEqual => "neq",
+                            Operator::LessThan => "lt",
+                            Operator::LessThanEqual => "lte",
+                            Operator::GreaterThan => "gt",
+                            Operator::GreatherThanEqual => "gte",
+                            _ => "?",
+                        }
+                    }
+                    Cmp::SourceRegister(r) => sreg = reg(r),
+                    Cmp::Data(d) => data = data_text(d),
+                    _ => {}
+                }
+            }
+            format!("cmp {op} reg {sreg} {data}")
+        }
+        Expressions::Bitwise(a) => {
+            let (mut s, mut d, mut mask, mut xor) = (0, 0, String::new(), String::new());
+            for x in a {
+                match x {
+                    Bitwise::SourceRegister(r) => s = reg(r),
+                    Bitwise::DestinationRegister(r) => d = reg(r),
+                    Bitwise::Mask(m) => mask = data_text(m),
+                    Bitwise::Xor(m) => xor = data_text(m),
+                    _ => {}
+                }
+            }
+            format!("bitwise reg {d} = (reg {s} & {mask}) ^ {xor}")
+        }
+        Expressions::Immediate(a) => {
+            let (mut dreg, mut data) = (0, String::new());
+            for x in a {
+                match x {
+                    Immediate::DestinationRegister(r) => dreg = reg(r),
+                    Immediate::Data(d) => data = data_text(d),
+                    _ => {}
+                }
+            }
+            format!("immediate reg {dreg} {data}")
+        }
+        Expressions::Other {
+            expression_type,
+            attributes,
+        } if expression_type == "counter" => {
+            let (b, p) = counter_values(attributes);
+            format!("counter pkts {p} bytes {b}")
+        }
+        Expressions::Other {
+            expression_type,
+            attributes,
+        } => {
+            let mut s = expression_type.clone();
+            for a in attributes {
+                let _ = write!(s, " {}={}", a.kind() & 0x3fff, hex(&nla_value(a)));
+            }
+            s
+        }
+        other => format!("{name} {other:?}"),
+    }
+}
+
+/// (bytes, packets) of a counter expression.
+fn counter_values(attributes: &[DefaultNla]) -> (u64, u64) {
+    let (mut bytes, mut packets) = (0, 0);
+    for a in attributes {
+        let v = nla_value(a);
+        let Ok(v8) = <[u8; 8]>::try_from(v.as_slice()) else {
+            continue;
+        };
+        match a.kind() & 0x3fff {
+            1 => bytes = u64::from_be_bytes(v8),
+            2 => packets = u64::from_be_bytes(v8),
+            _ => {}
+        }
+    }
+    (bytes, packets)
+}
+
+/// The comment libnftnl-style user data carries, if any.
+fn comment(udata: &[u8]) -> Option<String> {
+    let mut rest = udata;
+    while rest.len() >= 2 {
+        let (t, l) = (rest[0], rest[1] as usize);
+        let v = rest.get(2..2 + l)?;
+        if t == UDATA_RULE_COMMENT {
+            let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            return Some(String::from_utf8_lossy(&v[..end]).into_owned());
+        }
+        rest = &rest[2 + l..];
+    }
+    None
+}
+
+/// A dumped ruleset as `nft list ruleset`-like text. Rules of our own tables show the nft
+/// text they were made from; others show their raw expressions.
+pub(crate) fn ruleset(d: &RulesetDump) -> String {
+    let mut out = String::new();
+    if d.tables.is_empty() {
+        out.push_str("# no nf_tables tables in this network namespace\n");
+    }
+    for (tfam, t) in &d.tables {
+        let mut tname = String::new();
+        for a in &t.attributes {
+            if let TableAttribute::Name(n) = a {
+                tname = n.clone();
+            }
+        }
+        let ours = tname.starts_with(TABLE);
+        let _ = writeln!(out, "table {} {tname} {{", family_name(*tfam));
+        for (cfam, c) in d.chains.iter().filter(|(f, _)| f == tfam) {
+            let (mut ctable, mut cname, mut kind, mut policy) =
+                (String::new(), String::new(), None, None);
+            let (mut hook, mut prio) = (None, None);
+            for a in &c.attributes {
+                match a {
+                    ChainAttribute::Table(n) => ctable = n.clone(),
+                    ChainAttribute::Name(n) => cname = n.clone(),
+                    ChainAttribute::Type(k) => kind = Some(k.clone()),
+                    ChainAttribute::Policy(p) => policy = Some(*p),
+                    ChainAttribute::Hook(h) => {
+                        for x in h {
+                            match x {
+                                Hook::Number(n) => hook = Some(u32::from(*n)),
+                                Hook::Priority(p) => prio = Some(*p as i32),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if ctable != tname {
+                continue;
+            }
+            let _ = writeln!(out, "\tchain {cname} {{");
+            if let Some(h) = hook {
+                let _ = write!(
+                    out,
+                    "\t\ttype {} hook {} priority {};",
+                    kind.as_deref().unwrap_or("filter"),
+                    hook_name(*cfam, h),
+                    prio.unwrap_or(0)
+                );
+                if let Some(p) = policy {
+                    let _ = write!(out, " policy {};", if p == 0 { "drop" } else { "accept" });
+                }
+                out.push('\n');
+            }
+            for (_, r) in d.rules.iter().filter(|(f, _)| f == cfam) {
+                let (mut rtable, mut rchain, mut handle) = (String::new(), String::new(), 0);
+                let (mut exprs, mut text) = (Vec::new(), None);
+                let mut counter = None;
+                for a in &r.attributes {
+                    match a {
+                        RuleAttribute::Table(n) => rtable = n.clone(),
+                        RuleAttribute::Chain(n) => rchain = n.clone(),
+                        RuleAttribute::Handle(h) => handle = *h,
+                        RuleAttribute::UserData(u) => text = comment(u),
+                        RuleAttribute::Expressions(list) => {
+                            for l in list {
+                                let ListAttribute::Element(attrs) = l else {
+                                    continue;
+                                };
+                                let mut name = String::new();
+                                for x in attrs {
+                                    match x {
+                                        ExpressionAttribute::Name(n) => name = n.clone(),
+                                        ExpressionAttribute::Data(e) => {
+                                            if let Expressions::Other {
+                                                expression_type,
+                                                attributes,
+                                            } = e
+                                            {
+                                                if expression_type == "counter" {
+                                                    counter = Some(counter_values(attributes));
+                                                }
+                                            }
+                                            exprs.push(format!("[ {} ]", expr_text(&name, e)));
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if rtable != tname || rchain != cname {
+                    continue;
+                }
+                let body = match text {
+                    Some(t) if ours => t,
+                    _ => exprs.join(" "),
+                };
+                let _ = write!(out, "\t\t{body}  # handle {handle}");
+                if let Some((bytes, packets)) = counter {
+                    let _ = write!(out, ", packets {packets} bytes {bytes}");
+                }
+                out.push('\n');
+            }
+            out.push_str("\t}\n");
+        }
+        out.push_str("}\n");
+    }
+    for u in &d.undecodable {
+        let _ = writeln!(out, "# undecodable: {u}");
+    }
+    out
+}

@@ -26,6 +26,7 @@ mod kernel;
 mod net;
 pub mod nft;
 pub mod presets;
+pub mod reach;
 mod sandbox;
 mod sys;
 pub mod topology;

@@ -25,6 +25,10 @@ pub struct Net {
     inner: Arc<NetInner>,
 }
 
+/// The sandbox's network, held weakly (see [`Net::current`]).
+static CURRENT: std::sync::Mutex<std::sync::Weak<NetInner>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+
 struct NetInner {
     plan: Plan,
     nodes: Vec<Node>,
@@ -77,14 +81,23 @@ impl Net {
                 }
             })
             .collect();
-        Net {
+        let net = Net {
             inner: Arc::new(NetInner {
                 plan,
                 nodes,
                 rt,
                 build_time,
             }),
-        }
+        };
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&net.inner);
+        net
+    }
+
+    /// The network of this sandbox process (there is one per test), while it lives: lets
+    /// code holding only a [`Node`] look nodes up by name (see `reach`).
+    pub(crate) fn current() -> Option<Net> {
+        let weak = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        weak.upgrade().map(|inner| Net { inner })
     }
 
     /// The node called `name`.

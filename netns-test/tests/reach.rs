@@ -1,0 +1,515 @@
+//! Reachability and isolation assertions, each seen passing and failing with a message that
+//! explains itself.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use netns_test::reach::{Matrix, MatrixError, Outcome, Probe, Target};
+use netns_test::{netns_test, presets, Net, Topology};
+
+/// Runs an assertion that must panic; returns its message.
+async fn panic_message<F: Future>(f: F) -> String {
+    match AssertUnwindSafe(f).catch_unwind().await {
+        Ok(_) => panic!("the assertion passed but should have failed"),
+        Err(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
+}
+
+fn assert_has(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "missing {p:?} in:\n{text}");
+    }
+}
+
+fn dual_stack() -> Topology {
+    Topology::new()
+        .bridge_with("br0", "10.0.0.0/24", |b| b.ipv6("fd00:1::/64"))
+        .node("a", |n| n.on("br0"))
+        .node("b", |n| n.on("br0"))
+}
+
+#[netns_test(topology = dual_stack())]
+async fn icmp_v4_and_v6(net: Net) {
+    let (a, b) = (net.node("a"), net.node("b"));
+    // Passing: by node, by name, by address, over IPv6.
+    let rtt = a.ping(&b).await.unwrap();
+    assert!(rtt < Duration::from_secs(1), "{rtt:?}");
+    a.ping("b").await.unwrap();
+    a.ping(b.ip()).await.unwrap();
+    a.ping(Target::v6(&b)).await.unwrap();
+    a.ping(b.ip6().unwrap()).await.unwrap();
+    a.assert_reaches(&b, Probe::Icmp).await;
+    a.assert_reaches(Target::v6(&b), Probe::Icmp).await;
+
+    // Failing: nobody has 10.0.0.200 / fd00:1::99 (ARP / neighbour discovery unanswered).
+    let e = a
+        .check_reaches_within("10.0.0.200", Probe::Icmp, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    println!("{e}");
+    assert_eq!(e.outcome(), &Outcome::Timeout);
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should reach 10.0.0.200 by ICMP echo, but did not",
+            "timeout: no answer within 300 ms",
+            "echo requests sent",
+            "a's route toward 10.0.0.200: 10.0.0.0/24 dev eth0 (on link)",
+            "a's addresses: eth0 10.0.0.2/24, eth0 fd00:1::2/64",
+        ],
+    );
+    let e = a
+        .check_reaches_within(
+            "fd00:1::99".parse::<std::net::Ipv6Addr>().unwrap(),
+            Probe::Icmp,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    println!("{e}");
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should reach fd00:1::99 by ICMPv6 echo",
+            "timeout",
+            "a's route toward fd00:1::99: fd00:1::/64 dev eth0",
+        ],
+    );
+    // The panicking form says the same.
+    let msg = panic_message(a.assert_reaches(Target::v6(&net.host()), Probe::Tcp(1))).await;
+    assert_has(
+        &msg,
+        &["a should reach host (fd00:1::1) by TCP port 1", "refused"],
+    );
+
+    // Isolation claims that are wrong fail: b answers.
+    let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+    println!("{e}");
+    assert_eq!(e.outcome(), &Outcome::Reached);
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should NOT reach b (10.0.0.3) by ICMP echo, but it did: echo reply after",
+            "a's route toward 10.0.0.3: 10.0.0.0/24 dev eth0",
+        ],
+    );
+    let msg = panic_message(a.assert_cannot_reach(Target::v6(&b), Probe::Icmp)).await;
+    assert_has(&msg, &["a should NOT reach b (fd00:1::3) by ICMPv6 echo"]);
+    // And right ones pass.
+    assert_eq!(
+        a.assert_cannot_reach("10.0.0.200", Probe::Icmp).await,
+        Outcome::Timeout
+    );
+
+    // A matrix over IPv6.
+    let report = net
+        .assert_matrix(
+            Probe::Icmp,
+            Matrix::new(&["a", "b", "host"]).expect_all(true).ipv6(),
+        )
+        .await;
+    println!("{report}");
+    assert!(report.to_string().contains("by ICMPv6 echo"));
+
+    // A name the topology does not have.
+    let e = a.check_reaches("c", Probe::Icmp).await.unwrap_err();
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should reach c by ICMP echo",
+            "no node \"c\"",
+            "host, a, b",
+        ],
+    );
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+async fn tcp_reachable_and_refused(net: Net) -> std::io::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let listener = b
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:80").await })
+        .await?;
+    let server = b.spawn(async move { while listener.accept().await.is_ok() {} });
+    a.assert_reaches(&b, Probe::Tcp(80)).await;
+    a.check_reaches("b", Probe::Tcp(80)).await.unwrap();
+
+    // Nothing listens on 81: refused, at once.
+    let start = Instant::now();
+    let e = a.check_reaches(&b, Probe::Tcp(81)).await.unwrap_err();
+    println!("{e}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(e.outcome(), &Outcome::Refused);
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should reach b (10.0.0.3) by TCP port 81, but did not",
+            "refused",
+            "nothing listens on 10.0.0.3:81",
+            "a's route toward 10.0.0.3: 10.0.0.0/24 dev eth0 (on link)",
+            "a's addresses: eth0 10.0.0.2/24",
+        ],
+    );
+    let msg = panic_message(a.assert_reaches(&b, Probe::Tcp(81))).await;
+    assert_has(&msg, &["by TCP port 81", "refused"]);
+    // "Cannot connect to 81" holds, and says it was a refusal rather than silence.
+    assert_eq!(
+        a.assert_cannot_reach(&b, Probe::Tcp(81)).await,
+        Outcome::Refused
+    );
+    // "Cannot connect to 80" is wrong.
+    let msg = panic_message(a.assert_cannot_reach(&b, Probe::Tcp(80))).await;
+    assert_has(
+        &msg,
+        &["a should NOT reach b (10.0.0.3) by TCP port 80, but it did: connected to 10.0.0.3:80"],
+    );
+    server.abort();
+    Ok(())
+}
+
+fn no_route() -> Topology {
+    Topology::new()
+        .bridge("br0", "10.0.0.0/24")
+        .node("a", |n| n.on("br0").no_default_route())
+        .node("b", |n| n.on("br0"))
+}
+
+#[netns_test(topology = presets::two_networks())]
+async fn tcp_and_icmp_unreachable_across_networks(net: Net) {
+    let (con1, con3) = (net.node("con1"), net.node("con3"));
+    // The host does not forward between docker0 and testnet: silence.
+    let e = con1
+        .check_reaches_within(&con3, Probe::Tcp(80), Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    println!("{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("timeout") || text.contains("unreachable"),
+        "{text}"
+    );
+    assert_has(
+        &text,
+        &[
+            "con1 should reach con3 (172.19.0.2) by TCP port 80, but did not",
+            "con1's route toward 172.19.0.2: 0.0.0.0/0 via 172.18.0.1 (host) dev eth0",
+            "con1's addresses: eth0 172.18.0.2/16",
+        ],
+    );
+    let msg = panic_message(con1.assert_reaches(&con3, Probe::Icmp)).await;
+    assert_has(
+        &msg,
+        &[
+            "con1 should reach con3 (172.19.0.2) by ICMP echo, but did not",
+            "via 172.18.0.1 (host)",
+        ],
+    );
+    // The isolation claims hold.
+    con1.assert_cannot_reach(&con3, Probe::Icmp).await;
+    con1.assert_cannot_reach("con3", Probe::Tcp(80)).await;
+    con3.assert_cannot_reach(&con1, Probe::Udp(53)).await;
+    // Same network: reaches.
+    con1.assert_reaches("con2", Probe::Icmp).await;
+}
+
+#[netns_test(topology = no_route())]
+async fn no_route_is_network_unreachable(net: Net) {
+    let a = net.node("a");
+    for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
+        let start = Instant::now();
+        let e = a.check_reaches("192.0.2.1", probe).await.unwrap_err();
+        println!("{e}");
+        assert!(start.elapsed() < Duration::from_millis(100), "at once");
+        assert_eq!(e.outcome(), &Outcome::NetUnreachable);
+        assert_has(
+            &e.to_string(),
+            &[
+                "network unreachable (ENETUNREACH)",
+                "a has no route toward 192.0.2.1; its IPv4 routes: 10.0.0.0/24 dev eth0",
+            ],
+        );
+    }
+    a.assert_reaches("b", Probe::Icmp).await;
+}
+
+/// The router has no route to 203.0.113.0/24: it answers with ICMP net unreachable, and
+/// the message names it. (The kernel rate-limits such errors per source, a burst of two or
+/// three and then about one a second: each protocol goes from another LAN host.)
+#[netns_test(topology = presets::lan_wan(3))]
+async fn a_router_says_net_unreachable(net: Net) {
+    for (i, probe) in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)]
+        .into_iter()
+        .enumerate()
+    {
+        let lan = net.node(&format!("lan{}", i + 1));
+        let e = lan.check_reaches("203.0.113.1", probe).await.unwrap_err();
+        println!("{e}");
+        assert_eq!(e.outcome(), &Outcome::NetUnreachable, "{e}");
+        let icmp = e.result().icmp.as_ref().expect("the ICMP error");
+        assert_eq!((icmp.icmp_type, icmp.code), (3, 0));
+        assert_has(
+            &e.to_string(),
+            &[
+                "network unreachable (ENETUNREACH); ICMP destination unreachable, net unreachable (type 3 code 0) from router (192.168.1.1)",
+                &format!("lan{}'s route toward 203.0.113.1: 0.0.0.0/0 via 192.168.1.1 (router) dev eth0", i + 1),
+            ],
+        );
+    }
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+async fn udp_echo_answers(net: Net) -> std::io::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let echo = b.udp_echo(5353)?;
+    assert_eq!(echo.port(), 5353);
+    a.assert_reaches(&b, Probe::Udp(5353)).await;
+    assert!(echo.echoed() >= 1);
+    // An ephemeral port works as well.
+    let any = b.udp_echo(0)?;
+    a.assert_reaches(&b, Probe::Udp(any.port())).await;
+    // Nothing on 5354: ICMP port unreachable.
+    let e = a.check_reaches(&b, Probe::Udp(5354)).await.unwrap_err();
+    println!("{e}");
+    assert_eq!(e.outcome(), &Outcome::Refused);
+    assert_has(
+        &e.to_string(),
+        &[
+            "a should reach b (10.0.0.3) by UDP port 5354",
+            "ICMP destination unreachable, port unreachable (type 3 code 3) from b (10.0.0.3)",
+            "nothing listens on UDP 10.0.0.3:5354",
+        ],
+    );
+    let msg = panic_message(a.assert_cannot_reach(&b, Probe::Udp(5353))).await;
+    assert_has(
+        &msg,
+        &["should NOT reach b (10.0.0.3) by UDP port 5353, but it did"],
+    );
+    // Stopped when dropped.
+    drop(echo);
+    tokio::task::yield_now().await;
+    a.wait_until_reaches(&b, Probe::Udp(5353), Duration::from_millis(300))
+        .await
+        .expect_err("the echo server stopped");
+    Ok(())
+}
+
+const TWO_NETWORKS: &str = "
+         con1 con2 con3
+    con1   -    y    n
+    con2   y    -    n
+    con3   n    n    -
+";
+
+#[netns_test(topology = presets::two_networks())]
+async fn matrix_on_two_networks(net: Net) {
+    let report = net.assert_matrix(Probe::Icmp, TWO_NETWORKS).await;
+    println!("{report}");
+    assert_eq!(report.probed(), 6);
+    assert_eq!(report.reached("con1", "con2"), Some(true));
+    assert_eq!(report.reached("con1", "con3"), Some(false));
+    assert_eq!(report.reached("con1", "con1"), None);
+    // The same built, with the host: it owns 172.18.0.1 and 172.19.0.1, so every
+    // container reaches it and it reaches every container.
+    let m = Matrix::new(&["con1", "con2", "con3", "host"])
+        .expect_all(true)
+        .expect("con1", "con3", false)
+        .expect("con2", "con3", false)
+        .expect("con3", "con1", false)
+        .expect("con3", "con2", false);
+    net.assert_matrix(Probe::Icmp, &m).await;
+}
+
+#[netns_test(topology = presets::two_networks())]
+async fn matrix_with_a_wrong_expectation(net: Net) {
+    let wrong = "
+             con1 con2 con3
+        con1   -    n    y
+        con2   y    -    n
+        con3   n    n    -
+    ";
+    let wrong_fast = Matrix::parse(wrong)
+        .unwrap()
+        .timeout(Duration::from_millis(500));
+    let start = Instant::now();
+    let err = net
+        .check_matrix(Probe::Icmp, &wrong_fast)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    println!("{text}");
+    // con1 -> con3 was expected to reach: it waits the reach timeout, not more.
+    assert!(start.elapsed() < Duration::from_millis(1500));
+    let MatrixError::Mismatch(report) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(report.mismatches().count(), 2);
+    assert_has(
+        &text,
+        &[
+            "reachability by ICMP echo (row reaches column?): 2 of 6 probed cells differ, marked *",
+            "expected",
+            "actual",
+            "(y reached, n not reached",
+            "con1 -> con2 (172.18.0.3): expected n, got y: echo reply after",
+            "con1 -> con3 (172.19.0.2): expected y, got n: timeout: no answer within 500 ms",
+            "con1's route toward 172.19.0.2: 0.0.0.0/0 via 172.18.0.1 (host) dev eth0",
+        ],
+    );
+    // Side by side: the con1 row shows the expected cells left, the marked actual right.
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")) && l.contains(" - "))
+            .unwrap()
+    };
+    let (left, right) = row("con1").split_once('|').unwrap();
+    assert_eq!(
+        left.split_whitespace().collect::<Vec<_>>(),
+        ["con1", "-", "n", "y"]
+    );
+    assert_eq!(
+        right.split_whitespace().collect::<Vec<_>>(),
+        ["con1", "-", "y*", "n*"]
+    );
+    assert!(!row("con2").contains('*'), "{}", row("con2"));
+    // The panicking form prints the same.
+    let msg = panic_message(net.assert_matrix(Probe::Icmp, wrong_fast)).await;
+    assert!(msg.contains("2 of 6 probed cells differ"), "{msg}");
+    // A typo is named, with the nodes there are.
+    let e = net
+        .check_matrix(Probe::Icmp, "con1 conn2\ncon1 - y\n")
+        .await
+        .unwrap_err();
+    assert_has(&e.to_string(), &["column \"conn2\"", "con1, con2, con3"]);
+}
+
+fn two_groups_of_five() -> Topology {
+    (1..=10).fold(
+        Topology::new()
+            .bridge("left", "10.1.0.0/24")
+            .bridge("right", "10.2.0.0/24"),
+        |t, i| {
+            let net = if i <= 5 { "left" } else { "right" };
+            t.node(&format!("n{i}"), |n| n.on(net))
+        },
+    )
+}
+
+const LEFT: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
+const RIGHT: [&str; 5] = ["n6", "n7", "n8", "n9", "n10"];
+
+/// A TIMED TEST: prints the time of a 10-node matrix (90 probes, 50 of them unreachable);
+/// the figure goes to BENCHMARKS.md, nothing is asserted on it.
+#[netns_test(topology = two_groups_of_five())]
+async fn ten_node_matrix_timing(net: Net) {
+    let m = Matrix::groups(&[&LEFT, &RIGHT]);
+    // Something to connect to, in every node.
+    let mut servers = Vec::new();
+    for name in LEFT.iter().chain(&RIGHT) {
+        let node = net.node(name);
+        let l = node
+            .run(async { tokio::net::TcpListener::bind("0.0.0.0:7").await })
+            .await
+            .unwrap();
+        servers.push(node.spawn(async move { while l.accept().await.is_ok() {} }));
+    }
+    for probe in [Probe::Icmp, Probe::Tcp(7)] {
+        let start = Instant::now();
+        let report = net.assert_matrix(probe, &m).await;
+        let total = start.elapsed();
+        println!("{report}");
+        assert_eq!(report.probed(), 90);
+        println!(
+            "TIMING ten_node_matrix {probe}: {:.1} ms (probing {:.1} ms)",
+            total.as_secs_f64() * 1e3,
+            report.elapsed().as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// A TIMED TEST, like the one above on one bridge: every cell reachable.
+#[netns_test(topology = presets::docker_bridge(10))]
+async fn ten_node_matrix_all_reachable_timing(net: Net) {
+    let names: Vec<String> = (1..=10).map(|i| format!("con{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    let report = net
+        .assert_matrix(Probe::Icmp, Matrix::new(&names).expect_all(true))
+        .await;
+    let total = start.elapsed();
+    assert_eq!(report.probed(), 90);
+    println!(
+        "TIMING ten_node_matrix_all_reachable ICMP: {:.1} ms",
+        total.as_secs_f64() * 1e3
+    );
+}
+
+#[netns_test(topology = presets::bridge_pair())]
+async fn wait_for_port_with_a_late_server(net: Net) {
+    let (a, b) = (net.node("a"), net.node("b"));
+    // Nothing there yet: waiting fails, saying it was refused all along.
+    let e = b
+        .wait_for_port(Probe::Tcp(8080), Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    println!("{e}");
+    assert_has(
+        &e.to_string(),
+        &[
+            "nothing in b answered on TCP port 8080 (probed at b (10.0.0.3)) within 200 ms",
+            "refused",
+        ],
+    );
+
+    // A server that starts late.
+    let server = b.spawn(async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let l = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+        // The probe's connection, then a's.
+        for _ in 0..2 {
+            let _ = l.accept().await.unwrap();
+        }
+    });
+    let waited = b
+        .wait_for_port(Probe::Tcp(8080), Duration::from_secs(5))
+        .await
+        .unwrap();
+    println!("the server was up after {waited:?}");
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    a.assert_reaches(&b, Probe::Tcp(8080)).await;
+    server.await.unwrap();
+
+    // UDP: an echo server started late.
+    let b2 = b.clone();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b2.udp_echo(9053).unwrap()
+    });
+    let waited = b
+        .wait_for_port(Probe::Udp(9053), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    let _echo = late.await.unwrap();
+    a.assert_reaches(&b, Probe::Udp(9053)).await;
+}
+
+#[netns_test(topology = presets::two_networks())]
+fn probes_in_a_sync_body(net: Net) {
+    let (con1, con2, con3) = (net.node("con1"), net.node("con2"), net.node("con3"));
+    net.block_on(con1.assert_reaches(&con2, Probe::Icmp));
+    net.block_on(con1.assert_cannot_reach(&con3, Probe::Icmp));
+    net.block_on(net.assert_matrix(Probe::Icmp, TWO_NETWORKS));
+    // Without the runtime, the panic says what to do.
+    let p = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        futures::executor::block_on(con1.ping(&con2))
+    }))
+    .unwrap_err();
+    let msg = p.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert_has(msg, &["net.block_on"]);
+}

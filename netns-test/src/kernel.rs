@@ -12,17 +12,19 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
+use futures::StreamExt;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, State};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use futures::StreamExt;
-use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
+};
 
 use crate::error::{Error, Result};
 use crate::topology::Plan;
-use crate::{dns, sys};
+use crate::{dns, nft, sys};
 
 /// How long links may take to report operstate UP before the build fails.
 const UP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +69,15 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         })
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
+        // Rules match interfaces by name, so they can go in before the interfaces exist.
+        if let Some(rules) = &node.rules {
+            sys::in_netns(netns.as_fd(), || nft::apply(rules))
+                .map_err(|e| Error::sys(what("entering the namespace"), e))?
+                .map_err(|e| Error::Sys {
+                    what: what("applying the nftables rules"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
         tokio::spawn(conn);
         tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
         out.push(Some(NodeNs { netns, nl }));
@@ -272,11 +283,17 @@ pub(crate) async fn build(
             .up()
             .build();
         let what = |step: &str| format!("node {:?}: {step} {}", name(x.node), x.name);
-        nl.link().add(msg).execute().await.map_err(|e| Error::netlink(what("creating"), e))?;
+        nl.link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| Error::netlink(what("creating"), e))?;
         for remote in &x.remotes {
             fdb_append_flood(nl, idx, IpAddr::V4(*remote))
                 .await
-                .map_err(|e| Error::netlink(what(&format!("adding flood entry to {remote} on")), e))?;
+                .map_err(|e| {
+                    Error::netlink(what(&format!("adding flood entry to {remote} on")), e)
+                })?;
         }
         Ok::<_, Error>(())
     }))
@@ -307,8 +324,12 @@ const VXLAN_PORT: u16 = 4789;
 /// `bridge fdb append 00:00:00:00:00:00 dev INDEX dst REMOTE`: unknown and broadcast
 /// frames are sent to `remote` too.
 async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(), rtnetlink::Error> {
-    use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST};
-    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState};
+    use netlink_packet_core::{
+        NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST,
+    };
+    use netlink_packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+    };
     use netlink_packet_route::RouteNetlinkMessage;
 
     let mut msg = NeighbourMessage::default();
@@ -316,11 +337,13 @@ async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(),
     msg.header.ifindex = index;
     msg.header.state = NeighbourState::Permanent;
     msg.header.flags = NeighbourFlags::Own;
-    msg.attributes.push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
-    msg.attributes.push(NeighbourAttribute::Destination(match remote {
-        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
-        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
-    }));
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+    msg.attributes
+        .push(NeighbourAttribute::Destination(match remote {
+            IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+            IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+        }));
     let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(msg));
     // Append, not replace: every peer gets an all-zero entry of its own.
     req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;

@@ -76,6 +76,7 @@ impl Net {
                         name: p.name.clone(),
                         ifaces,
                         nl: ns.nl,
+                        dumps: tokio::sync::Mutex::new(()),
                         netns: ns.netns,
                     }),
                 }
@@ -173,6 +174,8 @@ struct NodeInner {
     name: String,
     ifaces: Vec<Iface>,
     nl: Handle,
+    /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
+    dumps: tokio::sync::Mutex<()>,
     netns: OwnedFd,
 }
 
@@ -493,6 +496,7 @@ impl Node {
     /// The node's main routing table, IPv4 then IPv6 (`ip route; ip -6 route`), without
     /// link-local and multicast entries.
     pub async fn routes(&self) -> Result<Vec<RouteEntry>> {
+        let _one_dump_at_a_time = self.inner.dumps.lock().await;
         kernel::routes(&self.inner.nl)
             .await
             .map_err(self.nl_err("listing routes".to_string()))

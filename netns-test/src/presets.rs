@@ -76,3 +76,18 @@ pub fn lan_wan(lans: usize) -> Topology {
         .fold(t, |t, i| t.node(&format!("lan{i}"), |n| n.on("lan")))
         .link("router", "server", "198.51.100.0/24")
 }
+
+/// [`lan_wan`] with the LAN masqueraded at the router, like a home router: the server
+/// sees every LAN host as the router's WAN address 198.51.100.1 and has no route to the
+/// LAN.
+pub fn nat_lan_wan(lans: usize) -> Topology {
+    let t = Topology::new()
+        .router("router", |n| n)
+        .bridge_with("lan", "192.168.1.0/24", |b| {
+            b.in_node("router").masquerade()
+        })
+        .node("server", |n| n);
+    (1..=lans)
+        .fold(t, |t, i| t.node(&format!("lan{i}"), |n| n.on("lan")))
+        .link("router", "server", "198.51.100.0/24")
+}

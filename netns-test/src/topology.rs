@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
+use crate::nft::{Hook, Proto, Rule, Ruleset};
 
 /// The name of the implicit node that stands for the host: the sandbox's own network
 /// namespace, where bridges live unless placed in a node.
@@ -51,6 +52,7 @@ pub struct Topology {
     bridges: Vec<BridgeSpec>,
     links: Vec<LinkSpec>,
     overlays: Vec<OverlaySpec>,
+    routed_between: Vec<(String, String)>,
 }
 
 impl Default for Topology {
@@ -67,6 +69,8 @@ struct NodeSpec {
     routes: Vec<(String, String)>,
     default_route: bool,
     net_of: Option<String>,
+    publish: Vec<(Proto, u16, u16)>,
+    firewall: Option<Ruleset>,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +105,8 @@ struct BridgeSpec {
     gateway: Gateway,
     owner: String,
     scoped_names: bool,
+    masquerade: bool,
+    internal: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +128,8 @@ impl NodeSpec {
             routes: Vec::new(),
             default_route: true,
             net_of: None,
+            publish: Vec::new(),
+            firewall: None,
         }
     }
 }
@@ -135,6 +143,7 @@ impl Topology {
             bridges: Vec::new(),
             links: Vec::new(),
             overlays: Vec::new(),
+            routed_between: Vec::new(),
         }
     }
 
@@ -160,6 +169,8 @@ impl Topology {
             gateway: Gateway::Auto,
             owner: HOST.to_string(),
             scoped_names: false,
+            masquerade: false,
+            internal: false,
         };
         self.bridges.push(f(BridgeBuilder(spec)).0);
         self
@@ -225,6 +236,14 @@ impl Topology {
             vni,
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
         });
+        self
+    }
+
+    /// Lets the host forward between two of its bridge networks, which are otherwise
+    /// isolated from each other once the host forwards at all (Docker's isolation chains:
+    /// `iptables -I DOCKER-ISOLATION -i A -o B -j DROP`).
+    pub fn route_between(mut self, a: &str, b: &str) -> Self {
+        self.routed_between.push((a.to_string(), b.to_string()));
         self
     }
 
@@ -295,6 +314,41 @@ impl NodeBuilder {
         self
     }
 
+    /// Publishes a TCP port: connections to `host_port` on any address of the node
+    /// holding the gateway of this node's first network (the host, for `docker0`) are
+    /// forwarded to `port` here, from other nodes and from that node itself (Docker's
+    /// `-p HOST_PORT:PORT`). Turns forwarding on there.
+    pub fn publish(mut self, host_port: u16, port: u16) -> Self {
+        self.0.publish.push((Proto::Tcp, host_port, port));
+        self
+    }
+
+    /// [`NodeBuilder::publish`] for UDP (`-p HOST_PORT:PORT/udp`).
+    pub fn publish_udp(mut self, host_port: u16, port: u16) -> Self {
+        self.0.publish.push((Proto::Udp, host_port, port));
+        self
+    }
+
+    /// nftables rules for this node, applied before the test body starts: filtering,
+    /// NAT, default policies (see [`crate::nft::Ruleset`]). Change them at run time with
+    /// [`crate::nft::apply`] from [`crate::Node::exec`].
+    ///
+    /// ```
+    /// use netns_test::nft::{Policy, Proto, Rule, Hook};
+    /// use netns_test::Topology;
+    ///
+    /// // iptables -P FORWARD DROP; iptables -A FORWARD -p tcp --dport 80 -j ACCEPT
+    /// let t = Topology::new().router("fw", |n| {
+    ///     n.firewall(|r| r.forward_policy(Policy::Drop).filter(Hook::Forward, Rule::new().proto(Proto::Tcp).dport(80).accept()))
+    /// });
+    /// # t.plan().unwrap();
+    /// ```
+    pub fn firewall(mut self, f: impl FnOnce(Ruleset) -> Ruleset) -> Self {
+        let rules = self.0.firewall.take().unwrap_or_default();
+        self.0.firewall = Some(f(rules));
+        self
+    }
+
     /// Shares the network namespace of another node instead of having one: Docker's
     /// `--net container:NAME`, or `--net host` with [`HOST`]. The node then has that
     /// node's interfaces, addresses, routes and names, and no attachment of its own.
@@ -356,6 +410,24 @@ impl BridgeBuilder {
     /// namespace tutorials, or a home router's built-in switch).
     pub fn in_node(mut self, node: &str) -> Self {
         self.0.owner = node.to_string();
+        self
+    }
+
+    /// Source NAT for the network's subnet when it leaves the node holding the bridge
+    /// through any other interface, with forwarding on there: Docker's outbound NAT,
+    /// `sysctl -w net.ipv4.ip_forward=1; iptables -t nat -A POSTROUTING -s SUBNET ! -o
+    /// BRIDGE -j MASQUERADE` (and the IPv6 subnet likewise). Other nodes get no route to
+    /// a masqueraded subnet: it is hidden behind the NAT.
+    pub fn masquerade(mut self) -> Self {
+        self.0.masquerade = true;
+        self
+    }
+
+    /// An internal network (`docker network create --internal`): its members reach each
+    /// other and the gateway, nothing beyond; they get no default route and the node
+    /// holding the bridge forwards nothing in or out of it.
+    pub fn internal(mut self) -> Self {
+        self.0.internal = true;
         self
     }
 
@@ -444,6 +516,9 @@ pub struct PlannedNode {
     pub ifaces: Vec<PlannedIface>,
     /// The node whose network namespace this one shares (`--net container:X`).
     pub net_of: Option<usize>,
+    /// nftables rules applied to the node's namespace (NAT, published ports, isolation,
+    /// the topology's firewall rules), if any.
+    pub rules: Option<Ruleset>,
 }
 
 /// An interface of a node.
@@ -701,6 +776,7 @@ impl<'t> Planner<'t> {
         self.links();
         self.vxlans();
         self.static_routes();
+        self.netfilter();
         if !self.errors.is_empty() {
             return Err(Error::InvalidTopology(self.errors));
         }
@@ -741,9 +817,121 @@ impl<'t> Planner<'t> {
                 forwarding: spec.forwarding,
                 ifaces: Vec::new(),
                 net_of: None,
+                rules: spec.firewall.clone(),
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.gateways.push((None, None));
+        }
+    }
+
+    /// The nftables rules that Docker's iptables rules become: masquerade, published
+    /// ports, internal networks, isolation between the host's bridges.
+    fn netfilter(&mut self) {
+        let add = |plan: &mut Plan, node: usize, f: &dyn Fn(Ruleset) -> Ruleset| {
+            let rules = plan.nodes[node].rules.take().unwrap_or_default();
+            plan.nodes[node].rules = Some(f(rules));
+        };
+        for spec in &self.topo.bridges {
+            let Some(&b) = self.bridge_ix.get(&spec.name) else {
+                continue;
+            };
+            let owner = self.plan.bridges[b].node;
+            let name = spec.name.clone();
+            let subnets: Vec<IpNet> = self.plan.bridges[b]
+                .addrs
+                .iter()
+                .map(|a| a.trunc())
+                .collect();
+            if spec.masquerade {
+                if subnets.is_empty() {
+                    self.err(format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
+                }
+                self.plan.nodes[owner].forwarding = true;
+                for net in subnets {
+                    add(&mut self.plan, owner, &|r| {
+                        r.nat_masquerade(net, Some(&name))
+                    });
+                }
+            }
+            if spec.internal {
+                // Docker's: -i BR ! -o BR -j DROP; -o BR ! -i BR -j DROP (traffic between
+                // members may pass the forward hook too, where bridges are filtered).
+                add(&mut self.plan, owner, &|r| {
+                    r.filter(Hook::Forward, Rule::new().iif(&name).not_oif(&name).drop())
+                        .filter(Hook::Forward, Rule::new().oif(&name).not_iif(&name).drop())
+                });
+            }
+        }
+        // Published ports, at the node holding the gateway of the node's first network.
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            if spec.publish.is_empty() {
+                continue;
+            }
+            let node = self.node_ix[&spec.name];
+            let first = spec
+                .attach
+                .iter()
+                .find_map(|a| self.bridge_ix.get(&a.network).map(|&b| (a, b)));
+            let Some((attach, b)) = first.filter(|(_, b)| !self.plan.bridges[*b].addrs.is_empty())
+            else {
+                self.err(format!(
+                    "node {:?} publishes ports but is on no bridge network with a gateway: attach it to one",
+                    spec.name
+                ));
+                continue;
+            };
+            let owner = self.plan.bridges[b].node;
+            let Some(ip) = self.plan.nodes[node]
+                .ifaces
+                .iter()
+                .filter(|i| i.network == attach.network)
+                .flat_map(|i| &i.addrs)
+                .map(|a| a.addr())
+                .find(IpAddr::is_ipv4)
+            else {
+                continue;
+            };
+            self.plan.nodes[owner].forwarding = true;
+            for &(proto, host_port, port) in &spec.publish {
+                let to = std::net::SocketAddr::new(ip, port);
+                add(&mut self.plan, owner, &|r| {
+                    r.dnat(proto, None, host_port, to)
+                });
+            }
+        }
+        // Isolation between the host's bridges once it forwards.
+        if self.plan.nodes[0].forwarding {
+            let host_bridges: Vec<String> = self
+                .plan
+                .bridges
+                .iter()
+                .filter(|b| b.node == 0 && self.topo.bridges.iter().any(|s| s.name == b.name))
+                .map(|b| b.name.clone())
+                .collect();
+            for a in &host_bridges {
+                for b in &host_bridges {
+                    let routed = self
+                        .topo
+                        .routed_between
+                        .iter()
+                        .any(|(x, y)| (x == a && y == b) || (x == b && y == a));
+                    if a != b && !routed {
+                        add(&mut self.plan, 0, &|r| {
+                            r.filter(Hook::Forward, Rule::new().iif(a).oif(b).drop())
+                        });
+                    }
+                }
+            }
+        }
+        for (a, b) in &self.topo.routed_between {
+            for n in [a, b] {
+                if !self.bridge_ix.contains_key(n) {
+                    self.err(format!(
+                        "route_between({a:?}, {b:?}): there is no bridge network {n:?}"
+                    ));
+                }
+            }
         }
     }
 
@@ -754,10 +942,16 @@ impl<'t> Planner<'t> {
                 self.err(format!("overlay {:?}: a bridge network has that name too: give each network its own name", o.name));
             }
             if o.hosts.len() < 2 {
-                self.err(format!("overlay {:?}: an overlay joins at least two hosts", o.name));
+                self.err(format!(
+                    "overlay {:?}: an overlay joins at least two hosts",
+                    o.name
+                ));
             }
             if o.vni == 0 || o.vni >= 1 << 24 {
-                self.err(format!("overlay {:?}: VNI {} is outside 1..16777215", o.name, o.vni));
+                self.err(format!(
+                    "overlay {:?}: VNI {} is outside 1..16777215",
+                    o.name, o.vni
+                ));
             }
             for host in &o.hosts {
                 let Some(&h) = self.node_ix.get(host) else {
@@ -767,7 +961,8 @@ impl<'t> Planner<'t> {
                 if !valid_ifname(&o.name) || !self.ifnames[h].insert(o.name.clone()) {
                     self.err(format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
                 }
-                self.bridge_ix.insert(format!("{}@{host}", o.name), self.plan.bridges.len());
+                self.bridge_ix
+                    .insert(format!("{}@{host}", o.name), self.plan.bridges.len());
                 self.plan.bridges.push(PlannedBridge {
                     node: h,
                     name: o.name.clone(),
@@ -784,11 +979,17 @@ impl<'t> Planner<'t> {
         for o in &self.topo.overlays {
             let mut locals = Vec::new();
             for host in &o.hosts {
-                let Some(&h) = self.node_ix.get(host) else { continue };
-                let ip = self.plan.nodes[h].ifaces.iter().flat_map(|i| &i.addrs).find_map(|a| match a {
-                    IpNet::V4(n) => Some(n.addr()),
-                    IpNet::V6(_) => None,
-                });
+                let Some(&h) = self.node_ix.get(host) else {
+                    continue;
+                };
+                let ip = self.plan.nodes[h]
+                    .ifaces
+                    .iter()
+                    .flat_map(|i| &i.addrs)
+                    .find_map(|a| match a {
+                        IpNet::V4(n) => Some(n.addr()),
+                        IpNet::V6(_) => None,
+                    });
                 match ip {
                     Some(ip) => locals.push((h, host, ip)),
                     None => self.err(format!(
@@ -800,7 +1001,10 @@ impl<'t> Planner<'t> {
             for &(h, host, local) in &locals {
                 let name = format!("vxlan{}", o.vni);
                 if !self.ifnames[h].insert(name.clone()) {
-                    self.err(format!("overlay {:?}: {host:?} already has an interface {name:?}: use another VNI", o.name));
+                    self.err(format!(
+                        "overlay {:?}: {host:?} already has an interface {name:?}: use another VNI",
+                        o.name
+                    ));
                 }
                 self.plan.vxlans.push(PlannedVxlan {
                     node: h,
@@ -1106,14 +1310,19 @@ impl<'t> Planner<'t> {
             let node = self.node_ix[&spec.name];
             for (a, (ip, ip6)) in spec.attach.iter().zip(fixed) {
                 let what = format!("node {:?} on {:?}", spec.name, a.network);
-                let overlay_bridge = match (&a.at, self.topo.overlays.iter().find(|o| o.name == a.network)) {
-                    (Some(host), Some(_)) => match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
-                        Some(&b) => Some(b),
-                        None => {
-                            self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
-                            continue;
+                let overlay_bridge = match (
+                    &a.at,
+                    self.topo.overlays.iter().find(|o| o.name == a.network),
+                ) {
+                    (Some(host), Some(_)) => {
+                        match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
+                            Some(&b) => Some(b),
+                            None => {
+                                self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
+                                continue;
+                            }
                         }
-                    },
+                    }
                     (None, Some(_)) => {
                         self.err(format!("{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))", a.network));
                         continue;
@@ -1124,7 +1333,9 @@ impl<'t> Planner<'t> {
                     }
                     (None, None) => None,
                 };
-                let Some(bridge) = overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied()) else {
+                let Some(bridge) =
+                    overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied())
+                else {
                     let known: Vec<&str> =
                         self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
                     self.err(format!(
@@ -1184,12 +1395,22 @@ impl<'t> Planner<'t> {
                     mac,
                     addrs,
                 });
-                // Docker's rule: the first network with a gateway gives the default route.
-                let gws: Vec<IpAddr> = self.plan.bridges[bridge]
-                    .addrs
+                // Docker's rule: the first network with a gateway gives the default route
+                // (an internal network gives none).
+                let internal = self
+                    .topo
+                    .bridges
                     .iter()
-                    .map(|a| a.addr())
-                    .collect();
+                    .any(|b| b.name == a.network && b.internal);
+                let gws: Vec<IpAddr> = if internal {
+                    Vec::new()
+                } else {
+                    self.plan.bridges[bridge]
+                        .addrs
+                        .iter()
+                        .map(|a| a.addr())
+                        .collect()
+                };
                 let slot = &mut self.gateways[node];
                 for gw in gws {
                     match gw {
@@ -1415,6 +1636,14 @@ impl<'t> Planner<'t> {
             .map(|(_, m)| Segment { members: m.clone() })
             .collect();
         let nets: Vec<IpNet> = segs.values().map(|(n, _)| *n).collect();
+        let hidden: HashSet<IpNet> = self
+            .topo
+            .bridges
+            .iter()
+            .filter(|b| b.masquerade)
+            .filter_map(|b| self.bridge_ix.get(&b.name))
+            .flat_map(|&b| self.plan.bridges[b].addrs.iter().map(|a| a.trunc()))
+            .collect();
         let mut extra = Vec::new();
         for src in 0..self.plan.nodes.len() {
             // BFS over nodes; first hop remembered per reached node.
@@ -1448,7 +1677,8 @@ impl<'t> Planner<'t> {
                 .filter(|&s| self.segments[s].members.iter().any(|m| m.0 == src))
                 .collect();
             for (s, net) in nets.iter().enumerate() {
-                if direct.contains(&s) {
+                // A masqueraded subnet is hidden behind its NAT: nobody outside routes to it.
+                if direct.contains(&s) || hidden.contains(net) {
                     continue;
                 }
                 // The nearest forwarding node on that segment, in BFS order of discovery.

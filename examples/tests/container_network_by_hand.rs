@@ -20,8 +20,8 @@
 //! ```
 //!
 //! The bridge-side end is named `sample-veth1` here (netns-test names it after the node and
-//! its interface). The tutorial's last step, internet access through `MASQUERADE`, needs
-//! NAT, which netns-test does not offer yet.
+//! its interface). The tutorial's last step, internet access through `MASQUERADE` and a
+//! resolver file of the namespace's own, is `sample_reaches_the_outside.rs`.
 
 use std::process::Stdio;
 

@@ -77,6 +77,7 @@ impl Net {
                         ifaces,
                         nl: ns.nl,
                         dumps: tokio::sync::Mutex::new(()),
+                        has_resolv_conf: p.resolv_conf.is_some(),
                         netns: ns.netns,
                     }),
                 }
@@ -176,6 +177,7 @@ struct NodeInner {
     nl: Handle,
     /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
     dumps: tokio::sync::Mutex<()>,
+    has_resolv_conf: bool,
     netns: OwnedFd,
 }
 
@@ -407,15 +409,28 @@ impl Node {
     /// `ip netns exec NODE PROGRAM`). It dies with the test's sandbox at the latest.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
         let mut cmd = std::process::Command::new(program);
-        sys::command_in_netns(&mut cmd, self.inner.netns.as_raw_fd());
+        sys::command_in_netns(&mut cmd, self.inner.netns.as_raw_fd(), self.resolv_conf());
         cmd
     }
 
     /// A [`tokio::process::Command`] whose program starts inside the node.
     pub fn tokio_command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(program);
-        sys::tokio_command_in_netns(&mut cmd, self.inner.netns.as_raw_fd());
+        sys::tokio_command_in_netns(&mut cmd, self.inner.netns.as_raw_fd(), self.resolv_conf());
         cmd
+    }
+
+    /// Where the node's own resolv.conf is staged, if it has one (see
+    /// `sandbox::prepare_mounts`).
+    fn resolv_conf(&self) -> Option<std::ffi::CString> {
+        self.inner.has_resolv_conf.then(|| {
+            std::ffi::CString::new(format!(
+                "{}/{}/resolv.conf",
+                crate::sandbox::NODE_FILES,
+                self.inner.name
+            ))
+            .expect("node names have no NUL")
+        })
     }
 
     fn index(&self, ifname: &str) -> Result<u32> {

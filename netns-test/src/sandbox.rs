@@ -385,7 +385,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Sets up the mount namespace: private mounts, a procfs of this PID namespace, and
 /// in-memory `/etc/hosts` and `/etc/resolv.conf` that name the topology's nodes.
-fn prepare_mounts() -> Result<(), Error> {
+/// Where per-node files (a node's own resolv.conf) live inside the sandbox: a tmpfs
+/// mounted over `/run` when some node has one.
+pub(crate) const NODE_FILES: &str = "/run/netns-test";
+
+fn prepare_mounts(plan: &crate::topology::Plan) -> Result<(), Error> {
     sys::make_mounts_private().map_err(|e| Error::sys("making mounts private", e))?;
     // A fresh /proc shows only the sandbox's processes; some container runtimes forbid it
     // (masked /proc paths), and the old one still works then.
@@ -431,6 +435,25 @@ fn prepare_mounts() -> Result<(), Error> {
             e,
         ));
     }
+    // Per-node files on a sandbox-private /run (it hides the machine's /run, and with it
+    // sockets like nscd's that would answer names from outside the sandbox).
+    if plan.nodes.iter().any(|n| n.resolv_conf.is_some()) {
+        sys::mount_tmpfs(Path::new("/run"))
+            .map_err(|e| Error::sys("mounting a tmpfs on /run", e))?;
+        for node in &plan.nodes {
+            if let Some(text) = &node.resolv_conf {
+                let dir = Path::new(NODE_FILES).join(&node.name);
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::write(dir.join("resolv.conf"), text))
+                    .map_err(|e| {
+                        Error::sys(
+                            format!("writing the resolv.conf of node {:?}", node.name),
+                            e,
+                        )
+                    })?;
+            }
+        }
+    }
     let _ = sys::set_hostname("netns-test");
     Ok(())
 }
@@ -449,7 +472,7 @@ fn child(
     let setup = (|| -> Result<Net, Error> {
         let start = Instant::now();
         let plan = topology().plan()?;
-        prepare_mounts()?;
+        prepare_mounts(&plan)?;
         let index = kernel::ifindexes(&plan);
         let ns = {
             let _guard = rt.enter();

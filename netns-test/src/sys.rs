@@ -323,30 +323,59 @@ pub(crate) fn loopback_up() -> io::Result<()> {
 }
 
 /// Sets up `cmd` so that the spawned program starts inside netns `fd`.
-pub(crate) fn command_in_netns(cmd: &mut std::process::Command, fd: RawFd) {
+///
+/// With `resolv_conf`, the program also gets a mount namespace of its own in which that
+/// file is bound over `/etc/resolv.conf` (what `ip netns exec` does with
+/// `/etc/netns/NAME/resolv.conf`).
+pub(crate) fn command_in_netns(
+    cmd: &mut std::process::Command,
+    fd: RawFd,
+    resolv_conf: Option<CString>,
+) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: setns is async-signal-safe; fd stays open while the Node lives, and the
-    // pre-exec hook runs before the Command's spawn returns.
+    // SAFETY: see enter_for_exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || enter_for_exec(fd, resolv_conf.as_ref()));
     }
 }
 
-/// The same for tokio's Command.
-pub(crate) fn tokio_command_in_netns(cmd: &mut tokio::process::Command, fd: RawFd) {
-    // SAFETY: as in command_in_netns.
+/// The pre-exec step of a program started in a node.
+///
+/// # Safety
+/// Runs between fork and exec: only async-signal-safe syscalls on memory prepared before
+/// the fork. `fd` stays open while the Node lives, which outlasts the spawn.
+unsafe fn enter_for_exec(fd: RawFd, resolv_conf: Option<&CString>) -> io::Result<()> {
+    // SAFETY: raw syscalls on valid fds and NUL-terminated strings.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+        if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if let Some(src) = resolv_conf {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    src.as_ptr(),
+                    c"/etc/resolv.conf".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+            {
                 return Err(io::Error::last_os_error());
             }
-            Ok(())
-        });
+        }
+    }
+    Ok(())
+}
+
+/// The same for tokio's Command.
+pub(crate) fn tokio_command_in_netns(
+    cmd: &mut tokio::process::Command,
+    fd: RawFd,
+    resolv_conf: Option<CString>,
+) {
+    // SAFETY: see enter_for_exec.
+    unsafe {
+        cmd.pre_exec(move || enter_for_exec(fd, resolv_conf.as_ref()));
     }
 }
 
@@ -378,6 +407,16 @@ fn mount(
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Mounts an empty tmpfs on `target`.
+pub(crate) fn mount_tmpfs(target: &Path) -> io::Result<()> {
+    mount(
+        Some(Path::new("tmpfs")),
+        target,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+    )
 }
 
 /// Makes every mount private to this mount namespace.

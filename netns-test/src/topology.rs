@@ -71,6 +71,7 @@ struct NodeSpec {
     net_of: Option<String>,
     publish: Vec<(Proto, u16, u16)>,
     firewall: Option<Ruleset>,
+    resolv_conf: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +131,7 @@ impl NodeSpec {
             net_of: None,
             publish: Vec::new(),
             firewall: None,
+            resolv_conf: None,
         }
     }
 }
@@ -349,6 +351,14 @@ impl NodeBuilder {
         self
     }
 
+    /// The node's own `/etc/resolv.conf`, seen by the programs started in it
+    /// ([`crate::Node::command`]), like `/etc/netns/NAME/resolv.conf` for `ip netns exec`.
+    /// Name lookups from Rust code in the node still use the node's name service.
+    pub fn resolv_conf(mut self, contents: &str) -> Self {
+        self.0.resolv_conf = Some(contents.to_string());
+        self
+    }
+
     /// Shares the network namespace of another node instead of having one: Docker's
     /// `--net container:NAME`, or `--net host` with [`HOST`]. The node then has that
     /// node's interfaces, addresses, routes and names, and no attachment of its own.
@@ -519,6 +529,8 @@ pub struct PlannedNode {
     /// nftables rules applied to the node's namespace (NAT, published ports, isolation,
     /// the topology's firewall rules), if any.
     pub rules: Option<Ruleset>,
+    /// Its own `/etc/resolv.conf` for the programs it starts, if any.
+    pub resolv_conf: Option<String>,
 }
 
 /// An interface of a node.
@@ -818,6 +830,7 @@ impl<'t> Planner<'t> {
                 ifaces: Vec::new(),
                 net_of: None,
                 rules: spec.firewall.clone(),
+                resolv_conf: spec.resolv_conf.clone(),
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.gateways.push((None, None));

@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod diag;
 mod dns;
 pub mod environment;
 mod error;
@@ -85,6 +86,16 @@ pub use topology::Topology;
 ///     )
 /// }
 /// ```
+///
+/// # Diagnostics
+///
+/// When a test fails (panic, `Err`, timeout), its sandbox writes a folder and the failure
+/// output names it, followed by the topology's summary: `outcome.txt`, `topology.txt`,
+/// `<node>.txt` (links, addresses, routes, neighbours, forwarding sysctls, nftables ruleset,
+/// conntrack table) and `<node>-<iface>.pcap` (the last packets of every link, for
+/// `tcpdump -nr` or Wireshark). It is `target/netns-test/<test path, :: as __>/`, or under
+/// `$NETNS_TEST_ARTIFACTS`; a passing test leaves none unless `keep_artifacts = true` or
+/// `NETNS_TEST_KEEP_ARTIFACTS=1`. `NETNS_TEST_CAPTURE=0` turns the packet capture off.
 #[doc(inline)]
 pub use netns_test_macros::netns_test;
 

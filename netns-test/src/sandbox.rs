@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::net::Net;
 use crate::topology::Topology;
-use crate::{dns, environment, kernel, sys};
+use crate::{diag, dns, environment, kernel, sys};
 
 /// Set in the sandboxed child: the name of the test it runs.
 const ENV_SANDBOX: &str = "NETNS_TEST_SANDBOX";
@@ -74,7 +74,7 @@ pub fn run_sync<R: TestResult>(
 ) {
     match role(&spec) {
         Role::Parent => parent(&spec, topology),
-        Role::Child => child(topology, |net, _| body(net).into_outcome()),
+        Role::Child => child(&spec, topology, |net, _| body(net).into_outcome()),
     }
 }
 
@@ -86,7 +86,9 @@ pub fn run_async<R: TestResult, F: Future<Output = R>>(
 ) {
     match role(&spec) {
         Role::Parent => parent(&spec, topology),
-        Role::Child => child(topology, |net, rt| rt.block_on(body(net)).into_outcome()),
+        Role::Child => child(&spec, topology, |net, rt| {
+            rt.block_on(body(net)).into_outcome()
+        }),
     }
 }
 
@@ -189,7 +191,7 @@ struct Report {
 
 /// Relays the child's output until it ends or the timeout kills it.
 fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let fds = [
         child.stdout.as_fd(),
         child.stderr.as_fd(),
@@ -203,6 +205,16 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     while open.iter().any(|&o| o) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
+            // A child that runs its body writes its diagnostics on this signal and then
+            // exits (see crate::diag); it gets a grace period for that.
+            if !timed_out
+                && status.starts_with(b"ready\n")
+                && sys::send_signal(child.pid, diag::DUMP_SIGNAL).is_ok()
+            {
+                timed_out = true;
+                deadline = Instant::now() + diag::DUMP_GRACE;
+                continue;
+            }
             timed_out = true;
             sys::kill(child.pid);
             break;
@@ -459,6 +471,7 @@ fn prepare_mounts(plan: &crate::topology::Plan) -> Result<(), Error> {
 }
 
 fn child(
+    spec: &TestSpec,
     topology: impl FnOnce() -> Topology,
     body: impl FnOnce(Net, &tokio::runtime::Runtime) -> Result<(), String>,
 ) {
@@ -494,15 +507,22 @@ fn child(
             panic!("{e}");
         }
     };
+    // Capture starts after the build, before the body; the folder is written on failure.
+    let diag = diag::Diag::start(spec.path, timeout(spec), &net);
     status.send("ready\n");
     let outcome = catch_unwind(AssertUnwindSafe(|| body(net, &rt)));
     match outcome {
-        Ok(Ok(())) => status.send("ok\n"),
+        Ok(Ok(())) => {
+            diag.passed(spec.keep_artifacts);
+            status.send("ok\n")
+        }
         Ok(Err(msg)) => {
+            diag.failed(&format!("the test returned an error: {msg}"));
             status.send(&format!("err\n{msg}"));
             panic!("the test returned an error: {msg}");
         }
         Err(payload) => {
+            diag.failed(&format!("the test panicked: {}", panic_message(&*payload)));
             status.send(&format!("panic\n{}", panic_message(&*payload)));
             resume_unwind(payload);
         }

@@ -515,3 +515,240 @@ pub(crate) fn borrow_raw<'a>(fd: RawFd) -> BorrowedFd<'a> {
     // SAFETY: callers pass fds owned by a value that outlives the borrow.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+// ---------------------------------------------------------------------------------------
+// Packet capture and the diagnostics signal (used by `crate::diag`).
+
+/// Opens an `AF_PACKET` socket in the calling thread's netns that receives every frame sent
+/// or received on the interfaces `ifindexes` (a classic BPF filter drops the others in the
+/// kernel): non-blocking, close-on-exec, with kernel receive timestamps (`SO_TIMESTAMPNS`).
+///
+/// Closing one costs an RCU grace period (`packet_release` calls `synchronize_net`), so one
+/// socket serves a whole namespace.
+pub(crate) fn packet_socket(ifindexes: &[u32]) -> io::Result<OwnedFd> {
+    // Protocol 0 at creation: the socket receives nothing until it is bound, after its
+    // filter is in place.
+    // SAFETY: plain syscall with constant arguments.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket returned a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let on: libc::c_int = 1;
+    // SAFETY: the option value points to a c_int and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut prog = ifindex_filter(ifindexes)?;
+    let fprog = libc::sock_fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: fprog points to `prog`, alive for the call (the kernel copies it), and its
+    // size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as libc::c_ushort;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    // Every interface (ifindex 0); the filter picks.
+    sll.sll_ifindex = 0;
+    // SAFETY: the address points to a sockaddr_ll and its size is passed with it.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// A classic BPF program: accept whole frames whose interface is one of `ifindexes`.
+fn ifindex_filter(ifindexes: &[u32]) -> io::Result<Vec<libc::sock_filter>> {
+    let n = ifindexes.len();
+    if n == 0 || n > 250 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a capture filter takes 1 to 250 interfaces, not {n}"),
+        ));
+    }
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    // A = skb->dev->ifindex
+    let mut prog = vec![op(
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        0,
+        0,
+        (libc::SKF_AD_OFF + libc::SKF_AD_IFINDEX) as u32,
+    )];
+    // if A == ifindexes[i] goto accept (at n + 2)
+    for (i, &ix) in ifindexes.iter().enumerate() {
+        prog.push(op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            (n - i) as u8,
+            0,
+            ix,
+        ));
+    }
+    prog.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, 0));
+    prog.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX));
+    Ok(prog)
+}
+
+/// One frame read from a packet socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Frame {
+    /// Bytes stored in the buffer.
+    pub len: usize,
+    /// Length of the frame on the wire (more than `len` if the buffer was too small).
+    pub orig_len: usize,
+    /// Kernel receive time, `CLOCK_REALTIME` seconds and nanoseconds (0, 0 if none came).
+    pub sec: i64,
+    pub nsec: u32,
+    /// The interface it was sent or received on.
+    pub ifindex: u32,
+}
+
+/// Reads one frame from a non-blocking packet socket; `None` when there is none queued.
+pub(crate) fn packet_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<Frame>> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 elements: cmsghdr alignment.
+    let mut control = [0u64; 8];
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_ll).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let n = loop {
+        // SAFETY: msg points to `from`, to an iovec over `buf` and to `control`, all alive
+        // and writable for the lengths given, for the duration of the call.
+        let n = unsafe {
+            libc::recvmsg(
+                fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(err),
+        }
+    };
+    let mut frame = Frame {
+        len: n.min(buf.len()),
+        orig_len: n,
+        sec: 0,
+        nsec: 0,
+        ifindex: from.sll_ifindex as u32,
+    };
+    // SAFETY: recvmsg filled `msg`; CMSG_FIRSTHDR/CMSG_NXTHDR stay within
+    // msg_control..msg_controllen, and the timestamp is read unaligned from its data.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                frame.sec = ts.tv_sec as i64;
+                frame.nsec = ts.tv_nsec as u32;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(Some(frame))
+}
+
+/// The fd the signal handler of [`on_signal_write_byte`] writes to.
+static SIGNAL_WAKE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn write_wake_byte(_sig: libc::c_int) {
+    let fd = SIGNAL_WAKE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write is async-signal-safe and the byte lives through the call; errno is
+        // saved and restored so that the interrupted code does not see ours.
+        unsafe {
+            let errno = *libc::__errno_location();
+            libc::write(fd, b"T".as_ptr().cast(), 1);
+            *libc::__errno_location() = errno;
+        }
+    }
+}
+
+/// Makes signal `sig` write the byte `T` to `fd` (which is kept open for the rest of the
+/// process), with `SA_RESTART` so that interrupted system calls resume.
+pub(crate) fn on_signal_write_byte(sig: libc::c_int, fd: OwnedFd) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    // A previous fd (a second call; not done by this crate) is leaked on purpose: a handler
+    // running right now may still write to it.
+    SIGNAL_WAKE_FD.store(fd.into_raw_fd(), std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: sigaction is plain data; all-zero is a valid value.
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = write_wake_byte as *const () as libc::sighandler_t;
+    sa.sa_flags = libc::SA_RESTART;
+    // SAFETY: sa is a valid sigaction whose handler only does async-signal-safe work; the
+    // old action is not requested.
+    let r = unsafe {
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut())
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends signal `sig` to process `pid`.
+pub(crate) fn send_signal(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -206,6 +206,8 @@ fn expand(f: TestFn, config: FinalConfig) -> TokenStream {
         body,
     } = f;
     let name = &sig.ident;
+    // An expected panic is not a failure: the sandbox then keeps no diagnostics.
+    let should_panic = attrs.iter().any(|a| a.path().is_ident("should_panic"));
     // As libtest names the test: a raw identifier keeps its `r#`.
     let name_str = name.to_string();
     let runner = if sig.asyncness.is_some() {
@@ -242,6 +244,7 @@ fn expand(f: TestFn, config: FinalConfig) -> TokenStream {
                     path: ::core::concat!(::core::module_path!(), "::", #name_str),
                     timeout_ms: #timeout_ms,
                     keep_artifacts: #keep_artifacts,
+                    should_panic: #should_panic,
                 },
                 || #topology,
                 #call,

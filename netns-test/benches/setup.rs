@@ -30,6 +30,7 @@ fn spec(path: &'static str) -> TestSpec {
         path,
         timeout_ms: Some(30_000),
         keep_artifacts: false,
+        should_panic: false,
     }
 }
 

@@ -315,7 +315,7 @@ impl Diag {
 
     /// The test passed: keeps its folder if asked to (attribute or environment).
     pub(crate) fn passed(mut self, keep: bool) {
-        if !(keep || env_flag(ENV_KEEP) == Some(true)) {
+        if !keeps(keep) {
             self.release();
             return;
         }
@@ -332,6 +332,12 @@ impl Diag {
                 self.shared.dir.display()
             );
         }
+    }
+
+    /// Whether a passing test keeps its folder (the attribute's `keep_artifacts`, or the
+    /// environment).
+    pub(crate) fn keeps_when_passing(&self, keep: bool) -> bool {
+        keeps(keep)
     }
 
     /// The test failed: writes the folder and prints where it is, with the topology.
@@ -1079,6 +1085,10 @@ fn link_line(l: &LinkMessage, names: &std::collections::HashMap<u32, String>) ->
     s.push_str(&tail);
     s.push('\n');
     s
+}
+
+fn keeps(keep: bool) -> bool {
+    keep || env_flag(ENV_KEEP) == Some(true)
 }
 
 #[cfg(test)]

@@ -80,6 +80,7 @@ pub use topology::Topology;
 ///             path: concat!(module_path!(), "::", "b_has_its_address"),
 ///             timeout_ms: Some(20_000),
 ///             keep_artifacts: false,
+///             should_panic: false,
 ///         },
 ///         || lan(),
 ///         |net| b_has_its_address(net),

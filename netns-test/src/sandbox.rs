@@ -17,7 +17,7 @@ use std::fmt::Debug;
 use std::fs::File;
 use std::future::Future;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -43,6 +43,8 @@ pub struct TestSpec {
     pub timeout_ms: Option<u64>,
     /// Keep diagnostics for passing tests too.
     pub keep_artifacts: bool,
+    /// The test carries `#[should_panic]`: a panic is its expected outcome.
+    pub should_panic: bool,
 }
 
 /// What a test body may return: `()` or `Result<T, E: Debug>`.
@@ -185,7 +187,9 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
 
 struct Report {
     status: String,
-    exit: sys::Exit,
+    /// How the child ended; `None` when it reported an outcome and is reaped in the
+    /// background.
+    exit: Option<sys::Exit>,
     timed_out: bool,
 }
 
@@ -246,12 +250,29 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     for (i, p) in pending.iter_mut().enumerate() {
         emit_lines(p, i, name, true);
     }
-    let exit = sys::wait(child.pid).unwrap_or_else(|e| panic!("netns-test: waitpid: {e}"));
+    let status = String::from_utf8_lossy(&status).into_owned();
+    // A child that reported its outcome has released its output; what is left of its
+    // exit (closing capture sockets waits for an RCU grace period, namespaces are freed
+    // asynchronously anyway) need not delay the test. It is reaped in the background.
+    let exit = if !timed_out && outcome_reported(&status) {
+        let pid = child.pid;
+        std::thread::spawn(move || sys::wait(pid));
+        None
+    } else {
+        Some(sys::wait(child.pid).unwrap_or_else(|e| panic!("netns-test: waitpid: {e}")))
+    };
     Report {
-        status: String::from_utf8_lossy(&status).into_owned(),
+        status,
         exit,
         timed_out,
     }
+}
+
+/// Whether the report holds a final outcome.
+fn outcome_reported(status: &str) -> bool {
+    let after_ready = status.strip_prefix("ready\n").unwrap_or(status);
+    let outcome = after_ready.split('\n').next().unwrap_or("");
+    matches!(outcome, "ok" | "panic" | "err" | "setup")
 }
 
 fn read_some(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> usize {
@@ -333,7 +354,7 @@ fn judge(report: Report, name: &str, timeout: Duration) {
         "panic" => resume_unwind(Box::new(msg.to_string())),
         "err" => panic!("the test returned an error: {msg}"),
         "setup" => panic!("netns-test could not build the topology of {name}: {msg}"),
-        _ => match report.exit {
+        _ => match report.exit.expect("waited for a child that reported nothing") {
             sys::Exit::Signal(sig) => panic!(
                 "netns-test: the sandbox of {name} was killed by signal {sig} ({}) before it reported an outcome",
                 signal_name(sig)
@@ -371,17 +392,23 @@ struct Status(File);
 
 impl Status {
     fn take() -> Status {
-        // SAFETY: fd 3 was set up by the parent for this purpose and nothing else owns it.
-        let file = unsafe { File::from_raw_fd(sys::STATUS_FD) };
-        // Programs the test spawns must not hold the report channel open.
-        // SAFETY: plain fcntl on our fd.
-        unsafe { libc::fcntl(sys::STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
-        Status(file)
+        Status(sys::take_status_fd())
     }
 
     fn send(&mut self, msg: &str) {
         // The parent reads to EOF; a failed write means it is gone, and PDEATHSIG follows.
         let _ = self.0.write_all(msg.as_bytes());
+    }
+
+    /// Sends the final outcome and lets go of everything the parent reads (the report
+    /// channel, stdout, stderr), so that it can judge without waiting for this process
+    /// to finish exiting. What the runner prints after this goes nowhere: the parent
+    /// filters it anyway.
+    fn finish(mut self, msg: &str) {
+        self.send(msg);
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        sys::release_stdio();
     }
 }
 
@@ -503,7 +530,7 @@ fn child(
                 }
                 e => e,
             };
-            status.send(&format!("setup\n{e}"));
+            status.finish(&format!("setup\n{e}"));
             panic!("{e}");
         }
     };
@@ -512,18 +539,29 @@ fn child(
     status.send("ready\n");
     let outcome = catch_unwind(AssertUnwindSafe(|| body(net, &rt)));
     match outcome {
-        Ok(Ok(())) => {
+        // A passing test reports first: releasing the capture sockets waits for an RCU
+        // grace period, which the parent need not wait for.
+        Ok(Ok(())) if diag.keeps_when_passing(spec.keep_artifacts) => {
             diag.passed(spec.keep_artifacts);
-            status.send("ok\n")
+            status.finish("ok\n")
+        }
+        Ok(Ok(())) => {
+            status.finish("ok\n");
+            diag.passed(spec.keep_artifacts);
         }
         Ok(Err(msg)) => {
             diag.failed(&format!("the test returned an error: {msg}"));
-            status.send(&format!("err\n{msg}"));
+            status.finish(&format!("err\n{msg}"));
             panic!("the test returned an error: {msg}");
+        }
+        Err(payload) if spec.should_panic => {
+            status.finish(&format!("panic\n{}", panic_message(&*payload)));
+            diag.passed(false);
+            resume_unwind(payload);
         }
         Err(payload) => {
             diag.failed(&format!("the test panicked: {}", panic_message(&*payload)));
-            status.send(&format!("panic\n{}", panic_message(&*payload)));
+            status.finish(&format!("panic\n{}", panic_message(&*payload)));
             resume_unwind(payload);
         }
     }

@@ -208,6 +208,26 @@ unsafe fn child_after_clone(
     }
 }
 
+/// The report channel the parent set up as fd 3, close-on-exec from now on so that
+/// programs the test starts do not hold it open.
+pub(crate) fn take_status_fd() -> File {
+    // SAFETY: plain fcntl on the fd the parent set up.
+    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: fd 3 was set up by the parent for this purpose and nothing else owns it.
+    unsafe { File::from_raw_fd(STATUS_FD) }
+}
+
+/// Points stdout and stderr at /dev/null, closing this process's ends of the parent's
+/// pipes.
+pub(crate) fn release_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        for target in [1, 2] {
+            // SAFETY: dup2 onto the standard fds, which this process owns.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+}
+
 /// Kills a process (the sandbox's PID 1: the kernel then kills every process in it).
 pub(crate) fn kill(pid: libc::pid_t) {
     // SAFETY: plain syscall.

@@ -12,5 +12,10 @@
 //! | `host_to_container_http.rs` | `curl` from the host to an HTTP server over a bare veth (193.168.0.0/24) |
 //! | `edge_bridges.rs` | namespaces `ns_1`/`ns_2` holding their own bridges `edge_bridge1`/`edge_bridge2` |
 //! | `tcp_echo_by_name.rs` | TCP echo between two nodes by name, in Rust only (async and sync) |
+//! | `sample_reaches_the_outside.rs` | `sample` behind `ip_forward=1` + `MASQUERADE`, with a resolver file of its own |
+//! | `docker_nat_and_published_port.rs` | `docker0` with outbound NAT and `-p 8080:80` reached with `curl` |
+//! | `user_networks_isolated.rs` | two user-defined networks isolated from each other, names scoped to each |
+//! | `p2p_nat_traversal.rs` | hole punching through a rendezvous server behind endpoint-independent vs symmetric NATs |
+//! | `overlay_across_hosts.rs` | an overlay (VXLAN) joining containers on two hosts into one subnet |
 //!
 //! Run one with `cargo test -p netns-test-examples --test docker_bridge -- --nocapture`.

@@ -10,8 +10,13 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// Where every node's responder listens.
+/// The address every node's resolver file names, like Docker's embedded DNS.
 pub(crate) const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
+
+/// The port the responder really listens on. `ADDR:53` is DNATed to it in every node (as
+/// Docker does), so that port 53 stays free for DNS servers under test: a UDP socket on
+/// `127.0.0.11:53` would make their `0.0.0.0:53` fail with EADDRINUSE.
+pub(crate) const PORT: u16 = 53053;
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -93,9 +98,20 @@ pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
 
 /// Binds the responder's socket in the calling thread's netns (its `lo` must be up).
 pub(crate) fn bind() -> std::io::Result<std::net::UdpSocket> {
-    let sock = std::net::UdpSocket::bind(SocketAddr::new(IpAddr::V4(ADDR), 53))?;
+    let sock = std::net::UdpSocket::bind(SocketAddr::new(IpAddr::V4(ADDR), PORT))?;
     sock.set_nonblocking(true)?;
     Ok(sock)
+}
+
+/// `ADDR:53` to the responder: `nat output ip daddr 127.0.0.11 udp dport 53 dnat to
+/// 127.0.0.11:53053`, added to a node's rules.
+pub(crate) fn redirect(rules: crate::nft::Ruleset) -> crate::nft::Ruleset {
+    rules.dnat(
+        crate::nft::Proto::Udp,
+        Some(IpAddr::V4(ADDR)),
+        53,
+        SocketAddr::new(IpAddr::V4(ADDR), PORT),
+    )
 }
 
 /// Answers queries on `sock` forever.

@@ -70,8 +70,10 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
         // Rules match interfaces by name, so they can go in before the interfaces exist.
-        if let Some(rules) = &node.rules {
-            sys::in_netns(netns.as_fd(), || nft::apply(rules))
+        // Every node gets at least the redirect to its name service.
+        let rules = dns::redirect(node.rules.clone().unwrap_or_default());
+        {
+            sys::in_netns(netns.as_fd(), || nft::apply(&rules))
                 .map_err(|e| Error::sys(what("entering the namespace"), e))?
                 .map_err(|e| Error::Sys {
                     what: what("applying the nftables rules"),

@@ -260,3 +260,27 @@ fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
     );
     assert_eq!(t.join().expect("thread").expect("accept").ip(), a.ip());
 }
+
+#[netns_test(topology = presets::bridge_pair())]
+fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
+    let b = net.node("b");
+    // A DNS server under test binds the wildcard address on port 53 ...
+    let server =
+        b.exec(|| std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free in the node"));
+    // ... and names still resolve through the sandbox's responder (127.0.0.11:53 is
+    // redirected to it, as Docker does).
+    let hosts = sh(&b, "getent", &["hosts", "a"]);
+    assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
+    // And it gets queries sent to it.
+    let a = net.node("a");
+    a.exec(|| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.send_to(b"query", "10.0.0.3:53").expect("send");
+    });
+    let mut buf = [0u8; 16];
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let (n, _) = server.recv_from(&mut buf).expect("the query arrives");
+    assert_eq!(&buf[..n], b"query");
+}

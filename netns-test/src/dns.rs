@@ -104,9 +104,10 @@ pub(crate) fn bind() -> std::io::Result<std::net::UdpSocket> {
 }
 
 /// `ADDR:53` to the responder: `nat output ip daddr 127.0.0.11 udp dport 53 dnat to
-/// 127.0.0.11:53053`, added to a node's rules.
-pub(crate) fn redirect(rules: crate::nft::Ruleset) -> crate::nft::Ruleset {
-    rules.dnat(
+/// 127.0.0.11:53053`, in a table of its own so that the node's other rules can be
+/// replaced at run time without touching it.
+pub(crate) fn redirect() -> crate::nft::Ruleset {
+    crate::nft::Ruleset::named("netns_test_dns").dnat(
         crate::nft::Proto::Udp,
         Some(IpAddr::V4(ADDR)),
         53,

@@ -70,10 +70,11 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
         // Rules match interfaces by name, so they can go in before the interfaces exist.
-        // Every node gets at least the redirect to its name service.
-        let rules = dns::redirect(node.rules.clone().unwrap_or_default());
+        // Every node gets at least the redirect to its name service, in the same batch.
+        let redirect = dns::redirect();
+        let tables: Vec<&nft::Ruleset> = std::iter::once(&redirect).chain(&node.rules).collect();
         {
-            sys::in_netns(netns.as_fd(), || nft::apply(&rules))
+            sys::in_netns(netns.as_fd(), || nft::apply_all(&tables))
                 .map_err(|e| Error::sys(what("entering the namespace"), e))?
                 .map_err(|e| Error::Sys {
                     what: what("applying the nftables rules"),

@@ -183,8 +183,12 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     let listing = router.exec(nft::list)?;
     println!("{listing}");
     ensure!(listing.contains(r#"ip saddr 192.168.1.0/24 oifname != "lan" counter masquerade"#));
+    let masquerade = listing
+        .lines()
+        .find(|l| l.contains("counter masquerade"))
+        .unwrap_or_default();
     ensure!(
-        !listing.contains("packets 0 bytes 0"),
+        !masquerade.contains("packets 0 bytes 0"),
         "the counter did not count"
     );
 
@@ -502,7 +506,9 @@ fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
     ensure!(err.to_string().contains("10.0.0/8"), "{err}");
 
     // Nothing was installed.
-    ensure!(host.exec(nft::list)?.contains("no nf_tables tables"));
+    // Nothing of ours: only the sandbox's name-service redirect, in a table of its own.
+    let listing = host.exec(nft::list)?;
+    ensure!(!listing.contains("table inet netns_test {"), "{listing}");
     Ok(())
 }
 

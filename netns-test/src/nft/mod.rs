@@ -845,11 +845,22 @@ impl fmt::Display for Ruleset {
 /// a small VM), in the background; another `apply` in the same namespace within that
 /// window waits for it.
 pub fn apply(rules: &Ruleset) -> Result<()> {
-    rules.validate()?;
-    let batch = expr::ruleset_batch(rules);
+    apply_all(&[rules])
+}
+
+/// [`apply`] for several tables at once, in one batch (one round trip, one socket).
+pub(crate) fn apply_all(rulesets: &[&Ruleset]) -> Result<()> {
+    for rules in rulesets {
+        rules.validate()?;
+    }
+    let batch: Vec<_> = rulesets
+        .iter()
+        .flat_map(|r| expr::ruleset_batch(r))
+        .collect();
+    let tables: Vec<&str> = rulesets.iter().map(|r| r.table.as_str()).collect();
     sock::Nfnl::open()
         .and_then(|mut s| s.batch(&batch))
-        .map_err(|e| sock::apply_error(&rules.table, e))
+        .map_err(|e| sock::apply_error(&tables.join(", "), e))
 }
 
 /// Deletes the table `inet netns_test` and with it every rule [`apply`] installed, in the

@@ -49,6 +49,18 @@ fn fixtures() -> Vec<Trial> {
             run_sync(spec("setup::lan_wan"), || presets::lan_wan(2), report_build);
             Ok(())
         }),
+        Trial::test("nat_lan_wan", || {
+            run_sync(
+                spec("setup::nat_lan_wan"),
+                || presets::nat_lan_wan(2),
+                report_build,
+            );
+            Ok(())
+        }),
+        Trial::test("nat_apply", || {
+            run_sync(spec("setup::nat_apply"), nat_nodes, nat_apply);
+            Ok(())
+        }),
         Trial::test("two_networks", || {
             run_sync(
                 spec("setup::two_networks"),
@@ -58,6 +70,53 @@ fn fixtures() -> Vec<Trial> {
             Ok(())
         }),
     ]
+}
+
+const NAT_SAMPLES: usize = 25;
+
+/// Nodes with nothing in them: each NAT table goes into a namespace of its own, so no
+/// sample waits for the previous one's cleanup.
+fn nat_nodes() -> Topology {
+    (0..2 * NAT_SAMPLES).fold(Topology::new(), |t, i| t.node(&format!("n{i}"), |n| n))
+}
+
+/// The NAT router's table (masquerade for a LAN leaving by any other interface), applied
+/// over netlink in half of the nodes and through the `nft` binary in the other half.
+fn nat_apply(net: Net) {
+    let rules = netns_test::nft::Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan"));
+    let text = rules.to_string();
+    let mut netlink = Vec::new();
+    let mut binary = Vec::new();
+    for i in 0..NAT_SAMPLES {
+        let node = net.node(&format!("n{i}"));
+        netlink.push(node.exec(|| {
+            let start = Instant::now();
+            netns_test::nft::apply(&rules).expect("apply over netlink");
+            start.elapsed()
+        }));
+        let node = net.node(&format!("n{}", NAT_SAMPLES + i));
+        let start = Instant::now();
+        let mut child = node
+            .command("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("the nft binary, for comparison");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("ruleset to nft");
+        assert!(
+            child.wait().expect("nft").success(),
+            "nft -f refused:\n{text}"
+        );
+        binary.push(start.elapsed());
+    }
+    println!("nft_netlink_us={}", median(netlink).as_micros());
+    println!("nft_binary_us={}", median(binary).as_micros());
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -117,6 +176,17 @@ fn drive() {
     let (sandbox, _) = sample(fixture("sandbox_empty"));
     let (lan_wan, lan_wan_build) = sample(fixture("lan_wan"));
     let (two, two_build) = sample(fixture("two_networks"));
+    let (nat, nat_build) = sample(fixture("nat_lan_wan"));
+    let out = fixture("nat_apply")().output().expect("nat_apply");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figure = |key: &str| -> Duration {
+        let us = text
+            .lines()
+            .find_map(|l| l.split(key).nth(1))
+            .unwrap_or_else(|| panic!("no {key} in:\n{text}"));
+        Duration::from_micros(us.trim().parse().expect("micros"))
+    };
+    let (nft_netlink, nft_binary) = (figure("nft_netlink_us="), figure("nft_binary_us="));
     let overhead = sandbox.saturating_sub(plain);
     println!(
         "netns-test setup benchmark: {SAMPLES} samples each, medians, wall clock per test process"
@@ -141,6 +211,13 @@ fn drive() {
         "| `two_networks()` preset, whole test | {} | build inside the sandbox {} |",
         ms(two),
         ms(two_build.expect("build time"))
+    );
+    println!("| `nat_lan_wan(2)` preset, whole test | {} | build inside the sandbox {} (with its NAT table) |", ms(nat), ms(nat_build.expect("build time")));
+    println!("| NAT table+chain+rule over netlink | {} | median of {NAT_SAMPLES}, each into a fresh netns |", ms(nft_netlink));
+    println!(
+        "| the same ruleset through `nft -f -` | {} | same run; {:.1}x the netlink cost |",
+        ms(nft_binary),
+        nft_binary.as_secs_f64() / nft_netlink.as_secs_f64()
     );
 }
 

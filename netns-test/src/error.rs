@@ -53,6 +53,11 @@ pub enum Error {
     /// A link did not come up in time.
     #[error("{0}")]
     Timeout(String),
+
+    /// A fault or link condition cannot be honoured (see [`crate::fault`]); the message
+    /// says why and what to do.
+    #[error("{0}")]
+    Condition(String),
 }
 
 /// Shorthand for results of this crate.

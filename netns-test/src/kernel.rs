@@ -318,6 +318,9 @@ pub(crate) async fn build(
     }))
     .await?;
 
+    // Relays of impairable links, ready before the body's first frame.
+    crate::fault::start_relays(plan, ns, index)?;
+
     wait_up(plan, ns, index).await
 }
 

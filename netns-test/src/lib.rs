@@ -23,6 +23,7 @@ mod diag;
 mod dns;
 pub mod environment;
 mod error;
+pub mod fault;
 mod kernel;
 mod net;
 pub mod nft;

@@ -772,3 +772,213 @@ pub(crate) fn send_signal(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> 
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// The link-conditions relay (used by `crate::fault`).
+
+fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the option value points to a c_int and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Opens the `AF_PACKET` socket a relay reads and writes one interface with, in the calling
+/// thread's netns: `SOCK_RAW`, every protocol, bound to `ifindex`, close-on-exec (blocking:
+/// reads pass `MSG_DONTWAIT`).
+///
+/// Every frame carries a `virtio_net_hdr` (`PACKET_VNET_HDR`), so that GSO frames (up to
+/// 64 KiB) and frames whose checksum is left to offload pass whole and still valid; frames
+/// the socket itself sends are not read back (`PACKET_IGNORE_OUTGOING`, Linux 4.20, where
+/// present); buffers are `bufsize` bytes (`SO_RCVBUFFORCE`, else as much as `SO_RCVBUF`
+/// allows).
+pub(crate) fn relay_socket(ifindex: u32, bufsize: usize) -> io::Result<OwnedFd> {
+    // Protocol 0 at creation: nothing is received before the bind.
+    // SAFETY: plain syscall with constant arguments.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket returned a fresh fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let size = bufsize.min(i32::MAX as usize) as libc::c_int;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, force, size).is_err() {
+            setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, plain, size)?;
+        }
+    }
+    setsockopt_int(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
+    match setsockopt_int(
+        fd.as_fd(),
+        libc::SOL_PACKET,
+        libc::PACKET_IGNORE_OUTGOING,
+        1,
+    ) {
+        // Older kernels: outgoing frames are recognised by their packet type instead.
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
+        r => r?,
+    }
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as libc::c_ushort;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    sll.sll_ifindex = ifindex as libc::c_int;
+    // SAFETY: the address points to a sockaddr_ll and its size is passed with it.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// One frame read from a relay socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RelayFrame {
+    /// Bytes stored in the buffer: the `virtio_net_hdr`, then the frame.
+    pub len: usize,
+    /// The frame did not fit in the buffer.
+    pub truncated: bool,
+    /// The frame was sent on the interface, not received (`PACKET_OUTGOING`).
+    pub outgoing: bool,
+}
+
+/// Reads one frame from a relay socket without blocking; `None` when none is queued.
+pub(crate) fn relay_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<RelayFrame>> {
+    loop {
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut fromlen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: buf is writable for its length; from/fromlen describe a sockaddr_ll.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                (&mut from as *mut libc::sockaddr_ll).cast(),
+                &mut fromlen,
+            )
+        };
+        if n >= 0 {
+            let n = n as usize;
+            return Ok(Some(RelayFrame {
+                len: n.min(buf.len()),
+                truncated: n > buf.len(),
+                outgoing: from.sll_pkttype == libc::PACKET_OUTGOING,
+            }));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Sends one frame (its `virtio_net_hdr` first) out of the relay socket's interface.
+pub(crate) fn relay_send(fd: BorrowedFd<'_>, frame: &[u8]) -> io::Result<()> {
+    loop {
+        // SAFETY: frame is readable for its length.
+        let n = unsafe { libc::send(fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Waits until `fd` is readable or `timeout` (nanosecond resolution; `None`: no limit) has
+/// passed; true if readable. An interrupted wait returns false.
+pub(crate) fn wait_readable(
+    fd: BorrowedFd<'_>,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    // SAFETY: pfd is one valid pollfd; ts is a valid timespec or null; no signal mask.
+    let r = unsafe {
+        libc::ppoll(
+            &mut pfd,
+            1,
+            ts.as_ref()
+                .map_or(std::ptr::null(), |t| t as *const libc::timespec),
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    Ok(r > 0)
+}
+
+/// Sets the calling thread's timer slack (how late the kernel may wake it), in ns.
+pub(crate) fn set_timer_slack(ns: u64) -> io::Result<()> {
+    // SAFETY: plain prctl on the calling thread.
+    if unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Frames the kernel dropped on a packet socket because its receive buffer was full, since
+/// the last call (`PACKET_STATISTICS`, which resets the counters).
+pub(crate) fn packet_drops(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut stats = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: the option value points to a tpacket_stats and its size is passed with it.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut stats as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stats.tp_drops)
+}

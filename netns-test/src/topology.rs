@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::error::{Error, Result};
+pub use crate::fault::{PlannedRelay, RelaySide};
 use crate::nft::{Hook, Proto, Rule, Ruleset};
 
 /// The name of the implicit node that stands for the host: the sandbox's own network
@@ -81,6 +82,7 @@ struct AttachSpec {
     ip6: Option<String>,
     ifname: Option<String>,
     at: Option<String>,
+    impairable: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +120,7 @@ struct LinkSpec {
     subnet6: Option<String>,
     names: Option<(String, String)>,
     ips: Option<(String, String)>,
+    impairable: bool,
 }
 
 impl NodeSpec {
@@ -219,6 +222,7 @@ impl Topology {
             subnet6: None,
             names: None,
             ips: None,
+            impairable: false,
         };
         self.links.push(f(LinkBuilder(spec)).0);
         self
@@ -293,6 +297,7 @@ impl NodeBuilder {
             ip6: None,
             ifname: None,
             at: None,
+            impairable: false,
         };
         self.0.attach.push(f(AttachBuilder(spec)).0);
         self
@@ -397,6 +402,14 @@ impl AttachBuilder {
         self.0.at = Some(host.to_string());
         self
     }
+
+    /// Lets the test delay and drop this attachment's frames even where the kernel has no
+    /// netem: a hidden relay namespace is put between the node and the bridge (see
+    /// [`crate::fault`]).
+    pub fn impairable(mut self) -> Self {
+        self.0.impairable = true;
+        self
+    }
 }
 
 /// Configures a bridge network; see [`Topology::bridge_with`].
@@ -478,6 +491,13 @@ impl LinkBuilder {
         self.0.subnet6 = Some(subnet.to_string());
         self
     }
+
+    /// Lets the test delay and drop the link's frames even where the kernel has no netem:
+    /// a hidden relay namespace is put in the middle of the link (see [`crate::fault`]).
+    pub fn impairable(mut self) -> Self {
+        self.0.impairable = true;
+        self
+    }
 }
 
 /// Everything the kernel layer will create, decided up front.
@@ -493,6 +513,8 @@ pub struct Plan {
     pub routes: Vec<PlannedRoute>,
     /// VXLAN devices of overlay networks.
     pub vxlans: Vec<PlannedVxlan>,
+    /// Relays in the middle of impairable links (see [`crate::fault`]).
+    pub relays: Vec<PlannedRelay>,
 }
 
 /// A VXLAN device joining one host's overlay bridge to the other hosts'.
@@ -747,6 +769,8 @@ struct Planner<'t> {
     segments: Vec<Segment>,
     /// Node -> default gateways (v4, v6).
     gateways: Vec<(Option<IpAddr>, Option<IpAddr>)>,
+    /// Veths (indexes into `plan.veths`) that get a relay in the middle.
+    impairable: Vec<usize>,
 }
 
 impl<'t> Planner<'t> {
@@ -761,12 +785,14 @@ impl<'t> Planner<'t> {
                 veths: Vec::new(),
                 routes: Vec::new(),
                 vxlans: Vec::new(),
+                relays: Vec::new(),
             },
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
             ifnames: Vec::new(),
             segments: Vec::new(),
             gateways: Vec::new(),
+            impairable: Vec::new(),
         }
     }
 
@@ -798,6 +824,7 @@ impl<'t> Planner<'t> {
                 self.plan.nodes[i].ifaces = self.plan.nodes[t].ifaces.clone();
             }
         }
+        crate::fault::insert_relays(&mut self.plan, &self.impairable);
         Ok(self.plan)
     }
 
@@ -1384,6 +1411,9 @@ impl<'t> Planner<'t> {
                     _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
                 };
                 let owner_name = self.plan.nodes[owner].name.clone();
+                if a.impairable {
+                    self.impairable.push(self.plan.veths.len());
+                }
                 self.plan.veths.push(PlannedVeth {
                     ends: [
                         VethEnd {
@@ -1572,6 +1602,9 @@ impl<'t> Planner<'t> {
                 });
             }
             let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");
+            if spec.impairable {
+                self.impairable.push(self.plan.veths.len());
+            }
             self.plan.veths.push(PlannedVeth { ends: [ea, eb] });
         }
     }

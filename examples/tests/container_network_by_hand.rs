@@ -33,21 +33,6 @@ fn samplebr() -> Topology {
         .node("sample", |n| n.on_with("samplebr", |a| a.name("veth1")))
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
 async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
     let status = from
@@ -75,29 +60,24 @@ async fn host_and_sample_ping_each_other(net: Net) -> anyhow::Result<()> {
 async fn sample_is_wired_as_in_the_tutorial(net: Net) -> anyhow::Result<()> {
     let sample = net.node("sample");
     // ubuntu@vm0:~$ ip netns exec sample ip link list   ->   veth1@ifN ... UP
-    let veth1 = run(&sample, "ip", &["-o", "addr", "show", "dev", "veth1"]).await?;
+    let veth1 = sample.output("ip", ["-o", "addr", "show", "dev", "veth1"])?;
     assert!(
         veth1.contains("inet 10.1.1.2/24 brd 10.1.1.255 scope global veth1"),
         "{veth1}"
     );
-    let routes = run(&sample, "ip", &["route"]).await?;
+    let routes = sample.output("ip", ["route"])?;
     assert!(
         routes.starts_with("default via 10.1.1.1 dev veth1"),
         "{routes}"
     );
 
     let host = net.host();
-    let bridge = run(
-        &host,
-        "ip",
-        &["-o", "-4", "addr", "show", "dev", "samplebr"],
-    )
-    .await?;
+    let bridge = host.output("ip", ["-o", "-4", "addr", "show", "dev", "samplebr"])?;
     assert!(
         bridge.contains("inet 10.1.1.1/24 brd 10.1.1.255 scope global samplebr"),
         "{bridge}"
     );
-    let ports = run(&host, "ip", &["-o", "link", "show", "master", "samplebr"]).await?;
+    let ports = host.output("ip", ["-o", "link", "show", "master", "samplebr"])?;
     assert!(ports.contains(": sample-veth1@if"), "{ports}");
     Ok(())
 }

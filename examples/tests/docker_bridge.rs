@@ -31,21 +31,6 @@ fn docker_networks() -> Topology {
         .node("con3", |n| n.on("testnet"))
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
 async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
     let status = from
@@ -83,12 +68,12 @@ async fn containers_have_docker_addresses_and_macs(net: Net) -> anyhow::Result<(
     for (name, inet, ether) in expected {
         let con = net.node(name);
         // $ sudo ip netns exec con1 ip a | grep -e 'inet.*eth0' -e 'eth0@'
-        let addr = run(&con, "ip", &["-o", "-4", "addr", "show", "dev", "eth0"]).await?;
+        let addr = con.output("ip", ["-o", "-4", "addr", "show", "dev", "eth0"])?;
         assert!(
             addr.contains(&format!("inet {inet} scope global eth0")),
             "{name}: {addr}"
         );
-        let link = run(&con, "ip", &["-o", "link", "show", "dev", "eth0"]).await?;
+        let link = con.output("ip", ["-o", "link", "show", "dev", "eth0"])?;
         assert!(
             link.contains(&format!("link/ether {ether} ")),
             "{name}: {link}"
@@ -109,18 +94,18 @@ async fn bridges_hold_the_gateways_and_the_host_ends_of_the_veths(net: Net) -> a
     let host = net.host();
     // The tutorial's `ip a` on the host: `inet 172.18.0.1/16 brd 172.18.255.255 scope
     // global docker0`, and one `vethXXXX@ifN ... master docker0` per container.
-    let docker0 = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", "docker0"]).await?;
+    let docker0 = host.output("ip", ["-o", "-4", "addr", "show", "dev", "docker0"])?;
     assert!(docker0.contains("inet 172.18.0.1/16 "), "{docker0}");
-    let testnet = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", "testnet"]).await?;
+    let testnet = host.output("ip", ["-o", "-4", "addr", "show", "dev", "testnet"])?;
     assert!(testnet.contains("inet 172.19.0.1/16 "), "{testnet}");
 
-    let docker0_ports = run(&host, "ip", &["-o", "link", "show", "master", "docker0"]).await?;
+    let docker0_ports = host.output("ip", ["-o", "link", "show", "master", "docker0"])?;
     assert_eq!(
         docker0_ports.lines().count(),
         2,
         "two containers on docker0: {docker0_ports}"
     );
-    let testnet_ports = run(&host, "ip", &["-o", "link", "show", "master", "testnet"]).await?;
+    let testnet_ports = host.output("ip", ["-o", "link", "show", "master", "testnet"])?;
     assert_eq!(
         testnet_ports.lines().count(),
         1,
@@ -132,7 +117,7 @@ async fn bridges_hold_the_gateways_and_the_host_ends_of_the_veths(net: Net) -> a
         // `23: con1-eth0@if2: <BROADCAST,...> ... master docker0 state UP ...`
         let port = line.split(": ").nth(1).and_then(|p| p.split('@').next());
         let port = port.unwrap_or_else(|| panic!("unexpected `ip -o link` line: {line}"));
-        let addrs = run(&host, "ip", &["-o", "-4", "addr", "show", "dev", port]).await?;
+        let addrs = host.output("ip", ["-o", "-4", "addr", "show", "dev", port])?;
         assert_eq!(addrs, "", "bridge port {port} has no IPv4 address");
     }
     Ok(())

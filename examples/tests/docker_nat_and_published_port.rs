@@ -57,21 +57,6 @@ fn docker_host() -> Topology {
         .link("host", "outside", "203.0.113.0/24")
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// `curl -s --max-time 5 URL` inside `node`: the page, or curl's exit code.
 async fn curl(node: &Node, url: &str) -> anyhow::Result<Result<String, i32>> {
     let out = node
@@ -171,7 +156,7 @@ async fn outbound_connections_leave_with_the_hosts_address(net: Net) -> anyhow::
     let (host, web, outside) = (net.host(), net.node("web"), net.node("outside"));
 
     // outside$ ip route   -> only its link: the internet knows nothing of 172.17.0.0/16.
-    let routes = run(&outside, "ip", &["-4", "route"]).await?;
+    let routes = outside.output("ip", ["-4", "route"])?;
     assert_eq!(
         routes.trim_end(),
         "203.0.113.0/24 dev eth0 proto kernel scope link src 203.0.113.2",
@@ -180,7 +165,7 @@ async fn outbound_connections_leave_with_the_hosts_address(net: Net) -> anyhow::
 
     // The tutorial's check that the container is online: ping an internet address.
     // (sample)# ping 8.8.8.8   ->   here 203.0.113.2, through the host's NAT.
-    run(&web, "ping", &["-c", "1", "-W", "2", "203.0.113.2"]).await?;
+    web.output("ping", ["-c", "1", "-W", "2", "203.0.113.2"])?;
 
     // A TCP server on the internet, and a connection from the container to it.
     let listener = outside

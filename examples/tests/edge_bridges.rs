@@ -48,21 +48,6 @@ fn edge_bridges() -> Topology {
         .node("net3", |n| n.on_ip("edge_bridge2", "10.10.2.2"))
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
 async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
     let status = from
@@ -77,10 +62,10 @@ async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
 #[netns_test(topology = edge_bridges())]
 async fn each_edge_bridge_lives_in_its_namespace(net: Net) -> anyhow::Result<()> {
     // user@net1:~$ sudo ip netns exec ns_1 ip link show   ->   edge_bridge1
-    let ns_1 = run(&net.node("ns_1"), "ip", &["-o", "link", "show"]).await?;
+    let ns_1 = net.node("ns_1").output("ip", ["-o", "link", "show"])?;
     assert!(ns_1.contains(": edge_bridge1: "), "{ns_1}");
     assert!(!ns_1.contains("edge_bridge2"), "{ns_1}");
-    let ns_2 = run(&net.node("ns_2"), "ip", &["-o", "link", "show"]).await?;
+    let ns_2 = net.node("ns_2").output("ip", ["-o", "link", "show"])?;
     assert!(ns_2.contains(": edge_bridge2: "), "{ns_2}");
 
     // The host (net1) has neither bridge, only its ends of the veth pairs.
@@ -96,23 +81,20 @@ async fn each_edge_bridge_lives_in_its_namespace(net: Net) -> anyhow::Result<()>
             "{bridge} must not exist on the host"
         );
     }
-    let host_links = run(&host, "ip", &["-o", "link", "show"]).await?;
+    let host_links = host.output("ip", ["-o", "link", "show"])?;
     assert!(host_links.contains(": host_veth1@if"), "{host_links}");
     assert!(host_links.contains(": host_veth2@if"), "{host_links}");
 
     // The ports of edge_bridge1 (the far ends of host_veth1 and of net2's eth0) are in ns_1.
-    let ports = run(
-        &net.node("ns_1"),
-        "ip",
-        &["-o", "link", "show", "master", "edge_bridge1"],
-    )
-    .await?;
+    let ports = net
+        .node("ns_1")
+        .output("ip", ["-o", "link", "show", "master", "edge_bridge1"])?;
     assert_eq!(ports.lines().count(), 2, "{ports}");
 
     // user@net1:~$ sudo ip netns exec ns_1 ip route
     // user@net1:~$            (empty: no interface in ns_1 has an IP address)
-    assert_eq!(run(&net.node("ns_1"), "ip", &["route"]).await?, "");
-    assert_eq!(run(&net.node("ns_2"), "ip", &["route"]).await?, "");
+    assert_eq!(net.node("ns_1").output("ip", ["route"])?, "");
+    assert_eq!(net.node("ns_2").output("ip", ["route"])?, "");
     Ok(())
 }
 
@@ -122,29 +104,17 @@ async fn interface_names_may_overlap_across_namespaces(net: Net) -> anyhow::Resu
     // they now also exist inside the namespaces ns_1 and ns_2. ... since the namespaces are
     // totally isolated even the interface names can overlap."
     let host = net.host();
-    run(
-        &host,
-        "ip",
-        &["link", "add", "edge_bridge1", "type", "bridge"],
-    )
-    .await?;
-    run(&host, "ip", &["link", "show", "edge_bridge1"]).await?;
-    run(&net.node("ns_1"), "ip", &["link", "show", "edge_bridge1"]).await?;
+    host.output("ip", ["link", "add", "edge_bridge1", "type", "bridge"])?;
+    host.output("ip", ["link", "show", "edge_bridge1"])?;
+    net.node("ns_1")
+        .output("ip", ["link", "show", "edge_bridge1"])?;
 
     // Two different devices: the host's has no ports, ns_1's has two.
-    let host_ports = run(
-        &host,
-        "ip",
-        &["-o", "link", "show", "master", "edge_bridge1"],
-    )
-    .await?;
+    let host_ports = host.output("ip", ["-o", "link", "show", "master", "edge_bridge1"])?;
     assert_eq!(host_ports, "");
-    let ns_1_ports = run(
-        &net.node("ns_1"),
-        "ip",
-        &["-o", "link", "show", "master", "edge_bridge1"],
-    )
-    .await?;
+    let ns_1_ports = net
+        .node("ns_1")
+        .output("ip", ["-o", "link", "show", "master", "edge_bridge1"])?;
     assert_eq!(ns_1_ports.lines().count(), 2, "{ns_1_ports}");
 
     // And every container-like node calls its interface eth0.
@@ -165,7 +135,7 @@ async fn every_host_reaches_every_network_through_the_edge_bridges(net: Net) -> 
     assert!(ping(&net2, "10.10.2.2").await?, "net2 -> net3");
     assert!(ping(&net3, "10.10.1.2").await?, "net3 -> net2");
 
-    let routes = run(&net2, "ip", &["route"]).await?;
+    let routes = net2.output("ip", ["route"])?;
     assert!(
         routes.contains("10.10.2.0/24 via 10.10.1.1 dev eth0"),
         "{routes}"

@@ -33,21 +33,6 @@ fn nginx_over_veth() -> Topology {
         })
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// An HTTP server process and the directory it serves; both go away on drop, whether
 /// the test passed or not.
 struct WebServer {
@@ -106,31 +91,25 @@ impl Drop for WebServer {
 #[netns_test(topology = nginx_over_veth())]
 async fn each_end_of_the_veth_has_its_address_and_route(net: Net) -> anyhow::Result<()> {
     // (nginx)# ip route   ->   193.168.0.0/24 dev veth-cont proto kernel scope link src 193.168.0.101
-    let nginx_routes = run(&net.node("nginx"), "ip", &["route"]).await?;
+    let nginx_routes = net.node("nginx").output("ip", ["route"])?;
     assert_eq!(
         nginx_routes.trim_end(),
         "193.168.0.0/24 dev veth-cont proto kernel scope link src 193.168.0.101"
     );
     // (host)# ip route   ->   193.168.0.0/24 dev veth-host proto kernel scope link src 193.168.0.100
-    let host_routes = run(&net.host(), "ip", &["route"]).await?;
+    let host_routes = net.host().output("ip", ["route"])?;
     assert_eq!(
         host_routes.trim_end(),
         "193.168.0.0/24 dev veth-host proto kernel scope link src 193.168.0.100"
     );
     // (nginx)# ip a   ->   veth-cont@ifN: <BROADCAST,MULTICAST,UP,LOWER_UP> ... inet 193.168.0.101/24
-    let veth_cont = run(
-        &net.node("nginx"),
-        "ip",
-        &["-o", "addr", "show", "veth-cont"],
-    )
-    .await?;
+    let veth_cont = net
+        .node("nginx")
+        .output("ip", ["-o", "addr", "show", "veth-cont"])?;
     assert!(veth_cont.contains("inet 193.168.0.101/24 "), "{veth_cont}");
-    let link = run(
-        &net.node("nginx"),
-        "ip",
-        &["-o", "link", "show", "veth-cont"],
-    )
-    .await?;
+    let link = net
+        .node("nginx")
+        .output("ip", ["-o", "link", "show", "veth-cont"])?;
     assert!(link.contains("veth-cont@if"), "{link}");
     assert!(link.contains(",UP,LOWER_UP>"), "{link}");
     Ok(())
@@ -146,21 +125,15 @@ async fn host_fetches_a_page_from_the_container(net: Net) -> anyhow::Result<()> 
         .await?;
 
     // (host)# curl 193.168.0.101   (the body runs in the host node, so a plain Command works too)
-    let body = run(
-        &net.host(),
-        "curl",
-        &["-s", "--max-time", "5", "http://193.168.0.101/"],
-    )
-    .await?;
+    let body = net
+        .host()
+        .output("curl", ["-s", "--max-time", "5", "http://193.168.0.101/"])?;
     assert!(body.contains("<title>Welcome to nginx!</title>"), "{body}");
 
     // The server is bound to the container's address only: the host's end answers nothing.
-    let refused = run(
-        &net.host(),
-        "curl",
-        &["-s", "--max-time", "5", "http://193.168.0.100/"],
-    )
-    .await;
+    let refused = net
+        .host()
+        .output("curl", ["-s", "--max-time", "5", "http://193.168.0.100/"]);
     assert!(refused.is_err(), "nothing listens on the host's end");
     drop(server);
     Ok(())

@@ -20,28 +20,13 @@
 
 use std::process::Stdio;
 
-use netns_test::{netns_test, Net, Node, Topology};
+use netns_test::{netns_test, Net, Topology};
 
 fn mydocker0() -> Topology {
     Topology::new()
         .bridge_with("mydocker0", "172.16.0.0/16", |b| b.gateway("172.16.1.254"))
         .node("ns1", |n| n.on_ip("mydocker0", "172.16.1.1"))
         .node("ns2", |n| n.on_ip("mydocker0", "172.16.1.2"))
-}
-
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// The lines of `ip route`, without the trailing blanks `ip` prints.
@@ -75,7 +60,7 @@ async fn ns1_routes_through_the_gateway_on_mydocker0(net: Net) -> anyhow::Result
     // # ip netns exec ns1 ip route
     // default via 172.16.1.254 dev eth0
     // 172.16.0.0/16 dev eth0 proto kernel scope link src 172.16.1.1
-    let routes = run(&net.node("ns1"), "ip", &["route"]).await?;
+    let routes = net.node("ns1").output("ip", ["route"])?;
     assert_eq!(
         lines(&routes),
         [
@@ -84,7 +69,7 @@ async fn ns1_routes_through_the_gateway_on_mydocker0(net: Net) -> anyhow::Result
         ]
     );
     // The host's side (the tutorial's `route -n`: 172.16.0.0/16 ... mydocker0).
-    let routes = run(&net.host(), "ip", &["route"]).await?;
+    let routes = net.host().output("ip", ["route"])?;
     assert_eq!(
         lines(&routes),
         ["172.16.0.0/16 dev mydocker0 proto kernel scope link src 172.16.1.254"]
@@ -95,22 +80,16 @@ async fn ns1_routes_through_the_gateway_on_mydocker0(net: Net) -> anyhow::Result
 #[netns_test(topology = mydocker0())]
 async fn both_veths_are_ports_of_mydocker0(net: Net) -> anyhow::Result<()> {
     // # brctl show   ->   mydocker0 ... interfaces veth1 veth2
-    let ports = run(
-        &net.host(),
-        "ip",
-        &["-o", "link", "show", "master", "mydocker0"],
-    )
-    .await?;
+    let ports = net
+        .host()
+        .output("ip", ["-o", "link", "show", "master", "mydocker0"])?;
     assert_eq!(ports.lines().count(), 2, "{ports}");
     assert!(ports.contains("ns1-eth0@"), "{ports}");
     assert!(ports.contains("ns2-eth0@"), "{ports}");
     // # ip netns exec ns1 ip a   ->   eth0 holds 172.16.1.1/16
-    let addr = run(
-        &net.node("ns1"),
-        "ip",
-        &["-o", "-4", "addr", "show", "dev", "eth0"],
-    )
-    .await?;
+    let addr = net
+        .node("ns1")
+        .output("ip", ["-o", "-4", "addr", "show", "dev", "eth0"])?;
     assert!(addr.contains("inet 172.16.1.1/16 "), "{addr}");
     Ok(())
 }
@@ -121,9 +100,9 @@ async fn loopback_is_up_in_a_new_namespace(net: Net) -> anyhow::Result<()> {
     // brings `lo` up in every node, so `ping 127.0.0.1` works at once.
     for name in ["ns1", "ns2"] {
         let node = net.node(name);
-        let lo = run(&node, "ip", &["-o", "link", "show", "lo"]).await?;
+        let lo = node.output("ip", ["-o", "link", "show", "lo"])?;
         assert!(lo.contains("<LOOPBACK,UP,LOWER_UP>"), "{name}: {lo}");
-        run(&node, "ping", &["-c", "1", "-W", "1", "127.0.0.1"]).await?;
+        node.output("ping", ["-c", "1", "-W", "1", "127.0.0.1"])?;
     }
     Ok(())
 }

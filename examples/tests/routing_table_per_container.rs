@@ -28,24 +28,9 @@ fn netshoots() -> Topology {
         .node("netshoot-b", |n| n.on_ip("docker0", "172.17.0.3"))
 }
 
-/// Runs a real program inside `node` (`ip netns exec NODE PROG ARGS...`) and returns its
-/// standard output; fails if it exits unsuccessfully.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = node.tokio_command(prog).args(args).output().await?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`{prog} {}` in {} failed ({}): {}",
-        args.join(" "),
-        node.name(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 /// `ip route` inside `node`, one entry per line, without trailing blanks.
 async fn ip_route(node: &Node) -> anyhow::Result<Vec<String>> {
-    let text = run(node, "ip", &["route"]).await?;
+    let text = node.output("ip", ["route"])?;
     Ok(text.lines().map(|l| l.trim_end().to_string()).collect())
 }
 
@@ -56,7 +41,7 @@ async fn each_container_has_its_own_address_and_mac(net: Net) -> anyhow::Result<
         ("netshoot-a", "172.17.0.4/16", "02:42:ac:11:00:04"),
         ("netshoot-b", "172.17.0.3/16", "02:42:ac:11:00:03"),
     ] {
-        let ip_a = run(&net.node(name), "ip", &["a"]).await?;
+        let ip_a = net.node(name).output("ip", ["a"])?;
         assert!(
             ip_a.contains(&format!("link/ether {ether} ")),
             "{name}: {ip_a}"

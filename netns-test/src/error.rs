@@ -46,6 +46,10 @@ pub enum Error {
         detail: String,
     },
 
+    /// A program run inside a node failed; the message has its status and stderr.
+    #[error("{0}")]
+    Command(String),
+
     /// A node, interface or address that the topology does not have.
     #[error("{0}")]
     NotFound(String),

@@ -413,6 +413,47 @@ impl Node {
         cmd
     }
 
+    /// Runs a program inside the node to completion and returns its standard output, or
+    /// an error naming the node, the command, its exit status and its standard error
+    /// (like `ip netns exec NODE PROGRAM ARGS...` in a script with `set -e`).
+    ///
+    /// ```no_run
+    /// # fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// let routes = net.node("con1").output("ip", ["route"])?;
+    /// assert!(routes.contains("default via 172.17.0.1 dev eth0"));
+    /// # Ok(()) }
+    /// ```
+    pub fn output<I, S>(&self, program: &str, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let shown = || {
+            std::iter::once(program.to_string())
+                .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let out = self.command(program).args(&args).output().map_err(|e| {
+            Error::sys(
+                format!("node {:?}: starting `{}`", self.inner.name, shown()),
+                e,
+            )
+        })?;
+        if !out.status.success() {
+            return Err(Error::Command(format!(
+                "node {:?}: `{}` failed ({}): {}",
+                self.inner.name,
+                shown(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// A [`tokio::process::Command`] whose program starts inside the node.
     pub fn tokio_command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(program);

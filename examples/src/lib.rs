@@ -16,6 +16,7 @@
 //! | `docker_nat_and_published_port.rs` | `docker0` with outbound NAT and `-p 8080:80` reached with `curl` |
 //! | `user_networks_isolated.rs` | two user-defined networks isolated from each other, names scoped to each |
 //! | `p2p_nat_traversal.rs` | hole punching through a rendezvous server behind endpoint-independent vs symmetric NATs |
+//! | `nat_behaviours.rs` | RFC 4787 mapping and filtering, hairpinning on and off, carrier-grade NAT |
 //! | `overlay_across_hosts.rs` | an overlay (VXLAN) joining containers on two hosts into one subnet |
 //!
 //! Run one with `cargo test -p netns-test-examples --test docker_bridge -- --nocapture`.

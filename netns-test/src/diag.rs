@@ -694,7 +694,11 @@ impl Shared {
         }
         for r in rings {
             let file = std::fs::File::create(self.dir.join(r.file_name()))?;
-            write_pcap(&mut io::BufWriter::new(file), r.packets.iter())?;
+            // Frames of the two directions can reach the socket slightly out of time
+            // order; readers expect a file in time order.
+            let mut packets: Vec<&Packet> = r.packets.iter().collect();
+            packets.sort_by_key(|p| (p.sec, p.nsec));
+            write_pcap(&mut io::BufWriter::new(file), packets.into_iter())?;
         }
         Ok(())
     }

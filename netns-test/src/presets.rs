@@ -91,3 +91,43 @@ pub fn nat_lan_wan(lans: usize) -> Topology {
         .fold(t, |t, i| t.node(&format!("lan{i}"), |n| n.on("lan")))
         .link("router", "server", "198.51.100.0/24")
 }
+
+/// Carrier-grade NAT (RFC 6598): two customers of one ISP, each behind a home router that
+/// masquerades its LAN into the ISP's shared address space, behind the ISP's `cgn` router
+/// that masquerades that space to its one public address. Two levels of NAT.
+///
+/// ```text
+///   server .10 ──┬── internet 198.51.100.0/24 (a bridge, no gateway)
+///                cgn .1 (wan)
+///                │ isp 100.64.0.0/24 (bridge in cgn, gateway .1, masqueraded)
+///         ┌──────┴───────┐
+///   home1 .2 (wan)   home2 .3 (wan)
+///   │ lan1 192.168.1.0/24  │ lan2 192.168.2.0/24 (bridges in the home routers, masqueraded)
+///   alice .2             bob .2
+/// ```
+///
+/// The server sees both customers as 198.51.100.1 and has no route to 100.64.0.0/24 or
+/// the LANs; the home routers' default route is the CGN.
+pub fn cgnat() -> Topology {
+    Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
+        .bridge_with("isp", "100.64.0.0/24", |b| b.in_node("cgn").masquerade())
+        .bridge_with("lan1", "192.168.1.0/24", |b| {
+            b.in_node("home1").masquerade()
+        })
+        .bridge_with("lan2", "192.168.2.0/24", |b| {
+            b.in_node("home2").masquerade()
+        })
+        .router("cgn", |n| {
+            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+        })
+        .router("home1", |n| {
+            n.on_with("isp", |i| i.name("wan").ip("100.64.0.2"))
+        })
+        .router("home2", |n| {
+            n.on_with("isp", |i| i.name("wan").ip("100.64.0.3"))
+        })
+        .node("server", |n| n.on_ip("internet", "198.51.100.10"))
+        .node("alice", |n| n.on("lan1"))
+        .node("bob", |n| n.on("lan2"))
+}

@@ -109,6 +109,7 @@ struct BridgeSpec {
     owner: String,
     scoped_names: bool,
     masquerade: bool,
+    hairpin: bool,
     internal: bool,
 }
 
@@ -175,6 +176,7 @@ impl Topology {
             owner: HOST.to_string(),
             scoped_names: false,
             masquerade: false,
+            hairpin: false,
             internal: false,
         };
         self.bridges.push(f(BridgeBuilder(spec)).0);
@@ -443,6 +445,17 @@ impl BridgeBuilder {
     /// a masqueraded subnet: it is hidden behind the NAT.
     pub fn masquerade(mut self) -> Self {
         self.0.masquerade = true;
+        self
+    }
+
+    /// Hairpinning (NAT loopback) at the node holding the bridge: a member connecting to
+    /// a port that node publishes, at any of its addresses (its public one too), reaches
+    /// the member behind it, masqueraded to the gateway address so the answers come back
+    /// the same way (see [`crate::nft::Ruleset::hairpin_masquerade`]: nft `ct status dnat
+    /// ip saddr SUBNET oifname BRIDGE masquerade`). Without it, such a connection fails
+    /// wherever bridged traffic does not pass netfilter (no `br_netfilter`).
+    pub fn hairpin(mut self) -> Self {
+        self.0.hairpin = true;
         self
     }
 
@@ -882,6 +895,17 @@ impl<'t> Planner<'t> {
                 .iter()
                 .map(|a| a.trunc())
                 .collect();
+            if spec.hairpin {
+                if subnets.is_empty() {
+                    self.err(format!("bridge {name:?}: hairpin needs a gateway on the bridge to masquerade to; drop no_gateway()"));
+                }
+                self.plan.nodes[owner].forwarding = true;
+                for net in &subnets {
+                    add(&mut self.plan, owner, &|r| {
+                        r.hairpin_masquerade(*net, &name)
+                    });
+                }
+            }
             if spec.masquerade {
                 if subnets.is_empty() {
                     self.err(format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
@@ -2033,5 +2057,49 @@ mod tests {
         assert!(msg.contains("configure \"a\" instead"), "{msg}");
         assert!(msg.contains("share \"a\"'s directly"), "{msg}");
         assert!(msg.contains("\"nobody\", which does not exist"), "{msg}");
+    }
+
+    #[test]
+    fn hairpin_masquerades_dnated_lan_traffic_at_the_bridge_owner() {
+        let p = Topology::new()
+            .router("r", |n| n)
+            .bridge_with("lan", "192.168.1.0/24", |b| b.in_node("r").hairpin())
+            .node("web", |n| n.on("lan").publish(8080, 80))
+            .plan()
+            .unwrap();
+        let r = p.node("r").unwrap();
+        let rules = r.rules.as_ref().unwrap().to_string();
+        assert!(
+            rules.contains(
+                r#"ct status dnat ip saddr 192.168.1.0/24 oifname "lan" counter masquerade"#
+            ),
+            "{rules}"
+        );
+        assert!(r.forwarding);
+        let msg = problems(
+            Topology::new().bridge_with("sw", "10.0.0.0/24", |b| b.no_gateway().hairpin()),
+        );
+        assert!(msg.contains("hairpin needs a gateway"), "{msg}");
+    }
+
+    #[test]
+    fn cgnat_hides_both_levels_of_nat_from_the_server() {
+        let p = crate::presets::cgnat().plan().unwrap();
+        let server = p.node_index("server").unwrap();
+        assert!(
+            !p.routes.iter().any(|r| r.node == server),
+            "{}",
+            p.summary()
+        );
+        for home in ["home1", "home2"] {
+            let h = p.node_index(home).unwrap();
+            assert!(
+                p.routes.iter().any(|r| r.node == h
+                    && r.dest.prefix_len() == 0
+                    && r.via.to_string() == "100.64.0.1"),
+                "{}",
+                p.summary()
+            );
+        }
     }
 }

@@ -26,6 +26,8 @@ const NFPROTO_IPV6: u8 = 10;
 pub(crate) const CT_ESTABLISHED: u32 = 1 << 1;
 pub(crate) const CT_RELATED: u32 = 1 << 2;
 pub(crate) const CT_NEW: u32 = 1 << 3;
+/// `IPS_DST_NAT` (nf_conntrack_common.h): what `ct status dnat` tests, host byte order.
+pub(crate) const IPS_DST_NAT: u32 = 1 << 5;
 
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
@@ -38,6 +40,7 @@ const PAYLOAD_TRANSPORT: u32 = 2;
 const NFTA_CT_DREG: u16 = 1;
 const NFTA_CT_KEY: u16 = 2;
 const NFT_CT_STATE: u32 = 0;
+const NFT_CT_STATUS: u32 = 2;
 
 // enum nft_fib_attributes / nft_fib_result / nft_fib_flags
 const NFTA_FIB_DREG: u16 = 1;
@@ -264,6 +267,17 @@ pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
                 e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
                 e.push(cmp(Operator::NotEqual, vec![0; 4]));
             }
+            Match::CtStatus(mask) => {
+                e.push(other(
+                    "ct",
+                    vec![
+                        u32_nla(NFTA_CT_DREG, 1),
+                        u32_nla(NFTA_CT_KEY, NFT_CT_STATUS),
+                    ],
+                ));
+                e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
+                e.push(cmp(Operator::NotEqual, vec![0; 4]));
+            }
             Match::DstLocal => {
                 e.push(other(
                     "fib",
@@ -323,6 +337,17 @@ pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
                 },
             ));
             e.push(other("nat", attrs));
+        }
+        Action::DnatAddr { to } => {
+            e.push(immediate(Register::Reg1, ip_bytes(*to)));
+            e.push(other(
+                "nat",
+                vec![
+                    u32_nla(NFTA_NAT_TYPE, NFT_NAT_DNAT),
+                    u32_nla(NFTA_NAT_FAMILY, nat_family(*to)),
+                    u32_nla(NFTA_NAT_REG_ADDR_MIN, 1),
+                ],
+            ));
         }
         Action::Dnat { to } => {
             e.push(immediate(Register::Reg1, ip_bytes(to.ip())));

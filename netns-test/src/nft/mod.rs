@@ -32,9 +32,9 @@
 //!
 //! | chain             | nft declaration                                     | gets                       |
 //! | ----------------- | --------------------------------------------------- | -------------------------- |
-//! | `nat_prerouting`  | `type nat hook prerouting priority dstnat`          | [`Ruleset::dnat`]          |
+//! | `nat_prerouting`  | `type nat hook prerouting priority dstnat`          | [`Ruleset::dnat`], [`Ruleset::full_cone`] |
 //! | `nat_output`      | `type nat hook output priority dstnat`              | [`Ruleset::dnat`]          |
-//! | `nat_postrouting` | `type nat hook postrouting priority srcnat`         | masquerade, [`Ruleset::snat`] |
+//! | `nat_postrouting` | `type nat hook postrouting priority srcnat`         | masquerade, [`Ruleset::snat`], [`Ruleset::hairpin_masquerade`] |
 //! | `input`, `forward`, `output` | `type filter hook ... priority filter`   | [`Ruleset::filter`], policies |
 //!
 //! Every rule carries a counter and its own nft text as a comment, so [`list`] (and
@@ -225,6 +225,8 @@ enum Match {
     CtState(u32),
     /// `fib daddr type local` (iptables `-m addrtype --dst-type LOCAL`).
     DstLocal,
+    /// `ct status dnat` (a mask of IPS_* bits).
+    CtStatus(u32),
     /// An argument that did not parse; reported by `apply`.
     Invalid(String),
 }
@@ -245,6 +247,10 @@ enum Action {
     },
     Dnat {
         to: SocketAddr,
+    },
+    /// `dnat ip to ADDR`: the destination port is kept.
+    DnatAddr {
+        to: IpAddr,
     },
 }
 
@@ -409,6 +415,12 @@ impl Rule {
         self.with(Match::DstLocal)
     }
 
+    /// Part of a connection whose destination was rewritten by DNAT, such as one to a
+    /// published port (`-m conntrack --ctstate DNAT`, nft `ct status dnat`).
+    pub fn ct_dnat(self) -> Rule {
+        self.with(Match::CtStatus(expr::IPS_DST_NAT))
+    }
+
     /// Let the packet pass (`-j ACCEPT`).
     pub fn accept(mut self) -> Rule {
         self.action = Action::Accept;
@@ -462,6 +474,7 @@ impl Rule {
         match &self.action {
             Action::Snat { to, .. } => see(to.is_ipv6(), to.to_string())?,
             Action::Dnat { to } => see(to.is_ipv6(), to.to_string())?,
+            Action::DnatAddr { to } => see(to.is_ipv6(), to.to_string())?,
             _ => {}
         }
         Ok(fam.map(|(f, _)| f))
@@ -735,6 +748,53 @@ impl Ruleset {
         }
         self.push(ChainKind::NatPrerouting, base)
             .push(ChainKind::NatOutput, out)
+    }
+
+    /// *Endpoint-independent filtering* (RFC 4787; "full cone" in RFC 3489) for `host`'s
+    /// `proto` ports `ports`: whatever arrives from anywhere at one of this node's own
+    /// addresses on one of those ports goes to `host`, on the same port.
+    ///
+    /// Combined with port-preserving source NAT (masquerade, or [`Ruleset::snat`] with
+    /// [`NatMode::PortPreserving`]), which maps `host:P` to `PUBLIC:P`, any external endpoint
+    /// can then reach `host` at the public endpoint it uses towards everyone. Without it,
+    /// Linux conntrack filters *address-and-port-dependently*: only the address and port
+    /// `host` sent to may answer.
+    ///
+    /// The mapping is static: it exists before `host` sends anything, like a port mapping
+    /// obtained with PCP or UPnP-IGD (how full-cone behaviour is usually had on Linux).
+    ///
+    /// `iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p udp --dport
+    /// 4000:4010 -j DNAT --to-destination 192.168.1.2`, nft `fib daddr type local udp dport
+    /// 4000-4010 dnat ip to 192.168.1.2`.
+    pub fn full_cone(self, host: IpAddr, proto: Proto, ports: RangeInclusive<u16>) -> Ruleset {
+        let mut rule = Rule::new().dst_local().proto(proto).dport_range(ports);
+        if !matches!(proto, Proto::Tcp | Proto::Udp) {
+            rule = rule.with(Match::Invalid(format!(
+                "full_cone maps TCP or UDP ports, not {proto}"
+            )));
+        }
+        rule.action = Action::DnatAddr { to: host };
+        self.push(ChainKind::NatPrerouting, rule)
+    }
+
+    /// *Hairpinning* (RFC 4787 section 6) for the LAN `subnet` on interface `lan_iface`: a
+    /// LAN host that connects to this node's public address at a published port reaches the
+    /// LAN host behind it, and sees the answers come from where it connected to.
+    ///
+    /// Without it, the published port's DNAT sends the connection back into the LAN with
+    /// the client's own address as source, so the server answers the client directly, from
+    /// its own address, and the client drops what it never asked for (unless the LAN's
+    /// bridge passes bridged traffic through netfilter, `br_netfilter`, which un-NATs the
+    /// answer on its way). With it, such connections are masqueraded to this node's LAN
+    /// address, so the answers come back through it.
+    ///
+    /// nft `ct status dnat ip saddr 192.168.1.0/24 oifname "lan" masquerade`: only
+    /// connections that were DNATed, so LAN hosts talking to each other directly keep their
+    /// addresses even where bridged traffic passes the hooks.
+    pub fn hairpin_masquerade(self, subnet: impl IntoNet, lan_iface: &str) -> Ruleset {
+        let mut rule = Rule::new().ct_dnat().src(subnet).oif(lan_iface);
+        rule.action = Action::Masquerade;
+        self.push(ChainKind::NatPostrouting, rule)
     }
 
     /// The policy of a filter chain (`iptables -P INPUT|FORWARD|OUTPUT DROP`).

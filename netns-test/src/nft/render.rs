@@ -10,7 +10,7 @@ use netlink_packet_netfilter::nftables::{
     VerdictAttribute,
 };
 
-use super::expr::{CT_ESTABLISHED, CT_NEW, CT_RELATED, UDATA_RULE_COMMENT};
+use super::expr::{CT_ESTABLISHED, CT_NEW, CT_RELATED, IPS_DST_NAT, UDATA_RULE_COMMENT};
 use super::sock::RulesetDump;
 use super::{Action, Match, NatMode, Proto, Rule, TABLE};
 
@@ -70,6 +70,8 @@ pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 words.push(format!("ct state {}", states.join(",")));
             }
             Match::DstLocal => words.push("fib daddr type local".into()),
+            Match::CtStatus(IPS_DST_NAT) => words.push("ct status dnat".into()),
+            Match::CtStatus(mask) => words.push(format!("ct status & {mask:#x} != 0")),
             Match::Invalid(e) => words.push(format!("<invalid: {e}>")),
         }
     }
@@ -101,6 +103,7 @@ pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result 
             words.push(s);
         }
         Action::Dnat { to } => words.push(format!("dnat {} to {to}", fam(to.ip()))),
+        Action::DnatAddr { to } => words.push(format!("dnat {} to {to}", fam(*to))),
     }
     f.write_str(&words.join(" "))
 }

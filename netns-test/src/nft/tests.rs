@@ -617,3 +617,79 @@ fn kernel_refusal_names_the_message_and_applies_nothing() {
         },
     )
 }
+
+#[test]
+fn hairpin_masquerade_matches_ct_status_dnat() {
+    // nft: ct status dnat ip saddr 192.168.1.0/24 oifname "lan" masquerade
+    let rs = Ruleset::new().hairpin_masquerade("192.168.1.0/24", "lan");
+    let [(ChainKind::NatPostrouting, rule)] = &rs.rules[..] else {
+        panic!("{rs:?}");
+    };
+    let expected = [
+        meta(NFT_META_NFPROTO),
+        cmp(NFT_CMP_EQ, &[2]),
+        meta(NFT_META_OIFNAME),
+        cmp(NFT_CMP_EQ, &ifname("lan")),
+        // NFTA_CT_DREG reg 1, NFTA_CT_KEY status (NFT_CT_STATUS = 2)
+        expr("ct", &[be32(1, 1), be32(2, 2)]),
+        bitwise(&0x20u32.to_ne_bytes()), // IPS_DST_NAT, host order
+        cmp(NFT_CMP_NEQ, &[0; 4]),
+        payload(1, 12, 4),
+        bitwise(&[255, 255, 255, 0]),
+        cmp(NFT_CMP_EQ, &[192, 168, 1, 0]),
+        counter(),
+        expr("masq", &[]),
+    ]
+    .concat();
+    assert_eq!(encoded_exprs(rule), expected);
+    assert_eq!(
+        rule.to_string(),
+        r#"ct status dnat ip saddr 192.168.1.0/24 oifname "lan" counter masquerade"#
+    );
+}
+
+#[test]
+fn full_cone_dnats_the_address_and_keeps_the_port() {
+    // nft: fib daddr type local udp dport 4000-4010 dnat ip to 192.168.1.2
+    let host = "192.168.1.2".parse().unwrap();
+    let rs = Ruleset::new().full_cone(host, Proto::Udp, 4000..=4010);
+    let [(ChainKind::NatPrerouting, rule)] = &rs.rules[..] else {
+        panic!("{rs:?}");
+    };
+    let expected = [
+        meta(NFT_META_NFPROTO),
+        cmp(NFT_CMP_EQ, &[2]),
+        meta(NFT_META_L4PROTO),
+        cmp(NFT_CMP_EQ, &[17]),
+        expr("fib", &[be32(1, 1), be32(2, 3), be32(3, 2)]),
+        cmp(NFT_CMP_EQ, &2u32.to_ne_bytes()),
+        payload(2, 2, 2),
+        cmp(5, &4000u16.to_be_bytes()), // NFT_CMP_GTE
+        cmp(3, &4010u16.to_be_bytes()), // NFT_CMP_LTE
+        counter(),
+        immediate(1, &[192, 168, 1, 2]),
+        // NFTA_NAT_TYPE dnat, NFTA_NAT_FAMILY ipv4, REG_ADDR_MIN reg 1; no port register
+        expr("nat", &[be32(1, 1), be32(2, 2), be32(3, 1)]),
+    ]
+    .concat();
+    assert_eq!(encoded_exprs(rule), expected);
+    assert_eq!(
+        rule.to_string(),
+        "fib daddr type local udp dport 4000-4010 counter dnat ip to 192.168.1.2"
+    );
+
+    let v6 = Ruleset::new().full_cone("fd00:1::2".parse().unwrap(), Proto::Tcp, 80..=80);
+    assert!(encoded_exprs(&v6.rules[0].1).ends_with(
+        &[
+            immediate(
+                1,
+                &"fd00:1::2".parse::<std::net::Ipv6Addr>().unwrap().octets()
+            ),
+            expr("nat", &[be32(1, 1), be32(2, 10), be32(3, 1)]),
+        ]
+        .concat()
+    ));
+    let icmp = Ruleset::new().full_cone(host, Proto::Icmp, 1..=1);
+    let err = icmp.validate().unwrap_err().to_string();
+    assert!(err.contains("TCP or UDP"), "{err}");
+}

@@ -15,8 +15,6 @@
 //! `testnet`. Every command the tutorial runs with `sudo ip netns exec con1 ...` runs here
 //! with `net.node("con1").command(...)`, without root.
 
-use std::process::Stdio;
-
 use netns_test::{netns_test, Net, Node, Topology};
 
 /// `docker0` (172.18.0.0/16) and `testnet` (172.19.0.0/16), each a bridge in the host
@@ -32,14 +30,17 @@ fn docker_networks() -> Topology {
 }
 
 /// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
+/// `ip netns exec FROM ping -c 1 -W 1 TO`, shown as the tutorial shows it (visible with
+/// `--nocapture`); true if the echo came back.
 async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
-    let status = from
+    let out = from
         .tokio_command("ping")
         .args(["-c", "1", "-W", "1", to])
-        .stdout(Stdio::null())
-        .status()
+        .output()
         .await?;
-    Ok(status.success())
+    println!("{}$ ping -c 1 -W 1 {to}", from.name());
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    Ok(out.status.success())
 }
 
 fn mac(bytes: [u8; 6]) -> String {
@@ -125,6 +126,7 @@ async fn bridges_hold_the_gateways_and_the_host_ends_of_the_veths(net: Net) -> a
 
 #[netns_test(topology = docker_networks())]
 async fn containers_on_one_bridge_reach_each_other(net: Net) -> anyhow::Result<()> {
+    println!("{}", net.summary());
     // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.18.0.3   (SUCCESS)
     assert!(ping(&net.node("con1"), "172.18.0.3").await?, "con1 -> con2");
     assert!(ping(&net.node("con2"), "172.18.0.2").await?, "con2 -> con1");

@@ -17,6 +17,18 @@
 //!     accept.await.unwrap()
 //! }
 //! ```
+//!
+//! Where to look:
+//!
+//! - [`Topology`] and [`presets`]: the network, Docker's model in one declaration each
+//!   (bridges, containers, routers, links, NAT, published ports, isolation, overlays).
+//! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
+//!   programs inside a node, changes at run time.
+//! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
+//! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
+//! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
+//! - [`environment`]: can this machine create the namespaces, and if not, why.
+//! - The `netns-test-doctor` binary checks every feature of the machine at once.
 #![warn(missing_docs)]
 
 mod diag;

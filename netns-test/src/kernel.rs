@@ -33,6 +33,8 @@ const UP_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct NodeNs {
     pub netns: OwnedFd,
     pub nl: Handle,
+    /// The node's nf_tables socket, kept open (see [`nft::Kept`]).
+    pub nft: Option<nft::Kept>,
 }
 
 /// Creates one network namespace per node (the first node, the host, is the calling
@@ -73,17 +75,19 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         // Every node gets at least the redirect to its name service, in the same batch.
         let redirect = dns::redirect();
         let tables: Vec<&nft::Ruleset> = std::iter::once(&redirect).chain(&node.rules).collect();
-        {
-            sys::in_netns(netns.as_fd(), || nft::apply_all(&tables))
-                .map_err(|e| Error::sys(what("entering the namespace"), e))?
-                .map_err(|e| Error::Sys {
-                    what: what("applying the nftables rules"),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-        }
+        let kept = sys::in_netns(netns.as_fd(), || nft::apply_all_kept(&tables))
+            .map_err(|e| Error::sys(what("entering the namespace"), e))?
+            .map_err(|e| Error::Sys {
+                what: what("applying the nftables rules"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
         tokio::spawn(conn);
         tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
-        out.push(Some(NodeNs { netns, nl }));
+        out.push(Some(NodeNs {
+            netns,
+            nl,
+            nft: Some(kept),
+        }));
     }
     // Nodes sharing another's namespace (`--net container:X`) get its fd and socket.
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -95,6 +99,7 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
             out[i] = Some(NodeNs {
                 netns,
                 nl: target.nl.clone(),
+                nft: None,
             });
         }
     }

@@ -78,6 +78,7 @@ impl Net {
                         nl: ns.nl,
                         dumps: tokio::sync::Mutex::new(()),
                         has_resolv_conf: p.resolv_conf.is_some(),
+                        _nft: ns.nft,
                         netns: ns.netns,
                     }),
                 }
@@ -178,6 +179,8 @@ struct NodeInner {
     /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
     dumps: tokio::sync::Mutex<()>,
     has_resolv_conf: bool,
+    /// Kept open while the network lives (see `nft::Kept`).
+    _nft: Option<crate::nft::Kept>,
     netns: OwnedFd,
 }
 

@@ -196,11 +196,8 @@ struct Report {
 /// Relays the child's output until it ends or the timeout kills it.
 fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     let mut deadline = Instant::now() + timeout;
-    let fds = [
-        child.stdout.as_fd(),
-        child.stderr.as_fd(),
-        child.status.as_fd(),
-    ];
+    let pipes = [&child.stdout, &child.stderr, &child.status];
+    let fds = pipes.map(AsFd::as_fd);
     let mut open = [true; 3];
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut status = Vec::new();
@@ -233,8 +230,7 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
             if !ready[k] {
                 continue;
             }
-            // SAFETY-free read through a borrowed fd: File::from wraps a dup'd fd.
-            let n = read_some(fds[i], &mut buf);
+            let n = read_some(pipes[i], &mut buf);
             if n == 0 {
                 open[i] = false;
                 continue;
@@ -275,8 +271,8 @@ fn outcome_reported(status: &str) -> bool {
     matches!(outcome, "ok" | "panic" | "err" | "setup")
 }
 
-fn read_some(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> usize {
-    let mut file = File::from(fd.try_clone_to_owned().expect("dup"));
+/// One read from a pipe; 0 at its end (or on an error, which ends it too).
+fn read_some(mut file: &File, buf: &mut [u8]) -> usize {
     loop {
         match file.read(buf) {
             Ok(n) => return n,

@@ -23,9 +23,9 @@ pub(crate) struct SandboxCmd {
 /// The parent's ends of the child's stdout, stderr and status pipes.
 pub(crate) struct SandboxChild {
     pub pid: libc::pid_t,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    pub status: OwnedFd,
+    pub stdout: File,
+    pub stderr: File,
+    pub status: File,
 }
 
 /// The status fd number in the child.
@@ -74,22 +74,9 @@ pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWIPC;
-    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a copy of the
-    // address space and, below, only calls async-signal-safe syscalls on memory prepared
+    // SAFETY: the child below only calls async-signal-safe syscalls on memory prepared
     // above before it execs or exits.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let pid = unsafe { raw_clone(flags)? };
     if pid == 0 {
         // SAFETY: we are the freshly cloned child; see child_after_clone.
         unsafe {
@@ -111,11 +98,35 @@ pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
     }
     drop((out_w, err_w, st_w));
     Ok(SandboxChild {
-        pid: pid as libc::pid_t,
-        stdout: out_r,
-        stderr: err_r,
-        status: st_r,
+        pid,
+        stdout: out_r.into(),
+        stderr: err_r.into(),
+        status: st_r.into(),
     })
+}
+
+/// A fork-like `clone` with namespace `flags` (no `CLONE_VM`, no new stack): 0 in the
+/// child, the child's pid in the parent.
+///
+/// # Safety
+/// The caller is multi-threaded: in the child, only async-signal-safe calls on memory
+/// prepared before the clone, until `execve` or `_exit`.
+unsafe fn raw_clone(flags: libc::c_int) -> io::Result<libc::pid_t> {
+    // SAFETY: forwarded to the caller.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(pid as libc::pid_t)
 }
 
 /// Writes `msg` and the current errno to the status fd, then exits.
@@ -509,24 +520,12 @@ pub(crate) fn seccomp_mode() -> Option<u32> {
 /// Tries to create a user namespace in a child that exits at once; returns the errno.
 pub(crate) fn try_clone_userns(flags: libc::c_int) -> io::Result<()> {
     // SAFETY: the child only calls _exit.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let pid = unsafe { raw_clone(flags)? };
     if pid == 0 {
         // SAFETY: async-signal-safe exit in the child.
         unsafe { libc::_exit(0) };
     }
-    wait(pid as libc::pid_t)?;
+    wait(pid)?;
     Ok(())
 }
 

@@ -779,7 +779,6 @@ struct Planner<'t> {
     taken: HashMap<IpAddr, String>,
     /// Per-node interface names taken.
     ifnames: Vec<HashSet<String>>,
-    segments: Vec<Segment>,
     /// Node -> default gateways (v4, v6).
     gateways: Vec<(Option<IpAddr>, Option<IpAddr>)>,
     /// Veths (indexes into `plan.veths`) that get a relay in the middle.
@@ -803,7 +802,6 @@ impl<'t> Planner<'t> {
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
             ifnames: Vec::new(),
-            segments: Vec::new(),
             gateways: Vec::new(),
             impairable: Vec::new(),
         }
@@ -1701,7 +1699,7 @@ impl<'t> Planner<'t> {
                     .push((n, a.addr()));
             }
         }
-        self.segments = segs
+        let segments: Vec<Segment> = segs
             .values()
             .map(|(_, m)| Segment { members: m.clone() })
             .collect();
@@ -1721,7 +1719,7 @@ impl<'t> Planner<'t> {
             let mut queue = VecDeque::from([src]);
             let mut seen = HashSet::from([src]);
             while let Some(x) = queue.pop_front() {
-                for (s, seg) in self.segments.iter().enumerate() {
+                for (s, seg) in segments.iter().enumerate() {
                     if !seg.members.iter().any(|m| m.0 == x) {
                         continue;
                     }
@@ -1744,7 +1742,7 @@ impl<'t> Planner<'t> {
                 }
             }
             let direct: HashSet<usize> = (0..nets.len())
-                .filter(|&s| self.segments[s].members.iter().any(|m| m.0 == src))
+                .filter(|&s| segments[s].members.iter().any(|m| m.0 == src))
                 .collect();
             for (s, net) in nets.iter().enumerate() {
                 // A masqueraded subnet is hidden behind its NAT: nobody outside routes to it.
@@ -1752,7 +1750,7 @@ impl<'t> Planner<'t> {
                     continue;
                 }
                 // The nearest forwarding node on that segment, in BFS order of discovery.
-                let hop = self.segments[s]
+                let hop = segments[s]
                     .members
                     .iter()
                     .filter_map(|m| first_hop.get(&m.0).copied())

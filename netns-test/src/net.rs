@@ -1,6 +1,7 @@
 //! The live network a test body gets: nodes, their interfaces and addresses, code and
 //! programs running inside a node, and changes at run time.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
@@ -78,6 +79,7 @@ impl Net {
                         nl: ns.nl,
                         dumps: tokio::sync::Mutex::new(()),
                         has_resolv_conf: p.resolv_conf.is_some(),
+                        mounts: OnceLock::new(),
                         _nft: ns.nft,
                         netns: ns.netns,
                     }),
@@ -106,9 +108,14 @@ impl Net {
     /// The node called `name`.
     ///
     /// # Panics
-    /// If there is none; the message lists the nodes there are. See [`Net::try_node`].
+    /// If there is none; the message lists the nodes there are and the panic's location
+    /// is the caller's line. See [`Net::try_node`].
+    #[track_caller]
     pub fn node(&self, name: &str) -> Node {
-        self.try_node(name).unwrap_or_else(|e| panic!("{e}"))
+        match self.try_node(name) {
+            Ok(node) => node,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// The node called `name`, or an error listing the nodes there are.
@@ -179,6 +186,9 @@ struct NodeInner {
     /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
     dumps: tokio::sync::Mutex<()>,
     has_resolv_conf: bool,
+    /// The mount namespace of the node's programs, made at the first one (see
+    /// `Node::command`), or why it could not be made.
+    mounts: OnceLock<std::result::Result<OwnedFd, (String, i32)>>,
     /// Kept open while the network lives (see `nft::Kept`).
     _nft: Option<crate::nft::Kept>,
     netns: OwnedFd,
@@ -265,17 +275,17 @@ impl Node {
     /// Its first IPv4 address.
     ///
     /// # Panics
-    /// If it has none (a node on no network, or IPv6 only).
+    /// If it has none (a node on no network, or IPv6 only); the panic's location is the
+    /// caller's line.
+    #[track_caller]
     pub fn ip(&self) -> IpAddr {
-        self.addrs()
-            .map(|a| a.addr())
-            .find(IpAddr::is_ipv4)
-            .unwrap_or_else(|| {
-                panic!(
-                    "node {:?} has no IPv4 address: attach it to a network",
-                    self.inner.name
-                )
-            })
+        match self.addrs().map(|a| a.addr()).find(IpAddr::is_ipv4) {
+            Some(ip) => ip,
+            None => panic!(
+                "node {:?} has no IPv4 address: attach it to a network",
+                self.inner.name
+            ),
+        }
     }
 
     /// Its first IPv6 address, if any.
@@ -410,26 +420,62 @@ impl Node {
 
     /// A [`std::process::Command`] whose program starts inside the node (like
     /// `ip netns exec NODE PROGRAM`). It dies with the test's sandbox at the latest.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
-        let mut cmd = std::process::Command::new(program);
-        sys::command_in_netns(&mut cmd, self.inner.netns.as_raw_fd(), self.resolv_conf());
-        cmd
+    ///
+    /// What the program sees, as under `ip netns exec`:
+    ///
+    /// - the node's network, and at `/sys` a sysfs of it: `/sys/class/net` lists exactly
+    ///   `lo` and the node's interfaces, `/sys/class/net/eth0/address` is its MAC;
+    /// - the node's own `/etc/resolv.conf` when the topology gives it one;
+    /// - everything else as the sandbox has it, mounts made there during the test included.
+    ///
+    /// A `program` without a `/` is looked up when the Command is made: in this process's
+    /// `PATH`, then in `/usr/local/sbin`, `/usr/sbin` and `/sbin`, as root's `PATH` would
+    /// (`ip`, `sysctl`, `nft`, `tc`, `bridge` live there, outside an ordinary user's
+    /// `PATH`); the program still gets the bare name as its `argv[0]`. One found nowhere
+    /// fails to spawn with [`std::io::ErrorKind::NotFound`]; [`Node::output`] says which
+    /// package provides it.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> std::process::Command {
+        self.command_of(program.as_ref()).0
+    }
+
+    /// The Command of [`Node::command`], and where its program is.
+    fn command_of(&self, program: &OsStr) -> (std::process::Command, Program) {
+        use std::os::unix::process::CommandExt;
+        let found = find_program(program);
+        let mut cmd = match &found {
+            Program::Found(path) => {
+                let mut cmd = std::process::Command::new(path);
+                cmd.arg0(program);
+                cmd
+            }
+            Program::AsGiven | Program::Missing => std::process::Command::new(program),
+        };
+        let mounts = match self.mounts() {
+            Ok(fd) => Ok(fd.as_raw_fd()),
+            Err((_, errno)) => Err(*errno),
+        };
+        sys::command_in_netns(&mut cmd, self.inner.netns.as_raw_fd(), mounts);
+        (cmd, found)
     }
 
     /// Runs a program inside the node to completion and returns its standard output, or
     /// an error naming the node, the command, its exit status and its standard error
-    /// (like `ip netns exec NODE PROGRAM ARGS...` in a script with `set -e`).
+    /// (like `ip netns exec NODE PROGRAM ARGS...` in a script with `set -e`). The program
+    /// is found and sees the node as with [`Node::command`]; when it is installed nowhere,
+    /// the error names the package that provides it.
     ///
     /// ```no_run
     /// # fn f(net: netns_test::Net) -> netns_test::Result<()> {
     /// let routes = net.node("con1").output("ip", ["route"])?;
     /// assert!(routes.contains("default via 172.17.0.1 dev eth0"));
+    /// let mac = net.node("con1").output("cat", ["/sys/class/net/eth0/address"])?;
+    /// assert_eq!(mac.trim(), "02:42:ac:11:00:02");
     /// # Ok(()) }
     /// ```
     pub fn output<I, S>(&self, program: &str, args: I) -> Result<String>
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
+        S: AsRef<OsStr>,
     {
         let args: Vec<std::ffi::OsString> =
             args.into_iter().map(|a| a.as_ref().to_owned()).collect();
@@ -439,12 +485,21 @@ impl Node {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let out = self.command(program).args(&args).output().map_err(|e| {
-            Error::sys(
-                format!("node {:?}: starting `{}`", self.inner.name, shown()),
-                e,
-            )
-        })?;
+        let starting = || format!("node {:?}: starting `{}`", self.inner.name, shown());
+        if let Err((what, errno)) = self.mounts() {
+            return Err(Error::sys(
+                format!("{}: {what}", starting()),
+                std::io::Error::from_raw_os_error(*errno),
+            ));
+        }
+        let (mut cmd, found) = self.command_of(program.as_ref());
+        if let Program::Missing = found {
+            return Err(Error::sys(starting(), missing_program(program)));
+        }
+        let out = cmd
+            .args(&args)
+            .output()
+            .map_err(|e| Error::sys(starting(), e))?;
         if !out.status.success() {
             return Err(Error::Command(format!(
                 "node {:?}: `{}` failed ({}): {}",
@@ -457,23 +512,50 @@ impl Node {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// A [`tokio::process::Command`] whose program starts inside the node.
-    pub fn tokio_command(&self, program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(program);
-        sys::tokio_command_in_netns(&mut cmd, self.inner.netns.as_raw_fd(), self.resolv_conf());
-        cmd
+    /// A [`tokio::process::Command`] whose program starts inside the node, found and
+    /// seeing the node as with [`Node::command`].
+    pub fn tokio_command(&self, program: impl AsRef<OsStr>) -> tokio::process::Command {
+        tokio::process::Command::from(self.command(program))
     }
 
-    /// Where the node's own resolv.conf is staged, if it has one (see
-    /// `sandbox::prepare_mounts`).
-    fn resolv_conf(&self) -> Option<std::ffi::CString> {
-        self.inner.has_resolv_conf.then(|| {
-            std::ffi::CString::new(format!(
-                "{}/{}/resolv.conf",
-                crate::sandbox::NODE_FILES,
-                self.inner.name
-            ))
-            .expect("node names have no NUL")
+    /// The mount namespace of the node's programs (see [`Node::command`]), made at the
+    /// first one, or what failed and its errno.
+    fn mounts(&self) -> &std::result::Result<OwnedFd, (String, i32)> {
+        self.inner.mounts.get_or_init(|| {
+            // The node's own resolv.conf, staged by `sandbox::prepare_mounts`.
+            let resolv_conf = self.inner.has_resolv_conf.then(|| {
+                std::path::Path::new(crate::sandbox::NODE_FILES)
+                    .join(&self.inner.name)
+                    .join("resolv.conf")
+            });
+            match sys::node_mounts(self.netns(), resolv_conf.as_deref()) {
+                Ok(mounts) => {
+                    if let Some(e) = mounts.sysfs {
+                        static WARNED: std::sync::atomic::AtomicBool =
+                            std::sync::atomic::AtomicBool::new(false);
+                        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            eprintln!(
+                                "netns-test: node {:?}: this machine refuses to mount a sysfs \
+                                 of the node's network ({e}), so programs in nodes see the \
+                                 machine's /sys/class/net instead of the node's interfaces",
+                                self.inner.name
+                            );
+                        }
+                    }
+                    Ok(mounts.ns)
+                }
+                Err(e) => Err((
+                    format!(
+                        "making the mount namespace of its programs (its /sys{})",
+                        if self.inner.has_resolv_conf {
+                            " and /etc/resolv.conf"
+                        } else {
+                            ""
+                        }
+                    ),
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                )),
+            }
         })
     }
 
@@ -574,4 +656,80 @@ fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
                 "{dest:?} is neither \"default\", an address nor a CIDR"
             ))
         })
+}
+
+/// Where the program of a Command is.
+enum Program {
+    /// A path (it has a `/`): used as given.
+    AsGiven,
+    /// Found in `PATH` or an sbin directory.
+    Found(std::path::PathBuf),
+    /// Found nowhere.
+    Missing,
+}
+
+/// The directories searched after `PATH`, as root's `PATH` has them.
+const SBIN_DIRS: [&str; 3] = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+
+/// `PATH` when the process has none (glibc's `execvp` default, with `/usr/local/bin`).
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+fn find_program(name: &OsStr) -> Program {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if name.is_empty() || name.as_bytes().contains(&b'/') {
+        return Program::AsGiven;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .chain(SBIN_DIRS.iter().map(std::path::PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .map_or(Program::Missing, Program::Found)
+}
+
+/// The Debian/Ubuntu package of the programs tests commonly run in nodes.
+fn package_of(program: &str) -> Option<&'static str> {
+    Some(match program {
+        "ip" | "bridge" | "tc" | "ss" => "iproute2",
+        "ping" => "iputils-ping",
+        "nft" => "nftables",
+        "iptables" | "ip6tables" => "iptables",
+        "curl" => "curl",
+        "python3" => "python3",
+        "tcpdump" => "tcpdump",
+        "sysctl" => "procps",
+        "brctl" => "bridge-utils",
+        "route" | "ifconfig" | "netstat" | "arp" => "net-tools",
+        "nc" => "netcat-openbsd",
+        "dig" | "nslookup" => "dnsutils",
+        "socat" => "socat",
+        "iperf3" => "iperf3",
+        "conntrack" => "conntrack",
+        _ => return None,
+    })
+}
+
+/// The error for a program found nowhere: where it was looked for, and how to install it.
+fn missing_program(program: &str) -> std::io::Error {
+    let path = std::env::var_os("PATH").map_or_else(
+        || format!("{DEFAULT_PATH} (the default: PATH is unset)"),
+        |p| p.to_string_lossy().into_owned(),
+    );
+    let remedy = match package_of(program) {
+        Some(pkg) => {
+            format!("it comes with the package {pkg} on Debian and Ubuntu (apt-get install {pkg})")
+        }
+        None => "install it, or give the program's full path".to_string(),
+    };
+    std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!(
+            "there is no program {program:?} in PATH ({path}) nor in {}; {remedy}",
+            SBIN_DIRS.join(", ")
+        ),
+    )
 }

@@ -172,6 +172,14 @@ impl Net {
 /// Cheap to clone. Code that should see the node's network (sockets, `getaddrinfo` with
 /// its `/etc/hosts`, programs) runs through [`Node::run`], [`Node::spawn`],
 /// [`Node::exec`], [`Node::spawn_thread`] or [`Node::command`].
+///
+/// Programs ([`Node::command`], [`Node::tokio_command`], [`Node::output`]) see the node
+/// as under `ip netns exec`, `/sys` included. Rust code run through `run`, `spawn`,
+/// `exec` or `spawn_thread` opens its sockets in the node but reads files in the
+/// sandbox's mount namespace: a sysfs shows the network namespace of whoever mounted it,
+/// not of the thread that reads it, so `/sys/class/net` there lists the machine's
+/// interfaces. Use [`Node::ifaces`], [`Node::netlink`], or a program
+/// (`node.output("cat", ["/sys/class/net/eth0/address"])`) for the node's.
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
@@ -732,4 +740,68 @@ fn missing_program(program: &str) -> std::io::Error {
             SBIN_DIRS.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_program_names_its_package_and_where_it_was_looked_for() {
+        let e = missing_program("brctl").to_string();
+        assert!(e.contains("\"brctl\""), "{e}");
+        assert!(e.contains("apt-get install bridge-utils"), "{e}");
+        assert!(e.contains("/usr/local/sbin, /usr/sbin, /sbin"), "{e}");
+        let e = missing_program("netns-test-unknown").to_string();
+        assert!(
+            e.contains("install it, or give the program's full path"),
+            "{e}"
+        );
+        assert_eq!(missing_program("ip").kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn every_program_of_the_issue_has_its_package() {
+        for (program, package) in [
+            ("ip", "iproute2"),
+            ("bridge", "iproute2"),
+            ("tc", "iproute2"),
+            ("ss", "iproute2"),
+            ("ping", "iputils-ping"),
+            ("nft", "nftables"),
+            ("iptables", "iptables"),
+            ("curl", "curl"),
+            ("python3", "python3"),
+            ("tcpdump", "tcpdump"),
+            ("sysctl", "procps"),
+            ("brctl", "bridge-utils"),
+            ("route", "net-tools"),
+            ("ifconfig", "net-tools"),
+            ("netstat", "net-tools"),
+            ("nc", "netcat-openbsd"),
+            ("dig", "dnsutils"),
+            ("socat", "socat"),
+            ("iperf3", "iperf3"),
+            ("conntrack", "conntrack"),
+        ] {
+            assert_eq!(package_of(program), Some(package), "{program}");
+        }
+    }
+
+    #[test]
+    fn a_path_is_used_as_given_and_a_name_is_searched() {
+        assert!(matches!(find_program(OsStr::new("./x")), Program::AsGiven));
+        assert!(matches!(
+            find_program(OsStr::new("/bin/sh")),
+            Program::AsGiven
+        ));
+        match find_program(OsStr::new("sh")) {
+            Program::Found(p) => assert!(p.is_absolute() && p.ends_with("sh"), "{p:?}"),
+            _ => panic!("sh not found"),
+        }
+        assert!(matches!(
+            find_program(OsStr::new("netns-test-no-such-program")),
+            Program::Missing
+        ));
+    }
 }

@@ -244,8 +244,10 @@ fn no_ipv4() -> Topology {
 #[netns_test(topology = no_ipv4())]
 fn a_node_without_ipv4_panics_at_the_callers_line(net: Net) {
     let lonely = net.node("lonely");
-    let line = line!() + 1;
-    let (message, location) = panic_of(|| drop(lonely.ip()));
+    let (message, location) = panic_of(|| {
+        let _ = lonely.ip();
+    });
+    let line = line!() - 2;
     assert_eq!(location, format!("{}:{line}", file!()));
     assert!(message.contains("\"lonely\""), "{message}");
 }

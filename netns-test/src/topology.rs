@@ -9,6 +9,8 @@
 //! | a container on a network               | [`Topology::node`] with [`NodeBuilder::on`]       |
 //! | `--net none`                           | a node with no attachment (only `lo`)             |
 //! | a veth pair between two namespaces     | [`Topology::link`]                                |
+//! | `veth1 ... peer name veth2` on a bridge | [`AttachBuilder::name`], [`AttachBuilder::peer_name`] |
+//! | `bridge-nf-call-iptables`              | [`BridgeBuilder::bridge_netfilter`] (default off) |
 //! | a router                               | [`Topology::router`] (forwarding on)              |
 //! | a bridge inside a namespace            | [`BridgeBuilder::in_node`]                        |
 //!

@@ -373,7 +373,7 @@ fn published(hairpin: bool) -> Topology {
     Topology::new()
         .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
         .bridge_with("lan", "192.168.1.0/24", |b| {
-            let b = b.in_node("nat").masquerade();
+            let b = b.in_node("nat").masquerade().bridge_netfilter(true);
             if hairpin {
                 b.hairpin()
             } else {

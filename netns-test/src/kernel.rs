@@ -115,17 +115,75 @@ fn set_sysctls(forwarding: bool, ipv6: bool) -> std::io::Result<()> {
     write_sysctl("net/ipv4/ping_group_range", "0 0")?;
     if forwarding {
         write_sysctl("net/ipv4/ip_forward", "1")?;
+        // IPv6 too, whatever the topology's addresses (IPv6 added at run time is
+        // forwarded as well); `all` also sets `default`, so later interfaces follow. Only
+        // a kernel without IPv6 (`ipv6.disable=1`) lacks the file: fine for an IPv4-only
+        // topology.
+        match write_sysctl("net/ipv6/conf/all/forwarding", "1") {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !ipv6 => {}
+            r => r?,
+        }
     }
     if ipv6 {
         // No duplicate address detection, even for link-local addresses: nothing is
         // tentative when the body starts.
         write_sysctl("net/ipv6/conf/all/accept_dad", "0")?;
         write_sysctl("net/ipv6/conf/default/accept_dad", "0")?;
-        if forwarding {
-            write_sysctl("net/ipv6/conf/all/forwarding", "1")?;
-        }
     }
     Ok(())
+}
+
+/// `br_netfilter`'s switches: whether frames a bridge forwards traverse the IPv4, IPv6 and
+/// ARP hooks of its namespace.
+const BRIDGE_NF_SYSCTLS: [&str; 3] = [
+    "net/bridge/bridge-nf-call-iptables",
+    "net/bridge/bridge-nf-call-ip6tables",
+    "net/bridge/bridge-nf-call-arptables",
+];
+
+/// Sets the bridge netfilter switches explicitly in every namespace holding a bridge (see
+/// [`crate::topology::BridgeBuilder::bridge_netfilter`]), so that bridged traffic meets the
+/// same hooks on every machine. Without `br_netfilter` there is nothing to switch off.
+fn set_bridge_netfilter(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
+    for (node, on, bridges) in plan.bridge_netfilter() {
+        let name = &plan.nodes[node].name;
+        sys::in_netns(ns[node].netns.as_fd(), || {
+            if !std::path::Path::new("/proc/sys/net/bridge").exists() {
+                return if on {
+                    Err(br_netfilter_missing(name, &bridges))
+                } else {
+                    Ok(())
+                };
+            }
+            let value = if on { "1" } else { "0" };
+            for key in BRIDGE_NF_SYSCTLS {
+                write_sysctl(key, value).map_err(|e| {
+                    Error::sys(
+                        format!("node {name:?}: setting bridge netfilter to {value}"),
+                        e,
+                    )
+                })?;
+            }
+            Ok(())
+        })
+        .map_err(|e| Error::sys(format!("entering the namespace of node {name:?}"), e))??;
+    }
+    Ok(())
+}
+
+/// The build's error where a topology asks for bridge netfilter and the kernel has none.
+fn br_netfilter_missing(node: &str, bridges: &[&str]) -> Error {
+    let names: Vec<String> = bridges.iter().map(|b| format!("{b:?}")).collect();
+    let who = match names.len() {
+        1 => format!("bridge {} asks", names[0]),
+        _ => format!("bridges {} ask", names.join(", ")),
+    };
+    Error::Environment(format!(
+        "node {node:?}: {who} for bridge netfilter (bridge_netfilter(true)), but \
+         this kernel has no /proc/sys/net/bridge: the br_netfilter module is not loaded. \
+         Load it with `sudo modprobe br_netfilter` (its switches are per namespace from \
+         Linux 5.3 on), or drop bridge_netfilter(true) from the topology"
+    ))
 }
 
 /// Writes `/proc/sys/<key>` for the calling thread's netns.
@@ -166,6 +224,8 @@ pub(crate) async fn build(
     index: &HashMap<(usize, String), u32>,
 ) -> Result<()> {
     let name = |n: usize| plan.nodes[n].name.as_str();
+
+    set_bridge_netfilter(plan, ns)?;
 
     // Bridges (loopback is already up: see open_namespaces).
     let bridges = plan.bridges.iter().map(|b| async move {
@@ -610,4 +670,30 @@ pub(crate) async fn routes(nl: &Handle) -> Result<Vec<RouteEntry>, rtnetlink::Er
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_br_netfilter_is_named_with_the_remedy() {
+        let msg = br_netfilter_missing("router", &["lan", "dmz"]).to_string();
+        for part in [
+            "node \"router\"",
+            "bridges \"lan\", \"dmz\" ask for bridge netfilter",
+            "bridge_netfilter(true)",
+            "no /proc/sys/net/bridge",
+            "the br_netfilter module is not loaded",
+            "`sudo modprobe br_netfilter`",
+            "or drop bridge_netfilter(true) from the topology",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing from: {msg}");
+        }
+        let one = br_netfilter_missing("host", &["docker0"]).to_string();
+        assert!(
+            one.starts_with("node \"host\": bridge \"docker0\" asks for bridge netfilter"),
+            "{one}"
+        );
+    }
 }

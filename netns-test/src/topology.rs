@@ -9,6 +9,8 @@
 //! | a container on a network               | [`Topology::node`] with [`NodeBuilder::on`]       |
 //! | `--net none`                           | a node with no attachment (only `lo`)             |
 //! | a veth pair between two namespaces     | [`Topology::link`]                                |
+//! | `veth1 ... peer name veth2` on a bridge | [`AttachBuilder::name`], [`AttachBuilder::peer_name`] |
+//! | `bridge-nf-call-iptables`              | [`BridgeBuilder::bridge_netfilter`] (default off) |
 //! | a router                               | [`Topology::router`] (forwarding on)              |
 //! | a bridge inside a namespace            | [`BridgeBuilder::in_node`]                        |
 //!
@@ -81,6 +83,7 @@ struct AttachSpec {
     ip: Option<String>,
     ip6: Option<String>,
     ifname: Option<String>,
+    peer: Option<String>,
     at: Option<String>,
     impairable: bool,
 }
@@ -111,6 +114,7 @@ struct BridgeSpec {
     masquerade: bool,
     hairpin: bool,
     internal: bool,
+    netfilter: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +182,7 @@ impl Topology {
             masquerade: false,
             hairpin: false,
             internal: false,
+            netfilter: false,
         };
         self.bridges.push(f(BridgeBuilder(spec)).0);
         self
@@ -190,7 +195,8 @@ impl Topology {
         self
     }
 
-    /// Adds a router: a node with IPv4 and IPv6 forwarding on.
+    /// Adds a router: a node with IPv4 and IPv6 forwarding on (see
+    /// [`NodeBuilder::forwarding`]).
     pub fn router(self, name: &str, f: impl FnOnce(NodeBuilder) -> NodeBuilder) -> Self {
         self.node(name, |n| f(n.forwarding()))
     }
@@ -298,6 +304,7 @@ impl NodeBuilder {
             ip: None,
             ip6: None,
             ifname: None,
+            peer: None,
             at: None,
             impairable: false,
         };
@@ -305,7 +312,10 @@ impl NodeBuilder {
         self
     }
 
-    /// Turns IPv4 and IPv6 forwarding on (`sysctl net.ipv4.ip_forward=1`).
+    /// Turns IPv4 and IPv6 forwarding on (`sysctl net.ipv4.ip_forward=1
+    /// net.ipv6.conf.all.forwarding=1`), whether or not the topology gives the node IPv6
+    /// addresses, so that IPv6 added at run time is forwarded too (on a kernel without
+    /// IPv6, only IPv4 of an IPv4-only topology).
     pub fn forwarding(mut self) -> Self {
         self.0.forwarding = true;
         self
@@ -398,6 +408,32 @@ impl AttachBuilder {
         self
     }
 
+    /// The name of the other end of the veth pair: the bridge port, in the node holding
+    /// the bridge. Like `ip link add veth1 type veth peer name veth2; ip link set veth2
+    /// master samplebr` in the tutorials:
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("samplebr", "10.1.1.0/24")
+    ///     .node("sample", |n| n.on_with("samplebr", |a| a.name("veth1").peer_name("veth2")));
+    /// let plan = t.plan().unwrap();
+    /// assert_eq!(plan.veths[0].ends[1].name, "veth2");
+    /// ```
+    ///
+    /// Without it the port is named `NODE-IFNAME` (`sample-veth1`, `con1-eth0`). Where
+    /// that is longer than 15 bytes (the kernel's limit) or already taken in the bridge's
+    /// node, the port gets a name derived from a hash of the node and interface names
+    /// instead: `nt` followed by 8 lowercase hex digits (`nt5c1e0b9a`), the same on every
+    /// run. Names of that shape are kept for these ports: a topology that gives one to
+    /// an interface, a bridge or an overlay is rejected when planned, so the fallback can
+    /// never collide with a name chosen in the topology.
+    pub fn peer_name(mut self, ifname: &str) -> Self {
+        self.0.peer = Some(ifname.to_string());
+        self
+    }
+
     /// For an overlay network: the host the node runs on, whose overlay bridge it is
     /// plugged into.
     pub fn at(mut self, host: &str) -> Self {
@@ -478,6 +514,34 @@ impl BridgeBuilder {
     /// Gives the network an IPv6 subnet too: gateway `::1`, members from `::2` (NODAD).
     pub fn ipv6(mut self, subnet: &str) -> Self {
         self.0.subnet6 = Some(subnet.to_string());
+        self
+    }
+
+    /// Whether frames this bridge forwards between its ports traverse the IP hooks of the
+    /// node holding it (nftables `inet`/`ip`/`ip6` chains, conntrack, NAT) as if they were
+    /// routed: `br_netfilter`'s `net.bridge.bridge-nf-call-iptables`, `-ip6tables` and
+    /// `-arptables`. Default **off**: bridged frames are only switched, so a FORWARD rule
+    /// of that node never sees traffic between two members of the bridge, on every
+    /// machine, whether `br_netfilter` is loaded or not (Docker hosts load it and set 1).
+    ///
+    /// Every namespace holding a bridge gets these sysctls set explicitly before the test
+    /// body starts (per namespace since Linux 5.3). They are one switch per namespace, not
+    /// per bridge: bridges in one node must agree, else the topology is rejected when
+    /// planned. An overlay's bridges follow the other bridges of their node. On
+    /// (`bridge_netfilter(true)`) needs the `br_netfilter` module: where it is not loaded,
+    /// the build fails naming it (`sudo modprobe br_netfilter`).
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// // Docker's ICC=false needs it: `iptables -I FORWARD -i docker0 -o docker0 -j DROP`.
+    /// let t = Topology::new()
+    ///     .bridge_with("docker0", "172.17.0.0/16", |b| b.bridge_netfilter(true))
+    ///     .node("con1", |n| n.on("docker0"));
+    /// assert!(t.plan().unwrap().bridges[0].netfilter);
+    /// ```
+    pub fn bridge_netfilter(mut self, on: bool) -> Self {
+        self.0.netfilter = on;
         self
     }
 }
@@ -594,6 +658,9 @@ pub struct PlannedBridge {
     pub addrs: Vec<IpNet>,
     /// Members are known by name only on this network.
     pub scoped_names: bool,
+    /// Bridged frames traverse the IP hooks of the node holding it (see
+    /// [`BridgeBuilder::bridge_netfilter`]); the same for every bridge of a node.
+    pub netfilter: bool,
 }
 
 /// One end of a veth pair.
@@ -638,6 +705,22 @@ impl Plan {
     /// Index of the node called `name`.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Every node holding bridges, with its bridge netfilter setting (the same for all its
+    /// bridges, see [`BridgeBuilder::bridge_netfilter`]) and the names of its bridges.
+    pub(crate) fn bridge_netfilter(&self) -> Vec<(usize, bool, Vec<&str>)> {
+        let mut out: Vec<(usize, bool, Vec<&str>)> = Vec::new();
+        for b in &self.bridges {
+            match out.iter_mut().find(|(n, _, _)| *n == b.node) {
+                Some((_, on, names)) => {
+                    *on |= b.netfilter;
+                    names.push(&b.name);
+                }
+                None => out.push((b.node, b.netfilter, vec![&b.name])),
+            }
+        }
+        out
     }
 
     /// The names node `x` can resolve, with their addresses: every node's, except
@@ -761,6 +844,38 @@ fn valid_ifname(name: &str) -> bool {
             .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace())
 }
 
+/// The name of the bridge port of `node`'s interface `ifname` when `NODE-IFNAME` does not
+/// fit or is taken: `nt` and 8 hex digits of an FNV-1a hash of both names (of the next
+/// `attempt` if that is taken too). See [`AttachBuilder::peer_name`].
+fn port_fallback_name(node: &str, ifname: &str, attempt: u32) -> String {
+    let key = match attempt {
+        0 => format!("{node}-{ifname}"),
+        k => format!("{node}-{ifname}#{k}"),
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("nt{:08x}", (h >> 32) as u32 ^ h as u32)
+}
+
+/// Whether `name` has the shape of [`port_fallback_name`], which the topology's own names
+/// may not take.
+fn is_port_fallback(name: &str) -> bool {
+    name.len() == 10
+        && name.starts_with("nt")
+        && name[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn reserved_name(what: &str, name: &str) -> String {
+    format!(
+        "{what}: the name {name:?} has the shape netns-test keeps for bridge ports whose NODE-IFNAME does not fit in 15 bytes (\"nt\" and 8 hex digits): pick another name"
+    )
+}
+
 /// One L3 segment: the nodes with an address in one subnet.
 #[derive(Debug)]
 struct Segment {
@@ -779,6 +894,9 @@ struct Planner<'t> {
     taken: HashMap<IpAddr, String>,
     /// Per-node interface names taken.
     ifnames: Vec<HashSet<String>>,
+    /// Per-node interface names chosen in the topology (attachments, bridge ports, link
+    /// ends), which names made up by the planner avoid whatever the declaration order.
+    explicit: Vec<HashSet<String>>,
     /// Node -> default gateways (v4, v6).
     gateways: Vec<(Option<IpAddr>, Option<IpAddr>)>,
     /// Veths (indexes into `plan.veths`) that get a relay in the middle.
@@ -802,6 +920,7 @@ impl<'t> Planner<'t> {
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
             ifnames: Vec::new(),
+            explicit: Vec::new(),
             gateways: Vec::new(),
             impairable: Vec::new(),
         }
@@ -820,7 +939,10 @@ impl<'t> Planner<'t> {
         self.shared_namespaces();
         let subnets = self.subnets();
         self.bridges(&subnets);
+        let declared_bridges = self.plan.bridges.len();
         self.overlay_bridges();
+        self.bridge_netfilter(declared_bridges);
+        self.explicit_names();
         self.attachments(&subnets);
         self.links();
         self.vxlans();
@@ -871,6 +993,7 @@ impl<'t> Planner<'t> {
                 resolv_conf: spec.resolv_conf.clone(),
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
+            self.explicit.push(HashSet::new());
             self.gateways.push((None, None));
         }
     }
@@ -1022,6 +1145,8 @@ impl<'t> Planner<'t> {
                 };
                 if !valid_ifname(&o.name) || !self.ifnames[h].insert(o.name.clone()) {
                     self.err(format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
+                } else if is_port_fallback(&o.name) {
+                    self.err(reserved_name(&format!("overlay {:?}", o.name), &o.name));
                 }
                 self.bridge_ix
                     .insert(format!("{}@{host}", o.name), self.plan.bridges.len());
@@ -1031,6 +1156,7 @@ impl<'t> Planner<'t> {
                     mac: mac_from_name(&format!("{host}/{}", o.name)),
                     addrs: Vec::new(),
                     scoped_names: false,
+                    netfilter: false,
                 });
             }
         }
@@ -1209,6 +1335,11 @@ impl<'t> Planner<'t> {
                     "bridge {:?}: the name is also the device name and must be 1-15 characters without '/', ':' or spaces",
                     spec.name
                 ));
+            } else if is_port_fallback(&spec.name) {
+                self.err(reserved_name(
+                    &format!("bridge {:?}", spec.name),
+                    &spec.name,
+                ));
             }
             let Some(&owner) = self.node_ix.get(&spec.owner) else {
                 self.err(format!(
@@ -1262,6 +1393,7 @@ impl<'t> Planner<'t> {
                 mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
                 addrs,
                 scoped_names: spec.scoped_names,
+                netfilter: spec.netfilter,
             });
         }
     }
@@ -1307,36 +1439,133 @@ impl<'t> Planner<'t> {
     }
 
     fn next_ifname(&mut self, node: usize, wanted: Option<&str>, what: &str) -> String {
-        let name = match wanted {
-            Some(n) => n.to_string(),
-            None => (0..)
-                .map(|i| format!("eth{i}"))
-                .find(|n| !self.ifnames[node].contains(n))
-                .expect("an unused ethN"),
-        };
-        if !valid_ifname(&name) {
+        match wanted {
+            Some(name) => self.claim_ifname(node, name, what),
+            None => {
+                let name = (0..)
+                    .map(|i| format!("eth{i}"))
+                    .find(|n| !self.ifnames[node].contains(n) && !self.explicit[node].contains(n))
+                    .expect("an unused ethN");
+                self.ifnames[node].insert(name.clone());
+                name
+            }
+        }
+    }
+
+    /// Takes the interface name `name`, chosen in the topology, in `node`.
+    fn claim_ifname(&mut self, node: usize, name: &str, what: &str) -> String {
+        if !valid_ifname(name) {
             self.err(format!(
                 "{what}: interface name {name:?} must be 1-15 characters without '/', ':' or spaces"
             ));
-        } else if !self.ifnames[node].insert(name.clone()) {
+        } else if is_port_fallback(name) {
+            self.err(reserved_name(what, name));
+        } else if !self.ifnames[node].insert(name.to_string()) {
             let node_name = self.plan.nodes[node].name.clone();
             self.err(format!(
                 "{what}: node {node_name:?} already has an interface named {name:?}: pick another name"
             ));
         }
+        name.to_string()
+    }
+
+    /// The bridge port of `node`'s interface `ifname`, in `owner`: `wanted`, else
+    /// `NODE-IFNAME`, else (too long, or taken) [`port_fallback_name`].
+    fn port_name(
+        &mut self,
+        owner: usize,
+        node: &str,
+        ifname: &str,
+        wanted: Option<&str>,
+        what: &str,
+    ) -> String {
+        if let Some(name) = wanted {
+            return self.claim_ifname(owner, name, &format!("{what}: the bridge port"));
+        }
+        let free =
+            |p: &Self, n: &str| !p.ifnames[owner].contains(n) && !p.explicit[owner].contains(n);
+        let plain = format!("{node}-{ifname}");
+        let name = if plain.len() <= IFNAMSIZ && free(self, &plain) {
+            plain
+        } else {
+            (0..)
+                .map(|attempt| port_fallback_name(node, ifname, attempt))
+                .find(|n| free(self, n))
+                .expect("an unused fallback name")
+        };
+        self.ifnames[owner].insert(name.clone());
         name
     }
 
-    fn host_side_name(&mut self, owner: usize, node: &str, ifname: &str) -> String {
-        let mut name = format!("{node}-{ifname}");
-        if name.len() > IFNAMSIZ || self.ifnames[owner].contains(&name) {
-            name = (0..)
-                .map(|i| format!("veth{i}"))
-                .find(|n| !self.ifnames[owner].contains(n))
-                .expect("an unused vethN");
+    /// The node holding the bridge an attachment plugs into, if it exists.
+    fn attachment_owner(&self, a: &AttachSpec) -> Option<usize> {
+        let key = match (
+            &a.at,
+            self.topo.overlays.iter().any(|o| o.name == a.network),
+        ) {
+            (Some(host), true) => format!("{}@{host}", a.network),
+            _ => a.network.clone(),
+        };
+        self.bridge_ix.get(&key).map(|&b| self.plan.bridges[b].node)
+    }
+
+    /// Collects the interface names the topology chooses, per node, before any name is
+    /// made up: a default (`ethN`, `NODE-IFNAME`) never takes a name that an attachment or
+    /// a link declared later asks for.
+    fn explicit_names(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let node = self.node_ix[&spec.name];
+            for a in &spec.attach {
+                if let Some(name) = &a.ifname {
+                    self.explicit[node].insert(name.clone());
+                }
+                if let (Some(name), Some(owner)) = (&a.peer, self.attachment_owner(a)) {
+                    self.explicit[owner].insert(name.clone());
+                }
+            }
         }
-        self.ifnames[owner].insert(name.clone());
-        name
+        for l in &self.topo.links {
+            let Some((x, y)) = &l.names else { continue };
+            for (node, name) in [(&l.a, x), (&l.b, y)] {
+                if let Some(&n) = self.node_ix.get(node) {
+                    self.explicit[n].insert(name.clone());
+                }
+            }
+        }
+    }
+
+    /// Resolves the bridge netfilter switch of every node holding bridges: one sysctl per
+    /// namespace, so the bridges declared in one node must agree; overlay bridges (from
+    /// `declared` on) follow them.
+    fn bridge_netfilter(&mut self, declared: usize) {
+        let mut first: HashMap<usize, usize> = HashMap::new();
+        for b in 0..declared {
+            let bridge = &self.plan.bridges[b];
+            let Some(&f) = first.get(&bridge.node) else {
+                first.insert(bridge.node, b);
+                continue;
+            };
+            let other = &self.plan.bridges[f];
+            if other.netfilter != bridge.netfilter {
+                let (on, off) = if other.netfilter {
+                    (other, bridge)
+                } else {
+                    (bridge, other)
+                };
+                let msg = format!(
+                    "bridges {:?} and {:?} both live in node {:?}, where bridge netfilter (net.bridge.bridge-nf-call-iptables) is one switch for the whole namespace, but {:?} asks for it with bridge_netfilter(true) and {:?} does not: give both the same bridge_netfilter(..), or put one of them in another node with in_node()",
+                    other.name, bridge.name, self.plan.nodes[bridge.node].name, on.name, off.name
+                );
+                self.err(msg);
+            }
+        }
+        for b in declared..self.plan.bridges.len() {
+            let node = self.plan.bridges[b].node;
+            self.plan.bridges[b].netfilter = first
+                .get(&node)
+                .is_some_and(|&f| self.plan.bridges[f].netfilter);
+        }
     }
 
     fn attachments(&mut self, subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>) {
@@ -1427,7 +1656,7 @@ impl<'t> Planner<'t> {
                     addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
                 }
                 let ifname = self.next_ifname(node, a.ifname.as_deref(), &what);
-                let peer = self.host_side_name(owner, &spec.name, &ifname);
+                let peer = self.port_name(owner, &spec.name, &ifname, a.peer.as_deref(), &what);
                 let mac = match ip {
                     Some(IpAddr::V4(v4)) => mac_from_ipv4(v4),
                     _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
@@ -2099,5 +2328,200 @@ mod tests {
                 p.summary()
             );
         }
+    }
+
+    /// The bridge ports (veth ends with a master) of `p` in `node`, by name.
+    fn ports(p: &Plan, node: &str) -> Vec<String> {
+        let n = p.node_index(node).unwrap();
+        p.veths
+            .iter()
+            .flat_map(|v| &v.ends)
+            .filter(|e| e.node == n && e.master.is_some())
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_bridge_port_can_be_named() {
+        let p = Topology::new()
+            .bridge("samplebr", "10.1.1.0/24")
+            .node("sample", |n| {
+                n.on_with("samplebr", |a| a.name("veth1").peer_name("veth2"))
+            })
+            .plan()
+            .unwrap();
+        assert_eq!(p.node("sample").unwrap().ifaces[0].name, "veth1");
+        assert_eq!(ports(&p, HOST), ["veth2"]);
+        // Into a bridge inside a node, too; the port's name must be free there.
+        let msg = problems(
+            Topology::new()
+                .router("r", |n| n)
+                .bridge_with("lan", "10.0.0.0/24", |b| b.in_node("r"))
+                .node("a", |n| n.on_with("lan", |x| x.peer_name("lan")))
+                .node("b", |n| n.on_with("lan", |x| x.peer_name("bad/name"))),
+        );
+        assert!(
+            msg.contains("node \"a\" on \"lan\": the bridge port: node \"r\" already has an interface named \"lan\": pick another name"),
+            "{msg}"
+        );
+        assert!(msg.contains("node \"b\" on \"lan\": the bridge port: interface name \"bad/name\" must be 1-15 characters"), "{msg}");
+    }
+
+    #[test]
+    fn a_bridge_port_too_long_for_node_ifname_gets_a_reserved_name_that_collides_with_nothing() {
+        // "frontend-web-01-eth0" is 20 bytes: over the kernel's 15. Before, the port
+        // silently became "veth0", and a link named "veth0" was then rejected.
+        let p = Topology::new()
+            .bridge("br0", "10.0.0.0/24")
+            .node("frontend-web-01", |n| n.on("br0"))
+            .node("frontend-web-02", |n| n.on("br0"))
+            .node("peer", |n| n)
+            .link_with(HOST, "peer", "10.9.0.0/30", |l| l.names("veth0", "veth1"))
+            .plan()
+            .unwrap();
+        let names = ports(&p, HOST);
+        assert_eq!(names.len(), 2, "{names:?}");
+        for name in &names {
+            assert!(is_port_fallback(name), "{name}");
+            assert!(name.len() <= IFNAMSIZ);
+        }
+        // Two long names sharing their first 15 bytes get different ports.
+        assert_ne!(names[0], names[1]);
+        assert_eq!(names[0], port_fallback_name("frontend-web-01", "eth0", 0));
+        // Deterministic: the same name whatever else the topology holds.
+        let again = Topology::new()
+            .bridge("br0", "10.0.0.0/24")
+            .node("frontend-web-01", |n| n.on("br0"))
+            .plan()
+            .unwrap();
+        assert_eq!(ports(&again, HOST)[0], names[0]);
+        // The user's veth0 is the link's end in the host.
+        let host = p.node(HOST).unwrap();
+        assert!(host
+            .ifaces
+            .iter()
+            .any(|i| i.name == "veth0" && i.network == "host<->peer"));
+        let all: HashSet<&str> = p
+            .veths
+            .iter()
+            .flat_map(|v| &v.ends)
+            .filter(|e| e.node == 0)
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(all.len(), 3, "{all:?}");
+    }
+
+    #[test]
+    fn a_default_bridge_port_leaves_names_chosen_in_the_topology_alone() {
+        // "a-eth0" is both a's default port and a name the topology gives a link end, and
+        // "b-eth0" is b's default port and the explicit port of c: the topology's names win
+        // whatever the order, the defaults fall back.
+        let p = Topology::new()
+            .bridge("br0", "10.0.0.0/24")
+            .node("a", |n| n.on("br0"))
+            .node("b", |n| n.on("br0"))
+            .node("c", |n| n.on_with("br0", |x| x.peer_name("b-eth0")))
+            .node("d", |n| n)
+            .link_with(HOST, "d", "10.9.0.0/30", |l| l.names("a-eth0", "eth0"))
+            .plan()
+            .unwrap();
+        let names = ports(&p, HOST);
+        assert!(is_port_fallback(&names[0]), "{names:?}");
+        assert!(is_port_fallback(&names[1]), "{names:?}");
+        assert_eq!(names[2], "b-eth0");
+        // Defaults inside a node skip an explicit name declared later, too.
+        let p = Topology::new()
+            .bridge("br0", "10.0.0.0/24")
+            .bridge("br1", "10.0.1.0/24")
+            .node("a", |n| n.on("br0").on_with("br1", |x| x.name("eth0")))
+            .plan()
+            .unwrap();
+        let a: Vec<&str> = p
+            .node("a")
+            .unwrap()
+            .ifaces
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(a, ["eth1", "eth0"]);
+    }
+
+    #[test]
+    fn names_of_the_reserved_port_shape_are_rejected() {
+        let msg = problems(
+            Topology::new()
+                .bridge("nt00000000", "10.0.0.0/24")
+                .bridge("br1", "10.0.1.0/24")
+                .node("a", |n| n.on_with("br1", |x| x.name("nt0123abcd")))
+                .node("b", |n| n.on_with("br1", |x| x.peer_name("ntdeadbeef")))
+                .link_with("a", "b", "10.9.0.0/30", |l| l.names("x", "nt89abcdef")),
+        );
+        for (who, name) in [
+            ("bridge \"nt00000000\"", "nt00000000"),
+            ("node \"a\" on \"br1\"", "nt0123abcd"),
+            ("node \"b\" on \"br1\": the bridge port", "ntdeadbeef"),
+            ("link a<->b at \"b\"", "nt89abcdef"),
+        ] {
+            let expected = format!("{who}: the name {name:?} has the shape netns-test keeps for bridge ports whose NODE-IFNAME does not fit in 15 bytes (\"nt\" and 8 hex digits): pick another name");
+            assert!(msg.contains(&expected), "{expected}\nnot in:\n{msg}");
+        }
+        // Near misses are ordinary names.
+        for name in [
+            "nt0123abc",
+            "nt0123abcde",
+            "nt0123ABCD",
+            "ns0123abcd",
+            "nt0123abcg",
+        ] {
+            assert!(!is_port_fallback(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn bridge_netfilter_is_off_unless_asked_and_one_setting_per_namespace() {
+        let p = crate::presets::two_networks().plan().unwrap();
+        assert!(p.bridges.iter().all(|b| !b.netfilter));
+        assert_eq!(
+            p.bridge_netfilter(),
+            [(0, false, vec!["docker0", "testnet"])]
+        );
+        let p = Topology::new()
+            .node("r", |n| n)
+            .bridge_with("docker0", "172.17.0.0/16", |b| b.bridge_netfilter(true))
+            .bridge_with("lan", "10.0.0.0/24", |b| b.in_node("r"))
+            .plan()
+            .unwrap();
+        assert_eq!(
+            p.bridge_netfilter(),
+            [(0, true, vec!["docker0"]), (1, false, vec!["lan"])]
+        );
+        // Both bridges of the host must agree: the switch is the namespace's.
+        let msg = problems(
+            Topology::new()
+                .bridge("docker0", "172.17.0.0/16")
+                .bridge_with("testnet", "172.19.0.0/16", |b| b.bridge_netfilter(true)),
+        );
+        assert!(
+            msg.contains("bridges \"docker0\" and \"testnet\" both live in node \"host\", where bridge netfilter (net.bridge.bridge-nf-call-iptables) is one switch for the whole namespace, but \"testnet\" asks for it with bridge_netfilter(true) and \"docker0\" does not: give both the same bridge_netfilter(..), or put one of them in another node with in_node()"),
+            "{msg}"
+        );
+        // An overlay's bridge follows the other bridges of its host.
+        let p = Topology::new()
+            .bridge_with("underlay", "10.0.0.0/24", |b| b.bridge_netfilter(true))
+            .node("h1", |n| n.on("underlay"))
+            .node("h2", |n| n.on("underlay"))
+            .bridge_with("local", "10.1.0.0/24", |b| {
+                b.in_node("h1").bridge_netfilter(true)
+            })
+            .overlay("ov", "10.2.0.0/24", 42, &["h1", "h2"])
+            .plan()
+            .unwrap();
+        let ov: Vec<(String, bool)> = p
+            .bridges
+            .iter()
+            .filter(|b| b.name == "ov")
+            .map(|b| (p.nodes[b.node].name.clone(), b.netfilter))
+            .collect();
+        assert_eq!(ov, [("h1".to_string(), true), ("h2".to_string(), false)]);
     }
 }

@@ -73,6 +73,7 @@ struct NodeSpec {
     publish: Vec<(Proto, u16, u16)>,
     firewall: Option<Ruleset>,
     resolv_conf: Option<String>,
+    keep_port_53_free: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -136,6 +137,7 @@ impl NodeSpec {
             publish: Vec::new(),
             firewall: None,
             resolv_conf: None,
+            keep_port_53_free: false,
         }
     }
 }
@@ -366,6 +368,26 @@ impl NodeBuilder {
         self
     }
 
+    /// Keeps UDP port 53 entirely free in this node's network namespace, for a DNS server
+    /// under test that binds `0.0.0.0:53` (or `[::]:53`) without `SO_REUSEADDR` or
+    /// `SO_REUSEPORT`, such as one using `std::net::UdpSocket::bind`.
+    ///
+    /// By default the node's name service listens on `127.0.0.11:53` itself, with
+    /// `SO_REUSEADDR` and `SO_REUSEPORT`, and needs no netfilter at all: a server that sets
+    /// either option binds the wildcard port 53 next to it and gets every query but those
+    /// to `127.0.0.11`; one that sets neither fails with `EADDRINUSE`. With this,
+    /// the name service listens on `127.0.0.11:53053` instead and an nf_tables rule sends
+    /// the node's queries for `127.0.0.11:53` there, as Docker's embedded DNS does (table
+    /// `inet netns_test_dns`: `ip daddr 127.0.0.11 udp dport 53 dnat ip to
+    /// 127.0.0.11:53053`). Names resolve the same either way.
+    ///
+    /// Needs nf_tables NAT in the kernel (the `nft_nat` module, `CONFIG_NFT_NAT`): without
+    /// it the network fails to build, naming the node and this declaration.
+    pub fn keep_port_53_free(mut self) -> Self {
+        self.0.keep_port_53_free = true;
+        self
+    }
+
     /// Shares the network namespace of another node instead of having one: Docker's
     /// `--net container:NAME`, or `--net host` with [`HOST`]. The node then has that
     /// node's interfaces, addresses, routes and names, and no attachment of its own.
@@ -566,6 +588,9 @@ pub struct PlannedNode {
     pub rules: Option<Ruleset>,
     /// Its own `/etc/resolv.conf` for the programs it starts, if any.
     pub resolv_conf: Option<String>,
+    /// Port 53 is kept free for a DNS server under test
+    /// ([`NodeBuilder::keep_port_53_free`]).
+    pub keep_port_53_free: bool,
 }
 
 /// An interface of a node.
@@ -869,6 +894,7 @@ impl<'t> Planner<'t> {
                 net_of: None,
                 rules: spec.firewall.clone(),
                 resolv_conf: spec.resolv_conf.clone(),
+                keep_port_53_free: spec.keep_port_53_free,
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.gateways.push((None, None));

@@ -946,6 +946,22 @@ pub(crate) fn apply_all_kept(rulesets: &[&Ruleset]) -> Result<Kept> {
     Ok(Kept(sock))
 }
 
+/// Applies each ruleset in a transaction of its own, over one socket kept open (see
+/// [`Kept`]); on failure, the index of the ruleset that failed (0 if no socket could be
+/// opened) and why. Rulesets before it stay applied.
+pub(crate) fn apply_each_kept(rulesets: &[&Ruleset]) -> std::result::Result<Kept, (usize, Error)> {
+    for (i, rules) in rulesets.iter().enumerate() {
+        rules.validate().map_err(|e| (i, e))?;
+    }
+    let first = rulesets.first().map_or(TABLE, |r| r.table.as_str());
+    let mut sock = sock::Nfnl::open().map_err(|e| (0, sock::apply_error(first, e)))?;
+    for (i, rules) in rulesets.iter().enumerate() {
+        sock.batch(&expr::ruleset_batch(rules))
+            .map_err(|e| (i, sock::apply_error(&rules.table, e)))?;
+    }
+    Ok(Kept(sock))
+}
+
 /// Deletes the table `inet netns_test` and with it every rule [`apply`] installed, in the
 /// calling thread's network namespace (`nft delete table inet netns_test`). Not an error if
 /// there is none. Connections already NATed keep their mapping (see [`conntrack::flush`]).

@@ -601,10 +601,11 @@ fn kernel_refusal_names_the_message_and_applies_nothing() {
                     text.contains("nf_tables (table inet netns_test): adding rule #1"),
                     "{text}"
                 );
-                // Atomic: not even the table exists (only the sandbox's own name-service
-                // redirect, in a table of its own).
+                // Atomic: not even the table exists (nor any other: the node's name service
+                // needs no nf_tables).
                 let listing = super::list().unwrap();
                 assert!(!listing.contains("table inet netns_test {"), "{listing}");
+                assert!(listing.contains("# no nf_tables tables"), "{listing}");
                 // The same socket still works for a good batch.
                 s.batch(&expr::ruleset_batch(&rs)).unwrap();
                 let listing = super::list().unwrap();

@@ -1178,3 +1178,46 @@ fn list_shows_every_rule_kind_read_back_from_the_kernel_in_nft_syntax() {
         },
     )
 }
+
+/// A NAT topology's own rules (masquerade, a published port, isolation between the host's
+/// bridges), as `list` shows them in the host: nft syntax, nothing raw.
+#[test]
+fn a_nat_topology_lists_its_rules_in_nft_syntax() {
+    crate::__private::run_sync(
+        crate::__private::TestSpec {
+            path: concat!(
+                module_path!(),
+                "::",
+                "a_nat_topology_lists_its_rules_in_nft_syntax"
+            ),
+            timeout_ms: Some(20_000),
+            keep_artifacts: false,
+            should_panic: false,
+        },
+        || {
+            crate::Topology::new()
+                .bridge_with("docker0", "172.18.0.0/16", |b| b.masquerade())
+                .bridge("backnet", "172.19.0.0/16")
+                .node("web", |n| n.on("docker0").publish(8080, 80))
+                .node("db", |n| n.on("backnet"))
+        },
+        |net| {
+            let listing = net.host().exec(super::list).expect("listed");
+            assert!(!listing.contains(render::RAW_MARK), "{listing}");
+            assert!(!listing.contains("[ "), "{listing}");
+            for line in [
+                "type nat hook postrouting priority srcnat; policy accept;",
+                r#"ip saddr 172.18.0.0/16 oifname != "docker0" counter masquerade  # handle "#,
+                "fib daddr type local tcp dport 8080 counter dnat ip to 172.18.0.2:80  # handle ",
+                "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 counter dnat ip to 172.18.0.2:80  # handle ",
+                r#"iifname "docker0" oifname "backnet" counter drop  # handle "#,
+                r#"iifname "backnet" oifname "docker0" counter drop  # handle "#,
+            ] {
+                assert!(listing.contains(line), "no `{line}` in:\n{listing}");
+            }
+            // The containers have no rules, hence no table at all.
+            let web = net.node("web").exec(super::list).expect("listed");
+            assert_eq!(web, "# no nf_tables tables in this network namespace\n");
+        },
+    )
+}

@@ -328,8 +328,14 @@ fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
         });
         assert_eq!(ips, [net.node("a").ip()], "node {name}");
     }
+    // The sandbox's own UDP echo (SO_REUSEADDR) serves port 53 next to the name service.
+    let (a, b) = (net.node("a"), net.node("b"));
+    let echo = b.udp_echo(53).expect("udp echo on port 53");
+    net.block_on(a.assert_reaches("b", netns_test::reach::Probe::Udp(53)));
+    assert!(echo.echoed() >= 1, "b echoed {}", echo.echoed());
+    let hosts = sh(&b, "getent", &["hosts", "a"]);
+    assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
     // The listing does see a table once there is one.
-    let a = net.node("a");
     a.exec(|| nft::apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new())))
         .expect("apply");
     let listing = a.exec(nft::list).expect("nft list");

@@ -6,17 +6,48 @@
 //! The sandbox's `/etc/resolv.conf` points at it and its `/etc/nsswitch.conf` says
 //! `hosts: files dns`, so glibc (`getaddrinfo`, `ping`, `curl`), Rust's
 //! `ToSocketAddrs` and tokio all resolve through it, each in the node it runs in.
+//!
+//! # Port 53
+//!
+//! By default the responder listens on `127.0.0.11:53` (UDP) itself: no nf_tables rule is
+//! involved, so a node needs nothing of the kernel's netfilter for names to work. Its
+//! socket sets `SO_REUSEADDR` and `SO_REUSEPORT`, which on Linux lets a DNS server under
+//! test bind the wildcard `0.0.0.0:53` (or `[::]:53`) next to it **if that server sets
+//! either option too** (BIND, dnsmasq and most servers do; `std::net::UdpSocket::bind`
+//! does not). Measured on Linux 6.18: with both sockets marked, the bind succeeds, queries
+//! to `127.0.0.11:53` reach the responder (the more specific address wins) and queries to
+//! every other address of the node reach the server under test; if the server sets
+//! neither option, its bind fails with `EADDRINUSE`. (A server that binds `127.0.0.11:53`
+//! itself takes the responder's queries over.) TCP port 53 is always free: the responder
+//! serves UDP only.
+//!
+//! A node whose DNS server under test binds port 53 without those options declares it
+//! with [`crate::topology::NodeBuilder::keep_port_53_free`]. Only then the responder
+//! listens on `127.0.0.11:53053` instead, and an nf_tables rule in that node's namespace
+//! (table `inet netns_test_dns`, `ip daddr 127.0.0.11 udp dport 53 dnat ip to
+//! 127.0.0.11:53053`, as Docker does) sends the node's queries there, leaving port 53
+//! entirely free. That rule needs nf_tables NAT in the kernel (`nft_nat`,
+//! `CONFIG_NFT_NAT`); without it the network fails to build, naming the node and the
+//! declaration.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::error::Error;
+
 /// The address every node's resolver file names, like Docker's embedded DNS.
 pub(crate) const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
-/// The port the responder really listens on. `ADDR:53` is DNATed to it in every node (as
-/// Docker does), so that port 53 stays free for DNS servers under test: a UDP socket on
-/// `127.0.0.11:53` would make their `0.0.0.0:53` fail with EADDRINUSE.
-pub(crate) const PORT: u16 = 53053;
+/// The port the responder listens on by default, and the one resolvers ask.
+pub(crate) const PORT: u16 = 53;
+
+/// The port the responder listens on in a node that keeps port 53 free; `ADDR:53` is
+/// DNATed to it there.
+pub(crate) const REDIRECTED_PORT: u16 = 53053;
+
+/// The table of the redirect, apart from the node's other rules so that those can be
+/// replaced at run time without touching it.
+pub(crate) const TABLE: &str = "netns_test_dns";
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -96,23 +127,65 @@ pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Binds the responder's socket in the calling thread's netns (its `lo` must be up).
-pub(crate) fn bind() -> std::io::Result<std::net::UdpSocket> {
-    let sock = std::net::UdpSocket::bind(SocketAddr::new(IpAddr::V4(ADDR), PORT))?;
+/// Binds the responder's socket in the calling thread's netns (its `lo` must be up): on
+/// `ADDR:53`, or on `ADDR:53053` if the node keeps port 53 free. `SO_REUSEADDR` and
+/// `SO_REUSEPORT` let a DNS server under test that sets either bind the wildcard address
+/// on the same port (see the module's docs).
+pub(crate) fn bind(keep_port_53_free: bool) -> std::io::Result<std::net::UdpSocket> {
+    let port = if keep_port_53_free {
+        REDIRECTED_PORT
+    } else {
+        PORT
+    };
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
     sock.set_nonblocking(true)?;
-    Ok(sock)
+    sock.bind(&SocketAddr::new(IpAddr::V4(ADDR), port).into())
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("binding the name service to {ADDR}:{port}: {e}"),
+            )
+        })?;
+    Ok(sock.into())
 }
 
-/// `ADDR:53` to the responder: `nat output ip daddr 127.0.0.11 udp dport 53 dnat to
-/// 127.0.0.11:53053`, in a table of its own so that the node's other rules can be
-/// replaced at run time without touching it.
+/// `ADDR:53` to the responder, for a node that keeps port 53 free: `ip daddr 127.0.0.11
+/// udp dport 53 dnat ip to 127.0.0.11:53053` in table `inet netns_test_dns` ([`TABLE`]).
 pub(crate) fn redirect() -> crate::nft::Ruleset {
-    crate::nft::Ruleset::named("netns_test_dns").dnat(
+    crate::nft::Ruleset::named(TABLE).dnat(
         crate::nft::Proto::Udp,
         Some(IpAddr::V4(ADDR)),
-        53,
-        SocketAddr::new(IpAddr::V4(ADDR), PORT),
+        PORT,
+        SocketAddr::new(IpAddr::V4(ADDR), REDIRECTED_PORT),
     )
+}
+
+/// The build error when the kernel refuses the redirect of a node that keeps port 53
+/// free: names the node, the declaration (made by `declared_by`, the node itself or one
+/// sharing its namespace), the kernel module and the ways out.
+pub(crate) fn redirect_error(node: &str, declared_by: &str, e: Error) -> Error {
+    let who = if declared_by == node {
+        format!("node {node:?} declares keep_port_53_free()")
+    } else {
+        format!("node {declared_by:?}, which shares the network namespace of node {node:?}, declares keep_port_53_free()")
+    };
+    Error::Sys {
+        what: format!(
+            "{who}, so its name service is reached through an nf_tables DNAT rule \
+             ({ADDR}:{PORT} to {ADDR}:{REDIRECTED_PORT}), which needs nf_tables NAT in the kernel: \
+             the nft_nat module (CONFIG_NFT_NAT, with CONFIG_NF_TABLES). Load it \
+             (`modprobe nft_nat`), or drop keep_port_53_free() if the DNS server under test \
+             sets SO_REUSEADDR or SO_REUSEPORT (it can then bind port 53 next to the name \
+             service). The kernel refused the rule"
+        ),
+        source: std::io::Error::other(e.to_string()),
+    }
 }
 
 /// Answers queries on `sock` forever.
@@ -185,5 +258,135 @@ mod tests {
         let r = answer(&zone(), &[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63]).unwrap();
         assert_eq!(r[3] & 0x0f, RCODE_FORMERR);
         assert!(answer(&zone(), &[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn a_refused_redirect_names_the_node_the_declaration_and_the_module() {
+        let refused = Error::Nft {
+            what: "nf_tables (table inet netns_test_dns): adding chain nat_prerouting".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+            detail: String::new(),
+        };
+        let text = redirect_error("dns", "dns", refused).to_string();
+        for part in [
+            "node \"dns\" declares keep_port_53_free()",
+            "nft_nat",
+            "CONFIG_NFT_NAT",
+            "modprobe nft_nat",
+            "SO_REUSEADDR",
+            "adding chain nat_prerouting: No such file or directory",
+        ] {
+            assert!(text.contains(part), "no {part:?} in: {text}");
+        }
+        let refused = Error::Nft {
+            what: "x".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+            detail: String::new(),
+        };
+        let text = redirect_error("app", "sidecar", refused).to_string();
+        assert!(
+            text.contains("node \"sidecar\", which shares the network namespace of node \"app\", declares keep_port_53_free()"),
+            "{text}"
+        );
+    }
+
+    /// Runs `body` in a sandbox with nodes `a` (default) and `b` (keeps port 53 free), on
+    /// one link; `name` is the calling test's name.
+    fn sandboxed(path: &'static str, body: impl FnOnce(crate::Net)) {
+        crate::__private::run_sync(
+            crate::__private::TestSpec {
+                path,
+                timeout_ms: Some(20_000),
+                keep_artifacts: false,
+                should_panic: false,
+            },
+            || {
+                crate::Topology::new()
+                    .node("a", |n| n)
+                    .node("b", |n| n.keep_port_53_free())
+                    .link("a", "b", "10.53.0.0/30")
+            },
+            body,
+        )
+    }
+
+    /// A DNS server under test: a UDP socket on `addr`, with the options given.
+    fn server(addr: &str, reuse_addr: bool, reuse_port: bool) -> std::io::Result<socket2::Socket> {
+        let addr: SocketAddr = addr.parse().expect("address");
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            None,
+        )?;
+        s.set_reuse_address(reuse_addr)?;
+        s.set_reuse_port(reuse_port)?;
+        s.bind(&addr.into())?;
+        Ok(s)
+    }
+
+    /// What `name` resolves to in the calling thread's node, through `getaddrinfo`.
+    fn resolve(name: &str) -> Vec<IpAddr> {
+        use std::net::ToSocketAddrs;
+        (name, 0)
+            .to_socket_addrs()
+            .unwrap_or_else(|e| panic!("resolving {name}: {e}"))
+            .map(|a| a.ip())
+            .collect()
+    }
+
+    /// Whether `s` receives a datagram sent to `to` from the calling thread's node within
+    /// `ms` milliseconds.
+    fn receives(s: &socket2::Socket, to: &str, ms: u64) -> bool {
+        s.set_read_timeout(Some(std::time::Duration::from_millis(ms)))
+            .expect("timeout");
+        let c = std::net::UdpSocket::bind("0.0.0.0:0").expect("client");
+        c.send_to(b"query", to).expect("send");
+        let mut buf = [std::mem::MaybeUninit::new(0u8); 16];
+        s.recv(&mut buf).is_ok_and(|n| n == 5)
+    }
+
+    /// Linux UDP: a server that sets SO_REUSEADDR or SO_REUSEPORT binds the wildcard port
+    /// 53 next to the name service on 127.0.0.11:53, gets the queries to the node's other
+    /// addresses, and names still resolve; one that sets neither cannot bind it, unless the
+    /// node keeps port 53 free.
+    #[test]
+    fn a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service() {
+        sandboxed(
+            concat!(
+                module_path!(),
+                "::",
+                "a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service"
+            ),
+            |net| {
+                let a = net.node("a");
+                a.exec(|| {
+                    let peer: IpAddr = "10.53.0.2".parse().unwrap();
+                    assert_eq!(resolve("b"), [peer], "names resolve before");
+                    // Neither option: port 53 is taken by the name service.
+                    let plain = std::net::UdpSocket::bind("0.0.0.0:53")
+                        .expect_err("the name service holds 127.0.0.11:53");
+                    assert_eq!(plain.kind(), std::io::ErrorKind::AddrInUse, "{plain}");
+                    for (what, addr, reuse_addr, reuse_port) in [
+                        ("SO_REUSEADDR", "0.0.0.0:53", true, false),
+                        ("SO_REUSEPORT", "0.0.0.0:53", false, true),
+                        ("SO_REUSEADDR, IPv6 wildcard", "[::]:53", true, false),
+                    ] {
+                        let s = server(addr, reuse_addr, reuse_port)
+                            .unwrap_or_else(|e| panic!("{what}: binding {addr}: {e}"));
+                        assert!(receives(&s, "10.53.0.1:53", 2000), "{what}: its query");
+                        assert!(receives(&s, "127.0.0.1:53", 2000), "{what}: its query");
+                        assert_eq!(resolve("b"), [peer], "{what}: names resolve next to it");
+                        // What goes to 127.0.0.11 stays the name service's.
+                        assert!(!receives(&s, "127.0.0.11:53", 200), "{what}: took a query");
+                    }
+                });
+                // Kept free: even a plain bind works, and names resolve through the redirect.
+                net.node("b").exec(|| {
+                    let s = std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free");
+                    assert_eq!(resolve("a"), ["10.53.0.1".parse::<IpAddr>().unwrap()]);
+                    drop(s);
+                });
+            },
+        )
     }
 }

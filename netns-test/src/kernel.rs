@@ -56,6 +56,10 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
             continue;
         }
         let what = |step: &str| format!("{step} of node {:?}", node.name);
+        // Who keeps port 53 free in this namespace: the node, or one sharing it.
+        let keeps_53 = std::iter::once(node)
+            .chain(plan.nodes.iter().filter(|n| n.net_of == Some(i)))
+            .find(|n| n.keep_port_53_free);
         let netns = if i == 0 {
             host.try_clone()
         } else {
@@ -67,26 +71,35 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
             set_sysctls(node.forwarding, ipv6)?;
             // Loopback first: the name service listens on it.
             sys::loopback_up()?;
-            Ok((conn, nl, dns::bind()?))
+            Ok((conn, nl, dns::bind(keeps_53.is_some())?))
         })
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
         // Rules match interfaces by name, so they can go in before the interfaces exist.
-        // Every node gets at least the redirect to its name service, in the same batch.
-        let redirect = dns::redirect();
-        let tables: Vec<&nft::Ruleset> = std::iter::once(&redirect).chain(&node.rules).collect();
-        let kept = sys::in_netns(netns.as_fd(), || nft::apply_all_kept(&tables))
-            .map_err(|e| Error::sys(what("entering the namespace"), e))?
-            .map_err(|e| Error::Sys {
-                what: what("applying the nftables rules"),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        // A node that keeps port 53 free first gets the redirect to its name service (a
+        // transaction of its own, so that a refusal is known to be the redirect's); a node
+        // with neither rules nor the redirect gets no nf_tables socket at all.
+        let redirect = keeps_53.map(|_| dns::redirect());
+        let tables: Vec<&nft::Ruleset> = redirect.iter().chain(&node.rules).collect();
+        let kept = if tables.is_empty() {
+            None
+        } else {
+            let applied = sys::in_netns(netns.as_fd(), || nft::apply_each_kept(&tables))
+                .map_err(|e| Error::sys(what("entering the namespace"), e))?;
+            Some(applied.map_err(|(refused, e)| match keeps_53 {
+                Some(by) if refused == 0 => dns::redirect_error(&node.name, &by.name, e),
+                _ => Error::Sys {
+                    what: what("applying the nftables rules"),
+                    source: std::io::Error::other(e.to_string()),
+                },
+            })?)
+        };
         tokio::spawn(conn);
         tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
         out.push(Some(NodeNs {
             netns,
             nl,
-            nft: Some(kept),
+            nft: kept,
         }));
     }
     // Nodes sharing another's namespace (`--net container:X`) get its fd and socket.

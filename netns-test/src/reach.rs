@@ -1414,8 +1414,10 @@ impl Node {
     /// }
     /// ```
     pub fn udp_echo(&self, port: u16) -> io::Result<UdpEcho> {
+        // SO_REUSEADDR: port 53 next to the node's name service on 127.0.0.11:53.
         let v6 = socket_in(self, Domain::IPV6, Type::DGRAM, Protocol::UDP).and_then(|s| {
             s.set_only_v6(false)?;
+            s.set_reuse_address(true)?;
             s.bind(&SockAddr::from(SocketAddr::new(
                 Ipv6Addr::UNSPECIFIED.into(),
                 port,
@@ -1427,6 +1429,7 @@ impl Node {
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => return Err(e),
             Err(_) => {
                 let s = socket_in(self, Domain::IPV4, Type::DGRAM, Protocol::UDP)?;
+                s.set_reuse_address(true)?;
                 s.bind(&SockAddr::from(SocketAddr::new(
                     Ipv4Addr::UNSPECIFIED.into(),
                     port,

@@ -75,6 +75,7 @@ struct NodeSpec {
     publish: Vec<(Proto, u16, u16)>,
     firewall: Option<Ruleset>,
     resolv_conf: Option<String>,
+    keep_port_53_free: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +141,7 @@ impl NodeSpec {
             publish: Vec::new(),
             firewall: None,
             resolv_conf: None,
+            keep_port_53_free: false,
         }
     }
 }
@@ -373,6 +375,26 @@ impl NodeBuilder {
     /// Name lookups from Rust code in the node still use the node's name service.
     pub fn resolv_conf(mut self, contents: &str) -> Self {
         self.0.resolv_conf = Some(contents.to_string());
+        self
+    }
+
+    /// Keeps UDP port 53 entirely free in this node's network namespace, for a DNS server
+    /// under test that binds `0.0.0.0:53` (or `[::]:53`) without `SO_REUSEADDR` or
+    /// `SO_REUSEPORT`, such as one using `std::net::UdpSocket::bind`.
+    ///
+    /// By default the node's name service listens on `127.0.0.11:53` itself, with
+    /// `SO_REUSEADDR` and `SO_REUSEPORT`, and needs no netfilter at all: a server that sets
+    /// either option binds the wildcard port 53 next to it and gets every query but those
+    /// to `127.0.0.11`; one that sets neither fails with `EADDRINUSE`. With this,
+    /// the name service listens on `127.0.0.11:53053` instead and an nf_tables rule sends
+    /// the node's queries for `127.0.0.11:53` there, as Docker's embedded DNS does (table
+    /// `inet netns_test_dns`: `ip daddr 127.0.0.11 udp dport 53 dnat ip to
+    /// 127.0.0.11:53053`). Names resolve the same either way.
+    ///
+    /// Needs nf_tables NAT in the kernel (the `nft_nat` module, `CONFIG_NFT_NAT`): without
+    /// it the network fails to build, naming the node and this declaration.
+    pub fn keep_port_53_free(mut self) -> Self {
+        self.0.keep_port_53_free = true;
         self
     }
 
@@ -630,6 +652,9 @@ pub struct PlannedNode {
     pub rules: Option<Ruleset>,
     /// Its own `/etc/resolv.conf` for the programs it starts, if any.
     pub resolv_conf: Option<String>,
+    /// Port 53 is kept free for a DNS server under test
+    /// ([`NodeBuilder::keep_port_53_free`]).
+    pub keep_port_53_free: bool,
 }
 
 /// An interface of a node.
@@ -991,6 +1016,7 @@ impl<'t> Planner<'t> {
                 net_of: None,
                 rules: spec.firewall.clone(),
                 resolv_conf: spec.resolv_conf.clone(),
+                keep_port_53_free: spec.keep_port_53_free,
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.explicit.push(HashSet::new());

@@ -25,20 +25,94 @@ fn the_doctor_checks_every_feature_and_passes_here() {
         "PASS  user + network namespaces",
         "PASS  veth pairs",
         "PASS  bridges",
-        "nf_tables NAT",
-        "conntrack over netlink",
-        "VXLAN",
-        "tbf (link rate limits)",
-        "netem (delay, jitter, loss)",
-        "AF_PACKET",
+        "ICMP datagram sockets",
         "open file limit",
     ] {
         assert!(text.contains(check), "no line for {check:?} in:\n{text}");
     }
+    // Names need nothing of netfilter, on every kernel.
+    assert!(
+        text.contains(
+            "present  node names (the name service on 127.0.0.11:53): needs nothing beyond loopback and UDP (no nf_tables)"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("Everything every test needs is here."),
         "{text}"
     );
+}
+
+/// Each feature gets one line, `present` or `absent`, naming the kernel module (and
+/// CONFIG_ option) it needs.
+#[test]
+fn the_doctor_says_which_kernel_part_each_feature_needs() {
+    let out = doctor().output().expect("running the doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let features: [(&str, &[&str]); 15] = [
+        ("node names", &["nothing beyond loopback"]),
+        (
+            "firewall rules, isolation between bridges",
+            &["nf_tables", "CONFIG_NF_TABLES"],
+        ),
+        (
+            "ct state and ct status matches",
+            &["nft_ct", "CONFIG_NFT_CT"],
+        ),
+        (
+            "Rule::reject",
+            &["nft_reject_inet", "CONFIG_NFT_REJECT_INET"],
+        ),
+        (
+            "published ports, full_cone, Rule::dst_local",
+            &["nft_fib_inet", "CONFIG_NFT_FIB_INET"],
+        ),
+        (
+            "DNAT: keep_port_53_free(), published ports",
+            &["nft_nat", "CONFIG_NFT_NAT"],
+        ),
+        ("SNAT (Ruleset::snat)", &["nft_nat", "CONFIG_NFT_NAT"]),
+        ("masquerade", &["nft_masq", "CONFIG_NFT_MASQ"]),
+        (
+            "conntrack listing",
+            &["nf_conntrack_netlink", "CONFIG_NF_CONNTRACK_NETLINK"],
+        ),
+        (
+            "bridge netfilter",
+            &["br_netfilter", "CONFIG_BRIDGE_NETFILTER"],
+        ),
+        ("overlay networks", &["vxlan", "CONFIG_VXLAN"]),
+        ("link rate limits", &["sch_tbf", "CONFIG_NET_SCH_TBF"]),
+        (
+            "delay, jitter, loss by the kernel's netem",
+            &["sch_netem", "CONFIG_NET_SCH_NETEM"],
+        ),
+        (
+            "impairable() links through the relay",
+            &["AF_PACKET", "CONFIG_PACKET"],
+        ),
+        ("IPv6", &["ipv6", "CONFIG_IPV6"]),
+    ];
+    for (feature, parts) in features {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                (l.starts_with("present  ") || l.starts_with("absent   ")) && l.contains(feature)
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for {feature:?} in:\n{text}");
+        let needs = lines[0]
+            .split_once(": needs ")
+            .unwrap_or_else(|| panic!("no `needs` in {:?}", lines[0]))
+            .1;
+        for part in parts {
+            assert!(
+                needs.contains(part),
+                "{feature:?} does not name {part:?}: {}",
+                lines[0]
+            );
+        }
+    }
 }
 
 #[test]

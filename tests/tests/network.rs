@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Output;
 use std::time::Duration;
 
-use netns_test::{netns_test, presets, Net, Node, Topology};
+use netns_test::{netns_test, nft, presets, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn stdout(out: Output) -> String {
@@ -261,16 +261,36 @@ fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
     assert_eq!(t.join().expect("thread").expect("accept").ip(), a.ip());
 }
 
-#[netns_test(topology = presets::bridge_pair())]
+/// `bridge_pair` where `b` runs a DNS server under test and so keeps port 53 free.
+fn dns_server_pair() -> Topology {
+    Topology::new()
+        .bridge("br0", "10.0.0.0/24")
+        .node("a", |n| n.on("br0"))
+        .node("b", |n| n.on("br0").keep_port_53_free())
+}
+
+#[netns_test(topology = dns_server_pair())]
 fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
     let b = net.node("b");
-    // A DNS server under test binds the wildcard address on port 53 ...
+    // A DNS server under test binds the wildcard address on port 53 (without SO_REUSEADDR)
+    // in the node that keeps the port free ...
     let server =
         b.exec(|| std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free in the node"));
     // ... and names still resolve through the sandbox's responder (127.0.0.11:53 is
-    // redirected to it, as Docker does).
+    // redirected to it, as Docker does) ...
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
+    let listing = b.exec(nft::list).expect("nft list");
+    assert!(
+        listing.contains("ip daddr 127.0.0.11 udp dport 53 counter dnat ip to 127.0.0.11:53053"),
+        "{listing}"
+    );
+    // ... while in a node that does not declare it, the name service holds the port.
+    let taken = net
+        .node("a")
+        .exec(|| std::net::UdpSocket::bind("0.0.0.0:53"))
+        .expect_err("the name service holds 127.0.0.11:53 in a");
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
     // And it gets queries sent to it.
     let a = net.node("a");
     a.exec(|| {
@@ -283,4 +303,41 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
         .expect("timeout");
     let (n, _) = server.recv_from(&mut buf).expect("the query arrives");
     assert_eq!(&buf[..n], b"query");
+}
+
+/// Names need no netfilter: a topology without NAT, firewall or `keep_port_53_free` has no
+/// nf_tables table in any node, so it runs on a kernel without nf_tables NAT.
+#[netns_test(topology = presets::bridge_pair())]
+fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
+    for name in ["host", "a", "b"] {
+        let node = net.node(name);
+        let listing = node.exec(nft::list).expect("nft list");
+        assert_eq!(
+            listing, "# no nf_tables tables in this network namespace\n",
+            "node {name}"
+        );
+        let hosts = sh(&node, "getent", &["hosts", "b"]);
+        assert!(hosts.starts_with("10.0.0.3"), "node {name}: {hosts}");
+        let ips: Vec<IpAddr> = node.exec(|| {
+            use std::net::ToSocketAddrs;
+            ("a", 0)
+                .to_socket_addrs()
+                .expect("resolving a")
+                .map(|a| a.ip())
+                .collect()
+        });
+        assert_eq!(ips, [net.node("a").ip()], "node {name}");
+    }
+    // The sandbox's own UDP echo (SO_REUSEADDR) serves port 53 next to the name service.
+    let (a, b) = (net.node("a"), net.node("b"));
+    let echo = b.udp_echo(53).expect("udp echo on port 53");
+    net.block_on(a.assert_reaches("b", netns_test::reach::Probe::Udp(53)));
+    assert!(echo.echoed() >= 1, "b echoed {}", echo.echoed());
+    let hosts = sh(&b, "getent", &["hosts", "a"]);
+    assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
+    // The listing does see a table once there is one.
+    a.exec(|| nft::apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new())))
+        .expect("apply");
+    let listing = a.exec(nft::list).expect("nft list");
+    assert!(listing.contains("table inet netns_test {"), "{listing}");
 }

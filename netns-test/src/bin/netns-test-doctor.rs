@@ -8,8 +8,14 @@
 //! Outside any sandbox it checks user namespaces (and the AppArmor, sysctl and seccomp
 //! causes of their absence), namespace limits, the file descriptor limit and the tools the
 //! examples use. Then it runs the rest inside a real sandbox, the way every test runs:
-//! veth, bridge, VXLAN, nf_tables NAT, conntrack, tbf, netem, AF_PACKET and ICMP sockets.
-//! It exits with 1 when something every test needs is missing.
+//! veth pairs, bridges and ICMP sockets, which every test needs, and then a table of
+//! features, each with the kernel parts it needs (module and CONFIG_ option) and whether
+//! they are present, each probed for real: node names (nothing), firewall rules
+//! (nf_tables), ct matches (nft_ct), reject (nft_reject_inet), published ports (nft_fib_inet,
+//! nft_nat), `keep_port_53_free()`, DNAT and SNAT (nft_nat), masquerade (nft_masq),
+//! conntrack listing (nf_conntrack_netlink), bridge netfilter (br_netfilter), overlays
+//! (vxlan), rate limits (sch_tbf), netem delay and loss (sch_netem) or the relay's
+//! (AF_PACKET), IPv6 (ipv6). It exits with 1 when something every test needs is missing.
 
 use std::process::ExitCode;
 
@@ -128,8 +134,23 @@ fn outside() -> bool {
     userns.is_ok()
 }
 
+/// One line of the feature table: whether the kernel has what `feature` needs.
+fn feature(found: Result<(), String>, feature: &str, needs: &str) {
+    match found {
+        Ok(()) => println!("present  {feature}: needs {needs}"),
+        Err(e) => println!("absent   {feature}: needs {needs}; here: {e}"),
+    }
+}
+
+/// Applies `rules` (a table of its own) in `host`: the probe of the nf_tables parts it uses.
+fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String> {
+    host.exec(|| nft::apply(&rules)).map_err(|e| e.to_string())
+}
+
 /// The checks run inside a sandbox, in its host node. Returns the missing essentials.
 async fn inside(net: Net) -> Result<(), String> {
+    use nft::{Hook, NatMode, Proto, Rule, Ruleset};
+
     let host = net.host();
     let nl = host.netlink().clone();
     let mut essential_missing = Vec::new();
@@ -169,79 +190,6 @@ async fn inside(net: Net) -> Result<(), String> {
     if bridge.is_err() {
         essential_missing.push("bridge");
     }
-
-    let vxlan = nl
-        .link()
-        .add(rtnetlink::LinkVxlan::new("doc-vx0", 42).port(4789).build())
-        .execute()
-        .await;
-    report(
-        vxlan.is_ok(),
-        "VXLAN (overlay networks)",
-        &vxlan
-            .as_ref()
-            .err()
-            .map(|e| format!("{e}: overlays need CONFIG_VXLAN"))
-            .unwrap_or_default(),
-    );
-
-    let nat = host.exec(|| {
-        nft::apply(&nft::Ruleset::named("doctor").nat_masquerade("10.99.0.0/24", Some("doc-br0")))
-    });
-    report(
-        nat.is_ok(),
-        "nf_tables NAT (masquerade, published ports, firewall rules)",
-        &nat.as_ref()
-            .err()
-            .map(|e| format!("{e}: needs CONFIG_NF_TABLES and CONFIG_NFT_NAT/MASQ"))
-            .unwrap_or_default(),
-    );
-    let ct = host.exec(nft::conntrack::list);
-    report(
-        ct.is_ok(),
-        "conntrack over netlink",
-        &ct.as_ref()
-            .err()
-            .map(|e| format!("{e}: needs CONFIG_NF_CONNTRACK_NETLINK"))
-            .unwrap_or_default(),
-    );
-
-    // On the sandbox's own link to `peer` (see main).
-    let tbf = host.set_rate("eth0", 10_000_000).await;
-    report(
-        tbf.is_ok(),
-        "tbf (link rate limits)",
-        &tbf.as_ref()
-            .err()
-            .map(|e| format!("{e}: needs CONFIG_NET_SCH_TBF"))
-            .unwrap_or_default(),
-    );
-    match fault::netem_available(&host).await {
-        Ok(true) => report(true, "netem (delay, jitter, loss)", ""),
-        Ok(false) => warn(
-            "netem (delay, jitter, loss)",
-            "sch_netem is missing: links declared impairable() get delay and loss from netns-test's own relay instead; load it with `modprobe sch_netem` for the kernel's",
-        ),
-        Err(e) => report(false, "netem (delay, jitter, loss)", &e.to_string()),
-    }
-
-    let packet = host.exec(|| {
-        socket2::Socket::new(
-            socket2::Domain::PACKET,
-            socket2::Type::RAW,
-            Some(socket2::Protocol::from(i32::from(0x0003u16.to_be()))),
-        )
-        .map(drop)
-    });
-    report(
-        packet.is_ok(),
-        "AF_PACKET (pcap capture for failure diagnostics, relay)",
-        &packet
-            .as_ref()
-            .err()
-            .map(|e| format!("{e}: needs CONFIG_PACKET"))
-            .unwrap_or_default(),
-    );
     let icmp = host.exec(|| {
         socket2::Socket::new(
             socket2::Domain::IPV4,
@@ -258,15 +206,168 @@ async fn inside(net: Net) -> Result<(), String> {
             .map(|e| format!("{e}"))
             .unwrap_or_default(),
     );
+
+    println!(
+        "\nFeatures, the kernel parts they need (the module to load with `modprobe`, and \
+         the kernel's CONFIG_ option) and whether those are present here:"
+    );
+    let names = host.exec(|| {
+        use std::net::ToSocketAddrs;
+        ("peer", 0)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())
+            .and_then(|mut a| {
+                a.next()
+                    .map(drop)
+                    .ok_or_else(|| "no address for \"peer\"".to_string())
+            })
+    });
+    feature(
+        names,
+        "node names (the name service on 127.0.0.11:53)",
+        "nothing beyond loopback and UDP (no nf_tables)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_filter")
+                .forward_policy(nft::Policy::Accept)
+                .filter(
+                    Hook::Forward,
+                    Rule::new().iif("doc-br0").not_oif("doc-br0").drop(),
+                ),
+        ),
+        "firewall rules, isolation between bridges, internal() networks",
+        "nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_ct").filter(Hook::Input, Rule::new().ct_established().accept()),
+        ),
+        "ct state and ct status matches (Rule::ct_established, ct_new, ct_dnat, hairpin())",
+        "nf_tables, nft_ct (CONFIG_NFT_CT)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_reject")
+                .filter(Hook::Input, Rule::new().proto(Proto::Tcp).dport(9).reject()),
+        ),
+        "Rule::reject",
+        "nf_tables, nft_reject_inet (CONFIG_NFT_REJECT_INET)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_fib").filter(Hook::Input, Rule::new().dst_local().accept()),
+        ),
+        "published ports, full_cone, Rule::dst_local (fib daddr type local)",
+        "nf_tables, nft_fib_inet (CONFIG_NFT_FIB_INET)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_dnat").dnat(
+                Proto::Udp,
+                Some("127.0.0.11".parse().expect("address")),
+                53,
+                "127.0.0.11:53053".parse().expect("address"),
+            ),
+        ),
+        "DNAT: keep_port_53_free(), published ports (publish, publish_udp), Ruleset::dnat, full_cone",
+        "nf_tables, nft_nat (CONFIG_NFT_NAT)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_snat").snat(
+                "10.99.0.0/24",
+                None,
+                "10.99.1.1".parse().expect("address"),
+                Some(1024..=65535),
+                NatMode::PortPreserving,
+            ),
+        ),
+        "SNAT (Ruleset::snat)",
+        "nf_tables, nft_nat (CONFIG_NFT_NAT)",
+    );
+    feature(
+        nft_probe(
+            &host,
+            Ruleset::named("doctor_masq").nat_masquerade("10.99.0.0/24", Some("doc-br0")),
+        ),
+        "masquerade (bridge masquerade(), hairpin(), Ruleset::nat_masquerade)",
+        "nf_tables, nft_nat, nft_masq (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
+    );
+    feature(
+        host.exec(nft::conntrack::list)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        "conntrack listing and flushing (nft::conntrack)",
+        "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
+    );
+    // Per network namespace since Linux 5.3, present once the module is loaded.
+    let br_nf = host.exec(|| {
+        std::fs::metadata("/proc/sys/net/bridge/bridge-nf-call-iptables")
+            .map(drop)
+            .map_err(|e| format!("/proc/sys/net/bridge/bridge-nf-call-iptables: {e}"))
+    });
+    feature(
+        br_nf,
+        "bridge netfilter (bridged frames through the IP hooks)",
+        "br_netfilter (CONFIG_BRIDGE_NETFILTER)",
+    );
+    let vxlan = nl
+        .link()
+        .add(rtnetlink::LinkVxlan::new("doc-vx0", 42).port(4789).build())
+        .execute()
+        .await;
+    feature(
+        vxlan.map_err(|e| e.to_string()),
+        "overlay networks (Topology::overlay)",
+        "vxlan (CONFIG_VXLAN)",
+    );
+    // On the sandbox's own link to `peer` (see main).
+    let tbf = host.set_rate("eth0", 10_000_000).await;
+    feature(
+        tbf.map_err(|e| e.to_string()),
+        "link rate limits (Node::set_rate, Conditions::rate)",
+        "sch_tbf (CONFIG_NET_SCH_TBF)",
+    );
+    let netem = match fault::netem_available(&host).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("sch_netem is missing: links declared impairable() get delay and loss from netns-test's own relay instead (below)".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    feature(
+        netem,
+        "delay, jitter, loss by the kernel's netem (Node::set_conditions on any link)",
+        "sch_netem (CONFIG_NET_SCH_NETEM)",
+    );
+    let packet = host.exec(|| {
+        socket2::Socket::new(
+            socket2::Domain::PACKET,
+            socket2::Type::RAW,
+            Some(socket2::Protocol::from(i32::from(0x0003u16.to_be()))),
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+    });
+    feature(
+        packet,
+        "delay and loss on impairable() links through the relay; pcap capture for failure diagnostics",
+        "AF_PACKET (CONFIG_PACKET)",
+    );
     let ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
-    report(
-        ipv6,
-        "IPv6",
+    feature(
         if ipv6 {
-            ""
+            Ok(())
         } else {
-            "the kernel has no IPv6: dual-stack topologies fail"
+            Err("no /proc/sys/net/ipv6".to_string())
         },
+        "IPv6 (dual-stack topologies, ipv6 subnets)",
+        "ipv6 (CONFIG_IPV6)",
     );
 
     if essential_missing.is_empty() {

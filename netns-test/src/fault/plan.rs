@@ -73,6 +73,7 @@ pub(crate) fn insert_relays(plan: &mut Plan, veths: &[usize]) {
             net_of: None,
             rules: None,
             resolv_conf: None,
+            keep_port_53_free: false,
         });
         plan.relays.push(PlannedRelay {
             node: r,

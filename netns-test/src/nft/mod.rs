@@ -39,8 +39,13 @@
 //!
 //! Every rule carries a counter and its own nft text as a comment, so [`list`] (and
 //! `nft list ruleset`, if you run it by hand) shows which rule matched how often.
+//! [`list`] reads each rule back from its nf_tables expressions, not from the comment: a
+//! rule this crate makes is printed in nft syntax, exactly as its [`Rule`] prints, in
+//! whichever table it is; any other rule is printed as its raw expressions after the mark
+//! `# not a rule netns-test makes, raw expressions:`.
 
 mod conntrack_impl;
+mod decode;
 mod expr;
 mod render;
 mod sock;
@@ -258,6 +263,10 @@ enum Action {
 ///
 /// All matches must hold. Build it with the methods below and finish with [`Rule::accept`],
 /// [`Rule::drop`] or [`Rule::reject`]; a rule without a verdict only counts packets.
+///
+/// It prints (`{}`) in nft syntax, its matches in a fixed order whatever order they were
+/// added in: `iifname`, `ct`, addresses, `fib`, `oifname`, then protocol and ports. That
+/// is also how [`list`] prints it when it reads it back from the kernel.
 ///
 /// ```
 /// use netns_test::nft::{Proto, Rule};
@@ -937,6 +946,22 @@ pub(crate) fn apply_all_kept(rulesets: &[&Ruleset]) -> Result<Kept> {
     Ok(Kept(sock))
 }
 
+/// Applies each ruleset in a transaction of its own, over one socket kept open (see
+/// [`Kept`]); on failure, the index of the ruleset that failed (0 if no socket could be
+/// opened) and why. Rulesets before it stay applied.
+pub(crate) fn apply_each_kept(rulesets: &[&Ruleset]) -> std::result::Result<Kept, (usize, Error)> {
+    for (i, rules) in rulesets.iter().enumerate() {
+        rules.validate().map_err(|e| (i, e))?;
+    }
+    let first = rulesets.first().map_or(TABLE, |r| r.table.as_str());
+    let mut sock = sock::Nfnl::open().map_err(|e| (0, sock::apply_error(first, e)))?;
+    for (i, rules) in rulesets.iter().enumerate() {
+        sock.batch(&expr::ruleset_batch(rules))
+            .map_err(|e| (i, sock::apply_error(&rules.table, e)))?;
+    }
+    Ok(Kept(sock))
+}
+
 /// Deletes the table `inet netns_test` and with it every rule [`apply`] installed, in the
 /// calling thread's network namespace (`nft delete table inet netns_test`). Not an error if
 /// there is none. Connections already NATed keep their mapping (see [`conntrack::flush`]).
@@ -953,8 +978,14 @@ pub fn delete_table(name: &str) -> Result<()> {
 }
 
 /// Every nf_tables table, chain and rule of the calling thread's network namespace, as
-/// `nft list ruleset`-like text with counters (best effort: rules made by other tools are
-/// shown as their raw expressions).
+/// `nft list ruleset`-like text, each rule followed by `# handle N, packets P bytes B`.
+///
+/// Rules are decoded from the expressions the kernel holds, so what is printed is what the
+/// kernel runs: a rule this crate makes (in any table) reads as its nft text, e.g.
+/// `ip saddr 172.18.0.0/16 oifname != "docker0" counter masquerade`; a rule made by other
+/// tools (`nft`, `iptables-nft`) is shown as its raw expressions, `[ payload load 4b @
+/// network header + 12 => reg 1 ] ...`, after the mark `# not a rule netns-test makes, raw
+/// expressions:`, with its comment if it has one.
 pub fn list() -> Result<String> {
     let dump = sock::Nfnl::open()
         .and_then(|mut s| s.dump_ruleset())

@@ -10,9 +10,10 @@ use netlink_packet_netfilter::nftables::{
     VerdictAttribute,
 };
 
-use super::expr::{CT_ESTABLISHED, CT_NEW, CT_RELATED, IPS_DST_NAT, UDATA_RULE_COMMENT};
+use super::decode;
+use super::expr::{IPS_DST_NAT, UDATA_RULE_COMMENT};
 use super::sock::RulesetDump;
-use super::{Action, Match, NatMode, Proto, Rule, TABLE};
+use super::{Action, Match, NatMode, Proto, Rule};
 
 fn net_text(net: &IpNet) -> String {
     if net.prefix_len() == net.max_prefix_len() {
@@ -22,12 +23,30 @@ fn net_text(net: &IpNet) -> String {
     }
 }
 
-/// `Rule`'s `Display`: the rule in nft syntax.
+/// Where a match is printed: `iifname`, `ct`, addresses, `fib`, `oifname`, then protocol
+/// and ports, each group in the order the rule has them. The encoding keeps that order
+/// within each group, so the text of a rule read back from the kernel is the text of the
+/// rule that was installed.
+fn rank(m: &Match) -> u8 {
+    match m {
+        Match::Iface { out: false, .. } => 0,
+        Match::CtState(_) | Match::CtStatus(_) => 1,
+        Match::Net { .. } => 2,
+        Match::DstLocal => 3,
+        Match::Iface { out: true, .. } => 4,
+        Match::Proto(_) | Match::Port { .. } => 5,
+        Match::Invalid(_) => 6,
+    }
+}
+
+/// `Rule`'s `Display`: the rule in nft syntax, its matches in [`rank`] order.
 pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let proto = rule.proto_of();
     let has_ports = rule.matches.iter().any(|m| matches!(m, Match::Port { .. }));
     let mut words: Vec<String> = Vec::new();
-    for m in &rule.matches {
+    let mut matches: Vec<&Match> = rule.matches.iter().collect();
+    matches.sort_by_key(|m| rank(m));
+    for m in matches {
         match m {
             Match::Net { dst, net, neg } => words.push(format!(
                 "{} {}{} {}",
@@ -57,17 +76,7 @@ pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 }
             }
             Match::CtState(mask) => {
-                let mut states = Vec::new();
-                for (bit, name) in [
-                    (CT_NEW, "new"),
-                    (CT_ESTABLISHED, "established"),
-                    (CT_RELATED, "related"),
-                ] {
-                    if mask & bit != 0 {
-                        states.push(name);
-                    }
-                }
-                words.push(format!("ct state {}", states.join(",")));
+                words.push(format!("ct state {}", decode::ct_states(*mask).join(",")))
             }
             Match::DstLocal => words.push("fib daddr type local".into()),
             Match::CtStatus(IPS_DST_NAT) => words.push("ct status dnat".into()),
@@ -315,8 +324,43 @@ fn comment(udata: &[u8]) -> Option<String> {
     None
 }
 
-/// A dumped ruleset as `nft list ruleset`-like text. Rules of our own tables show the nft
-/// text they were made from; others show their raw expressions.
+/// How `nft` names the standard priorities of tables of the IP families.
+fn priority_text(family: u8, prio: i32) -> String {
+    let named = match (family, prio) {
+        (1 | 2 | 10, -300) => Some("raw"),
+        (1 | 2 | 10, -150) => Some("mangle"),
+        (1 | 2 | 10, -100) => Some("dstnat"),
+        (1 | 2 | 10, 0) => Some("filter"),
+        (1 | 2 | 10, 50) => Some("security"),
+        (1 | 2 | 10, 100) => Some("srcnat"),
+        _ => None,
+    };
+    named.map_or_else(|| prio.to_string(), str::to_string)
+}
+
+/// Marks a rule shown as raw expressions, where it stands instead of nft syntax.
+pub(crate) const RAW_MARK: &str = "# not a rule netns-test makes, raw expressions:";
+
+/// One dumped rule: its nft text if it is exactly a rule this crate makes (whatever the
+/// table), else [`RAW_MARK`] and its expressions, as `nft --debug=netlink` shows them.
+fn rule_body(exprs: &[(String, &Expressions)], comment: Option<String>) -> String {
+    let read: Vec<decode::Ex> = exprs.iter().map(|(n, e)| decode::ex(n, e)).collect();
+    if let Some(rule) = decode::rule(&read) {
+        return rule.to_string();
+    }
+    let mut s = String::from(RAW_MARK);
+    for (name, e) in exprs {
+        let _ = write!(s, " [ {} ]", expr_text(name, e));
+    }
+    if let Some(c) = comment {
+        let _ = write!(s, " comment {c:?}");
+    }
+    s
+}
+
+/// A dumped ruleset as `nft list ruleset`-like text, with each rule's handle and counter
+/// in a trailing comment. Rules this crate makes are decoded from their expressions back
+/// into nft syntax; any other rule shows its raw expressions after [`RAW_MARK`].
 pub(crate) fn ruleset(d: &RulesetDump) -> String {
     let mut out = String::new();
     if d.tables.is_empty() {
@@ -329,7 +373,6 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
                 tname = n.clone();
             }
         }
-        let ours = tname.starts_with(TABLE);
         let _ = writeln!(out, "table {} {tname} {{", family_name(*tfam));
         for (cfam, c) in d.chains.iter().filter(|(f, _)| f == tfam) {
             let (mut ctable, mut cname, mut kind, mut policy) =
@@ -363,7 +406,7 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
                     "\t\ttype {} hook {} priority {};",
                     kind.as_deref().unwrap_or("filter"),
                     hook_name(*cfam, h),
-                    prio.unwrap_or(0)
+                    priority_text(*cfam, prio.unwrap_or(0))
                 );
                 if let Some(p) = policy {
                     let _ = write!(out, " policy {};", if p == 0 { "drop" } else { "accept" });
@@ -399,7 +442,7 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
                                                     counter = Some(counter_values(attributes));
                                                 }
                                             }
-                                            exprs.push(format!("[ {} ]", expr_text(&name, e)));
+                                            exprs.push((name.clone(), e));
                                         }
                                         _ => {}
                                     }
@@ -412,10 +455,7 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
                 if rtable != tname || rchain != cname {
                     continue;
                 }
-                let body = match text {
-                    Some(t) if ours => t,
-                    _ => exprs.join(" "),
-                };
+                let body = rule_body(&exprs, text);
                 let _ = write!(out, "\t\t{body}  # handle {handle}");
                 if let Some((bytes, packets)) = counter {
                     let _ = write!(out, ", packets {packets} bytes {bytes}");

@@ -1020,6 +1020,9 @@ impl fmt::Display for ReachError {
                     "{from} should NOT reach {to} by {probe}, but the target answered: {what}"
                 )?;
                 let advice = match r.probe {
+                    Probe::Tcp(p) if r.icmp.is_none() => format!(
+                        "probe a port where something listens (start the server on TCP port {p} first), or use Probe::Icmp; if something does listen there, a reject rule on the way answered with a reset, which carries no sender: drop instead of rejecting, or probe by UDP"
+                    ),
                     Probe::Tcp(p) => format!(
                         "probe a port where something listens (start the server on TCP port {p} first), or use Probe::Icmp"
                     ),
@@ -1173,6 +1176,27 @@ fn socket_in(node: &Node, domain: Domain, ty: Type, proto: Protocol) -> io::Resu
 
 /// Why a probe's socket could not be opened, with the remedy where one is known.
 fn open_failure(node: &Node, probe: Probe, v6: bool, e: &io::Error) -> String {
+    let denied = matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+    let range = if probe == Probe::Icmp && denied {
+        sys::in_netns(node.netns(), || {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
+        })
+        .ok()
+        .and_then(Result::ok)
+    } else {
+        None
+    };
+    open_failure_text(node.name(), probe, v6, e, range.as_deref())
+}
+
+/// [`open_failure`] given the node's `net.ipv4.ping_group_range`, if it was read.
+fn open_failure_text(
+    node: &str,
+    probe: Probe,
+    v6: bool,
+    e: &io::Error,
+    ping_group_range: Option<&str>,
+) -> String {
     let family = if v6 { "IPv6" } else { "IPv4" };
     let kind = match probe {
         Probe::Icmp => "ICMP datagram",
@@ -1180,22 +1204,18 @@ fn open_failure(node: &Node, probe: Probe, v6: bool, e: &io::Error) -> String {
         Probe::Udp(_) => "UDP",
     };
     let mut msg = format!(
-        "could not open the {family} {kind} socket for the {} in node {:?}: {}",
+        "could not open the {family} {kind} socket for the {} in node {node:?}: {}",
         probe.describe(v6),
-        node.name(),
         errno_text(e)
     );
     match (probe, e.raw_os_error()) {
         (Probe::Icmp, Some(libc::EACCES | libc::EPERM)) => {
-            let range = sys::in_netns(node.netns(), || {
-                std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
-            })
-            .ok()
-            .and_then(Result::ok)
-            .map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "));
-            let now = match range {
-                Some(r) => format!("it is \"{r}\" in node {:?}", node.name()),
-                None => format!("it could not be read in node {:?}", node.name()),
+            let now = match ping_group_range {
+                Some(r) => format!(
+                    "it is \"{}\" in node {node:?}",
+                    r.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+                None => format!("it could not be read in node {node:?}"),
             };
             msg.push_str(&format!(
                 "; unprivileged ICMP sockets need net.ipv4.ping_group_range to hold the caller's group, and {now} (the runtime sets \"0 0\" in every node): write \"0 0\" back to /proc/sys/net/ipv4/ping_group_range in the node, or probe by TCP or UDP"
@@ -2997,6 +3017,31 @@ mod tests {
         has(
             &msg,
             &["a should reach bx by ICMP echo, but the probe could not be sent: the topology has no node"],
+        );
+    }
+
+    #[test]
+    fn sockets_that_cannot_be_opened_are_named() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        let msg = open_failure_text("a", Probe::Icmp, true, &e, Some("1\t0\n"));
+        has(
+            &msg,
+            &[
+                "could not open the IPv6 ICMP datagram socket for the ICMPv6 echo in node \"a\": EACCES (Permission denied)",
+                "net.ipv4.ping_group_range to hold the caller's group, and it is \"1 0\" in node \"a\"",
+                "write \"0 0\" back to /proc/sys/net/ipv4/ping_group_range in the node, or probe by TCP or UDP",
+            ],
+        );
+        let msg = open_failure_text("a", Probe::Icmp, false, &e, None);
+        has(&msg, &["it could not be read in node \"a\""]);
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        let msg = open_failure_text("b", Probe::Tcp(80), false, &e, None);
+        has(
+            &msg,
+            &[
+                "could not open the IPv4 TCP socket for the TCP port 80 in node \"b\": EMFILE (Too many open files)",
+                "raise `ulimit -n`",
+            ],
         );
     }
 

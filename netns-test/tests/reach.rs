@@ -396,9 +396,11 @@ async fn matrix_with_a_wrong_expectation(net: Net) {
         con2   y    -    n
         con3   n    n    -
     ";
+    // The waits are pinned (NETNS_TEST_ISOLATION_WAIT would raise a default one).
     let wrong_fast = Matrix::parse(wrong)
         .unwrap()
-        .timeout(Duration::from_millis(500));
+        .timeout(Duration::from_millis(500))
+        .isolation_wait(Duration::from_millis(300));
     let start = Instant::now();
     let err = net
         .check_matrix(Probe::Icmp, &wrong_fast)

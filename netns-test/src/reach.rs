@@ -21,13 +21,50 @@
 //!   [`Node::udp_echo`] in the target when the node has no UDP service of its own.
 //!
 //! A probe that does not reach says why: no answer within the deadline (timeout), refused
-//! (TCP RST, ICMP port unreachable), network or host unreachable (from `errno` and the ICMP
-//! error that came back, with the router that sent it), prohibited (a firewall rule), and
-//! shows the source's routes toward the destination and its addresses.
+//! (TCP RST, ICMP port unreachable from the target), network or host unreachable (from
+//! `errno` and the ICMP error that came back, with the router that sent it), prohibited (a
+//! firewall rule), and shows the source's routes toward the destination and its addresses.
+//!
+//! # What proves isolation
+//!
+//! [`Node::assert_cannot_reach`], a matrix's `n` and the `check_*` negatives pass only when
+//! the probe was sent and stopped before the target: silence ([`Outcome::Timeout`]), no
+//! route ([`Outcome::NetUnreachable`], a blackhole route included), an unreachable host
+//! ([`Outcome::HostUnreachable`]) or a firewall rule on the way ([`Outcome::Prohibited`],
+//! which includes an ICMP port unreachable sent by a *router*: a `reject` rule in between).
+//! See [`Outcome::is_blocked`]. Two other answers fail them:
+//!
+//! - **Refused** ([`Outcome::Refused`]): the target's own stack answered, with a TCP reset
+//!   or an ICMP destination unreachable whose source is the target's address (port
+//!   unreachable, or its own firewall's reject). The path exists; only nothing listens. So
+//!   `a.assert_cannot_reach(&b, Probe::Tcp(80))` against a closed port of a reachable `b`
+//!   fails: to assert isolation, probe a port where something listens (start the server,
+//!   or [`Node::udp_echo`]) or use [`Probe::Icmp`]. A TCP reset carries no sender, so every
+//!   reset counts as refused, also one sent by a `reject` rule on a router on the way (the
+//!   project's [`crate::nft::Rule::reject`] answers TCP with a reset): drop instead of
+//!   rejecting, or probe by UDP or ICMP, where a router's answer is told apart by its
+//!   source.
+//! - **Could not probe** ([`Outcome::Failed`]): the probe was never sent: an unknown node
+//!   or name (`"con2x"`), no address of the probed family at the target or at the source
+//!   (an IPv6 probe to or from an IPv4-only node), a socket that could not be opened (an
+//!   ICMP socket refused by `net.ipv4.ping_group_range`), an unexpected `errno`. The error
+//!   names it and the remedy; every check, positive or negative, fails on it.
+//!
+//! # The isolation wait
+//!
+//! A negative probe waits [`ISOLATION_WAIT`] (300 ms) for the answer that must not come.
+//! On a loaded machine, raise it for every negative check that uses the default with the
+//! environment variable `NETNS_TEST_ISOLATION_WAIT` (`"300ms"`, `"2s"`, `"1m"`, or a whole
+//! number of seconds; at least the default and at most 60 s; empty means unset; any other
+//! value fails the check, naming the variable). A wait given in the code
+//! ([`Node::check_cannot_reach_within`], [`Matrix::isolation_wait`]) is used as given. A
+//! failing negative check says how long it waited and where that came from.
 //!
 //! Routers rate-limit the ICMP errors they send (Linux: a burst of two or three per source,
 //! then about one a second), so after a few unanswerable probes through the same router an
-//! "unreachable" may show up as a timeout instead; either way it is "not reached".
+//! "unreachable" may show up as a timeout instead; either way it is "not reached". A host
+//! rate-limits its own port unreachable answers the same way: a negative UDP check is only
+//! as good as the positive control next to it (the same port answering from where it may).
 //!
 //! Probes are `async`: in a synchronous test body run them with [`Net::block_on`]:
 //!
@@ -64,8 +101,100 @@ pub const REACH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a probe that is expected *not* to reach waits before it concludes that nothing
 /// answers (by default). Inside one machine an answer takes microseconds to a few
-/// milliseconds; raise it (e.g. [`Matrix::isolation_wait`]) on a very loaded machine.
+/// milliseconds; raise it on a very loaded machine with the environment variable
+/// [`ISOLATION_WAIT_ENV`] (for every check), or in the code with
+/// [`Matrix::isolation_wait`] and [`Node::check_cannot_reach_within`].
 pub const ISOLATION_WAIT: Duration = Duration::from_millis(300);
+
+/// The environment variable that raises the default isolation wait:
+/// `NETNS_TEST_ISOLATION_WAIT=2s` (see the [module documentation](self)).
+pub const ISOLATION_WAIT_ENV: &str = "NETNS_TEST_ISOLATION_WAIT";
+
+/// The longest isolation wait the environment variable may ask for.
+const ISOLATION_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// Where the wait of a negative probe came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitFrom {
+    /// [`ISOLATION_WAIT`].
+    Default,
+    /// [`ISOLATION_WAIT_ENV`].
+    Env,
+    /// The code: `check_cannot_reach_within`, `Matrix::isolation_wait`.
+    Given,
+}
+
+/// Parses a value of [`ISOLATION_WAIT_ENV`]: `"300ms"`, `"2s"`, `"1m"` or whole seconds.
+fn parse_isolation_wait(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    let bad = |why: &str| {
+        format!(
+            "{ISOLATION_WAIT_ENV}={value:?} {why}: write a duration like \"500ms\", \"2s\" or \"1m\" (a whole number of seconds without a unit), from the default {} up to {}; it raises the wait of every negative reachability check",
+            fmt_dur(ISOLATION_WAIT),
+            fmt_dur(ISOLATION_WAIT_MAX)
+        )
+    };
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    if num.is_empty() {
+        return Err(bad("is not a duration"));
+    }
+    let factor: u64 = match unit {
+        "" | "s" => 1000,
+        "ms" => 1,
+        "m" => 60_000,
+        _ => return Err(bad("is not a duration")),
+    };
+    let ms = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| bad("is too large"))?;
+    let d = Duration::from_millis(ms);
+    if d < ISOLATION_WAIT {
+        return Err(bad(&format!(
+            "is shorter than the default {}: the variable only raises the wait (a shorter one lets a slow answer pass for isolation)",
+            fmt_dur(ISOLATION_WAIT)
+        )));
+    }
+    if d > ISOLATION_WAIT_MAX {
+        return Err(bad(&format!(
+            "is {}, longer than {}: every negative check would wait that long",
+            fmt_dur(d),
+            fmt_dur(ISOLATION_WAIT_MAX)
+        )));
+    }
+    Ok(d)
+}
+
+/// The default isolation wait in effect: [`ISOLATION_WAIT_ENV`] if set (and not empty),
+/// else [`ISOLATION_WAIT`]. Read at every check, so a test may set the variable itself.
+fn default_isolation_wait() -> Result<(Duration, WaitFrom), String> {
+    match std::env::var(ISOLATION_WAIT_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok((ISOLATION_WAIT, WaitFrom::Default)),
+        Err(std::env::VarError::NotUnicode(v)) => Err(format!(
+            "{ISOLATION_WAIT_ENV}={v:?} is not UTF-8: write a duration like \"2s\""
+        )),
+        Ok(v) if v.trim().is_empty() => Ok((ISOLATION_WAIT, WaitFrom::Default)),
+        Ok(v) => parse_isolation_wait(&v).map(|d| (d, WaitFrom::Env)),
+    }
+}
+
+/// One sentence on how long a negative probe waited and how to change it.
+fn wait_note(wait: Duration, from: WaitFrom) -> String {
+    let w = fmt_dur(wait);
+    match from {
+        WaitFrom::Default => format!(
+            "the probe waited up to {w} for an answer (the default isolation wait; on a loaded machine raise it with {ISOLATION_WAIT_ENV}, e.g. {ISOLATION_WAIT_ENV}=2s)"
+        ),
+        WaitFrom::Env => format!(
+            "the probe waited up to {w} for an answer (the isolation wait set by {ISOLATION_WAIT_ENV})"
+        ),
+        WaitFrom::Given => format!(
+            "the probe waited up to {w} for an answer (the wait given in the code; {ISOLATION_WAIT_ENV} changes only the default)"
+        ),
+    }
+}
 
 /// What a probe sends, and what counts as reaching.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -207,11 +336,16 @@ fn node_addr(node: &Node, v6: Option<bool>) -> Result<IpAddr, String> {
             .find(|a| a.is_ipv6() == want_v6)
     };
     match v6 {
-        Some(v6) => find(v6).ok_or_else(|| {
+        Some(true) => find(true).ok_or_else(|| {
             format!(
-                "node {:?} has no {} address",
-                node.name(),
-                if v6 { "IPv6" } else { "IPv4" }
+                "node {:?} has no IPv6 address, so there is nothing to probe over IPv6: give its network an IPv6 subnet (e.g. `.bridge_with(\"br0\", \"10.0.0.0/24\", |b| b.ipv6(\"fd00:1::/64\"))`) or probe its IPv4 address",
+                node.name()
+            )
+        }),
+        Some(false) => find(false).ok_or_else(|| {
+            format!(
+                "node {:?} has no IPv4 address, so there is nothing to probe over IPv4: attach it to a network with an IPv4 subnet, or probe its IPv6 address (`Target::v6`)",
+                node.name()
             )
         }),
         None => find(false).or_else(|| find(true)).ok_or_else(|| {
@@ -246,6 +380,12 @@ impl Names {
         Net::current().map_or_else(Names::default, |net| Names::from_net(&net))
     }
 
+    /// Whether two addresses belong to the same node of the topology.
+    fn same_node(&self, a: IpAddr, b: IpAddr) -> bool {
+        a == b
+            || matches!((self.by_addr.get(&a), self.by_addr.get(&b)), (Some(x), Some(y)) if x == y)
+    }
+
     fn add(&mut self, addr: IpAddr, name: &str) {
         self.by_addr.entry(addr).or_insert_with(|| name.to_string());
     }
@@ -277,29 +417,66 @@ pub enum Outcome {
     Reached,
     /// No answer within the deadline.
     Timeout,
-    /// Refused: a TCP reset, or ICMP port unreachable (`ECONNREFUSED`).
+    /// Refused by the target itself: a TCP reset (`ECONNREFUSED`), or an ICMP destination
+    /// unreachable whose source is the target (port unreachable: nothing listens; or
+    /// administratively prohibited: its own firewall rejects it). The packet got there, so
+    /// this is neither reached (nothing accepted it) nor isolation (the path exists): every
+    /// check fails on it, [`Node::assert_cannot_reach`] included. A TCP reset carries no
+    /// sender: one sent by a `reject` rule on a router counts as refused too.
     Refused,
-    /// Network unreachable (`ENETUNREACH`): no route, here or at a router on the way.
+    /// Network unreachable (`ENETUNREACH`): no route, here or at a router on the way; or a
+    /// blackhole route in the source (`EINVAL`).
     NetUnreachable,
     /// Host unreachable (`EHOSTUNREACH`): a router (or the source itself) could not
     /// deliver it.
     HostUnreachable,
-    /// Prohibited by a firewall rule: an ICMP "administratively prohibited" answer, or
-    /// `EPERM`/`EACCES` when a rule in the source dropped or rejected it.
+    /// Blocked by a firewall rule before the target: an ICMP "administratively
+    /// prohibited" or "port unreachable" sent by a router on the way (a `reject` rule in
+    /// between), or `EPERM`/`EACCES` when a rule or a `prohibit` route in the source
+    /// stopped it.
     Prohibited,
-    /// Anything else, in words (a missing address, a socket that could not be opened).
+    /// The probe could not be sent, in words naming the node, name, address family or
+    /// `errno` and the remedy: an unknown node or name, no address of the probed family at
+    /// the target or the source, a socket that could not be opened, an unexpected error.
+    /// Every check fails on it, the negative ones included.
     Failed(String),
 }
 
 impl Outcome {
-    /// True for [`Outcome::Reached`].
+    /// True for [`Outcome::Reached`]: the probe got through to something that answers.
     pub fn is_reached(&self) -> bool {
         matches!(self, Outcome::Reached)
     }
 
-    fn classify(e: &io::Error, icmp: Option<&IcmpNotice>) -> Outcome {
-        if icmp.is_some_and(IcmpNotice::is_prohibited) {
-            return Outcome::Prohibited;
+    /// True for [`Outcome::Refused`]: the target's own stack answered that nothing listens
+    /// (or that its own firewall rejects it).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Outcome::Refused)
+    }
+
+    /// True when the probe was sent and stopped before the target's stack: a timeout, an
+    /// unreachable network or host, a firewall rule on the way. These, and only these,
+    /// satisfy [`Node::check_cannot_reach`] and a matrix's `n`.
+    pub fn is_blocked(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Timeout
+                | Outcome::NetUnreachable
+                | Outcome::HostUnreachable
+                | Outcome::Prohibited
+        )
+    }
+
+    /// The outcome of an error, given the ICMP error behind it (if any) and whether that
+    /// ICMP error came from the target itself (an address of the target's node).
+    fn classify(e: &io::Error, icmp: Option<&IcmpNotice>, icmp_from_target: bool) -> Outcome {
+        if let Some(n) = icmp.filter(|n| n.is_dest_unreachable()) {
+            if icmp_from_target {
+                return Outcome::Refused;
+            }
+            if n.is_prohibited() || n.is_port_unreachable() {
+                return Outcome::Prohibited;
+            }
         }
         match e.raw_os_error() {
             Some(libc::ECONNREFUSED) => Outcome::Refused,
@@ -307,7 +484,7 @@ impl Outcome {
             Some(libc::EHOSTUNREACH | libc::EHOSTDOWN) => Outcome::HostUnreachable,
             Some(libc::EACCES | libc::EPERM) => Outcome::Prohibited,
             Some(libc::ETIMEDOUT) => Outcome::Timeout,
-            _ => Outcome::Failed(e.to_string()),
+            _ => Outcome::Failed(format!("unexpected error {}", errno_text(e))),
         }
     }
 }
@@ -317,12 +494,23 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Reached => f.write_str("reached"),
             Outcome::Timeout => f.write_str("timeout"),
-            Outcome::Refused => f.write_str("refused"),
+            Outcome::Refused => f.write_str("refused: the path exists, nothing listens"),
             Outcome::NetUnreachable => f.write_str("network unreachable"),
             Outcome::HostUnreachable => f.write_str("host unreachable"),
             Outcome::Prohibited => f.write_str("prohibited"),
-            Outcome::Failed(s) => write!(f, "failed: {s}"),
+            Outcome::Failed(s) => write!(f, "could not probe: {s}"),
         }
+    }
+}
+
+/// `EACCES (Permission denied)`.
+fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let errno = nix::errno::Errno::from_raw(n);
+            format!("{errno:?} ({})", errno.desc())
+        }
+        None => e.to_string(),
     }
 }
 
@@ -343,6 +531,21 @@ pub struct IcmpNotice {
 }
 
 impl IcmpNotice {
+    /// ICMP destination unreachable (type 3), ICMPv6 destination unreachable (type 1).
+    fn is_dest_unreachable(&self) -> bool {
+        self.icmp_type == if self.v6 { 1 } else { 3 }
+    }
+
+    /// Port (or protocol) unreachable: what a host answers when nothing listens, and what
+    /// a `reject` rule sends.
+    fn is_port_unreachable(&self) -> bool {
+        if self.v6 {
+            self.icmp_type == 1 && self.code == 4
+        } else {
+            self.icmp_type == 3 && matches!(self.code, 2 | 3)
+        }
+    }
+
     fn is_prohibited(&self) -> bool {
         if self.v6 {
             self.icmp_type == 1 && matches!(self.code, 1 | 5 | 6)
@@ -478,18 +681,34 @@ impl ProbeResult {
                     unit(self.sent)
                 )
             }
-            Outcome::Refused => match self.probe {
-                Probe::Tcp(_) => format!(
-                    "refused: connection refused (TCP reset, ECONNREFUSED): nothing listens on {sock}, or a rule rejects with a reset{icmp}; after {elapsed}"
-                ),
-                Probe::Udp(_) if icmp.is_empty() => format!(
-                    "refused: ICMP port unreachable (ECONNREFUSED): nothing listens on UDP {sock}; after {elapsed}"
-                ),
-                Probe::Udp(_) => format!(
-                    "refused (ECONNREFUSED): nothing listens on UDP {sock}{icmp}; after {elapsed}"
-                ),
-                Probe::Icmp => format!("refused (ECONNREFUSED){icmp}; after {elapsed}"),
-            },
+            Outcome::Refused => {
+                let target_fw = self.icmp.as_ref().is_some_and(IcmpNotice::is_prohibited);
+                match self.probe {
+                    _ if target_fw => format!(
+                        "refused: the path exists, the target's own firewall rejects it{icmp}; after {elapsed}"
+                    ),
+                    Probe::Tcp(_) if icmp.is_empty() => format!(
+                        "refused: the path exists, nothing listens on {sock} (TCP reset, ECONNREFUSED; a rule rejecting with a reset looks the same); after {elapsed}"
+                    ),
+                    Probe::Tcp(_) => format!(
+                        "refused: the path exists, nothing listens on {sock}{icmp}; after {elapsed}"
+                    ),
+                    Probe::Udp(_) if icmp.is_empty() => format!(
+                        "refused: the path exists, nothing listens on UDP {sock} (ICMP port unreachable, ECONNREFUSED); after {elapsed}"
+                    ),
+                    Probe::Udp(_) => format!(
+                        "refused: the path exists, nothing listens on UDP {sock}{icmp}; after {elapsed}"
+                    ),
+                    Probe::Icmp => format!(
+                        "refused: the path exists, the target does not answer echo requests (ECONNREFUSED){icmp}; after {elapsed}"
+                    ),
+                }
+            }
+            Outcome::NetUnreachable if self.errno == Some(libc::EINVAL) => format!(
+                "network unreachable (EINVAL): a blackhole route in {} toward {} discards it (at once, nothing was sent)",
+                self.from,
+                self.addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
             Outcome::NetUnreachable => {
                 if icmp.is_empty() {
                     format!(
@@ -508,18 +727,28 @@ impl ProbeResult {
                 format!("host unreachable (EHOSTUNREACH){icmp}; after {elapsed}")
             }
             Outcome::Prohibited => {
+                let on_the_way = self
+                    .icmp
+                    .as_ref()
+                    .is_some_and(|n| n.is_port_unreachable() && !n.is_prohibited());
                 let why = match self.errno {
+                    _ if on_the_way => format!(
+                        "{}, not from the target: a reject rule on the way",
+                        icmp.trim_start_matches("; ")
+                    ),
                     _ if !icmp.is_empty() => icmp.trim_start_matches("; ").to_string(),
                     Some(libc::EPERM) => format!(
                         "EPERM: a netfilter rule in {} dropped it on the way out",
                         self.from
                     ),
-                    Some(libc::EACCES) => "EACCES: rejected by a rule".to_string(),
+                    Some(libc::EACCES) => {
+                        "EACCES: rejected by a rule or a prohibit route".to_string()
+                    }
                     _ => "a rule rejected it".to_string(),
                 };
                 format!("prohibited ({why}); after {elapsed}")
             }
-            Outcome::Failed(s) => format!("failed: {s}"),
+            Outcome::Failed(s) => format!("could not probe: {s}"),
         }
     }
 }
@@ -717,6 +946,8 @@ struct ReachErrorInner {
     result: ProbeResult,
     claim: Claim,
     path: PathReport,
+    /// For a negative claim: where its wait came from.
+    wait_from: Option<WaitFrom>,
 }
 
 /// Which claim a [`ReachError`] is about.
@@ -737,7 +968,13 @@ impl ReachError {
             result,
             claim,
             path,
+            wait_from: None,
         }))
+    }
+
+    fn with_wait_from(mut self, from: WaitFrom) -> Self {
+        self.0.wait_from = Some(from);
+        self
     }
 
     /// The probe and what happened to it.
@@ -746,7 +983,8 @@ impl ReachError {
     }
 
     /// What happened: for a failed "reaches" claim, why it did not; for a failed
-    /// "cannot reach" claim, [`Outcome::Reached`].
+    /// "cannot reach" claim, [`Outcome::Reached`], [`Outcome::Refused`] (the target
+    /// answered) or [`Outcome::Failed`] (the probe could not be sent).
     pub fn outcome(&self) -> &Outcome {
         &self.0.result.outcome
     }
@@ -761,13 +999,51 @@ impl fmt::Display for ReachError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.0.result;
         let (from, to, probe, what) = (&r.from, &r.to, r.probe_name(), r.what_happened());
+        let not_sent = matches!(r.outcome, Outcome::Failed(_));
         match self.0.claim {
+            Claim::Reaches if not_sent => writeln!(
+                f,
+                "{from} should reach {to} by {probe}, but the probe could not be sent: {}",
+                what.trim_start_matches("could not probe: ")
+            )?,
             Claim::Reaches => {
                 writeln!(f, "{from} should reach {to} by {probe}, but did not: {what}")?
+            }
+            Claim::CannotReach if not_sent => writeln!(
+                f,
+                "{from} should NOT reach {to} by {probe}, but that was not shown: the probe could not be sent: {}",
+                what.trim_start_matches("could not probe: ")
+            )?,
+            Claim::CannotReach if r.outcome.is_refused() => {
+                writeln!(
+                    f,
+                    "{from} should NOT reach {to} by {probe}, but the target answered: {what}"
+                )?;
+                let advice = match r.probe {
+                    Probe::Tcp(p) if r.icmp.is_none() => format!(
+                        "probe a port where something listens (start the server on TCP port {p} first), or use Probe::Icmp; if something does listen there, a reject rule on the way answered with a reset, which carries no sender: drop instead of rejecting, or probe by UDP"
+                    ),
+                    Probe::Tcp(p) => format!(
+                        "probe a port where something listens (start the server on TCP port {p} first), or use Probe::Icmp"
+                    ),
+                    Probe::Udp(p) => format!(
+                        "probe a port where something answers (run Node::udp_echo({p}) in the target first), or use Probe::Icmp"
+                    ),
+                    Probe::Icmp => "probe a TCP or UDP port where something listens".to_string(),
+                };
+                writeln!(
+                    f,
+                    "  a refusal is not isolation: the packet got to the target, only nothing took it; to assert isolation, {advice}"
+                )?
             }
             Claim::CannotReach => writeln!(
                 f,
                 "{from} should NOT reach {to} by {probe}, but it did: {what}"
+            )?,
+            Claim::EventuallyReaches if not_sent => writeln!(
+                f,
+                "{from} did not reach {to} by {probe}: the probe could not be sent: {}",
+                what.trim_start_matches("could not probe: ")
             )?,
             Claim::EventuallyReaches => writeln!(
                 f,
@@ -779,6 +1055,9 @@ impl fmt::Display for ReachError {
                 "nothing in {from} answered on {probe} (probed at {to}) within {}, retrying all along; the last try: {what}",
                 fmt_dur(r.wait)
             )?,
+        }
+        if let (Some(wait_from), false) = (self.0.wait_from, not_sent) {
+            writeln!(f, "  {}", wait_note(r.wait, wait_from))?;
         }
         self.0.path.write(f, "  ")
     }
@@ -798,17 +1077,27 @@ enum Mode {
 }
 
 struct Run {
-    outcome: Outcome,
+    end: End,
     elapsed: Duration,
     sent: u32,
     errno: Option<i32>,
     icmp: Option<IcmpNotice>,
 }
 
+/// How a probe ended, before it is classified with what is known about the target.
+enum End {
+    Reached,
+    Timeout,
+    /// An error from the socket (with the ICMP error behind it in [`Run::icmp`]).
+    Error(io::Error),
+    /// The probe could not be sent; the sentence says why.
+    NotSent(String),
+}
+
 impl Run {
     fn reached(start: Instant, sent: u32) -> Run {
         Run {
-            outcome: Outcome::Reached,
+            end: End::Reached,
             elapsed: start.elapsed(),
             sent,
             errno: None,
@@ -817,8 +1106,12 @@ impl Run {
     }
 
     fn failed(start: Instant, sent: u32, e: &io::Error, icmp: Option<IcmpNotice>) -> Run {
+        let copy = match e.raw_os_error() {
+            Some(n) => io::Error::from_raw_os_error(n),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
         Run {
-            outcome: Outcome::classify(e, icmp.as_ref()),
+            end: End::Error(copy),
             elapsed: start.elapsed(),
             sent,
             errno: e.raw_os_error(),
@@ -828,7 +1121,7 @@ impl Run {
 
     fn timeout(start: Instant, sent: u32) -> Run {
         Run {
-            outcome: Outcome::Timeout,
+            end: End::Timeout,
             elapsed: start.elapsed(),
             sent,
             errno: None,
@@ -838,7 +1131,7 @@ impl Run {
 
     fn other(start: Instant, why: String) -> Run {
         Run {
-            outcome: Outcome::Failed(why),
+            end: End::NotSent(why),
             elapsed: start.elapsed(),
             sent: 0,
             errno: None,
@@ -879,6 +1172,64 @@ fn socket_in(node: &Node, domain: Domain, ty: Type, proto: Protocol) -> io::Resu
     let sock = sys::in_netns(node.netns(), || Socket::new(domain, ty, Some(proto)))??;
     sock.set_nonblocking(true)?;
     Ok(sock)
+}
+
+/// Why a probe's socket could not be opened, with the remedy where one is known.
+fn open_failure(node: &Node, probe: Probe, v6: bool, e: &io::Error) -> String {
+    let denied = matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+    let range = if probe == Probe::Icmp && denied {
+        sys::in_netns(node.netns(), || {
+            std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
+        })
+        .ok()
+        .and_then(Result::ok)
+    } else {
+        None
+    };
+    open_failure_text(node.name(), probe, v6, e, range.as_deref())
+}
+
+/// [`open_failure`] given the node's `net.ipv4.ping_group_range`, if it was read.
+fn open_failure_text(
+    node: &str,
+    probe: Probe,
+    v6: bool,
+    e: &io::Error,
+    ping_group_range: Option<&str>,
+) -> String {
+    let family = if v6 { "IPv6" } else { "IPv4" };
+    let kind = match probe {
+        Probe::Icmp => "ICMP datagram",
+        Probe::Tcp(_) => "TCP",
+        Probe::Udp(_) => "UDP",
+    };
+    let mut msg = format!(
+        "could not open the {family} {kind} socket for the {} in node {node:?}: {}",
+        probe.describe(v6),
+        errno_text(e)
+    );
+    match (probe, e.raw_os_error()) {
+        (Probe::Icmp, Some(libc::EACCES | libc::EPERM)) => {
+            let now = match ping_group_range {
+                Some(r) => format!(
+                    "it is \"{}\" in node {node:?}",
+                    r.split_whitespace().collect::<Vec<_>>().join(" ")
+                ),
+                None => format!("it could not be read in node {node:?}"),
+            };
+            msg.push_str(&format!(
+                "; unprivileged ICMP sockets need net.ipv4.ping_group_range to hold the caller's group, and {now} (the runtime sets \"0 0\" in every node): write \"0 0\" back to /proc/sys/net/ipv4/ping_group_range in the node, or probe by TCP or UDP"
+            ));
+        }
+        (_, Some(libc::EMFILE | libc::ENFILE)) => msg.push_str(
+            "; the process is out of file descriptors: raise `ulimit -n`, or close the sockets the test keeps open",
+        ),
+        (_, Some(libc::EAFNOSUPPORT)) => msg.push_str(&format!(
+            "; the kernel does not support {family} here (booted with ipv6.disable=1?)"
+        )),
+        _ => {}
+    }
+    msg
 }
 
 fn set_recverr(sock: &Socket, v6: bool) -> io::Result<()> {
@@ -975,24 +1326,17 @@ async fn run_dgram(src: &Node, dst: IpAddr, probe: Probe, wait: Duration, mode: 
     };
     let sock = match socket_in(src, domain, Type::DGRAM, proto) {
         Ok(s) => s,
-        Err(e) => {
-            let extra = if probe == Probe::Icmp {
-                "; ICMP datagram sockets need net.ipv4.ping_group_range to hold the group (the runtime sets \"0 0\" in every node: was it changed?)"
-            } else {
-                ""
-            };
-            return Run::other(
-                start,
-                format!(
-                    "could not open a {} socket in node {:?}: {e}{extra}",
-                    probe.describe(v6),
-                    src.name()
-                ),
-            );
-        }
+        Err(e) => return Run::other(start, open_failure(src, probe, v6, &e)),
     };
     if let Err(e) = set_recverr(&sock, v6) {
-        return Run::other(start, format!("setting IP_RECVERR: {e}"));
+        return Run::other(
+            start,
+            format!(
+                "setting IP_RECVERR on the probe's socket in node {:?}: {}",
+                src.name(),
+                errno_text(&e)
+            ),
+        );
     }
     // Connecting fails at once without a route (ENETUNREACH), and filters what comes back.
     if let Err(e) = sock.connect(&SockAddr::from(SocketAddr::new(dst, port))) {
@@ -1064,10 +1408,25 @@ async fn run_dgram(src: &Node, dst: IpAddr, probe: Probe, wait: Duration, mode: 
     }
 }
 
-/// One TCP connection attempt; a failure comes with the ICMP error behind it, if any.
-async fn tcp_attempt(src: &Node, addr: SocketAddr) -> Result<(), (io::Error, Option<IcmpNotice>)> {
+/// Why a TCP connection attempt failed.
+enum AttemptError {
+    /// The socket could not be opened: the sentence says why (nothing was sent).
+    Open(String),
+    /// The connection failed, with the ICMP error behind it, if any.
+    Connect(io::Error, Option<IcmpNotice>),
+}
+
+/// One TCP connection attempt.
+async fn tcp_attempt(src: &Node, addr: SocketAddr) -> Result<(), AttemptError> {
     let domain = Domain::for_address(addr);
-    let sock = socket_in(src, domain, Type::STREAM, Protocol::TCP).map_err(|e| (e, None))?;
+    let sock = socket_in(src, domain, Type::STREAM, Protocol::TCP).map_err(|e| {
+        AttemptError::Open(open_failure(
+            src,
+            Probe::Tcp(addr.port()),
+            addr.is_ipv6(),
+            &e,
+        ))
+    })?;
     // With IP_RECVERR an ICMP error that aborts the handshake is also queued on the
     // socket: a duplicate of the fd reads it after tokio has dropped the socket.
     let errs = set_recverr(&sock, addr.is_ipv6()).and_then(|()| sock.try_clone());
@@ -1077,7 +1436,7 @@ async fn tcp_attempt(src: &Node, addr: SocketAddr) -> Result<(), (io::Error, Opt
             drop(stream);
             Ok(())
         }
-        Err(e) => Err((e, errs.ok().and_then(drain_errqueue))),
+        Err(e) => Err(AttemptError::Connect(e, errs.ok().and_then(drain_errqueue))),
     }
 }
 
@@ -1105,7 +1464,8 @@ async fn run_tcp(src: &Node, addr: SocketAddr, wait: Duration, mode: Mode) -> Ru
             biased;
             Some(r) = attempts.next(), if !attempts.is_empty() => match r {
                 Ok(()) => return Run::reached(start, sent),
-                Err((e, icmp)) => {
+                Err(AttemptError::Open(why)) => return Run::other(start, why),
+                Err(AttemptError::Connect(e, icmp)) => {
                     if mode == Mode::Once {
                         return Run::failed(start, sent, &e, icmp);
                     }
@@ -1153,24 +1513,137 @@ async fn probe_target(
     need_runtime();
     let (to, addr) = target.resolve(names);
     let mut run = match &addr {
+        Ok(_) if wait.is_zero() => Run::other(
+            Instant::now(),
+            "the wait is zero, so no answer could come: give the probe a deadline".to_string(),
+        ),
         Ok(a) => run_probe(src, *a, probe, wait, mode).await,
         Err(why) => Run::other(Instant::now(), why.clone()),
     };
     if let Some(n) = &mut run.icmp {
         n.from_node = n.from.and_then(|a| names.by_addr.get(&a).cloned());
     }
+    let outcome = match run.end {
+        End::Reached => Outcome::Reached,
+        End::Timeout => Outcome::Timeout,
+        End::NotSent(why) => Outcome::Failed(why),
+        End::Error(e) => {
+            let dst = *addr
+                .as_ref()
+                .expect("an error comes from a probe that was sent");
+            classify_error(src, dst, probe, &e, run.icmp.as_ref(), names).await
+        }
+    };
     ProbeResult {
         from: src.name().to_string(),
         to,
         addr: addr.ok(),
         probe,
-        outcome: run.outcome,
+        outcome,
         elapsed: run.elapsed,
         wait,
         sent: run.sent,
         errno: run.errno,
         icmp: run.icmp,
     }
+}
+
+/// [`Outcome::classify`], and for the errors the source's own kernel returns before
+/// anything is sent, a look at the source: an address family it has no address of, an
+/// IPv6 link-local target without an interface, a blackhole route.
+async fn classify_error(
+    src: &Node,
+    dst: IpAddr,
+    probe: Probe,
+    e: &io::Error,
+    icmp: Option<&IcmpNotice>,
+    names: &Names,
+) -> Outcome {
+    let from_target = icmp
+        .and_then(|n| n.from)
+        .is_none_or(|from| names.same_node(from, dst));
+    let local = icmp.is_none();
+    let errno = e.raw_os_error();
+    if local
+        && matches!(
+            errno,
+            Some(libc::ENETUNREACH | libc::EADDRNOTAVAIL | libc::EINVAL)
+        )
+    {
+        if let Ok(false) = has_source_for(src, dst) {
+            let (fam, other) = if dst.is_ipv6() {
+                ("IPv6", "IPv4")
+            } else {
+                ("IPv4", "IPv6")
+            };
+            let give = if dst.is_ipv6() {
+                "give its network an IPv6 subnet (e.g. `.bridge_with(\"br0\", \"10.0.0.0/24\", |b| b.ipv6(\"fd00:1::/64\"))`)"
+            } else {
+                "attach it to a network with an IPv4 subnet"
+            };
+            return Outcome::Failed(format!(
+                "node {:?} has no {fam} address to send from (only loopback or link-local ones), so the {} to {dst} could not be sent ({}): {give}, or probe an {other} address",
+                src.name(),
+                probe.describe(dst.is_ipv6()),
+                errno_text(e)
+            ));
+        }
+    }
+    if local && errno == Some(libc::EINVAL) {
+        let link_local = matches!(dst, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+        if link_local || dst.is_multicast() {
+            return Outcome::Failed(format!(
+                "{dst} is a {} address, which the kernel refuses as a probe's destination ({}): probe one of the target's global or unique local addresses",
+                if link_local { "link-local" } else { "multicast" },
+                errno_text(e)
+            ));
+        }
+        if blackholed(src, dst).await {
+            return Outcome::NetUnreachable;
+        }
+        return Outcome::Failed(format!(
+            "the kernel of node {:?} refused to send the {} to {dst}: {}",
+            src.name(),
+            probe.describe(dst.is_ipv6()),
+            errno_text(e)
+        ));
+    }
+    Outcome::classify(e, icmp, from_target)
+}
+
+/// Whether the node has an address it can send to `dst` from (its live addresses, from the
+/// kernel): of the same family, not a loopback address (unless `dst` is one), not
+/// link-local (unless `dst` is).
+fn has_source_for(node: &Node, dst: IpAddr) -> io::Result<bool> {
+    let addrs = sys::in_netns(node.netns(), nix::ifaddrs::getifaddrs)??;
+    let is_ll = |a: &IpAddr| matches!(a, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+    Ok(addrs
+        .filter_map(|ia| ia.address)
+        .filter_map(|sa| {
+            if let Some(v4) = sa.as_sockaddr_in() {
+                Some(IpAddr::V4(v4.ip()))
+            } else {
+                sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+            }
+        })
+        .any(|a| {
+            a.is_ipv6() == dst.is_ipv6()
+                && (dst.is_loopback() || !a.is_loopback())
+                && (is_ll(&dst) || !is_ll(&a))
+        }))
+}
+
+/// Whether the source's route toward `dst` is a blackhole (`EINVAL` on connect): a route
+/// without a gateway and without a device (IPv4), or on `lo` (IPv6).
+async fn blackholed(src: &Node, dst: IpAddr) -> bool {
+    let Ok(routes) = routes_of(src).await else {
+        return false;
+    };
+    routes
+        .iter()
+        .filter(|r| r.dest.addr().is_ipv6() == dst.is_ipv6() && r.dest.contains(&dst))
+        .max_by_key(|r| r.dest.prefix_len())
+        .is_some_and(|r| r.via.is_none() && matches!(r.dev, None | Some(1)))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1252,32 +1725,76 @@ impl Node {
         }
     }
 
-    /// Checks that this node does *not* reach `target` by `probe`: nothing answers within
-    /// [`ISOLATION_WAIT`], or the answer is an error. Returns what happened instead (a
-    /// test may insist on, say, [`Outcome::Timeout`] rather than [`Outcome::Refused`]).
-    /// The non-panicking form of [`Node::assert_cannot_reach`].
+    /// Checks that this node does *not* reach `target` by `probe`: the probe is sent and
+    /// stopped before the target (nothing answers within the isolation wait, or an
+    /// unreachable or prohibited answer: [`Outcome::is_blocked`]). Returns what happened
+    /// (a test may insist on, say, [`Outcome::Timeout`] rather than
+    /// [`Outcome::Prohibited`]). The non-panicking form of [`Node::assert_cannot_reach`].
+    ///
+    /// The wait is [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT` when set (see the
+    /// [module documentation](self)).
+    ///
+    /// # Errors
+    /// A [`ReachError`] when the target answered ([`Outcome::Reached`]), when it refused
+    /// ([`Outcome::Refused`]: the path exists, nothing listens; probe a port where
+    /// something does), and when the probe could not be sent ([`Outcome::Failed`]: an
+    /// unknown node or name, no address of the probed family, a socket that could not be
+    /// opened, an invalid `NETNS_TEST_ISOLATION_WAIT`).
     pub async fn check_cannot_reach(
         &self,
         target: impl Into<Target>,
         probe: Probe,
     ) -> Result<Outcome, ReachError> {
-        self.check_cannot_reach_within(target, probe, ISOLATION_WAIT)
-            .await
+        let target = target.into();
+        match default_isolation_wait() {
+            Ok((wait, from)) => self.cannot_reach(target, probe, wait, from).await,
+            Err(why) => {
+                let names = Names::current();
+                let (to, addr) = target.resolve(&names);
+                let result = ProbeResult {
+                    from: self.name().to_string(),
+                    to,
+                    addr: addr.ok(),
+                    probe,
+                    outcome: Outcome::Failed(why),
+                    elapsed: Duration::ZERO,
+                    wait: Duration::ZERO,
+                    sent: 0,
+                    errno: None,
+                    icmp: None,
+                };
+                Err(ReachError::new(self, result, Claim::CannotReach, &names).await)
+            }
+        }
     }
 
-    /// [`Node::check_cannot_reach`] with a wait of your own.
+    /// [`Node::check_cannot_reach`] with a wait of your own (used as given, whatever
+    /// `NETNS_TEST_ISOLATION_WAIT` says).
     pub async fn check_cannot_reach_within(
         &self,
         target: impl Into<Target>,
         probe: Probe,
         wait: Duration,
     ) -> Result<Outcome, ReachError> {
+        self.cannot_reach(target.into(), probe, wait, WaitFrom::Given)
+            .await
+    }
+
+    async fn cannot_reach(
+        &self,
+        target: Target,
+        probe: Probe,
+        wait: Duration,
+        from: WaitFrom,
+    ) -> Result<Outcome, ReachError> {
         let names = Names::current();
-        let r = probe_target(self, &target.into(), probe, wait, Mode::Once, &names).await;
-        if r.outcome.is_reached() {
-            Err(ReachError::new(self, r, Claim::CannotReach, &names).await)
-        } else {
+        let r = probe_target(self, &target, probe, wait, Mode::Once, &names).await;
+        if r.outcome.is_blocked() {
             Ok(r.outcome)
+        } else {
+            Err(ReachError::new(self, r, Claim::CannotReach, &names)
+                .await
+                .with_wait_from(from))
         }
     }
 
@@ -1313,11 +1830,14 @@ impl Node {
     }
 
     /// Asserts that this node does not reach `target` by `probe`: the isolation claim
-    /// (waits [`ISOLATION_WAIT`] for an answer that must not come). Replaces
-    /// `! ping -c1 -W1 con3`.
+    /// (waits [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT`, for an answer that must
+    /// not come). Replaces `! ping -c1 -W1 con3`.
     ///
     /// # Panics
-    /// When the target answers, with the [`ReachError`] message.
+    /// With the [`ReachError`] message when the target answers, when it refuses (a closed
+    /// port proves the path exists: probe a port where something listens, or by ICMP),
+    /// and when the probe cannot be sent (a misspelt node, no address of the family, a
+    /// socket refused): see [`Node::check_cannot_reach`].
     ///
     /// ```no_run
     /// # use netns_test::{netns_test, presets, Net};
@@ -1515,9 +2035,11 @@ impl Drop for UdpEcho {
 pub enum Expect {
     /// `y`: the row node reaches the column node.
     Reach,
-    /// `n`: it does not (waits the isolation wait).
+    /// `n`: it does not: the probe is stopped before the target (waits the isolation
+    /// wait; see [`Outcome::is_blocked`]). A refusal (`r`) differs: the target answered.
     NoReach,
-    /// `?`: probe and report, expect nothing.
+    /// `?`: probe and report, expect nothing (a probe that could not be sent, `!`, still
+    /// differs).
     Any,
     /// `-`: do not probe.
     Skip,
@@ -1584,16 +2106,20 @@ impl Expect {
 /// answer comes (or after [`Matrix::timeout`]), every other cell waits one shared
 /// [`Matrix::isolation_wait`], so a whole matrix costs about one isolation wait. Each
 /// column is probed at the node's first IPv4 address (first IPv6 address after
-/// [`Matrix::ipv6`]). "Not reached" is anything but an answer: silence, a refusal, an
-/// unreachable; the report says which. Replaces Mininet's `pingAll`, with the expectation
-/// stated.
+/// [`Matrix::ipv6`]). `n` holds when the probe is stopped on the way (silence, an
+/// unreachable, a firewall rule on the way; the report says which); a refusal by the
+/// target (`r` in the report: the path exists, nothing listens on the port) differs from
+/// both `y` and `n`, and a probe that could not be sent (`!`: a column node without an
+/// address of the family, a socket refused) differs from every expectation. Replaces
+/// Mininet's `pingAll`, with the expectation stated.
 #[derive(Clone, Debug)]
 pub struct Matrix {
     rows: Vec<String>,
     cols: Vec<String>,
     cells: Vec<Vec<Expect>>,
     timeout: Duration,
-    isolation_wait: Duration,
+    /// `None`: the default (`NETNS_TEST_ISOLATION_WAIT` or [`ISOLATION_WAIT`]).
+    isolation_wait: Option<Duration>,
     v6: bool,
 }
 
@@ -1611,7 +2137,7 @@ impl Matrix {
                 })
                 .collect(),
             timeout: REACH_TIMEOUT,
-            isolation_wait: ISOLATION_WAIT,
+            isolation_wait: None,
             v6: false,
         }
     }
@@ -1705,7 +2231,7 @@ impl Matrix {
             cols,
             cells,
             timeout: REACH_TIMEOUT,
-            isolation_wait: ISOLATION_WAIT,
+            isolation_wait: None,
             v6: false,
         })
     }
@@ -1759,9 +2285,10 @@ impl Matrix {
     }
 
     /// How long every other cell waits for an answer that should not come (default
-    /// [`ISOLATION_WAIT`]); the whole matrix costs about this much.
+    /// [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT` when set; a wait given here is
+    /// used as given); the whole matrix costs about this much.
     pub fn isolation_wait(mut self, wait: Duration) -> Matrix {
-        self.isolation_wait = wait;
+        self.isolation_wait = Some(wait);
         self
     }
 
@@ -1785,6 +2312,11 @@ impl Matrix {
         };
         let rows = resolve(&self.rows, "row")?;
         let cols = resolve(&self.cols, "column")?;
+        let (isolation_wait, wait_from) = match self.isolation_wait {
+            Some(w) => (w, WaitFrom::Given),
+            None => default_isolation_wait()
+                .map_err(|why| MatrixError::Invalid(format!("reachability matrix: {why}")))?,
+        };
         let names = Names::from_net(net);
         let targets: Vec<Target> = cols
             .iter()
@@ -1798,7 +2330,7 @@ impl Matrix {
             let wait = if self.cells[r][c] == Expect::Reach {
                 self.timeout
             } else {
-                self.isolation_wait
+                isolation_wait
             };
             let (src, target, names) = (&rows[r], &targets[c], &names);
             async move {
@@ -1821,7 +2353,8 @@ impl Matrix {
             paths: Vec::new(),
             elapsed,
             timeout: self.timeout,
-            isolation_wait: self.isolation_wait,
+            isolation_wait,
+            wait_from,
         };
         let wrong = report.wrong_cells();
         let mut sources: Vec<usize> = wrong.iter().map(|&(r, _)| r).collect();
@@ -1940,6 +2473,17 @@ pub struct MatrixReport {
     elapsed: Duration,
     timeout: Duration,
     isolation_wait: Duration,
+    wait_from: WaitFrom,
+}
+
+/// The mark of an outcome in a matrix's actual grid.
+fn outcome_symbol(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Reached => "y",
+        Outcome::Refused => "r",
+        Outcome::Failed(_) => "!",
+        _ => "n",
+    }
 }
 
 impl MatrixReport {
@@ -1949,7 +2493,8 @@ impl MatrixReport {
         self.results[r][c].as_ref()
     }
 
-    /// Whether `from` reached `to`; `None` if the cell was not probed.
+    /// Whether `from` reached `to` ([`Outcome::is_reached`]; a refusal is `false`); `None` if
+    /// the cell was not probed. [`MatrixReport::result`] has the whole outcome.
     pub fn reached(&self, from: &str, to: &str) -> Option<bool> {
         self.cell(from, to).map(|r| r.outcome.is_reached())
     }
@@ -1981,11 +2526,17 @@ impl MatrixReport {
         for (r, row) in self.results.iter().enumerate() {
             for (c, res) in row.iter().enumerate() {
                 let Some(res) = res else { continue };
-                let reached = res.outcome.is_reached();
-                match self.expected[r][c] {
-                    Expect::Reach if !reached => out.push((r, c)),
-                    Expect::NoReach if reached => out.push((r, c)),
-                    _ => {}
+                let o = &res.outcome;
+                // A probe that could not be sent differs from every expectation; a refusal
+                // is neither reaching nor isolation.
+                let wrong = match self.expected[r][c] {
+                    _ if matches!(o, Outcome::Failed(_)) => true,
+                    Expect::Reach => !o.is_reached(),
+                    Expect::NoReach => !o.is_blocked(),
+                    Expect::Any | Expect::Skip => false,
+                };
+                if wrong {
+                    out.push((r, c));
                 }
             }
         }
@@ -2053,10 +2604,7 @@ impl fmt::Display for MatrixReport {
         let expected = self.grid("expected", |r, c| (self.expected[r][c].symbol(), false));
         let actual = self.grid("actual", |r, c| match &self.results[r][c] {
             None => ("-", false),
-            Some(res) => (
-                if res.outcome.is_reached() { "y" } else { "n" },
-                wrong.contains(&(r, c)),
-            ),
+            Some(res) => (outcome_symbol(&res.outcome), wrong.contains(&(r, c))),
         });
         let width = expected
             .iter()
@@ -2069,7 +2617,7 @@ impl fmt::Display for MatrixReport {
         }
         writeln!(
             f,
-            "  (y reached, n not reached, - not probed, ? no expectation; * differs from the expectation)"
+            "  (y reached, n not reached, r refused: the target answered but nothing listens, ! could not probe, - not probed, ? no expectation; * differs from the expectation)"
         )?;
         if !wrong.is_empty() {
             writeln!(f, "differences:")?;
@@ -2083,18 +2631,32 @@ impl fmt::Display for MatrixReport {
                     res.from,
                     res.to,
                     self.expected[r][c].symbol(),
-                    if res.outcome.is_reached() { "y" } else { "n" },
+                    outcome_symbol(&res.outcome),
                     res.what_happened()
                 )?;
+                if res.outcome.is_refused() && self.expected[r][c] == Expect::NoReach {
+                    writeln!(
+                        f,
+                        "      a refusal is not isolation: the packet got to {}; probe a port where something listens, or by ICMP",
+                        res.to
+                    )?;
+                }
                 if let Some((_, path)) = self.paths.iter().find(|(rc, _)| *rc == (r, c)) {
                     path.write(f, "      ")?;
                     writeln!(f)?;
                 }
             }
         }
+        let wait_from = match self.wait_from {
+            WaitFrom::Default => {
+                format!(", the default: raise it on a loaded machine with {ISOLATION_WAIT_ENV}")
+            }
+            WaitFrom::Env => format!(", set by {ISOLATION_WAIT_ENV}"),
+            WaitFrom::Given => ", set by Matrix::isolation_wait".to_string(),
+        };
         write!(
             f,
-            "probed {total} cells concurrently in {} (reach timeout {}, isolation wait {})",
+            "probed {total} cells concurrently in {} (reach timeout {}; isolation wait {}{wait_from})",
             fmt_dur(self.elapsed),
             fmt_dur(self.timeout),
             fmt_dur(self.isolation_wait)
@@ -2220,19 +2782,345 @@ mod tests {
 
     #[test]
     fn icmp_notices_name_the_reason() {
-        let n = IcmpNotice {
-            from: Some("10.0.0.1".parse().unwrap()),
-            from_node: None,
-            v6: false,
-            icmp_type: 3,
-            code: 13,
-        };
+        let n = notice(false, 3, 13, "10.0.0.1");
         assert!(n.is_prohibited());
         assert!(n.meaning().contains("administratively prohibited"));
         let e = io::Error::from_raw_os_error(libc::EHOSTUNREACH);
-        assert_eq!(Outcome::classify(&e, Some(&n)), Outcome::Prohibited);
-        assert_eq!(Outcome::classify(&e, None), Outcome::HostUnreachable);
+        assert_eq!(Outcome::classify(&e, Some(&n), false), Outcome::Prohibited);
+        assert_eq!(Outcome::classify(&e, None, true), Outcome::HostUnreachable);
         let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        assert_eq!(Outcome::classify(&e, None), Outcome::Refused);
+        assert_eq!(Outcome::classify(&e, None, true), Outcome::Refused);
+    }
+
+    fn notice(v6: bool, icmp_type: u8, code: u8, from: &str) -> IcmpNotice {
+        IcmpNotice {
+            from: Some(from.parse().unwrap()),
+            from_node: None,
+            v6,
+            icmp_type,
+            code,
+        }
+    }
+
+    /// A refusal is the target's own answer; the same ICMP error from anyone else is a
+    /// rule on the way, and only blocked outcomes satisfy a negative check.
+    #[test]
+    fn refusals_come_from_the_target() {
+        let err = io::Error::from_raw_os_error;
+        let refused = err(libc::ECONNREFUSED);
+        let hostunreach = err(libc::EHOSTUNREACH);
+        let port = notice(false, 3, 3, "10.0.0.3");
+        let port6 = notice(true, 1, 4, "fd00::3");
+        let admin = notice(false, 3, 13, "10.0.0.3");
+        let admin6 = notice(true, 1, 1, "fd00::1");
+        use Outcome::*;
+        // A TCP reset carries no sender: refused.
+        assert_eq!(Outcome::classify(&refused, None, true), Refused);
+        // Port unreachable: refused from the target, blocked from a router.
+        assert_eq!(Outcome::classify(&refused, Some(&port), true), Refused);
+        assert_eq!(Outcome::classify(&refused, Some(&port), false), Prohibited);
+        assert_eq!(Outcome::classify(&refused, Some(&port6), true), Refused);
+        assert_eq!(Outcome::classify(&refused, Some(&port6), false), Prohibited);
+        // The target's own firewall: the packet got there.
+        assert_eq!(Outcome::classify(&hostunreach, Some(&admin), true), Refused);
+        assert_eq!(
+            Outcome::classify(&hostunreach, Some(&admin), false),
+            Prohibited
+        );
+        assert_eq!(
+            Outcome::classify(&hostunreach, Some(&admin6), false),
+            Prohibited
+        );
+        // Routers that cannot deliver.
+        let net = notice(false, 3, 0, "192.168.1.1");
+        assert_eq!(
+            Outcome::classify(&err(libc::ENETUNREACH), Some(&net), false),
+            NetUnreachable
+        );
+        let host = notice(false, 3, 1, "10.0.0.2");
+        assert_eq!(
+            Outcome::classify(&hostunreach, Some(&host), false),
+            HostUnreachable
+        );
+        assert_eq!(Outcome::classify(&err(libc::EPERM), None, true), Prohibited);
+        // Anything unexpected is an error that names the errno.
+        let Failed(why) = Outcome::classify(&err(libc::EMSGSIZE), None, true) else {
+            panic!("EMSGSIZE is not an outcome")
+        };
+        assert!(why.contains("EMSGSIZE (Message too long)"), "{why}");
+
+        for (o, blocked) in [
+            (Reached, false),
+            (Refused, false),
+            (Failed("x".into()), false),
+            (Timeout, true),
+            (NetUnreachable, true),
+            (HostUnreachable, true),
+            (Prohibited, true),
+        ] {
+            assert_eq!(o.is_blocked(), blocked, "{o}");
+            assert_eq!(o.is_refused(), o == Refused, "{o}");
+        }
+        assert_eq!(
+            Refused.to_string(),
+            "refused: the path exists, nothing listens"
+        );
+    }
+
+    #[test]
+    fn isolation_wait_values_parse() {
+        let ok = |v: &str| parse_isolation_wait(v).unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        assert_eq!(ok("300ms"), Duration::from_millis(300));
+        assert_eq!(ok("2s"), Duration::from_secs(2));
+        assert_eq!(ok(" 1500ms "), Duration::from_millis(1500));
+        assert_eq!(ok("1m"), Duration::from_secs(60));
+        assert_eq!(ok("5"), Duration::from_secs(5));
+        for (bad, why) in [
+            ("abc", "is not a duration"),
+            ("2h", "is not a duration"),
+            ("1.5s", "is not a duration"),
+            ("-1s", "is not a duration"),
+            ("s", "is not a duration"),
+            ("0", "shorter than the default 300 ms"),
+            ("0ms", "shorter than the default 300 ms"),
+            ("100ms", "shorter than the default 300 ms"),
+            ("61s", "longer than 60 s"),
+            ("300", "longer than 60 s"),
+            ("99999999999999999999s", "is too large"),
+        ] {
+            let e = parse_isolation_wait(bad).unwrap_err();
+            assert!(
+                e.contains(&format!("NETNS_TEST_ISOLATION_WAIT={bad:?}")) && e.contains(why),
+                "{bad:?}: {e}"
+            );
+            assert!(e.contains("\"2s\""), "{e}");
+        }
+    }
+
+    fn result(probe: Probe, outcome: Outcome, icmp: Option<IcmpNotice>) -> ProbeResult {
+        ProbeResult {
+            from: "a".into(),
+            to: "b (10.0.0.3)".into(),
+            addr: Some("10.0.0.3".parse().unwrap()),
+            probe,
+            outcome,
+            elapsed: Duration::from_micros(200),
+            wait: ISOLATION_WAIT,
+            sent: 1,
+            errno: None,
+            icmp,
+        }
+    }
+
+    fn reach_error(result: ProbeResult, claim: Claim, wait_from: Option<WaitFrom>) -> String {
+        ReachError(Box::new(ReachErrorInner {
+            path: PathReport {
+                from: result.from.clone(),
+                dest: result.addr,
+                matching: vec!["10.0.0.0/24 dev eth0 (on link)".into()],
+                family: Vec::new(),
+                addrs: vec!["eth0 10.0.0.2/24".into()],
+                error: None,
+            },
+            result,
+            claim,
+            wait_from,
+        }))
+        .to_string()
+    }
+
+    fn has(text: &str, parts: &[&str]) {
+        for p in parts {
+            assert!(text.contains(p), "missing {p:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn failed_negative_checks_say_why() {
+        // A closed TCP port on a reachable host.
+        let msg = reach_error(
+            result(Probe::Tcp(80), Outcome::Refused, None),
+            Claim::CannotReach,
+            Some(WaitFrom::Default),
+        );
+        has(
+            &msg,
+            &[
+                "a should NOT reach b (10.0.0.3) by TCP port 80, but the target answered: refused: the path exists, nothing listens on 10.0.0.3:80 (TCP reset, ECONNREFUSED",
+                "a refusal is not isolation: the packet got to the target",
+                "probe a port where something listens (start the server on TCP port 80 first), or use Probe::Icmp",
+                "the probe waited up to 300 ms for an answer (the default isolation wait; on a loaded machine raise it with NETNS_TEST_ISOLATION_WAIT, e.g. NETNS_TEST_ISOLATION_WAIT=2s)",
+                "a's route toward 10.0.0.3: 10.0.0.0/24 dev eth0 (on link)",
+            ],
+        );
+        // A closed UDP port: the ICMP error from the target is named.
+        let mut r = result(
+            Probe::Udp(53),
+            Outcome::Refused,
+            Some(IcmpNotice {
+                from_node: Some("b".into()),
+                ..notice(false, 3, 3, "10.0.0.3")
+            }),
+        );
+        r.wait = Duration::from_secs(2);
+        let msg = reach_error(r, Claim::CannotReach, Some(WaitFrom::Env));
+        has(
+            &msg,
+            &[
+                "refused: the path exists, nothing listens on UDP 10.0.0.3:53; ICMP destination unreachable, port unreachable (type 3 code 3) from b (10.0.0.3)",
+                "run Node::udp_echo(53) in the target first",
+                "the probe waited up to 2 s for an answer (the isolation wait set by NETNS_TEST_ISOLATION_WAIT)",
+            ],
+        );
+        // The target's own firewall.
+        let msg = reach_error(
+            result(
+                Probe::Icmp,
+                Outcome::Refused,
+                Some(notice(false, 3, 13, "10.0.0.3")),
+            ),
+            Claim::CannotReach,
+            Some(WaitFrom::Given),
+        );
+        has(
+            &msg,
+            &[
+                "refused: the path exists, the target's own firewall rejects it; ICMP destination unreachable, communication administratively prohibited",
+                "probe a TCP or UDP port where something listens",
+                "(the wait given in the code; NETNS_TEST_ISOLATION_WAIT changes only the default)",
+            ],
+        );
+        // Reached: the wait is still said.
+        let msg = reach_error(
+            result(Probe::Icmp, Outcome::Reached, None),
+            Claim::CannotReach,
+            Some(WaitFrom::Default),
+        );
+        has(
+            &msg,
+            &[
+                "a should NOT reach b (10.0.0.3) by ICMP echo, but it did: echo reply after 0.20 ms",
+                "waited up to 300 ms",
+            ],
+        );
+        // Not sent: no wait, the reason.
+        let mut r = result(
+            Probe::Icmp,
+            Outcome::Failed("the topology has no node \"bx\"; its nodes are: host, a, b".into()),
+            None,
+        );
+        (r.to, r.addr, r.sent) = ("bx".into(), None, 0);
+        let msg = reach_error(r.clone(), Claim::CannotReach, Some(WaitFrom::Default));
+        has(
+            &msg,
+            &["a should NOT reach bx by ICMP echo, but that was not shown: the probe could not be sent: the topology has no node \"bx\"; its nodes are: host, a, b"],
+        );
+        assert!(!msg.contains("waited"), "{msg}");
+        let msg = reach_error(r, Claim::Reaches, None);
+        has(
+            &msg,
+            &["a should reach bx by ICMP echo, but the probe could not be sent: the topology has no node"],
+        );
+    }
+
+    #[test]
+    fn sockets_that_cannot_be_opened_are_named() {
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        let msg = open_failure_text("a", Probe::Icmp, true, &e, Some("1\t0\n"));
+        has(
+            &msg,
+            &[
+                "could not open the IPv6 ICMP datagram socket for the ICMPv6 echo in node \"a\": EACCES (Permission denied)",
+                "net.ipv4.ping_group_range to hold the caller's group, and it is \"1 0\" in node \"a\"",
+                "write \"0 0\" back to /proc/sys/net/ipv4/ping_group_range in the node, or probe by TCP or UDP",
+            ],
+        );
+        let msg = open_failure_text("a", Probe::Icmp, false, &e, None);
+        has(&msg, &["it could not be read in node \"a\""]);
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        let msg = open_failure_text("b", Probe::Tcp(80), false, &e, None);
+        has(
+            &msg,
+            &[
+                "could not open the IPv4 TCP socket for the TCP port 80 in node \"b\": EMFILE (Too many open files)",
+                "raise `ulimit -n`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_reject_on_the_way_is_not_a_refusal() {
+        let r = result(
+            Probe::Udp(7),
+            Outcome::Prohibited,
+            Some(IcmpNotice {
+                from_node: Some("router".into()),
+                ..notice(false, 3, 3, "192.168.1.1")
+            }),
+        );
+        has(
+            &r.what_happened(),
+            &["prohibited (ICMP destination unreachable, port unreachable (type 3 code 3) from router (192.168.1.1), not from the target: a reject rule on the way)"],
+        );
+        let mut r = result(Probe::Tcp(80), Outcome::NetUnreachable, None);
+        r.errno = Some(libc::EINVAL);
+        has(
+            &r.what_happened(),
+            &["network unreachable (EINVAL): a blackhole route in a toward 10.0.0.3 discards it"],
+        );
+    }
+
+    #[test]
+    fn matrices_mark_refusals_and_probes_not_sent() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let mut refused = result(Probe::Tcp(80), Outcome::Refused, None);
+        refused.to = "b (10.0.0.3)".into();
+        let mut failed = result(
+            Probe::Tcp(80),
+            Outcome::Failed("node \"a\" has no IPv6 address".into()),
+            None,
+        );
+        (failed.from, failed.to, failed.addr) = ("b".into(), "a".into(), None);
+        let report = MatrixReport {
+            probe: Probe::Tcp(80),
+            rows: names.clone(),
+            cols: names,
+            expected: vec![
+                vec![Expect::Skip, Expect::NoReach],
+                vec![Expect::Any, Expect::Skip],
+            ],
+            results: vec![vec![None, Some(refused)], vec![Some(failed), None]],
+            paths: Vec::new(),
+            elapsed: Duration::from_millis(1),
+            timeout: REACH_TIMEOUT,
+            isolation_wait: Duration::from_secs(2),
+            wait_from: WaitFrom::Env,
+        };
+        assert_eq!(report.mismatches().count(), 2);
+        let text = report.to_string();
+        has(
+            &text,
+            &[
+                "2 of 2 probed cells differ, marked *",
+                "r refused: the target answered but nothing listens, ! could not probe",
+                "a -> b (10.0.0.3): expected n, got r: refused: the path exists, nothing listens on 10.0.0.3:80",
+                "a refusal is not isolation: the packet got to b (10.0.0.3)",
+                "b -> a: expected ?, got !: could not probe: node \"a\" has no IPv6 address",
+                "isolation wait 2 s, set by NETNS_TEST_ISOLATION_WAIT",
+            ],
+        );
+        let row = |name: &str| {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{name} ")) && l.contains(" - "))
+                .unwrap();
+            line.split_once('|')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("a"), ["a", "-", "r*"]);
+        assert_eq!(row("b"), ["b", "!*", "-"]);
     }
 }

@@ -29,18 +29,40 @@ fn docker_networks() -> Topology {
         .node("con3", |n| n.on("testnet"))
 }
 
-/// `ping -c 1 -W 1 TO` from inside `from`: true if the echo reply came back within 1 s.
+/// What `ping -c 1 -W 1 TO` saw.
+#[derive(Debug, PartialEq, Eq)]
+enum Ping {
+    /// Exit 0: the echo reply came back within 1 s (the tutorial's SUCCESS).
+    Reply,
+    /// Exit 1 with 100% packet loss: the echo went out and nothing answered (its FAIL).
+    NoReply,
+}
+
 /// `ip netns exec FROM ping -c 1 -W 1 TO`, shown as the tutorial shows it (visible with
-/// `--nocapture`); true if the echo came back.
-async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
+/// `--nocapture`). Any other outcome than [`Ping::Reply`] or [`Ping::NoReply`] is an error:
+/// exit 2 means ping could not even send (an unknown name, no socket), which says nothing
+/// about the path.
+async fn ping(from: &Node, to: &str) -> anyhow::Result<Ping> {
     let out = from
         .tokio_command("ping")
         .args(["-c", "1", "-W", "1", to])
         .output()
         .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
     println!("{}$ ping -c 1 -W 1 {to}", from.name());
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    Ok(out.status.success())
+    print!("{text}");
+    match out.status.code() {
+        Some(0) => Ok(Ping::Reply),
+        Some(1) if text.contains(" 0 received") && text.contains("100% packet loss") => {
+            Ok(Ping::NoReply)
+        }
+        _ => anyhow::bail!(
+            "ping {to} in {} did not probe ({}): {text}{}",
+            from.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }
 
 fn mac(bytes: [u8; 6]) -> String {
@@ -128,27 +150,70 @@ async fn bridges_hold_the_gateways_and_the_host_ends_of_the_veths(net: Net) -> a
 async fn containers_on_one_bridge_reach_each_other(net: Net) -> anyhow::Result<()> {
     println!("{}", net.summary());
     // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.18.0.3   (SUCCESS)
-    assert!(ping(&net.node("con1"), "172.18.0.3").await?, "con1 -> con2");
-    assert!(ping(&net.node("con2"), "172.18.0.2").await?, "con2 -> con1");
+    assert_eq!(
+        ping(&net.node("con1"), "172.18.0.3").await?,
+        Ping::Reply,
+        "con1 -> con2"
+    );
+    assert_eq!(
+        ping(&net.node("con2"), "172.18.0.2").await?,
+        Ping::Reply,
+        "con2 -> con1"
+    );
     Ok(())
 }
 
 #[netns_test(topology = docker_networks())]
 async fn containers_on_different_bridges_are_isolated(net: Net) -> anyhow::Result<()> {
-    // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.19.0.2   (FAIL, 100% packet loss)
-    // con1's default route leads to 172.18.0.1 on the host, which does not forward.
-    assert!(
-        !ping(&net.node("con1"), "172.19.0.2").await?,
-        "con1 -> con3 must fail"
+    let (host, con1, con2, con3) = (
+        net.host(),
+        net.node("con1"),
+        net.node("con2"),
+        net.node("con3"),
     );
-    assert!(
-        !ping(&net.node("con3"), "172.18.0.2").await?,
-        "con3 -> con1 must fail"
+    // Both targets answer pings: con3 its gateway (the host), con1 its neighbour con2.
+    assert_eq!(
+        ping(&host, "172.19.0.2").await?,
+        Ping::Reply,
+        "host -> con3"
+    );
+    assert_eq!(
+        ping(&con2, "172.18.0.2").await?,
+        Ping::Reply,
+        "con2 -> con1"
     );
     // Each container still reaches its own gateway.
-    assert!(
-        ping(&net.node("con3"), "172.19.0.1").await?,
+    assert_eq!(
+        ping(&con3, "172.19.0.1").await?,
+        Ping::Reply,
         "con3 -> testnet gateway"
+    );
+
+    // ubuntu@vm0:~$ sudo ip netns exec con1 ping 172.19.0.2   (FAIL, 100% packet loss)
+    // con1's default route leads to 172.18.0.1 on the host, which does not forward.
+    assert_eq!(
+        ping(&con1, "172.19.0.2").await?,
+        Ping::NoReply,
+        "con1 -> con3 must fail"
+    );
+    assert_eq!(
+        ping(&con3, "172.18.0.2").await?,
+        Ping::NoReply,
+        "con3 -> con1 must fail"
+    );
+
+    // That is all that keeps them apart: once the host forwards
+    // (ubuntu@vm0:~$ sudo sysctl -w net.ipv4.ip_forward=1), the same pings go through.
+    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    assert_eq!(
+        ping(&con1, "172.19.0.2").await?,
+        Ping::Reply,
+        "con1 -> con3"
+    );
+    assert_eq!(
+        ping(&con3, "172.18.0.2").await?,
+        Ping::Reply,
+        "con3 -> con1"
     );
     Ok(())
 }

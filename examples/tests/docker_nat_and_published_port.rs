@@ -22,7 +22,7 @@
 //! | node | address | role |
 //! | --- | --- | --- |
 //! | `host` | `docker0` 172.17.0.1/16, `eth0` 203.0.113.1/24 | forwards, masquerades 172.17.0.0/16, publishes 8080/tcp and 7007/udp |
-//! | `web` | `eth0` 172.17.0.2/16, default via 172.17.0.1 | `python3 -m http.server 80`, a UDP echo on 7 |
+//! | `web` | `eth0` 172.17.0.2/16, default via 172.17.0.1 | `python3 -m http.server 80`, UDP echoes on 7 and (not published) 7008 |
 //! | `outside` | `eth0` 203.0.113.2/24, no default route | the internet |
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -140,12 +140,24 @@ async fn the_published_port_serves_the_internet_and_the_host(net: Net) -> anyhow
     assert_eq!(lo, Err(7), "host -> 127.0.0.1:8080 is not published");
 
     // The container's own address is not reachable from the internet: no route to it.
+    // The host, on docker0, fetches the page there directly ...
+    let page = curl(&host, "http://172.17.0.2/").await?;
+    assert_eq!(page.as_deref(), Ok(PAGE), "host -> 172.17.0.2:80 directly");
+    // ... the outside does not get there (curl exit code 7: failed to connect) ...
     let direct = curl(&outside, "http://172.17.0.2/").await?;
     assert_eq!(direct, Err(7), "outside -> 172.17.0.2:80 directly");
     let outcome = outside
         .assert_cannot_reach(IpAddr::V4(WEB), Probe::Tcp(80))
         .await;
     assert_eq!(outcome, Outcome::NetUnreachable);
+    // ... and a route is all it lacks: given one through the host, it does.
+    outside.add_route("172.17.0.0/16", HOST_WAN.into()).await?;
+    let page = curl(&outside, "http://172.17.0.2/").await?;
+    assert_eq!(
+        page.as_deref(),
+        Ok(PAGE),
+        "outside -> 172.17.0.2:80 with a route"
+    );
 
     drop(server);
     Ok(())
@@ -232,15 +244,32 @@ async fn a_published_udp_port_answers(net: Net) -> anyhow::Result<()> {
         echo.echoed()
     );
 
-    // Ports that are not published stay closed: 7008 is nobody's (ICMP port unreachable
-    // from the host), and web's own port 7 is not reachable from outside at all.
-    let outcome = outside
-        .assert_cannot_reach(IpAddr::V4(HOST_WAN), Probe::Udp(7008))
+    // Ports that are not published are not forwarded. web answers on 7008 as well, yet
+    // the host's 7008 refuses (ICMP port unreachable from the host itself) and web's
+    // 7008 never hears of it ...
+    let unpublished = web.udp_echo(7008)?;
+    let r = outside
+        .probe(
+            IpAddr::V4(HOST_WAN),
+            Probe::Udp(7008),
+            Duration::from_secs(2),
+        )
         .await;
-    assert_eq!(outcome, Outcome::Refused);
+    assert_eq!(r.outcome, Outcome::Refused, "{r}");
+    assert_eq!(unpublished.echoed(), 0, "host:7008 was forwarded to web");
+    // ... although it answers whoever reaches it: the host, directly.
+    host.assert_reaches(IpAddr::V4(WEB), Probe::Udp(7008)).await;
+    assert!(unpublished.echoed() >= 1);
+
+    // web's own port 7 answers the host directly, and is not reachable from outside at
+    // all: no route to 172.17.0.0/16 there ...
+    host.assert_reaches(IpAddr::V4(WEB), Probe::Udp(7)).await;
     let outcome = outside
         .assert_cannot_reach(IpAddr::V4(WEB), Probe::Udp(7))
         .await;
     assert_eq!(outcome, Outcome::NetUnreachable);
+    // ... which is all it lacks.
+    outside.add_route("172.17.0.0/16", HOST_WAN.into()).await?;
+    outside.assert_reaches(IpAddr::V4(WEB), Probe::Udp(7)).await;
     Ok(())
 }

@@ -68,17 +68,22 @@ async fn each_edge_bridge_lives_in_its_namespace(net: Net) -> anyhow::Result<()>
     let ns_2 = net.node("ns_2").output("ip", ["-o", "link", "show"])?;
     assert!(ns_2.contains(": edge_bridge2: "), "{ns_2}");
 
-    // The host (net1) has neither bridge, only its ends of the veth pairs.
+    // The host (net1) has neither bridge, only its ends of the veth pairs: the very
+    // command that shows each bridge in its namespace says there is no such device here.
     let host = net.host();
-    for bridge in ["edge_bridge1", "edge_bridge2"] {
+    for (bridge, owner) in [("edge_bridge1", "ns_1"), ("edge_bridge2", "ns_2")] {
+        net.node(owner).output("ip", ["link", "show", bridge])?;
         let shown = host
             .tokio_command("ip")
             .args(["link", "show", bridge])
             .output()
             .await?;
+        let err = String::from_utf8_lossy(&shown.stderr);
         assert!(
-            !shown.status.success(),
-            "{bridge} must not exist on the host"
+            shown.status.code() == Some(1)
+                && err.contains(&format!("Device \"{bridge}\" does not exist")),
+            "{bridge} must not exist on the host: {}, {err}",
+            shown.status
         );
     }
     let host_links = host.output("ip", ["-o", "link", "show"])?;
@@ -95,6 +100,12 @@ async fn each_edge_bridge_lives_in_its_namespace(net: Net) -> anyhow::Result<()>
     // user@net1:~$            (empty: no interface in ns_1 has an IP address)
     assert_eq!(net.node("ns_1").output("ip", ["route"])?, "");
     assert_eq!(net.node("ns_2").output("ip", ["route"])?, "");
+    // (where an interface has one, the same command lists its route)
+    let net2_routes = net.node("net2").output("ip", ["route"])?;
+    assert!(
+        net2_routes.contains("10.10.1.0/24 dev eth0"),
+        "{net2_routes}"
+    );
     Ok(())
 }
 

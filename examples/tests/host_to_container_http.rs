@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, Net, Node, Topology};
 
 /// A node with no network (`--network none`) and one veth pair to the host: no bridge, no
@@ -131,10 +132,23 @@ async fn host_fetches_a_page_from_the_container(net: Net) -> anyhow::Result<()> 
     assert!(body.contains("<title>Welcome to nginx!</title>"), "{body}");
 
     // The server is bound to the container's address only: the host's end answers nothing.
-    let refused = net
-        .host()
-        .output("curl", ["-s", "--max-time", "5", "http://193.168.0.100/"]);
-    assert!(refused.is_err(), "nothing listens on the host's end");
+    // curl's exit code 7, failed to connect; and it is a refusal by the host's own end
+    // (a TCP reset), while the container's end accepts.
+    let host = net.host();
+    let refused = host
+        .command("curl")
+        .args(["-s", "--max-time", "5", "http://193.168.0.100/"])
+        .output()?;
+    assert_eq!(
+        refused.status.code(),
+        Some(7),
+        "nothing listens on the host's end"
+    );
+    let wait = Duration::from_secs(2);
+    let r = host.probe("193.168.0.100", Probe::Tcp(80), wait).await;
+    assert_eq!(r.outcome, Outcome::Refused, "{r}");
+    let r = host.probe("193.168.0.101", Probe::Tcp(80), wait).await;
+    assert_eq!(r.outcome, Outcome::Reached, "{r}");
     drop(server);
     Ok(())
 }

@@ -61,19 +61,44 @@ fn each_host_joins_its_bridge_to_the_others_by_vxlan(net: Net) {
     );
 }
 
+/// `ping -c 1 -W 1 TO` in `from`: true on an echo reply (exit 0), false when the echo went
+/// out and nothing answered (exit 1, 100% packet loss); anything else (ping missing, or
+/// exit 2: it could not even send) panics, as it says nothing about the path.
+fn pings(from: &Node, to: &str) -> bool {
+    let out = from
+        .command("ping")
+        .args(["-c", "1", "-W", "1", to])
+        .output()
+        .unwrap_or_else(|e| panic!("ping in {}: {e}", from.name()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(0) => true,
+        Some(1) if text.contains("100% packet loss") => false,
+        _ => panic!(
+            "ping {to} in {} did not probe ({}): {text}{}",
+            from.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
 #[netns_test(topology = two_hosts())]
 fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
     // Take the underlay away from host2: the containers lose each other.
-    let c1 = net.node("c1");
-    let ok = |c: &Node| {
-        c.command("ping")
-            .args(["-c", "1", "-W", "1", "10.0.9.2"])
-            .status()
-            .expect("ping")
-            .success()
-    };
-    assert!(ok(&c1));
-    net.block_on(net.node("host2").link_down("eth0"))
-        .expect("link down");
-    assert!(!ok(&c1), "c1 still reaches c2 without the underlay");
+    let (c1, host2) = (net.node("c1"), net.node("host2"));
+    assert!(pings(&c1, "10.0.9.2"));
+    net.block_on(host2.link_down("eth0")).expect("link down");
+    assert!(
+        !pings(&c1, "10.0.9.2"),
+        "c1 still reaches c2 without the underlay"
+    );
+    // Give it back, and they find each other again.
+    net.block_on(host2.link_up("eth0")).expect("link up");
+    let back = c1
+        .command("ping")
+        .args(["-c", "1", "-w", "5", "10.0.9.2"])
+        .status()
+        .expect("ping");
+    assert!(back.success(), "c1 -> c2 with the underlay back: {back}");
 }

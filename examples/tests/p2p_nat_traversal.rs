@@ -57,10 +57,10 @@
 //! | test | shows |
 //! | --- | --- |
 //! | `endpoint_independent_nats_let_hole_punching_through` | EIM + EIM, simultaneous: both ways, from the reported endpoints; mapped ports from conntrack |
-//! | `a_symmetric_nat_defeats_hole_punching` | EIM + symmetric: nothing gets through; bob's port towards alice differs from the one the server saw |
-//! | `unsolicited_packets_do_not_get_through_the_nat` | filtering: eve (other address) and the server's other port are dropped; once alice sends to eve, eve gets in |
+//! | `a_symmetric_nat_defeats_hole_punching` | EIM + symmetric: nothing gets through; bob's port towards alice differs from the one the server saw; with bob's NAT made EIM at run time, the same peers get through |
+//! | `unsolicited_packets_do_not_get_through_the_nat` | filtering: eve (other address) and the server's other port are dropped; once alice sends to each, it gets in |
 //! | `a_router_that_drops_the_first_punch_keeps_the_mapping` | alice's punch arrives first, is dropped by `nat_b`: punching still works |
-//! | `a_router_that_takes_the_first_punch_itself_breaks_hole_punching` | the same without the WAN drop: bob's mapping changes, nothing gets through |
+//! | `a_router_that_takes_the_first_punch_itself_breaks_hole_punching` | the same without the WAN drop: bob's mapping changes, nothing gets through; once nat_b forgets its own entry, they do |
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -442,6 +442,23 @@ async fn a_symmetric_nat_defeats_hole_punching(net: Net) -> anyhow::Result<()> {
         bob_to_alice, bob_to_server,
         "address-and-port-dependent mapping: a new port per destination"
     );
+
+    // The mapping is all that failed them: with nat_b made endpoint-independent at run
+    // time (and its old flows forgotten), the same peers punch through.
+    let eim = home_router(
+        Ruleset::new(),
+        "192.168.2.0/24",
+        NAT_B,
+        NatMode::PortPreserving,
+        Wan::DropUnsolicited,
+    )
+    .nat_masquerade("192.168.2.0/24", Some("lan_b"));
+    nat_b.exec(|| netns_test::nft::apply(&eim))?;
+    nat_b.exec(conntrack::flush)?;
+    let p = register_and_punch(&alice, &bob).await?;
+    assert_eq!(p.bob_public, SocketAddr::from((NAT_B, PEER_PORT)));
+    assert_eq!(sources(&p.alice_got), [p.bob_public], "{:?}", p.alice_got);
+    assert_eq!(sources(&p.bob_got), [p.alice_public], "{:?}", p.bob_got);
     Ok(())
 }
 
@@ -459,10 +476,12 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
     eve.send(public, "unsolicited from eve").await?;
     eve.send(public, "unsolicited from eve, again").await?;
     // - the server itself sends from another port (3479): same address, other port.
-    let other = server.run(UdpSocket::bind((SERVER_IP, 3479))).await?;
-    server
-        .run(async move { other.send_to(b"from server:3479", public).await })
-        .await?;
+    let other = Arc::new(server.run(UdpSocket::bind((SERVER_IP, 3479))).await?);
+    let from_3479 = |msg: &'static str| {
+        let other = other.clone();
+        server.run(async move { other.send_to(msg.as_bytes(), public).await })
+    };
+    from_3479("from server:3479").await?;
     // Everything above has long arrived, or been dropped, in this window.
     let got = alice.receive_for(Duration::from_millis(200)).await;
     assert_eq!(
@@ -481,6 +500,15 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
     eve.send(public, "hello alice").await?;
     let got = alice.receive_for(Duration::from_millis(200)).await;
     assert_eq!(got, [(eve_at, "hello alice".to_string())]);
+    // The same for the server's other port.
+    let other_at = SocketAddr::from((SERVER_IP, 3479));
+    alice.send(other_at, "hello server:3479").await?;
+    from_3479("hello alice, from server:3479").await?;
+    let got = alice.receive_for(Duration::from_millis(200)).await;
+    assert_eq!(
+        got,
+        [(other_at, "hello alice, from server:3479".to_string())]
+    );
     Ok(())
 }
 
@@ -501,10 +529,19 @@ fn wan_drops(router: &Node) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no packet counter in {line:?}"))
 }
 
+/// What [`alice_punches_first`] leaves: the peers, what each received, and the public port
+/// nat_b gave bob's flow to alice.
+struct EarlyPunch {
+    alice: Peer,
+    bob: Peer,
+    alice_got: Received,
+    bob_got: Received,
+    bob_to_alice: u16,
+}
+
 /// alice punches once, alone, and we wait (bounded) until nat_b has dealt with it; then both
-/// peers punch at once. Returns what alice and bob received, and the public port nat_b
-/// gave bob's flow to alice.
-async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<(Received, Received, u16)> {
+/// peers punch at once.
+async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<EarlyPunch> {
     start_server(&net.node("server")).await?;
     let alice = Peer::new(net.node("alice")).await?;
     let bob = Peer::new(net.node("bob")).await?;
@@ -540,20 +577,35 @@ async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<(Received, R
 
     let (alice_got, bob_got) = tokio::join!(alice.punch(bob_public), bob.punch(alice_public));
     let bob_to_alice = mapped_port(&nat_b, bob.node.ip(), alice_public)?;
-    Ok((alice_got, bob_got, bob_to_alice))
+    Ok(EarlyPunch {
+        alice,
+        bob,
+        alice_got,
+        bob_got,
+        bob_to_alice,
+    })
 }
 
 #[netns_test(topology = eim_both())]
 async fn a_router_that_drops_the_first_punch_keeps_the_mapping(net: Net) -> anyhow::Result<()> {
-    let (alice_got, bob_got, bob_to_alice) =
-        alice_punches_first(&net, Wan::DropUnsolicited).await?;
+    let e = alice_punches_first(&net, Wan::DropUnsolicited).await?;
     // The dropped punch left no conntrack entry: bob's flow to alice kept port 4000, and
     // punching works both ways although alice was early.
-    assert_eq!(bob_to_alice, PEER_PORT);
+    assert_eq!(e.bob_to_alice, PEER_PORT);
     let bob_public = SocketAddr::from((NAT_B, PEER_PORT));
     let alice_public = SocketAddr::from((NAT_A, PEER_PORT));
-    assert_eq!(sources(&alice_got), [bob_public], "alice got {alice_got:?}");
-    assert_eq!(sources(&bob_got), [alice_public], "bob got {bob_got:?}");
+    assert_eq!(
+        sources(&e.alice_got),
+        [bob_public],
+        "alice got {:?}",
+        e.alice_got
+    );
+    assert_eq!(
+        sources(&e.bob_got),
+        [alice_public],
+        "bob got {:?}",
+        e.bob_got
+    );
     Ok(())
 }
 
@@ -563,12 +615,29 @@ async fn a_router_that_takes_the_first_punch_itself_breaks_hole_punching(
 ) -> anyhow::Result<()> {
     // nat_b has no flow for alice's early punch and no input filter: the punch is nat_b's
     // own (it answers ICMP port unreachable), and its conntrack entry stays.
-    let (alice_got, bob_got, bob_to_alice) = alice_punches_first(&net, Wan::Open).await?;
-    assert_eq!(alice_got, [], "alice");
-    assert_eq!(bob_got, [], "bob");
+    let e = alice_punches_first(&net, Wan::Open).await?;
+    assert_eq!(e.alice_got, [], "alice");
+    assert_eq!(e.bob_got, [], "bob");
     // bob's flow to alice could not keep port 4000: its reply tuple
     // 198.51.100.1:4000 -> 198.51.100.2:4000 is that entry's, so the NAT chose another
     // port, one alice never sent to; and alice's punches keep matching nat_b's own entry.
-    assert_ne!(bob_to_alice, PEER_PORT);
+    assert_ne!(e.bob_to_alice, PEER_PORT);
+
+    // That entry is all that broke it: once nat_b forgets it, and bob's flow to alice
+    // exists before her next punch arrives, the same peers punch through.
+    let nat_b = net.node("nat_b");
+    nat_b.exec(conntrack::flush)?;
+    let (alice_public, bob_public) = (
+        SocketAddr::from((NAT_A, PEER_PORT)),
+        SocketAddr::from((NAT_B, PEER_PORT)),
+    );
+    e.bob.send(alice_public, "bob opens his side").await?;
+    let (alice_got, bob_got) = tokio::join!(e.alice.punch(bob_public), e.bob.punch(alice_public));
+    assert_eq!(
+        mapped_port(&nat_b, e.bob.node.ip(), alice_public)?,
+        PEER_PORT
+    );
+    assert_eq!(sources(&alice_got), [bob_public], "alice got {alice_got:?}");
+    assert_eq!(sources(&bob_got), [alice_public], "bob got {bob_got:?}");
     Ok(())
 }

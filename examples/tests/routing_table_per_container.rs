@@ -82,6 +82,12 @@ async fn a_route_added_in_one_container_is_invisible_in_another(net: Net) -> any
     assert_eq!(ip_route(&b).await?, b_before);
     let host_routes = ip_route(&net.host()).await?;
     assert!(
+        host_routes
+            .iter()
+            .any(|r| r.starts_with("172.17.0.0/16 dev docker0")),
+        "the host's table is read: {host_routes:?}"
+    );
+    assert!(
         host_routes.iter().all(|r| !r.starts_with("8.8.8.8")),
         "{host_routes:?}"
     );
@@ -95,6 +101,11 @@ async fn a_route_added_in_one_container_is_invisible_in_another(net: Net) -> any
         dev: Some(a.iface("eth0")?.index),
     };
     assert_eq!(in_a, [expected]);
-    assert!(!b.routes().await?.iter().any(to_8888));
+    let in_b = b.routes().await?;
+    assert!(
+        in_b.iter().any(|r| r.dest.to_string() == "172.17.0.0/16"),
+        "netshoot-b's table is read: {in_b:?}"
+    );
+    assert!(!in_b.iter().any(to_8888), "{in_b:?}");
     Ok(())
 }

@@ -12,8 +12,14 @@
 //! The internet is a node `outside` behind the host's other interface (203.0.113.0/24:
 //! host .1, outside .2): no traffic leaves the sandbox.
 
+use std::net::Ipv4Addr;
+
+use netns_test::nft::{self, conntrack, Ruleset};
 use netns_test::reach::Probe;
 use netns_test::{netns_test, Net, Node, Topology};
+
+/// The host's address on its link to the outside.
+const HOST_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 
 fn sample(masquerade: bool) -> Topology {
     Topology::new()
@@ -43,9 +49,7 @@ fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
 }
 
 #[netns_test(topology = sample(true))]
-async fn with_forwarding_and_masquerade_sample_reaches_the_outside(
-    net: Net,
-) -> std::io::Result<()> {
+async fn with_forwarding_and_masquerade_sample_reaches_the_outside(net: Net) -> anyhow::Result<()> {
     let (sample, outside) = (net.node("sample"), net.node("outside"));
     // sysctl -w net.ipv4.ip_forward=1, as the tutorial's first step.
     assert_eq!(
@@ -68,18 +72,42 @@ async fn with_forwarding_and_masquerade_sample_reaches_the_outside(
         })
         .await?;
     assert_eq!(seen.await.expect("accept")?.ip().to_string(), "203.0.113.1");
-    // And the outside cannot come in: 10.1.1.0/24 is not routed there.
-    assert!(!sh(&outside, "ip", &["route"]).contains("10.1.1.0"));
+    // And the outside cannot come in: 10.1.1.0/24 is not routed there. sample answers
+    // pings (the host reaches it), the outside does not get there ...
+    let routes = sh(&outside, "ip", &["route"]);
+    assert!(routes.contains("203.0.113.0/24 dev eth0"), "{routes}");
+    assert!(!routes.contains("10.1.1.0"), "{routes}");
+    net.host().assert_reaches(&sample, Probe::Icmp).await;
     outside.assert_cannot_reach(&sample, Probe::Icmp).await;
+    // ... for want of that route alone: given one through the host, it does.
+    outside.add_route("10.1.1.0/24", HOST_WAN.into()).await?;
+    outside.assert_reaches(&sample, Probe::Icmp).await;
     Ok(())
 }
 
 #[netns_test(topology = sample(false))]
-async fn without_masquerade_the_outside_cannot_answer(net: Net) {
+async fn without_masquerade_the_outside_cannot_answer(net: Net) -> anyhow::Result<()> {
+    let (host, sample, outside) = (net.host(), net.node("sample"), net.node("outside"));
+    // Both ends answer pings from the host, which is on both links.
+    host.assert_reaches(&sample, Probe::Icmp).await;
+    host.assert_reaches(&outside, Probe::Icmp).await;
     // The host does not forward, and the outside has no way back to 10.1.1.0/24.
-    net.node("sample")
-        .assert_cannot_reach(&net.node("outside"), Probe::Icmp)
-        .await;
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")?.trim(),
+        "0"
+    );
+    sample.assert_cannot_reach(&outside, Probe::Icmp).await;
+    // Forwarding alone is not enough: the echo now gets out, but its answer has nowhere
+    // to go.
+    // root@test1:~# sysctl -w net.ipv4.ip_forward=1
+    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    sample.assert_cannot_reach(&outside, Probe::Icmp).await;
+    // The masquerade is what was missing: with it the same ping is answered.
+    // root@test1:~# iptables -t nat -A POSTROUTING -s 10.1.1.0/24 ! -o samplebr -j MASQUERADE
+    host.exec(|| nft::apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr"))))?;
+    host.exec(conntrack::flush)?;
+    sample.assert_reaches(&outside, Probe::Icmp).await;
+    Ok(())
 }
 
 #[netns_test(topology = sample(true))]

@@ -33,7 +33,8 @@
 //! | `db1` | | 172.22.0.2 |
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::Stdio;
+
+use anyhow::Context;
 
 use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, Net, Node, Topology};
@@ -66,39 +67,50 @@ fn routed_user_networks() -> Topology {
     user_networks().route_between("frontnet", "backnet")
 }
 
-/// Runs a real program inside `node` and returns its exit code and standard output.
-async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<(i32, String)> {
-    let out = node
-        .tokio_command(prog)
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .await?;
+/// Runs a real program inside `node` and returns its exit code, standard output and
+/// standard error.
+async fn run(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+    let out = node.tokio_command(prog).args(args).output().await?;
     Ok((
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout)?,
+        String::from_utf8(out.stderr)?,
     ))
 }
 
-/// `getent hosts NAME` inside `node`: the addresses it resolves to (empty if unknown).
-async fn getent(node: &Node, name: &str) -> anyhow::Result<Vec<String>> {
-    let (code, out) = run(node, "getent", &["hosts", name]).await?;
-    // getent exits 2 for "key not found".
+/// [`run`], which must succeed: its standard output.
+async fn sh(node: &Node, prog: &str, args: &[&str]) -> anyhow::Result<String> {
+    let (code, out, err) = run(node, prog, args).await?;
     anyhow::ensure!(
-        code == 0 || code == 2,
-        "getent hosts {name} in {}: exit {code}",
+        code == 0,
+        "{prog} {args:?} in {}: exit {code}: {err}",
         node.name()
     );
-    Ok(out
+    Ok(out)
+}
+
+/// `getent hosts NAME` inside `node`: the addresses it resolves to, empty if the name is
+/// unknown (getent's exit 2, "key not found"; any other failure is an error).
+async fn getent(node: &Node, name: &str) -> anyhow::Result<Vec<String>> {
+    let (code, out, err) = run(node, "getent", &["hosts", name]).await?;
+    let addrs: Vec<String> = out
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
-        .collect())
+        .collect();
+    anyhow::ensure!(
+        (code == 0 && !addrs.is_empty()) || (code == 2 && addrs.is_empty()),
+        "getent hosts {name} in {}: exit {code}: {out}{err}",
+        node.name()
+    );
+    Ok(addrs)
 }
 
-/// `ping -c 1 -W 1 TO` inside `from`: true if the echo reply came back.
-async fn ping(from: &Node, to: &str) -> anyhow::Result<bool> {
-    Ok(run(from, "ping", &["-c", "1", "-W", "1", to]).await?.0 == 0)
+/// `ping -c 1 -W 1 TO` inside `from`, which must be answered.
+async fn ping(from: &Node, to: &str) -> anyhow::Result<()> {
+    sh(from, "ping", &["-c", "1", "-W", "1", to])
+        .await
+        .map(drop)
 }
 
 #[netns_test(topology = user_networks())]
@@ -126,19 +138,28 @@ async fn networks_are_isolated_but_api_reaches_both(net: Net) -> anyhow::Result<
     db1.assert_reaches(IpAddr::V4(API_ON_BACKNET), Probe::Icmp)
         .await;
 
+    // db1's database port is open: api, its neighbour on backnet, connects to it.
+    let _db = db1
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:5432").await })
+        .await?;
+    let api = net.node("api");
+    api.assert_reaches(IpAddr::V4(DB1), Probe::Tcp(5432)).await;
     // Not for lack of a route: web1's default route leads to the host, which forwards,
     // and silently drops this pair in its forward chain: no answer, no ICMP error.
     let outcome = web1
         .assert_cannot_reach(IpAddr::V4(DB1), Probe::Tcp(5432))
         .await;
     assert_eq!(outcome, Outcome::Timeout);
-    let (_, route) = run(&web1, "ip", &["route", "get", "172.22.0.2"]).await?;
+    let route = sh(&web1, "ip", &["route", "get", "172.22.0.2"]).await?;
     assert!(
         route.starts_with("172.22.0.2 via 172.21.0.1 dev eth0"),
         "{route}"
     );
-    let (_, fwd) = run(&net.host(), "sysctl", &["-n", "net.ipv4.ip_forward"]).await?;
+    let fwd = sh(&net.host(), "sysctl", &["-n", "net.ipv4.ip_forward"]).await?;
     assert_eq!(fwd.trim(), "1", "the host forwards");
+    // The drop rules are the whole isolation: without the host's rules, web1 gets in.
+    net.host().exec(netns_test::nft::flush)?;
+    web1.assert_reaches(IpAddr::V4(DB1), Probe::Tcp(5432)).await;
     Ok(())
 }
 
@@ -162,10 +183,14 @@ async fn names_are_known_only_on_the_network(net: Net) -> anyhow::Result<()> {
     assert_eq!(getent(&web2, "api").await?, ["172.21.0.4"]);
 
     // By name, with a real ping: api -> db1 works, web1 -> db1 cannot even resolve it.
-    assert!(ping(&api, "db1").await?, "api -> db1");
-    assert!(ping(&db1, "api").await?, "db1 -> api (172.22.0.3)");
-    let (code, _) = run(&web1, "ping", &["-c", "1", "-W", "1", "db1"]).await?;
-    assert_eq!(code, 2, "ping exits 2 when the name does not resolve");
+    ping(&api, "db1").await.context("api -> db1")?;
+    ping(&db1, "api").await.context("db1 -> api (172.22.0.3)")?;
+    let (code, _, err) = run(&web1, "ping", &["-c", "1", "-W", "1", "db1"]).await?;
+    assert_eq!(
+        code, 2,
+        "ping exits 2 when the name does not resolve: {err}"
+    );
+    assert!(err.contains("db1"), "{err}");
     Ok(())
 }
 
@@ -207,7 +232,8 @@ async fn routing_between_the_networks_lifts_the_isolation(net: Net) -> anyhow::R
     );
 
     // Routing does not publish names: web1 reaches db1's address but still cannot
-    // resolve its name.
+    // resolve its name, which api (on backnet) resolves.
     assert_eq!(getent(&web1, "db1").await?, Vec::<String>::new());
+    assert_eq!(getent(&net.node("api"), "db1").await?, ["172.22.0.2"]);
     Ok(())
 }

@@ -50,7 +50,11 @@ mod fixtures {
             let mut s = TcpStream::connect((ip, OPEN_PORT)).expect("connect to b");
             s.write_all(MARKER).expect("send the marker");
             let refused = TcpStream::connect((ip, CLOSED_PORT));
-            assert!(refused.is_err(), "port {CLOSED_PORT} of b should be closed");
+            assert_eq!(
+                refused.as_ref().err().map(std::io::Error::kind),
+                Some(std::io::ErrorKind::ConnectionRefused),
+                "port {CLOSED_PORT} of b should be closed: {refused:?}"
+            );
         });
         assert_eq!(server.join().expect("server thread"), MARKER);
     }
@@ -124,23 +128,40 @@ impl Drop for Root {
     }
 }
 
-/// Runs one fixture of this binary the way `cargo test` would.
+/// Runs one fixture of this binary the way `cargo test` would; panics unless exactly that
+/// one test ran (a filter matching nothing would pass, and leave no folder either).
 fn run_fixture(name: &str, root: &Root, envs: &[(&str, &str)]) -> Output {
-    Command::new(std::env::current_exe().expect("own path"))
-        .args([
-            &format!("fixtures::{name}"),
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env_remove("NETNS_TEST_SANDBOX")
-        .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
-        .env_remove("NETNS_TEST_CAPTURE")
-        .env("NETNS_TEST_ARTIFACTS", &root.0)
-        .envs(envs.iter().copied())
+    let out = fixture_command(name, root, envs)
         .output()
-        .expect("running the test binary")
+        .expect("running the test binary");
+    assert_ran_one(&out, name);
+    out
+}
+
+/// Panics unless `out` is the output of a run of exactly one test, `fixtures::NAME`.
+fn assert_ran_one(out: &Output, name: &str) {
+    let t = text(out);
+    assert!(
+        t.contains("running 1 test") && t.contains(&format!("test fixtures::{name} ... ")),
+        "fixture {name} did not run:\n{t}"
+    );
+}
+
+fn fixture_command(name: &str, root: &Root, envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.args([
+        &format!("fixtures::{name}"),
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env_remove("NETNS_TEST_SANDBOX")
+    .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
+    .env_remove("NETNS_TEST_CAPTURE")
+    .env("NETNS_TEST_ARTIFACTS", &root.0)
+    .envs(envs.iter().copied());
+    cmd
 }
 
 fn text(out: &Output) -> String {
@@ -350,25 +371,35 @@ fn check_failure_folder(out: &Output, folder: &Path, outcome: &str) {
         );
         assert!(frames.iter().all(|f| f.orig_len as usize == f.data.len()));
     }
-    if let Some(dump) = tcpdump(&folder.join("a-eth0.pcap")) {
-        assert!(
-            dump.lines().any(|l| l.contains(" IP 10.0.0.2.")
-                && l.contains(&format!("> 10.0.0.3.{CLOSED_PORT}: Flags [S]"))),
-            "tcpdump -nr a-eth0.pcap:\n{dump}"
-        );
-    }
+    let dump = tcpdump(&folder.join("a-eth0.pcap"));
+    assert!(
+        dump.lines().any(|l| l.contains(" IP 10.0.0.2.")
+            && l.contains(&format!("> 10.0.0.3.{CLOSED_PORT}: Flags [S]"))),
+        "tcpdump -nr a-eth0.pcap:\n{dump}"
+    );
 }
 
-/// `tcpdump -nr FILE`, if tcpdump is installed.
-fn tcpdump(file: &Path) -> Option<String> {
-    let out = Command::new("tcpdump").arg("-nr").arg(file).output().ok()?;
+/// `tcpdump -nr FILE`: the pcaps must read in the tool people will open them with. A
+/// machine without tcpdump fails here, naming it (`scripts/setup.sh` installs it).
+fn tcpdump(file: &Path) -> String {
+    let out = Command::new("tcpdump")
+        .arg("-nr")
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running tcpdump -nr {}: {e}; install tcpdump (`bash scripts/setup.sh`, or \
+                 `apt-get install tcpdump`)",
+                file.display()
+            )
+        });
     assert!(
         out.status.success(),
         "tcpdump -nr {}: {}",
         file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -536,6 +567,7 @@ fn an_unwritable_folder_is_reported_with_the_topology() {
         .env("NETNS_TEST_ARTIFACTS", "/proc/netns-test-cannot-be-here")
         .output()
         .expect("running the test binary");
+    assert_ran_one(&out, "traffic_then_panic");
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(

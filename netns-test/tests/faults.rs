@@ -8,6 +8,9 @@
 //!
 //! `relay_measurements` (ignored by default) prints the relay's accuracy and throughput
 //! as markdown: `cargo test -p netns-test --test faults -- --ignored --nocapture`.
+//! `netem_delays_and_drops_on_a_plain_link` is ignored too, as this project's machines
+//! have no `sch_netem`: run it with `--ignored` on a kernel that has it (it fails, naming
+//! the module, on one that does not).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -505,32 +508,6 @@ fn an_impairable_bridge_attachment(net: Net) -> anyhow::Result<()> {
 async fn conditions_that_cannot_be_made_explain_why(net: Net) -> anyhow::Result<()> {
     let a = net.node("a");
     let delay = Conditions::new().delay(ms(10));
-    if fault::netem_available(&a).await? {
-        // A kernel with netem makes it on any link.
-        assert_eq!(a.set_conditions("eth0", delay).await?, Applied::Netem);
-        a.clear_conditions("eth0").await?;
-    } else {
-        let e = a.set_conditions("eth0", delay).await.unwrap_err();
-        println!("{e}");
-        assert!(matches!(e, Error::Condition(_)), "{e:?}");
-        let msg = e.to_string();
-        for part in [
-            "node \"a\": cannot set 10 ms delay on eth0",
-            "this kernel has no netem qdisc",
-            "was not declared impairable",
-            "l.impairable()",
-        ] {
-            assert!(msg.contains(part), "missing {part:?} in: {msg}");
-        }
-        let e = a
-            .set_conditions("eth0", delay.via(Emulator::Netem))
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no netem"), "{e}");
-        // The link still works and has no qdisc of ours.
-        a.assert_reaches("b", Probe::Icmp).await;
-    }
     let e = a
         .set_conditions("eth0", delay.via(Emulator::Relay))
         .await
@@ -552,6 +529,83 @@ async fn conditions_that_cannot_be_made_explain_why(net: Net) -> anyhow::Result<
     );
     let e = a.relay_stats("eth0").unwrap_err().to_string();
     assert!(e.contains("not declared impairable"), "{e}");
+    // The link still works after all these refusals.
+    a.assert_reaches("b", Probe::Icmp).await;
+    Ok(())
+}
+
+/// A delay on a link that is not impairable: made by netem where the kernel has it, and
+/// otherwise refused with a message naming netem and both remedies. Each kernel gets the
+/// whole of its case checked; what netem then does to the traffic is
+/// `netem_delays_and_drops_on_a_plain_link`.
+#[netns_test(topology = plain_pair())]
+async fn a_delay_on_a_plain_link_is_made_by_netem_or_refused_naming_it(
+    net: Net,
+) -> anyhow::Result<()> {
+    let a = net.node("a");
+    let delay = Conditions::new().delay(ms(10));
+    if fault::netem_available(&a).await? {
+        assert_eq!(a.set_conditions("eth0", delay).await?, Applied::Netem);
+        assert_eq!(
+            a.set_conditions("eth0", delay.via(Emulator::Netem)).await?,
+            Applied::Netem
+        );
+        a.clear_conditions("eth0").await?;
+    } else {
+        let e = a.set_conditions("eth0", delay).await.unwrap_err();
+        println!("{e}");
+        assert!(matches!(e, Error::Condition(_)), "{e:?}");
+        let msg = e.to_string();
+        for part in [
+            "node \"a\": cannot set 10 ms delay on eth0",
+            "this kernel has no netem qdisc (sch_netem",
+            "was not declared impairable",
+            "l.impairable()",
+            "or run on a kernel with sch_netem",
+        ] {
+            assert!(msg.contains(part), "missing {part:?} in: {msg}");
+        }
+        let e = a
+            .set_conditions("eth0", delay.via(Emulator::Netem))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no netem"), "{e}");
+    }
+    // The link still works and has no qdisc of ours.
+    a.assert_reaches("b", Probe::Icmp).await;
+    Ok(())
+}
+
+/// What netem does to a plain link: its delay raises the round trip, its loss drops, and
+/// clearing it restores the link. Needs the kernel's netem qdisc (`sch_netem`), and fails
+/// naming it where it is absent.
+#[netns_test(topology = plain_pair(), timeout = "30s")]
+#[ignore = "needs sch_netem, which this machine's kernel lacks: run with --ignored on a kernel that has it"]
+fn netem_delays_and_drops_on_a_plain_link(net: Net) -> anyhow::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    anyhow::ensure!(
+        net.block_on(fault::netem_available(&a))?,
+        "this test needs the kernel's netem qdisc (sch_netem), and this kernel has none: \
+         `sudo modprobe sch_netem`, or leave the test ignored"
+    );
+    let _echo = b.udp_echo(7)?;
+    let base = median(&rtts(&a, b.ip(), 7, 20));
+    assert!(base < ms(5), "{base:?}");
+    let netem = Conditions::new().via(Emulator::Netem);
+    assert_eq!(
+        net.block_on(a.set_conditions("eth0", netem.delay(ms(20))))?,
+        Applied::Netem
+    );
+    let m = median(&rtts(&a, b.ip(), 7, 20));
+    println!("netem 20 ms on a's side: median RTT {m:?} (without: {base:?})");
+    assert!(m >= ms(20) && m < ms(20) + ms(10), "{m:?}");
+    net.block_on(a.set_conditions("eth0", netem.loss(1.0)))?;
+    assert_eq!(udp_delivered(&a, &b, 50), 0);
+    net.block_on(a.clear_conditions("eth0"))?;
+    assert_eq!(udp_delivered(&a, &b, 100), 100);
+    let m = median(&rtts(&a, b.ip(), 7, 20));
+    assert!(m < ms(5), "{m:?} after clearing");
     Ok(())
 }
 

@@ -145,6 +145,17 @@ fn apply_in(node: &Node, rules: &Ruleset) -> anyhow::Result<()> {
 const SHORT: Duration = Duration::from_millis(700);
 const LONG: Duration = Duration::from_secs(5);
 
+/// The kind of error `r` failed with, if it failed.
+fn failed_with<T>(r: &std::io::Result<T>) -> Option<std::io::ErrorKind> {
+    r.as_ref().err().map(|e| e.kind())
+}
+
+/// Nothing answered: the connection timed out (dropped, or answered where the answer
+/// cannot come back), rather than being refused or failing before it was sent.
+fn timed_out<T>(r: &std::io::Result<T>) -> bool {
+    failed_with(r) == Some(std::io::ErrorKind::TimedOut)
+}
+
 /// `iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE`: the server
 /// sees the router's WAN address; without the rule (and without a route back) the LAN host
 /// cannot reach it.
@@ -164,10 +175,11 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     tcp_peer_server(&server, sa("0.0.0.0:80")).await?;
     let to = sa(&format!("{SERVER}:80"));
 
+    // The SYN gets to the server, whose answer has no way back: a timeout.
     let before = tcp_ask(&lan1, to, None, SHORT).await;
     ensure!(
-        before.is_err(),
-        "reached the server without NAT: {before:?}"
+        timed_out(&before),
+        "lan1 -> server without NAT should time out: {before:?}"
     );
 
     apply_in(
@@ -196,7 +208,10 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     router.exec(nft::flush)?;
     router.exec(conntrack::flush)?;
     let after = tcp_ask(&lan1, to, None, SHORT).await;
-    ensure!(after.is_err(), "reached the server after flush: {after:?}");
+    ensure!(
+        timed_out(&after),
+        "lan1 -> server after flush should time out: {after:?}"
+    );
     Ok(())
 }
 
@@ -210,14 +225,26 @@ async fn masquerade_works_for_ipv6(net: Net) -> anyhow::Result<()> {
         .find(|a| a.to_string().starts_with("fd00:2::"))
         .context("router has no WAN IPv6 address")?;
     let server6 = server.ip6().context("server has no IPv6 address")?;
-    server.del_route("fd00:1::/64").await.ok();
     tcp_peer_server(&server, sa("[::]:80")).await?;
     let to = SocketAddr::new(server6.into(), 80);
+    // The server listens, and lan1 reaches it once the server has a route back to the
+    // LAN (which the topology does not give it over IPv6) ...
+    let lan1_6 = std::net::IpAddr::V6(lan1.ip6().context("lan1 has no IPv6 address")?);
+    server.add_route("fd00:1::/64", router_wan6).await?;
+    ensure!(tcp_ask(&lan1, to, None, LONG).await?.ip() == lan1_6);
+    // ... and not without one.
+    server.del_route("fd00:1::/64").await?;
+    let routes = server.routes().await?;
+    ensure!(
+        routes.iter().any(|r| r.dest.to_string() == "fd00:2::/64")
+            && !routes.iter().any(|r| r.dest.contains(&lan1_6)),
+        "the server still has a way back to the LAN: {routes:?}"
+    );
 
     let before = tcp_ask(&lan1, to, None, SHORT).await;
     ensure!(
-        before.is_err(),
-        "reached the server without NAT: {before:?}"
+        timed_out(&before),
+        "lan1 -> server without NAT should time out: {before:?}"
     );
 
     apply_in(
@@ -242,7 +269,14 @@ async fn published_port_reaches_the_lan_host(net: Net) -> anyhow::Result<()> {
     let published = sa(&format!("{ROUTER_WAN}:8080"));
     let target = sa(&format!("{LAN1}:80"));
 
-    ensure!(tcp_ask(&server, published, None, SHORT).await.is_err());
+    // lan1 listens on 80 (the server reaches it there directly); the router's own 8080,
+    // not yet published, refuses.
+    ensure!(tcp_ask(&server, target, None, LONG).await?.ip().to_string() == SERVER);
+    let r = tcp_ask(&server, published, None, SHORT).await;
+    ensure!(
+        failed_with(&r) == Some(std::io::ErrorKind::ConnectionRefused),
+        "router:8080 before publishing: {r:?}"
+    );
 
     let rules =
         Ruleset::new()
@@ -271,11 +305,14 @@ async fn published_port_reaches_the_lan_host(net: Net) -> anyhow::Result<()> {
             .with_context(|| format!("router -> {to} over UDP"))?;
     }
 
-    // Only the published port is redirected.
+    // Only the published port is redirected: lan1 listens on 8081 too (the server reaches
+    // it directly), and the router's 8081 refuses by itself.
+    tcp_peer_server(&lan1, sa("0.0.0.0:8081")).await?;
+    tcp_ask(&server, sa(&format!("{LAN1}:8081")), None, LONG).await?;
+    let r = tcp_ask(&server, sa(&format!("{ROUTER_WAN}:8081")), None, SHORT).await;
     ensure!(
-        tcp_ask(&server, sa(&format!("{ROUTER_WAN}:8081")), None, SHORT)
-            .await
-            .is_err()
+        failed_with(&r) == Some(std::io::ErrorKind::ConnectionRefused),
+        "router:8081, not published: {r:?}"
     );
 
     let entries = router.exec(conntrack::list)?;
@@ -380,10 +417,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
     let mut rules = Ruleset::new().forward_policy(Policy::Drop);
     apply_in(&router, &rules)?;
     let r = tcp_ask(&lan1, p80, None, SHORT).await;
-    ensure!(
-        r.as_ref().err().map(|e| e.kind()) == Some(std::io::ErrorKind::TimedOut),
-        "policy drop let port 80 through: {r:?}"
-    );
+    ensure!(timed_out(&r), "policy drop let port 80 through: {r:?}");
 
     rules = rules
         .filter(Hook::Forward, Rule::new().ct_established().accept())
@@ -396,7 +430,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
         .await
         .context("port 80 with the accept rule")?;
     let r = tcp_ask(&lan1, p81, None, SHORT).await;
-    ensure!(r.is_err(), "port 81 passed: {r:?}");
+    ensure!(timed_out(&r), "port 81 should be dropped: {r:?}");
 
     // Reject instead of silently dropping: the client gets a reset at once.
     rules = rules.filter(
@@ -407,7 +441,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
     let start = Instant::now();
     let r = tcp_ask(&lan1, p81, None, LONG).await;
     ensure!(
-        r.as_ref().err().map(|e| e.kind()) == Some(std::io::ErrorKind::ConnectionRefused),
+        failed_with(&r) == Some(std::io::ErrorKind::ConnectionRefused),
         "expected a TCP reset for port 81, got {r:?}"
     );
     ensure!(
@@ -427,7 +461,11 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
                 .drop(),
         ),
     )?;
-    ensure!(tcp_ask(&lan1, p80, None, SHORT).await.is_err());
+    let r = tcp_ask(&lan1, p80, None, SHORT).await;
+    ensure!(
+        timed_out(&r),
+        "the server's input drop let port 80 in: {r:?}"
+    );
     server.exec(nft::flush)?;
     tcp_ask(&lan1, p80, None, LONG).await?;
 
@@ -505,10 +543,18 @@ fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
         .expect_err("bad network");
     ensure!(err.to_string().contains("10.0.0/8"), "{err}");
 
-    // Nothing was installed.
-    // Nothing of ours: only the sandbox's name-service redirect, in a table of its own.
+    // Nothing was installed: no table of ours (the sandbox's own tables aside) ...
     let listing = host.exec(nft::list)?;
     ensure!(!listing.contains("table inet netns_test {"), "{listing}");
+    // ... which the listing shows as soon as a valid rule is applied.
+    host.exec(|| {
+        nft::apply(&Ruleset::new().filter(
+            Hook::Input,
+            Rule::new().proto(Proto::Tcp).dport(80).accept(),
+        ))
+    })?;
+    let listing = host.exec(nft::list)?;
+    ensure!(listing.contains("table inet netns_test {"), "{listing}");
     Ok(())
 }
 

@@ -5,16 +5,44 @@
 use netns_test::topology::HOST;
 use netns_test::{netns_test, Net, Node, Topology};
 
-fn run(node: &Node, cmd: &str, args: &[&str]) -> (bool, String) {
+/// Runs `cmd` in `node`: its exit code and standard output. A program that cannot start
+/// panics: it would tell nothing about the node.
+fn run(node: &Node, cmd: &str, args: &[&str]) -> (i32, String) {
     let out = node
         .command(cmd)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        .unwrap_or_else(|e| panic!("{cmd} in {}: {e}", node.name()));
     (
-        out.status.success(),
+        out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+/// [`run`], which must succeed: its standard output.
+fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
+    let (code, out) = run(node, cmd, args);
+    assert_eq!(code, 0, "{cmd} {args:?} in {}: {out}", node.name());
+    out
+}
+
+/// `getent hosts NAME` in `node`: the first address it resolves to, or `None` when the
+/// name is unknown (getent's exit 2, "key not found"; any other failure panics).
+fn getent(node: &Node, name: &str) -> Option<String> {
+    let (code, out) = run(node, "getent", &["hosts", name]);
+    match code {
+        0 => Some(
+            out.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        2 => {
+            assert_eq!(out, "", "getent hosts {name} in {}", node.name());
+            None
+        }
+        _ => panic!("getent hosts {name} in {}: exit {code}: {out}", node.name()),
+    }
 }
 
 fn docker_like() -> Topology {
@@ -39,13 +67,13 @@ fn net_container_shares_the_containers_network_namespace(net: Net) {
     sidecar.exec(|| std::net::TcpStream::connect("127.0.0.1:8080").expect("same loopback"));
     drop(listener);
     assert_eq!(sidecar.ip(), web.ip());
-    let (_, links) = run(&sidecar, "ip", &["-o", "link"]);
+    let links = sh(&sidecar, "ip", &["-o", "link"]);
     assert!(links.contains("eth0@"), "{links}");
 }
 
 #[netns_test(topology = docker_like())]
 fn net_host_sees_the_hosts_interfaces(net: Net) {
-    let (_, links) = run(&net.node("hostnet"), "ip", &["-o", "link"]);
+    let links = sh(&net.node("hostnet"), "ip", &["-o", "link"]);
     assert!(links.contains("docker0"), "{links}");
     // A server bound in hostnet is a server on the host's gateway address.
     let listener = net
@@ -58,8 +86,9 @@ fn net_host_sees_the_hosts_interfaces(net: Net) {
 
 #[netns_test(topology = docker_like())]
 fn net_none_has_only_loopback(net: Net) {
-    let (_, links) = run(&net.node("none"), "ip", &["-o", "link"]);
+    let links = sh(&net.node("none"), "ip", &["-o", "link"]);
     assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.starts_with("1: lo: "), "{links}");
 }
 
 #[netns_test(topology = docker_like())]
@@ -67,11 +96,10 @@ fn a_container_on_two_networks_reaches_both(net: Net) {
     let both = net.node("both");
     assert_eq!(both.ifaces().len(), 2);
     for target in ["web", "api"] {
-        let (ok, _) = run(&both, "ping", &["-c", "1", "-W", "1", target]);
-        assert!(ok, "both -> {target}");
+        sh(&both, "ping", &["-c", "1", "-W", "1", target]);
     }
     // Default route through the first network, like Docker.
-    let (_, routes) = run(&both, "ip", &["route"]);
+    let routes = sh(&both, "ip", &["route"]);
     assert!(
         routes.contains("default via 172.17.0.1 dev eth0"),
         "{routes}"
@@ -80,27 +108,29 @@ fn a_container_on_two_networks_reaches_both(net: Net) {
 
 #[netns_test(topology = docker_like())]
 fn user_defined_network_names_stay_inside_the_network(net: Net) {
+    let (api, web, both) = (net.node("api"), net.node("web"), net.node("both"));
     // Members of appnet resolve each other, to their appnet address.
-    let (ok, out) = run(&net.node("api"), "getent", &["hosts", "db"]);
-    assert!(ok && out.starts_with("172.20.0.3"), "{out}");
-    // A container on docker0 only does not know them.
-    let (ok, out) = run(&net.node("web"), "getent", &["hosts", "db"]);
-    assert!(!ok, "web resolved db: {out}");
+    assert_eq!(getent(&api, "db").as_deref(), Some("172.20.0.3"));
+    // A container on docker0 only does not know them: the very name api resolves.
+    assert_eq!(getent(&web, "db"), None, "web resolved db");
     // One on both networks does, and sees web's docker0 address too.
-    let (ok, out) = run(&net.node("both"), "getent", &["hosts", "db"]);
-    assert!(ok, "{out}");
-    // Everyone knows the nodes of ordinary networks; names outside the sandbox fail at once.
-    let (ok, _) = run(&net.node("api"), "getent", &["hosts", "web"]);
-    assert!(ok);
-    let (ok, _) = run(
-        &net.node("api"),
-        "getent",
-        &["hosts", "no-such-host.example"],
+    assert_eq!(getent(&both, "db").as_deref(), Some("172.20.0.3"));
+    assert_eq!(getent(&both, "web").as_deref(), Some("172.17.0.2"));
+    // Everyone knows the nodes of ordinary networks; names outside the sandbox fail.
+    assert_eq!(getent(&api, "web").as_deref(), Some("172.17.0.2"));
+    assert_eq!(getent(&api, "no-such-host.example"), None);
+    // Rust's resolver in a node asks the same service: api resolves db, web does not.
+    let lookup = |node: &Node| {
+        node.exec(|| {
+            std::net::ToSocketAddrs::to_socket_addrs(&("db", 5432))
+                .map(|a| a.map(|a| a.ip().to_string()).collect::<Vec<_>>())
+        })
+    };
+    assert_eq!(lookup(&api).expect("api resolves db"), ["172.20.0.3"]);
+    let err = lookup(&web).expect_err("web resolved db from Rust");
+    assert!(
+        err.to_string()
+            .contains("failed to lookup address information"),
+        "{err}"
     );
-    assert!(!ok);
-    // Rust's resolver in a node asks the same service.
-    let web = net.node("web");
-    let err =
-        web.exec(|| std::net::ToSocketAddrs::to_socket_addrs(&("db", 5432)).map(|a| a.count()));
-    assert!(err.is_err(), "web resolved db from Rust: {err:?}");
 }

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use netns_test::reach::Probe;
+use netns_test::nft;
+use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, presets, Net, Node, Topology};
 
 /// The source address `server` sees for a TCP connection from `client` to `to`.
@@ -21,13 +22,15 @@ async fn seen_by(server: &Node, client: &Node, to: SocketAddr) -> std::io::Resul
     accept.await.expect("accept task")
 }
 
+/// `ip route` in `node`: its output, or a panic naming the node and what `ip` said (a
+/// failed command must not read as an empty table).
 fn ip_route(node: &Node) -> String {
-    let out = node.command("ip").arg("route").output().expect("ip route");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    node.output("ip", ["route"])
+        .unwrap_or_else(|e| panic!("ip route in {}: {e}", node.name()))
 }
 
 #[netns_test(topology = presets::nat_lan_wan(2))]
-async fn a_masqueraded_lan_is_seen_as_the_routers_wan_address(net: Net) -> std::io::Result<()> {
+async fn a_masqueraded_lan_is_seen_as_the_routers_wan_address(net: Net) -> anyhow::Result<()> {
     let server = net.node("server");
     for lan in ["lan1", "lan2"] {
         let peer = seen_by(
@@ -44,13 +47,25 @@ async fn a_masqueraded_lan_is_seen_as_the_routers_wan_address(net: Net) -> std::
     }
     let routes = ip_route(&server);
     assert!(
+        routes.contains("198.51.100.0/24 dev "),
+        "the server's table is read (its WAN link is there):\n{routes}"
+    );
+    assert!(
         !routes.contains("192.168.1.0"),
         "the server has no route into the NATed LAN:\n{routes}"
     );
-    // And nothing from the WAN gets in unasked.
-    server
-        .assert_cannot_reach(&net.node("lan1"), Probe::Icmp)
-        .await;
+    // And nothing from the WAN gets in unasked, although lan1 answers pings (from the
+    // router, which has a way to it) ...
+    let (router, lan1) = (net.node("router"), net.node("lan1"));
+    router.assert_reaches(&lan1, Probe::Icmp).await;
+    server.assert_cannot_reach(&lan1, Probe::Icmp).await;
+    // ... for lack of a route only: given one, the server gets in (masquerading changes
+    // what leaves the LAN, not what may enter it).
+    let router_wan = router.ip_on("router<->server")?;
+    server.add_route("192.168.1.0/24", router_wan).await?;
+    server.assert_reaches(&lan1, Probe::Icmp).await;
+    server.del_route("192.168.1.0/24").await?;
+    server.assert_cannot_reach(&lan1, Probe::Icmp).await;
     Ok(())
 }
 
@@ -78,19 +93,38 @@ fn internal_and_normal() -> Topology {
 }
 
 #[netns_test(topology = internal_and_normal())]
-async fn an_internal_network_has_no_way_out(net: Net) {
-    let (db, web) = (net.node("db"), net.node("web"));
-    assert!(
-        !ip_route(&db).contains("default"),
-        "no default route on an internal network"
+async fn an_internal_network_has_no_way_out(net: Net) -> netns_test::Result<()> {
+    let (db, web, cache, outside) = (
+        net.node("db"),
+        net.node("web"),
+        net.node("cache"),
+        net.node("outside"),
     );
-    db.assert_reaches(&net.node("cache"), Probe::Icmp).await;
+    let routes = ip_route(&db);
+    assert!(routes.contains("172.30.0.0/24 dev eth0"), "{routes}");
+    assert!(
+        !routes.contains("default"),
+        "no default route on an internal network:\n{routes}"
+    );
+    db.assert_reaches(&cache, Probe::Icmp).await;
     db.assert_reaches("172.30.0.1", Probe::Icmp).await;
-    db.assert_cannot_reach(&net.node("outside"), Probe::Icmp)
-        .await;
-    // A normal network next to it goes out, masqueraded, but not into the internal one.
-    web.assert_reaches(&net.node("outside"), Probe::Icmp).await;
+    // outside answers pings (web, on the normal network, reaches it), db does not get there.
+    web.assert_reaches(&outside, Probe::Icmp).await;
+    db.assert_cannot_reach(&outside, Probe::Icmp).await;
+    // Not only for lack of a default route: with one, the host still forwards nothing out
+    // of the internal network.
+    db.add_route("default", "172.30.0.1".parse().unwrap())
+        .await?;
+    db.assert_cannot_reach(&outside, Probe::Icmp).await;
+    // Nor into it: db answers pings (cache, on its network, reaches it), web does not.
+    cache.assert_reaches(&db, Probe::Icmp).await;
     web.assert_cannot_reach(&db, Probe::Icmp).await;
+    // Without the host's rules (the internal drops, and the masquerade with them) the
+    // very same probes go through: the rules, not the wiring, kept them apart.
+    net.host().exec(nft::flush)?;
+    web.assert_reaches(&db, Probe::Icmp).await;
+    db.assert_reaches(&web, Probe::Icmp).await;
+    Ok(())
 }
 
 #[netns_test(topology = Topology::new()
@@ -104,6 +138,11 @@ async fn a_published_port_reaches_the_container_from_outside_and_from_the_host(
     let web = net.node("web");
     let listener = web
         .run(async { tokio::net::TcpListener::bind("0.0.0.0:80").await })
+        .await?;
+    // web listens on 8081 too, which is not published: kept open until the end, so that a
+    // wrongly published 8081 would reach it.
+    let unpublished = web
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:8081").await })
         .await?;
     let served = web.spawn(async move {
         let mut peers = Vec::new();
@@ -129,10 +168,25 @@ async fn a_published_port_reaches_the_container_from_outside_and_from_the_host(
         "DNAT keeps the client's address"
     );
     assert_eq!(peers[1].ip().to_string(), "172.17.0.1");
-    // Port 8081 is not published.
-    net.node("outside")
-        .assert_cannot_reach("203.0.113.1", Probe::Tcp(8081))
+    // Port 8081 is not published: outside's connection to the host's 8081 is refused by
+    // the host itself (it is not forwarded to web, where 8081 is open) ...
+    let outside = net.node("outside");
+    let r = outside
+        .probe("203.0.113.1", Probe::Tcp(8081), Duration::from_secs(2))
         .await;
+    assert_eq!(r.outcome, Outcome::Refused, "{r}");
+    // ... while web's 8081 does accept: the host reaches it directly, and it is the first
+    // and only connection web's 8081 ever saw.
+    net.host().assert_reaches(&web, Probe::Tcp(8081)).await;
+    let first = tokio::time::timeout(Duration::from_secs(2), unpublished.accept())
+        .await
+        .expect("web's 8081 accepted the host's connection")?
+        .1;
+    assert_eq!(
+        first.ip().to_string(),
+        "172.17.0.1",
+        "8081 was reached from {first}"
+    );
     Ok(())
 }
 
@@ -141,23 +195,32 @@ async fn a_published_port_reaches_the_container_from_outside_and_from_the_host(
     .bridge_with("testnet", "172.19.0.0/16", |b| b.masquerade())
     .node("con1", |n| n.on("docker0"))
     .node("con3", |n| n.on("testnet")))]
-async fn the_hosts_bridges_are_isolated_although_it_forwards(net: Net) {
+async fn the_hosts_bridges_are_isolated_although_it_forwards(net: Net) -> anyhow::Result<()> {
     assert_eq!(
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
             .unwrap()
             .trim(),
         "1"
     );
-    net.node("con1")
-        .assert_cannot_reach(&net.node("con3"), Probe::Icmp)
-        .await;
-    net.node("con3")
-        .assert_cannot_reach(&net.node("con1"), Probe::Tcp(80))
-        .await;
+    let (con1, con3, host) = (net.node("con1"), net.node("con3"), net.host());
+    // Both targets answer: con3 pings, and con1 accepts on port 80 (seen from the host,
+    // which is on both networks).
+    let _web = con1
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:80").await })
+        .await?;
+    host.assert_reaches(&con3, Probe::Icmp).await;
+    host.assert_reaches(&con1, Probe::Tcp(80)).await;
     // Both still reach the host.
-    net.node("con1")
-        .assert_reaches("172.18.0.1", Probe::Icmp)
-        .await;
+    con1.assert_reaches("172.18.0.1", Probe::Icmp).await;
+    con3.assert_reaches("172.19.0.1", Probe::Icmp).await;
+    // Across the two bridges, nothing.
+    con1.assert_cannot_reach(&con3, Probe::Icmp).await;
+    con3.assert_cannot_reach(&con1, Probe::Tcp(80)).await;
+    // The isolation is the host's drop rules: without them it routes between the two.
+    host.exec(nft::flush)?;
+    con1.assert_reaches(&con3, Probe::Icmp).await;
+    con3.assert_reaches(&con1, Probe::Tcp(80)).await;
+    Ok(())
 }
 
 #[test]

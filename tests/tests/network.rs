@@ -26,13 +26,27 @@ fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
     )
 }
 
+/// `ping -c 1 -W 1 TARGET` in `node`: true on an echo reply (exit 0), false when the echo
+/// went out and nothing answered (exit 1, 100% packet loss). Anything else panics: ping
+/// missing, or exit 2 (it could not even send: an unknown name, a socket error) proves
+/// nothing about the path, so it must not count as "unreachable".
 fn pings(node: &Node, target: &str) -> bool {
-    node.command("ping")
+    let out = node
+        .command("ping")
         .args(["-c", "1", "-W", "1", target])
         .output()
-        .expect("ping")
-        .status
-        .success()
+        .unwrap_or_else(|e| panic!("ping in {}: {e}", node.name()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    match out.status.code() {
+        Some(0) => true,
+        Some(1) if text.contains("1 packets transmitted, 0 received") => false,
+        _ => panic!(
+            "ping {target} in {} did not probe ({}): {text}{}",
+            node.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }
 
 /// Connects from `from` to `to` and exchanges a line; returns the peer address the server saw.
@@ -196,11 +210,15 @@ async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result
     // A new address on the right node, reachable only once left has a route to it.
     let right = net.node("right");
     right.add_addr("eth0", "192.0.2.7/32").await?;
-    assert!(!left
-        .routes()
-        .await?
-        .iter()
-        .any(|r| r.dest.to_string() == "192.0.2.7/32"));
+    let routes = left.routes().await?;
+    assert!(
+        routes.iter().any(|r| r.dest.to_string() == "10.0.0.0/30"),
+        "left's table is read (its link is there): {routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.dest.to_string() == "192.0.2.7/32"),
+        "{routes:?}"
+    );
     let r1 = net.node("r1");
     left.add_route("192.0.2.0/24", r1.ip_on("left<->r1")?)
         .await?;
@@ -222,9 +240,17 @@ async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result
     .link_with("a", "b", "10.20.0.0/31", |l| l.names("to-b", "to-a")))]
 fn a_point_to_point_link_needs_no_bridge(net: Net) {
     let a = net.node("a");
-    let links = sh(&a, "ip", &["-o", "link"]);
-    assert!(links.contains("to-b@"), "{links}");
-    assert!(!sh(&net.host(), "ip", &["-o", "link"]).contains("bridge"));
+    // `ip -d` prints each link's kind: a's end of the pair shows as a veth ...
+    let links = sh(&a, "ip", &["-d", "-o", "link", "show"]);
+    let to_b = links
+        .lines()
+        .find(|l| l.contains(": to-b@"))
+        .unwrap_or_else(|| panic!("no to-b in:\n{links}"));
+    assert!(to_b.contains(" veth "), "{to_b}");
+    // ... and the host, which holds no bridge, shows none (nor a bridge port).
+    let host_links = sh(&net.host(), "ip", &["-d", "-o", "link", "show"]);
+    assert!(host_links.contains("1: lo: "), "{host_links}");
+    assert!(!host_links.contains("bridge"), "{host_links}");
     assert_eq!(net.node("b").ip().to_string(), "10.20.0.1");
     assert!(pings(&a, "10.20.0.1"));
 }

@@ -93,7 +93,7 @@ pub use topology::Topology;
 ///             path: concat!(module_path!(), "::", "b_has_its_address"),
 ///             timeout_ms: Some(20_000),
 ///             keep_artifacts: false,
-///             should_panic: false,
+///             should_panic: netns_test::__private::ShouldPanic::No,
 ///         },
 ///         || lan(),
 ///         |net| b_has_its_address(net),
@@ -116,5 +116,7 @@ pub use netns_test_macros::netns_test;
 #[doc(hidden)]
 pub mod __private {
     //! What `#[netns_test]` expands to. Not a stable API.
-    pub use crate::sandbox::{run_async, run_sync, TestResult, TestSpec};
+    pub use crate::sandbox::{
+        run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
+    };
 }

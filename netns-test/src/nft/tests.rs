@@ -570,7 +570,7 @@ fn kernel_refusal_names_the_message_and_applies_nothing() {
             ),
             timeout_ms: Some(20_000),
             keep_artifacts: false,
-            should_panic: false,
+            should_panic: crate::__private::ShouldPanic::No,
         },
         crate::Topology::new,
         |net| {

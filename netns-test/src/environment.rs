@@ -448,3 +448,92 @@ fn thread_causes() -> Vec<String> {
     }
     causes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_threads_names_the_limits_and_their_values() {
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::EAGAIN),
+            "starting the sandbox's tokio runtime (its worker thread)",
+        )
+        .to_string();
+        assert!(
+            msg.starts_with(
+                "netns-test cannot run tests here: starting the sandbox's tokio runtime (its worker \
+                 thread) failed: Resource temporarily unavailable"
+            ),
+            "{msg}"
+        );
+        let threads_max = read_sysctl("/proc/sys/kernel/threads-max").expect("threads-max");
+        assert!(
+            msg.contains(&format!("kernel.threads-max is {threads_max}")),
+            "{msg}"
+        );
+        if !is_init_root() {
+            assert!(msg.contains("`ulimit -u` (RLIMIT_NPROC) is"), "{msg}");
+        }
+        assert!(!msg.contains("user namespaces"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_fds_names_ulimit_n_and_its_value() {
+        let (soft, hard) = sys::get_rlimit(sys::Rlimit::Nofile).expect("RLIMIT_NOFILE");
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::EMFILE),
+            "opening a socket",
+        )
+        .to_string();
+        assert!(
+            msg.contains(&format!(
+                "`ulimit -n` (RLIMIT_NOFILE) is {} (hard limit {})",
+                limit_text(soft),
+                limit_text(hard)
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains("Remedy: raise it"), "{msg}");
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::ENFILE),
+            "opening a socket",
+        )
+        .to_string();
+        assert!(msg.contains("fs.file-max is"), "{msg}");
+    }
+
+    #[test]
+    fn too_few_fds_names_the_need_and_the_limit() {
+        let need = FdNeed {
+            total: 3103,
+            namespaces: 1001,
+            per_namespace: 3,
+            reserve: 100,
+        };
+        let msg = too_few_fds(need, 1024, 2048).to_string();
+        assert!(
+            msg.contains("needs about 3103 (1001 network namespaces at 3 each"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "allows 2048 (the sandbox raised its soft limit from 1024 to the hard limit)"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("`ulimit -n 4096`"), "{msg}");
+    }
+
+    #[test]
+    fn net_namespaces_are_checked_against_the_limit() {
+        assert!(check_net_namespaces(10, Some(10)).is_ok());
+        assert!(check_net_namespaces(10, None).is_ok());
+        let msg = check_net_namespaces(11, Some(10)).unwrap_err().to_string();
+        assert!(msg.contains("needs 11 network namespaces"), "{msg}");
+        assert!(
+            msg.contains("user.max_net_namespaces (/proc/sys/user/max_net_namespaces) is 10"),
+            "{msg}"
+        );
+    }
+}

@@ -11,6 +11,11 @@
 //! outcome. When the child's PID 1 exits, or is killed, or the parent dies (PDEATHSIG), the
 //! kernel kills every process in the sandbox and frees every namespace: nothing is named
 //! globally, so nothing can be left behind.
+//!
+//! The parent alone judges the outcome, `#[should_panic]` included (the attribute is not
+//! passed to libtest): only the body's own panic can satisfy it. Before the build, the
+//! child raises its soft `RLIMIT_NOFILE` to the hard limit and checks the topology's cost
+//! in file descriptors against it (see [`fds_needed`]).
 
 use std::ffi::CString;
 use std::fmt::Debug;

@@ -1,12 +1,11 @@
 //! The arguments of `#[netns_test(...)]`: parsed key by key into a [`Configuration`],
 //! then turned into a [`FinalConfig`] with defaults filled in.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
+use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{Expr, Lit, LitInt, LitStr, Meta, Path, Token};
+use syn::{Expr, Lit, LitInt, Path, Token};
 
 /// Every key `#[netns_test(...)]` accepts, in the order they are listed in messages.
 const KEYS: &[&str] = &["topology", "timeout", "keep_artifacts", "crate"];
@@ -102,19 +101,59 @@ impl Configuration {
     }
 }
 
+/// One `key = value` of the attribute, as written.
+enum Arg {
+    /// `key = value`.
+    Value(Path, Expr),
+    /// `key =` with nothing after the `=` (the span is the `=`'s).
+    Missing(Path, Token![=]),
+    /// `key` or `key(...)`: no `=` at all (the tokens are the whole argument).
+    NoValue(Path, TokenStream),
+}
+
+/// Parses `key = value, ...` without giving up at a missing value, so that it can be
+/// reported at the `=` rather than at the whole attribute.
+fn parse_arg_list(input: ParseStream<'_>) -> syn::Result<Vec<Arg>> {
+    let mut args = Vec::new();
+    while !input.is_empty() {
+        let path = Path::parse_mod_style(input)?;
+        let arg = if input.peek(Token![=]) {
+            let eq: Token![=] = input.parse()?;
+            if input.is_empty() || input.peek(Token![,]) {
+                Arg::Missing(path, eq)
+            } else {
+                Arg::Value(path, input.parse()?)
+            }
+        } else if input.peek(syn::token::Paren) {
+            let group: proc_macro2::Group = input.parse()?;
+            Arg::NoValue(path.clone(), quote!(#path #group))
+        } else {
+            Arg::NoValue(path.clone(), path.to_token_stream())
+        };
+        args.push(arg);
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(args)
+}
+
 /// Parses the attribute's arguments. Returns the configuration built from every key that
 /// was valid, and the errors of the others (all of them, combined), so that the function
 /// can still be expanded while the errors are reported.
 pub(crate) fn parse_args(args: TokenStream) -> (Configuration, Option<syn::Error>) {
     let mut config = Configuration::default();
-    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
-        Ok(metas) => metas,
+    let args = match parse_arg_list.parse2(args) {
+        Ok(args) => args,
         Err(e) => return (config, Some(e)),
     };
     let mut errors = Errors::default();
     let mut seen: Vec<String> = Vec::new();
-    for meta in metas {
-        let path = meta.path();
+    for arg in args {
+        let path = match &arg {
+            Arg::Value(path, _) | Arg::Missing(path, _) | Arg::NoValue(path, _) => path,
+        };
         let Some(key) = path.get_ident().map(ToString::to_string) else {
             errors.push(unknown_key(path, &path_to_string(path)));
             continue;
@@ -131,11 +170,21 @@ pub(crate) fn parse_args(args: TokenStream) -> (Configuration, Option<syn::Error
             continue;
         }
         seen.push(key.clone());
-        let value = match meta {
-            Meta::NameValue(nv) => nv.value,
-            other => {
+        let value = match arg {
+            Arg::Value(_, value) => value,
+            Arg::Missing(_, eq) => {
+                errors.push(syn::Error::new(
+                    eq.span,
+                    format!(
+                        "`{key}` needs a value after `=`: write `{key} = {}`",
+                        example(&key)
+                    ),
+                ));
+                continue;
+            }
+            Arg::NoValue(_, tokens) => {
                 errors.push(syn::Error::new_spanned(
-                    &other,
+                    tokens,
                     format!("`{key}` needs a value: write `{key} = {}`", example(&key)),
                 ));
                 continue;
@@ -230,13 +279,16 @@ fn strip_groups(mut expr: &Expr) -> &Expr {
 
 /// Parses `timeout = "500ms" | "30s" | "2m" | 30` into milliseconds.
 fn parse_timeout(value: &Expr) -> syn::Result<u64> {
-    let ms = match strip_groups(value) {
+    let (text, bare_seconds, span) = match strip_groups(value) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(lit), ..
-        }) => parse_duration_str(lit)?,
+        }) => (lit.value(), false, lit.span()),
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(lit), ..
-        }) => parse_seconds(lit)?,
+        }) => {
+            check_int_suffix(lit)?;
+            (lit.base10_digits().to_string(), true, lit.span())
+        }
         Expr::Lit(syn::ExprLit {
             lit: Lit::Float(lit),
             ..
@@ -254,68 +306,76 @@ fn parse_timeout(value: &Expr) -> syn::Result<u64> {
             ))
         }
     };
-    if ms == 0 {
-        return Err(syn::Error::new(
+    match parse_duration_ms(&text, bare_seconds) {
+        Ok(ms) => Ok(ms),
+        Err(DurationError::Invalid) => Err(syn::Error::new(
+            span,
+            format!("invalid timeout {text:?}: expected {TIMEOUT_FORMS}"),
+        )),
+        Err(DurationError::Zero) => Err(syn::Error::new(
             value.span(),
             "the timeout must be greater than zero",
-        ));
+        )),
+        Err(DurationError::TooLarge) => Err(syn::Error::new(
+            span,
+            "the timeout is too large: it must fit in a u64 number of milliseconds",
+        )),
     }
-    Ok(ms)
 }
 
-fn parse_duration_str(lit: &LitStr) -> syn::Result<u64> {
-    let text = lit.value();
-    let invalid = || {
-        syn::Error::new(
+fn check_int_suffix(lit: &LitInt) -> syn::Result<()> {
+    match lit.suffix() {
+        "" => Ok(()),
+        "ms" | "s" | "m" => Err(syn::Error::new(
             lit.span(),
-            format!("invalid timeout {text:?}: expected {TIMEOUT_FORMS}"),
-        )
-    };
+            format!("a timeout with a unit is written as a string: `timeout = \"{lit}\"`"),
+        )),
+        suffix => Err(syn::Error::new(
+            lit.span(),
+            format!("unexpected suffix `{suffix}` on the timeout: expected {TIMEOUT_FORMS}"),
+        )),
+    }
+}
+
+/// Why a text is not a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DurationError {
+    /// Not of the grammar.
+    Invalid,
+    /// Zero of any unit.
+    Zero,
+    /// More milliseconds than a u64 holds.
+    TooLarge,
+}
+
+/// The grammar of a timeout: ASCII digits followed by `ms`, `s` or `m`; with
+/// `bare_seconds` (the attribute's integer form, and the environment variable), digits
+/// alone are seconds. Nothing else: no sign, no space, no fraction, no other unit.
+///
+/// The runtime has the same function for `NETNS_TEST_TIMEOUT` (this crate cannot be a
+/// dependency of it); both are tested against `timeout-cases.txt`.
+pub(crate) fn parse_duration_ms(text: &str, bare_seconds: bool) -> Result<u64, DurationError> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(invalid)?;
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits_end);
-    let factor = match unit {
+    let factor: u64 = match unit {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
-        _ => return Err(invalid()),
+        "" if bare_seconds => 1_000,
+        _ => return Err(DurationError::Invalid),
     };
     if number.is_empty() {
-        return Err(invalid());
+        return Err(DurationError::Invalid);
     }
-    number
+    let ms = number
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(factor))
-        .ok_or_else(|| too_large(lit.span()))
-}
-
-fn parse_seconds(lit: &LitInt) -> syn::Result<u64> {
-    match lit.suffix() {
-        "" => {}
-        "ms" | "s" | "m" => {
-            return Err(syn::Error::new(
-                lit.span(),
-                format!("a timeout with a unit is written as a string: `timeout = \"{lit}\"`"),
-            ))
-        }
-        suffix => {
-            return Err(syn::Error::new(
-                lit.span(),
-                format!("unexpected suffix `{suffix}` on the timeout: expected {TIMEOUT_FORMS}"),
-            ))
-        }
+        .ok_or(DurationError::TooLarge)?;
+    if ms == 0 {
+        return Err(DurationError::Zero);
     }
-    lit.base10_parse::<u64>()
-        .ok()
-        .and_then(|secs| secs.checked_mul(1_000))
-        .ok_or_else(|| too_large(lit.span()))
-}
-
-fn too_large(span: Span) -> syn::Error {
-    syn::Error::new(
-        span,
-        "the timeout is too large: it must fit in a u64 number of milliseconds",
-    )
+    Ok(ms)
 }

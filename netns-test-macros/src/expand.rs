@@ -1,11 +1,13 @@
 //! Parsing the annotated function and generating the test around it.
 
-use proc_macro2::{Ident, Literal, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{braced, token, Attribute, FnArg, Item, Signature, Visibility};
+use syn::{
+    braced, token, Attribute, Expr, FnArg, Item, Lit, Meta, ReturnType, Signature, Type, Visibility,
+};
 
 use crate::config::{self, Errors, FinalConfig};
 
@@ -72,6 +74,39 @@ pub(crate) fn netns_test(args: TokenStream, item: TokenStream) -> TokenStream {
         None => true,
     });
 
+    // `#[should_panic]` is the runtime's to judge, not libtest's: a panic of the framework
+    // itself (a timeout, a sandbox that cannot be created) must not satisfy it.
+    let mut should_panic = ShouldPanic::No;
+    let mut has_should_panic = false;
+    f.attrs.retain(|attr| {
+        if !attr.path().is_ident("should_panic") {
+            return true;
+        }
+        if has_should_panic {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[should_panic]` given more than once",
+            ));
+            return false;
+        }
+        has_should_panic = true;
+        match parse_should_panic(attr) {
+            Ok(parsed) => should_panic = parsed,
+            Err(e) => errors.push(e),
+        }
+        false
+    });
+    if has_should_panic {
+        if let ReturnType::Type(_, ty) = &f.sig.output {
+            if !is_unit(ty) {
+                errors.push(syn::Error::new_spanned(
+                    ty,
+                    "functions using `#[should_panic]` must return `()`",
+                ));
+            }
+        }
+    }
+
     let signature_error = check_signature(&f.sig);
     let expanded = if signature_error.is_some() {
         // The function cannot be called as a test: keep it as written, so that the
@@ -81,7 +116,7 @@ pub(crate) fn netns_test(args: TokenStream, item: TokenStream) -> TokenStream {
             #f
         }
     } else {
-        expand(f, config.build())
+        expand(f, config.build(), &should_panic)
     };
     errors.extend(signature_error);
     with_errors(expanded, errors)
@@ -140,6 +175,52 @@ fn test_attr_error(attr: &Attribute) -> Option<syn::Error> {
     Some(syn::Error::new_spanned(attr, message))
 }
 
+/// What `#[should_panic]` asks for, as libtest's `ShouldPanic`.
+pub(crate) enum ShouldPanic {
+    No,
+    Yes,
+    /// `expected = "..."`: the panic message must contain it.
+    YesWithMessage(syn::LitStr),
+}
+
+/// `#[should_panic]`, `#[should_panic = "text"]` or `#[should_panic(expected = "text")]`,
+/// the forms libtest accepts.
+fn parse_should_panic(attr: &Attribute) -> syn::Result<ShouldPanic> {
+    let wrong = |tokens: &dyn ToTokens| {
+        syn::Error::new_spanned(
+            tokens,
+            "`#[should_panic]` takes no argument or `expected = \"...\"`: write \
+             `#[should_panic]` or `#[should_panic(expected = \"part of the panic message\")]`",
+        )
+    };
+    let string = |expr: &Expr| match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(ShouldPanic::YesWithMessage(lit.clone())),
+        other => Err(wrong(other)),
+    };
+    match &attr.meta {
+        Meta::Path(_) => Ok(ShouldPanic::Yes),
+        Meta::NameValue(nv) => string(&nv.value),
+        Meta::List(list) => {
+            let nv: syn::MetaNameValue = list.parse_args().map_err(|_| wrong(&list.tokens))?;
+            if !nv.path.is_ident("expected") {
+                return Err(wrong(&nv.path));
+            }
+            string(&nv.value)
+        }
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    match ty {
+        Type::Tuple(t) => t.elems.is_empty(),
+        Type::Paren(p) => is_unit(&p.elem),
+        Type::Group(g) => is_unit(&g.elem),
+        _ => false,
+    }
+}
+
 /// What makes a signature unusable as a `#[netns_test]` function.
 fn check_signature(sig: &Signature) -> Option<syn::Error> {
     let mut errors = Errors::default();
@@ -175,6 +256,11 @@ fn check_signature(sig: &Signature) -> Option<syn::Error> {
         .iter()
         .filter(|input| matches!(input, FnArg::Typed(_)))
         .count();
+    if let (1, Some(FnArg::Typed(param))) = (params, sig.inputs.first()) {
+        if let Type::Reference(reference) = &*param.ty {
+            errors.push(net_by_reference(&param.pat, reference));
+        }
+    }
     if params > 1 {
         errors.push(syn::Error::new_spanned(
             &sig.inputs,
@@ -189,9 +275,75 @@ fn check_signature(sig: &Signature) -> Option<syn::Error> {
     errors.into_error()
 }
 
+/// The spans of the first and the last token of `tokens` (stable Rust cannot join them).
+fn first_and_last_span(tokens: &TokenStream) -> (Span, Span) {
+    let mut trees = tokens.clone().into_iter();
+    let Some(first) = trees.next() else {
+        return (Span::call_site(), Span::call_site());
+    };
+    let last = trees.last().unwrap_or_else(|| first.clone());
+    let end = |tree: &proc_macro2::TokenTree| match tree {
+        proc_macro2::TokenTree::Group(g) => g.span_close(),
+        other => other.span(),
+    };
+    let start = match &first {
+        proc_macro2::TokenTree::Group(g) => g.span_open(),
+        other => other.span(),
+    };
+    (start, end(&last))
+}
+
+/// `tokens` with every span set to `span` (groups included).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut new =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                tree = proc_macro2::TokenTree::Group(new);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// A parameter `net: &Net` (or `&mut Net`, or a reference to anything): the test owns
+/// its network, and the runtime hands it over by value.
+fn net_by_reference(pat: &syn::Pat, reference: &syn::TypeReference) -> syn::Error {
+    let pat = pat.to_token_stream().to_string();
+    let by_value = reference
+        .elem
+        .to_token_stream()
+        .to_string()
+        .replace(' ', "");
+    let mutability = if reference.mutability.is_some() {
+        "mut "
+    } else {
+        ""
+    };
+    let written = format!("&{mutability}{by_value}");
+    let message = match &*reference.elem {
+        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Net") => {
+            format!(
+                "a `#[netns_test]` function takes the `Net` handle by value: write \
+                 `{pat}: {by_value}` instead of `{pat}: {written}`"
+            )
+        }
+        _ => format!(
+            "the parameter of a `#[netns_test]` function is the `Net` handle, taken by value: \
+             write `{pat}: Net` instead of `{pat}: {written}`"
+        ),
+    };
+    syn::Error::new_spanned(reference, message)
+}
+
 /// The test: a plain `#[test] fn name()` that hands the original function, nested
 /// inside it, to the runtime.
-fn expand(f: TestFn, config: FinalConfig) -> TokenStream {
+fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenStream {
     let FinalConfig {
         topology,
         timeout_ms,
@@ -206,8 +358,13 @@ fn expand(f: TestFn, config: FinalConfig) -> TokenStream {
         body,
     } = f;
     let name = &sig.ident;
-    // An expected panic is not a failure: the sandbox then keeps no diagnostics.
-    let should_panic = attrs.iter().any(|a| a.path().is_ident("should_panic"));
+    let should_panic = match should_panic {
+        ShouldPanic::No => quote!(#krate::__private::ShouldPanic::No),
+        ShouldPanic::Yes => quote!(#krate::__private::ShouldPanic::Yes),
+        ShouldPanic::YesWithMessage(text) => {
+            quote!(#krate::__private::ShouldPanic::YesWithMessage(#text))
+        }
+    };
     // As libtest names the test: a raw identifier keeps its `r#`.
     let name_str = name.to_string();
     let runner = if sig.asyncness.is_some() {
@@ -222,15 +379,45 @@ fn expand(f: TestFn, config: FinalConfig) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let call = match sig.inputs.first() {
+    // The body's value goes through a check of its type spanned on the return type, so
+    // that a return type that is neither `()` nor a `Result` is reported there: rustc
+    // spans an expression from its first token to its last, so the first tokens carry the
+    // span of the type's first token, the last ones that of its last.
+    let (first, last) = match &sig.output {
+        ReturnType::Type(_, ty) => first_and_last_span(&ty.to_token_stream()),
+        ReturnType::Default => (Span::call_site(), Span::call_site()),
+    };
+    let check = respan(quote!(#krate::__private::test_result), first);
+    let mut callee = name.clone();
+    callee.set_span(first);
+    let (param, arg) = match sig.inputs.first() {
         Some(FnArg::Typed(param)) => {
             // Spanned on the parameter's type, so that a parameter that is not a `Net`
             // is reported there.
             let net = Ident::new("net", param.ty.span());
-            quote!(|net| #name(#net))
+            (quote!(net), net.to_token_stream())
         }
-        _ => quote!(|_| #name()),
+        _ => (quote!(_), TokenStream::new()),
     };
+    // `check(name(arg))`, or `check(name(arg).await)` in an async block.
+    let parens = |inner: TokenStream| {
+        let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, inner);
+        group.set_span(last);
+        group
+    };
+    let args = parens(arg);
+    let value = if sig.asyncness.is_some() {
+        let awaited = respan(quote!(.await), last);
+        parens(quote!(#callee #args #awaited))
+    } else {
+        parens(quote!(#callee #args))
+    };
+    let value = if sig.asyncness.is_some() {
+        quote!(async move { #check #value })
+    } else {
+        quote!(#check #value)
+    };
+    let call = quote!(|#param| #value);
     let mut inner = sig.to_token_stream();
     brace.surround(&mut inner, |tokens| tokens.extend(body));
 

@@ -57,10 +57,10 @@ fn a_reaches_b() {
             path: ::core::concat!(::core::module_path!(), "::", "a_reaches_b"),
             timeout_ms: ::core::option::Option::Some(10000u64),
             keep_artifacts: false,
-            should_panic: false,
+            should_panic: ::netns_test::__private::ShouldPanic::No,
         },
         || lan(),
-        |net| a_reaches_b(net),
+        |net| async move { ::netns_test::__private::test_result(a_reaches_b(net).await) },
     )
 }
 "#
@@ -68,7 +68,7 @@ fn a_reaches_b() {
 }
 
 #[test]
-fn sync_fn_without_args_keeps_attributes_on_the_test() {
+fn sync_fn_without_args_keeps_attributes_but_not_should_panic() {
     let out = expand(
         "",
         "/// Checks nothing.\n#[ignore]\n#[should_panic(expected = \"boom\")]\npub(crate) fn plain() { panic!(\"boom\") }",
@@ -78,7 +78,6 @@ fn sync_fn_without_args_keeps_attributes_on_the_test() {
         r#"#[::core::prelude::v1::test]
 /// Checks nothing.
 #[ignore]
-#[should_panic(expected = "boom")]
 pub(crate) fn plain() {
     fn plain() {
         panic!("boom")
@@ -88,10 +87,10 @@ pub(crate) fn plain() {
             path: ::core::concat!(::core::module_path!(), "::", "plain"),
             timeout_ms: ::core::option::Option::None,
             keep_artifacts: false,
-            should_panic: true,
+            should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage("boom"),
         },
         || ::netns_test::Topology::new(),
-        |_| plain(),
+        |_| ::netns_test::__private::test_result(plain()),
     )
 }
 "#
@@ -114,10 +113,10 @@ fn uses_alias() {
             path: ::core::concat!(::core::module_path!(), "::", "uses_alias"),
             timeout_ms: ::core::option::Option::None,
             keep_artifacts: true,
-            should_panic: false,
+            should_panic: my::netns::__private::ShouldPanic::No,
         },
         || my::netns::Topology::new(),
-        |net| uses_alias(net),
+        |net| my::netns::__private::test_result(uses_alias(net)),
     )
 }
 "#
@@ -146,6 +145,68 @@ fn timeout_forms() {
         "::core::option::Option::Some(45000u64)"
     );
     assert_eq!(timeout_ms(""), "::core::option::Option::None");
+}
+
+/// The grammar shared with `NETNS_TEST_TIMEOUT` (the runtime tests its own parser against
+/// the same file).
+fn timeout_cases() -> Vec<(String, Result<u64, &'static str>)> {
+    include_str!("../timeout-cases.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (text, expected) = l.rsplit_once(" => ").expect("`\"TEXT\" => RESULT`");
+            let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+            let expected = match expected {
+                "invalid" => Err("invalid"),
+                "zero" => Err("zero"),
+                "too large" => Err("too large"),
+                ms => Ok(ms.parse().expect("milliseconds")),
+            };
+            (text.expect("a quoted text").to_string(), expected)
+        })
+        .collect()
+}
+
+/// What the attribute makes of `timeout = <value>`: milliseconds, or the kind of error.
+fn attribute_timeout(value: &str) -> Result<u64, &'static str> {
+    let errs = errors(&format!("timeout = {value}"), "fn t() {}");
+    match errs.as_slice() {
+        [] => {
+            let ms = timeout_ms(&format!("timeout = {value}"));
+            Ok(ms
+                .trim_start_matches("::core::option::Option::Some(")
+                .trim_end_matches("u64)")
+                .parse()
+                .expect("milliseconds"))
+        }
+        [e] if e.starts_with("invalid timeout") => Err("invalid"),
+        [e] if e.contains("greater than zero") => Err("zero"),
+        [e] if e.contains("too large") => Err("too large"),
+        other => panic!("timeout = {value}: {other:?}"),
+    }
+}
+
+#[test]
+fn timeout_grammar_is_the_shared_one() {
+    let cases = timeout_cases();
+    assert!(cases.len() > 20, "{cases:?}");
+    for (text, expected) in cases {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            // Digits alone: the integer form; as a string, a unit is missing.
+            assert_eq!(attribute_timeout(&text), expected, "timeout = {text}");
+            assert_eq!(
+                attribute_timeout(&format!("{text:?}")),
+                Err("invalid"),
+                "timeout = {text:?}"
+            );
+        } else {
+            assert_eq!(
+                attribute_timeout(&format!("{text:?}")),
+                expected,
+                "timeout = {text:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -248,66 +309,94 @@ fn key_shapes() {
         errors("a::b = 1", "fn t() {}"),
         ["unknown key `a::b`: `#[netns_test]` accepts `topology`, `timeout`, `keep_artifacts` and `crate`"]
     );
-    assert_eq!(errors("timeout = ", "fn t() {}").len(), 1);
+    assert_eq!(
+        errors("timeout = ", "fn t() {}"),
+        ["`timeout` needs a value after `=`: write `timeout = \"30s\"`"]
+    );
+    assert_eq!(
+        errors("topology = , timeout = ", "fn t() {}"),
+        [
+            "`topology` needs a value after `=`: write `topology = my_topology()`",
+            "`timeout` needs a value after `=`: write `timeout = \"30s\"`",
+        ]
+    );
+    // The keys after a missing value are still read.
+    let out = expand(r#"timeout = , keep_artifacts = true"#, "fn t() {}");
+    assert!(out.contains("keep_artifacts: true,"), "{out}");
 }
 
 #[test]
-fn item_errors() {
+fn should_panic_forms() {
+    let spec = |attr: &str| {
+        let out = expand("", &format!("{attr}\nfn t() {{ panic!() }}"));
+        assert!(!out.contains("#[should_panic"), "{out}");
+        let line = out
+            .lines()
+            .find(|line| line.contains("should_panic:"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        line
+    };
     assert_eq!(
-        errors("", "struct NotAFn;"),
-        ["`#[netns_test]` can only be applied to a function, not to a struct"]
+        spec("#[should_panic]"),
+        "should_panic: ::netns_test::__private::ShouldPanic::Yes,"
     );
     assert_eq!(
-        errors("", "impl Foo {}"),
-        ["`#[netns_test]` can only be applied to a function, not to an impl block"]
+        spec("#[should_panic = \"boom\"]"),
+        "should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\"),"
     );
     assert_eq!(
-        errors("", "fn g<T: Default>() {}"),
-        ["`#[netns_test]` functions cannot be generic: the test has nothing to instantiate them with"]
+        spec("#[should_panic(expected = \"boom\")]"),
+        "should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\"),"
     );
     assert_eq!(
-        errors("", "fn w() where u8: Copy {}"),
-        ["`#[netns_test]` functions cannot have a `where` clause"]
-    );
-    assert_eq!(
-        errors("", "fn m(&self) {}"),
-        ["`#[netns_test]` functions cannot take `self`: write a free function that takes a `Net` or nothing"]
-    );
-    assert_eq!(
-        errors("", "unsafe fn u() {}"),
-        ["`#[netns_test]` functions cannot be `unsafe`"]
-    );
-    assert_eq!(
-        errors("", "fn p(net: Net, port: u16, name: &str) {}"),
-        ["a `#[netns_test]` function takes at most one parameter, the `Net` handle, but `p` takes 3"]
-    );
-    assert_eq!(
-        errors("", "#[test] fn t(net: Net) {}"),
-        ["`#[netns_test]` already makes this function a test: remove `#[test]`"]
-    );
-    assert_eq!(
-        errors("", "#[tokio::test] async fn t(net: Net) {}"),
-        ["`#[netns_test]` already makes this function a test: remove `#[tokio::test]` (`#[netns_test]` runs async functions itself)"]
+        spec(""),
+        "should_panic: ::netns_test::__private::ShouldPanic::No,"
     );
 }
 
 #[test]
-fn an_invalid_signature_is_emitted_as_written() {
-    let out = expand("timeout = 0", "fn p(a: u8, b: u8) {}");
-    assert!(
-        out.starts_with("#[allow(dead_code)]\nfn p(a: u8, b: u8) {}\n"),
-        "{out}"
+fn should_panic_errors() {
+    let wrong = "`#[should_panic]` takes no argument or `expected = \"...\"`: write `#[should_panic]` or `#[should_panic(expected = \"part of the panic message\")]`";
+    for attr in [
+        "#[should_panic(expect = \"boom\")]",
+        "#[should_panic(\"boom\")]",
+        "#[should_panic = 3]",
+        "#[should_panic(expected = \"a\", extra = 1)]",
+    ] {
+        assert_eq!(
+            errors("", &format!("{attr}\nfn t() {{}}")),
+            [wrong],
+            "{attr}"
+        );
+    }
+    assert_eq!(
+        errors("", "#[should_panic]\n#[should_panic]\nfn t() {}"),
+        ["`#[should_panic]` given more than once"]
     );
-    assert!(!out.contains("core::prelude::v1::test"), "{out}");
+    assert_eq!(
+        errors(
+            "",
+            "#[should_panic]\nfn t() -> Result<(), String> { Ok(()) }"
+        ),
+        ["functions using `#[should_panic]` must return `()`"]
+    );
+    assert!(errors("", "#[should_panic]\nfn t() -> () {}").is_empty());
 }
 
 #[test]
-fn a_redundant_test_attribute_is_dropped_from_the_expansion() {
-    let out = expand("", "#[test]\n#[ignore]\nfn t() {}");
-    assert!(
-        out.starts_with("#[::core::prelude::v1::test]\n#[ignore]\nfn t() {"),
-        "{out}"
+fn net_by_reference_says_to_take_it_by_value() {
+    assert_eq!(
+        errors("", "fn t(net: &Net) {}"),
+        ["a `#[netns_test]` function takes the `Net` handle by value: write `net: Net` instead of `net: &Net`"]
     );
-    assert!(!out.lines().any(|line| line == "#[test]"), "{out}");
-    assert_eq!(out.matches("v1::test]").count(), 1, "{out}");
+    assert_eq!(
+        errors("", "fn t(n: &mut netns_test::Net) {}"),
+        ["a `#[netns_test]` function takes the `Net` handle by value: write `n: netns_test::Net` instead of `n: &mut netns_test::Net`"]
+    );
+    assert_eq!(
+        errors("", "fn t(net: &str) {}"),
+        ["the parameter of a `#[netns_test]` function is the `Net` handle, taken by value: write `net: Net` instead of `net: &str`"]
+    );
 }

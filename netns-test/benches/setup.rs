@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Trial};
-use netns_test::__private::{run_sync, TestSpec};
+use netns_test::__private::{run_sync, ShouldPanic, TestSpec};
 use netns_test::{presets, Net, Topology};
 
 const SAMPLES: usize = 60;
@@ -30,7 +30,7 @@ fn spec(path: &'static str) -> TestSpec {
         path,
         timeout_ms: Some(30_000),
         keep_artifacts: false,
-        should_panic: false,
+        should_panic: ShouldPanic::No,
     }
 }
 

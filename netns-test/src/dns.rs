@@ -298,7 +298,7 @@ mod tests {
                 path,
                 timeout_ms: Some(20_000),
                 keep_artifacts: false,
-                should_panic: false,
+                should_panic: crate::__private::ShouldPanic::No,
             },
             || {
                 crate::Topology::new()

@@ -26,8 +26,23 @@ pub fn probe() -> Result<(), Error> {
 }
 
 /// Builds the error for a failed namespace step, naming the likely cause and remedy.
+///
+/// Out of file descriptors (EMFILE, ENFILE) and out of processes or threads (EAGAIN) name
+/// the limit, its value and the remedy instead.
 pub(crate) fn diagnose(err: &io::Error, step: &str) -> Error {
     let errno = err.raw_os_error().unwrap_or(0);
+    let causes = match errno {
+        libc::EMFILE | libc::ENFILE => fd_causes(errno),
+        libc::EAGAIN => thread_causes(),
+        _ => namespace_causes(errno),
+    };
+    Error::Environment(format!(
+        "netns-test cannot run tests here: {step} failed: {err}.\n  cause: {}",
+        causes.join("\n  cause: ")
+    ))
+}
+
+fn namespace_causes(errno: i32) -> Vec<String> {
     let mut causes = Vec::new();
     if !std::path::Path::new("/proc/self/ns/user").exists() {
         causes.push(
@@ -89,8 +104,436 @@ pub(crate) fn diagnose(err: &io::Error, step: &str) -> Error {
              (errno {errno})"
         ));
     }
+    causes
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits: file descriptors, network namespaces, processes and threads.
+
+/// `u64::MAX` (RLIM_INFINITY) as `ulimit` prints it.
+fn limit_text(n: u64) -> String {
+    if n == u64::MAX {
+        "unlimited".to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// The smallest power of two at least `n` (and at least 1024): a round number to suggest.
+fn round_up(n: u64) -> u64 {
+    n.max(1024).checked_next_power_of_two().unwrap_or(n)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (as servers commonly do), so that a
+/// topology of many nodes is not stopped by the default soft limit of 1024. Returns the
+/// soft limit before and the hard limit, or `None` if the limit cannot be read.
+pub(crate) fn raise_nofile() -> Option<(u64, u64)> {
+    let (soft, hard) = sys::get_rlimit(sys::Rlimit::Nofile).ok()?;
+    if soft < hard {
+        // Best effort: the check before the build names the limit if this fails.
+        let _ = sys::set_rlimit(sys::Rlimit::Nofile, hard, hard);
+    }
+    Some((soft, hard))
+}
+
+/// What a topology costs in file descriptors, for [`too_few_fds`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FdNeed {
+    /// File descriptors needed in all.
+    pub total: u64,
+    /// Network namespaces of the topology (the sandbox's own included).
+    pub namespaces: u64,
+    /// What each costs.
+    pub per_namespace: u64,
+    /// Kept for the sandbox itself and for the test's body.
+    pub reserve: u64,
+}
+
+/// The error for a topology that needs more file descriptors than the limit allows, before
+/// anything is built. `before` is the soft limit the sandbox started with.
+pub(crate) fn too_few_fds(need: FdNeed, before: u64, limit: u64) -> Error {
+    let raised = if before < limit {
+        format!(" (the sandbox raised its soft limit from {before} to the hard limit)")
+    } else {
+        " (soft and hard limit)".to_string()
+    };
     Error::Environment(format!(
-        "netns-test cannot run tests here: {step} failed: {err}.\n  cause: {}",
-        causes.join("\n  cause: ")
+        "not enough file descriptors: this topology needs about {} ({} network namespaces at {} \
+         each: the namespace, its netlink socket and its name service's socket; {} for the sandbox \
+         and the test's body), but `ulimit -n` (RLIMIT_NOFILE) allows {}{raised}. Remedy: raise \
+         the hard limit before running the tests, e.g. `ulimit -n {}` (as root, or `nofile` in \
+         /etc/security/limits.conf, `LimitNOFILE=` in a systemd unit, `--ulimit nofile=` for \
+         Docker), or build fewer nodes",
+        need.total,
+        need.namespaces,
+        need.per_namespace,
+        need.reserve,
+        limit_text(limit),
+        round_up(need.total),
     ))
+}
+
+fn fd_causes(errno: i32) -> Vec<String> {
+    if errno == libc::ENFILE {
+        let max = read_sysctl("/proc/sys/fs/file-max").unwrap_or_else(|| "?".into());
+        let allocated = read_sysctl("/proc/sys/fs/file-nr")
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| "?".into());
+        return vec![format!(
+            "the machine's file table is full: fs.file-max is {max} and {allocated} files are open \
+             (fs.file-nr). Remedy: raise it, e.g. `sudo sysctl -w fs.file-max=1048576`, or run \
+             fewer tests at once"
+        )];
+    }
+    match sys::get_rlimit(sys::Rlimit::Nofile) {
+        Ok((soft, hard)) => vec![format!(
+            "this process's file descriptor limit is reached: `ulimit -n` (RLIMIT_NOFILE) is {} \
+             (hard limit {}). Remedy: raise it before running the tests, e.g. `ulimit -n {}` (the \
+             hard limit as root, or `nofile` in /etc/security/limits.conf, `LimitNOFILE=` in a \
+             systemd unit, `--ulimit nofile=` for Docker)",
+            limit_text(soft),
+            limit_text(hard),
+            round_up(hard.min(soft.saturating_mul(4))),
+        )],
+        Err(e) => vec![format!(
+            "this process's file descriptor limit (`ulimit -n`, RLIMIT_NOFILE) is reached; its \
+             value cannot be read ({e}). Remedy: raise it before running the tests"
+        )],
+    }
+}
+
+/// Internal: `user.max_net_namespaces` as the parent (the test runner) sees it, passed to
+/// the sandbox, inside which `/proc/sys/user` shows the sandbox's own limits instead.
+pub(crate) const ENV_OUTER_MAX_NET_NS: &str = "NETNS_TEST_OUTER_MAX_NET_NAMESPACES";
+
+const MAX_NET_NS: &str = "/proc/sys/user/max_net_namespaces";
+
+/// `user.max_net_namespaces` of this process's user namespace.
+pub(crate) fn max_net_namespaces() -> Option<u64> {
+    read_sysctl(MAX_NET_NS)?.parse().ok()
+}
+
+/// The limit on network namespaces that binds the sandbox: the lower of its own and the
+/// one its parent saw.
+fn binding_max_net_namespaces() -> Option<u64> {
+    let outer = std::env::var(ENV_OUTER_MAX_NET_NS)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    match (max_net_namespaces(), outer) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn net_ns_remedy(need: u64) -> String {
+    format!(
+        "Remedy: raise it, e.g. `sudo sysctl -w user.max_net_namespaces={}`, or run fewer tests at \
+         once (`--test-threads`)",
+        round_up(need.saturating_mul(64).max(100_000))
+    )
+}
+
+/// Before any namespace exists: a topology that needs more network namespaces than
+/// `user.max_net_namespaces` allows at all.
+pub(crate) fn check_net_namespaces(need: u64, max: Option<u64>) -> Result<(), Error> {
+    match max {
+        Some(max) if need > max => Err(Error::Environment(format!(
+            "netns-test cannot run this test here: its topology needs {need} network namespaces \
+             (one per node with a network of its own, the host included), but the limit \
+             user.max_net_namespaces ({MAX_NET_NS}) is {max}. {}",
+            net_ns_remedy(need)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A node's network namespace could not be created because a namespace limit is reached
+/// (ENOSPC part-way through the topology).
+pub(crate) fn out_of_net_namespaces(node: &str, nth: u64, need: u64, err: &io::Error) -> Error {
+    let limit = binding_max_net_namespaces()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "unreadable".to_string());
+    Error::Environment(format!(
+        "netns-test ran out of network namespaces: creating the network namespace of node {node:?} \
+         (namespace {nth} of the {need} this topology needs, the host's included) failed: {err}.\n  \
+         cause: the limit user.max_net_namespaces ({MAX_NET_NS}) is {limit} here, and every network \
+         namespace of this user counts: those of other tests running at the same time, and those \
+         the kernel is still cleaning up after tests that ended. {}",
+        net_ns_remedy(need)
+    ))
+}
+
+/// Whether this process is root of the initial user namespace (then RLIMIT_NPROC does not
+/// bind it).
+fn is_init_root() -> bool {
+    let effective_uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        });
+    effective_uid.as_deref() == Some("0")
+        && std::fs::read_to_string("/proc/self/uid_map")
+            .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+            .unwrap_or(false)
+}
+
+/// The real uid of this process and the number of threads of the processes with that real
+/// uid visible in `/proc` (all of the machine's, unless in a PID namespace).
+fn threads_of_this_user() -> Option<u64> {
+    let uid_of = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+    };
+    let me = uid_of(&std::fs::read_to_string("/proc/self/status").ok()?)?;
+    let mut threads = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        if uid_of(&status).as_deref() == Some(me.as_str()) {
+            threads += status
+                .lines()
+                .find(|l| l.starts_with("Threads:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or(1);
+        }
+    }
+    Some(threads)
+}
+
+/// The cgroup (v2, or v1's pids hierarchy) of this process, or of an ancestor, whose
+/// `pids.max` is a number: (its path, pids.max, pids.current). The one closest to full.
+fn cgroup_pids_limit() -> Option<(String, u64, u64)> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount_of = |v2: bool| {
+        mountinfo.lines().find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut r = right.split_whitespace();
+            let fstype = r.next()?;
+            let options = r.nth(1).unwrap_or("");
+            let ok = if v2 {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup" && options.split(',').any(|o| o == "pids")
+            };
+            ok.then(|| left.split_whitespace().nth(4).map(str::to_string))?
+        })
+    };
+    let mut best: Option<(String, u64, u64)> = None;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let v2 = controllers.is_empty();
+        if !v2 && !controllers.split(',').any(|c| c == "pids") {
+            continue;
+        }
+        let Some(mount) = mount_of(v2) else { continue };
+        let mut dir = std::path::PathBuf::from(format!("{mount}{path}"));
+        loop {
+            let max = std::fs::read_to_string(dir.join("pids.max")).ok();
+            let current = std::fs::read_to_string(dir.join("pids.current")).ok();
+            if let (Some(max), Some(current)) = (max, current) {
+                if let (Ok(max), Ok(current)) =
+                    (max.trim().parse::<u64>(), current.trim().parse::<u64>())
+                {
+                    let room = max.saturating_sub(current);
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, m, c)| room < m.saturating_sub(*c))
+                    {
+                        best = Some((dir.display().to_string(), max, current));
+                    }
+                }
+            }
+            if dir.as_os_str().len() <= mount.len() || !dir.pop() {
+                break;
+            }
+        }
+    }
+    best
+}
+
+fn thread_causes() -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut limits = Vec::new();
+    let fewer = "or run fewer tests at once (`--test-threads`)";
+    if !is_init_root() {
+        if let Ok((soft, _)) = sys::get_rlimit(sys::Rlimit::Nproc) {
+            let count = threads_of_this_user();
+            let visible = count.map_or("?".to_string(), |c| c.to_string());
+            if count.is_some_and(|c| soft != u64::MAX && c >= soft) {
+                causes.push(format!(
+                    "the process limit of this user is reached: `ulimit -u` (RLIMIT_NPROC) is \
+                     {soft}, and it counts every process and thread of the user on the machine, in \
+                     every session and container ({visible} visible here). Remedy: raise it before \
+                     running the tests, e.g. `ulimit -u {}` (`nproc` in /etc/security/limits.conf, \
+                     `LimitNPROC=` in a systemd unit), {fewer}",
+                    round_up(soft.saturating_mul(4)),
+                ));
+            } else {
+                limits.push(format!(
+                    "`ulimit -u` (RLIMIT_NPROC) is {} ({visible} processes and threads of this \
+                     user visible here; it counts those of the whole machine)",
+                    limit_text(soft)
+                ));
+            }
+        }
+    }
+    let total = read_sysctl("/proc/loadavg").and_then(|l| {
+        l.split_whitespace()
+            .nth(3)?
+            .split_once('/')?
+            .1
+            .parse::<u64>()
+            .ok()
+    });
+    let threads_max =
+        read_sysctl("/proc/sys/kernel/threads-max").and_then(|s| s.parse::<u64>().ok());
+    if let Some(max) = threads_max {
+        let text = format!(
+            "the machine's thread limit: kernel.threads-max is {max} and {} threads exist. Remedy: \
+             raise it, e.g. `sudo sysctl -w kernel.threads-max={}`, {fewer}",
+            total.map_or("?".to_string(), |t| t.to_string()),
+            round_up(max.saturating_mul(2)),
+        );
+        if total.is_some_and(|t| t + 16 >= max) {
+            causes.push(text);
+        } else {
+            limits.push(format!("kernel.threads-max is {max}"));
+        }
+    }
+    let pid_max = read_sysctl("/proc/sys/kernel/pid_max").and_then(|s| s.parse::<u64>().ok());
+    if let (Some(max), Some(t)) = (pid_max, total) {
+        if t + 16 >= max {
+            causes.push(format!(
+                "the machine is out of process ids: kernel.pid_max is {max} and {t} threads exist. \
+                 Remedy: `sudo sysctl -w kernel.pid_max=4194304`, {fewer}"
+            ));
+        }
+    }
+    if let Some((path, max, current)) = cgroup_pids_limit() {
+        let text = format!(
+            "the cgroup {path} allows {max} processes and threads (pids.max) and holds {current} \
+             (pids.current). Remedy: raise its pids.max (`TasksMax=` of the systemd unit or user \
+             slice, `--pids-limit` for Docker, `pids` in Kubernetes), {fewer}"
+        );
+        if current + 1 >= max {
+            causes.push(text);
+        } else {
+            limits.push(format!(
+                "the cgroup {path} has pids.max {max} ({current} in use)"
+            ));
+        }
+    }
+    if causes.is_empty() {
+        causes.push(format!(
+            "a process or thread limit is reached (EAGAIN), but none of those found is full: {}. \
+             One of them may be shared with processes this process cannot see; raise the one that \
+             applies, {fewer}",
+            if limits.is_empty() {
+                "no limit could be read".to_string()
+            } else {
+                limits.join("; ")
+            }
+        ));
+    }
+    causes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_threads_names_the_limits_and_their_values() {
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::EAGAIN),
+            "starting the sandbox's tokio runtime (its worker thread)",
+        )
+        .to_string();
+        assert!(
+            msg.starts_with(
+                "netns-test cannot run tests here: starting the sandbox's tokio runtime (its worker \
+                 thread) failed: Resource temporarily unavailable"
+            ),
+            "{msg}"
+        );
+        let threads_max = read_sysctl("/proc/sys/kernel/threads-max").expect("threads-max");
+        assert!(
+            msg.contains(&format!("kernel.threads-max is {threads_max}")),
+            "{msg}"
+        );
+        if !is_init_root() {
+            assert!(msg.contains("`ulimit -u` (RLIMIT_NPROC) is"), "{msg}");
+        }
+        assert!(!msg.contains("user namespaces"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_fds_names_ulimit_n_and_its_value() {
+        let (soft, hard) = sys::get_rlimit(sys::Rlimit::Nofile).expect("RLIMIT_NOFILE");
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::EMFILE),
+            "opening a socket",
+        )
+        .to_string();
+        assert!(
+            msg.contains(&format!(
+                "`ulimit -n` (RLIMIT_NOFILE) is {} (hard limit {})",
+                limit_text(soft),
+                limit_text(hard)
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains("Remedy: raise it"), "{msg}");
+        let msg = diagnose(
+            &io::Error::from_raw_os_error(libc::ENFILE),
+            "opening a socket",
+        )
+        .to_string();
+        assert!(msg.contains("fs.file-max is"), "{msg}");
+    }
+
+    #[test]
+    fn too_few_fds_names_the_need_and_the_limit() {
+        let need = FdNeed {
+            total: 3103,
+            namespaces: 1001,
+            per_namespace: 3,
+            reserve: 100,
+        };
+        let msg = too_few_fds(need, 1024, 2048).to_string();
+        assert!(
+            msg.contains("needs about 3103 (1001 network namespaces at 3 each"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "allows 2048 (the sandbox raised its soft limit from 1024 to the hard limit)"
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains("`ulimit -n 4096`"), "{msg}");
+    }
+
+    #[test]
+    fn net_namespaces_are_checked_against_the_limit() {
+        assert!(check_net_namespaces(10, Some(10)).is_ok());
+        assert!(check_net_namespaces(10, None).is_ok());
+        let msg = check_net_namespaces(11, Some(10)).unwrap_err().to_string();
+        assert!(msg.contains("needs 11 network namespaces"), "{msg}");
+        assert!(
+            msg.contains("user.max_net_namespaces (/proc/sys/user/max_net_namespaces) is 10"),
+            "{msg}"
+        );
+    }
 }

@@ -40,8 +40,12 @@ pub(crate) struct NodeNs {
 /// Creates one network namespace per node (the first node, the host, is the calling
 /// thread's), opens a netlink socket in each and sets the node's sysctls.
 ///
+/// With `keep_nft`, each node's nf_tables socket stays open while the network lives (see
+/// [`nft::Kept`]); without (a file descriptor limit too tight for it), it is closed by a
+/// thread of its own as soon as the node's rules are in.
+///
 /// Must run inside a tokio runtime context: the netlink connections are spawned on it.
-pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
+pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool) -> Result<Vec<NodeNs>> {
     let host = sys::current_netns().map_err(|e| Error::sys("opening the sandbox's netns", e))?;
     let ipv6 = plan
         .nodes
@@ -49,12 +53,25 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         .flat_map(|n| &n.ifaces)
         .flat_map(|i| &i.addrs)
         .any(|a| matches!(a, IpNet::V6(_)));
+    let needed = plan.nodes.iter().filter(|n| n.net_of.is_none()).count() as u64;
+    let closer = if keep_nft {
+        None
+    } else {
+        let (tx, rx) = std::sync::mpsc::channel::<nft::Kept>();
+        std::thread::Builder::new()
+            .name("netns-test-nft-close".to_string())
+            .spawn(move || rx.into_iter().for_each(drop))
+            .ok()
+            .map(|_| tx)
+    };
+    let mut created = 0u64;
     let mut out: Vec<Option<NodeNs>> = Vec::with_capacity(plan.nodes.len());
     for (i, node) in plan.nodes.iter().enumerate() {
         if node.net_of.is_some() {
             out.push(None);
             continue;
         }
+        created += 1;
         let what = |step: &str| format!("{step} of node {:?}", node.name);
         // Who keeps port 53 free in this namespace: the node, or one sharing it.
         let keeps_53 = std::iter::once(node)
@@ -65,7 +82,13 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
         } else {
             sys::new_netns(host.as_fd())
         }
-        .map_err(|e| Error::sys(what("creating the network namespace"), e))?;
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                crate::environment::out_of_net_namespaces(&node.name, created, needed, &e)
+            } else {
+                Error::sys(what("creating the network namespace"), e)
+            }
+        })?;
         let (conn, nl, dns) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
             let (conn, nl, _) = rtnetlink::new_connection()?;
             set_sysctls(node.forwarding, ipv6)?;
@@ -88,19 +111,34 @@ pub(crate) fn open_namespaces(plan: &Plan) -> Result<Vec<NodeNs>> {
                 .map_err(|e| Error::sys(what("entering the namespace"), e))?;
             Some(applied.map_err(|(refused, e)| match keeps_53 {
                 Some(by) if refused == 0 => dns::redirect_error(&node.name, &by.name, e),
-                _ => Error::Sys {
-                    what: what("applying the nftables rules"),
-                    source: std::io::Error::other(e.to_string()),
-                },
+                _ => {
+                    // The errno is kept, so that a limit (EMFILE) can be named.
+                    let source = match &e {
+                        Error::Nft { source, .. } => {
+                            source.raw_os_error().map(std::io::Error::from_raw_os_error)
+                        }
+                        _ => None,
+                    };
+                    Error::Sys {
+                        what: format!("{}: {e}", what("applying the nftables rules")),
+                        source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
+                    }
+                }
             })?)
         };
         tokio::spawn(conn);
         tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
-        out.push(Some(NodeNs {
-            netns,
-            nl,
-            nft: kept,
-        }));
+        let nft = match kept {
+            Some(kept) if !keep_nft => {
+                // Dropped here if there is no closing thread (or it is gone).
+                if let Some(closer) = &closer {
+                    let _ = closer.send(kept);
+                }
+                None
+            }
+            kept => kept,
+        };
+        out.push(Some(NodeNs { netns, nl, nft }));
     }
     // Nodes sharing another's namespace (`--net container:X`) get its fd and socket.
     for (i, node) in plan.nodes.iter().enumerate() {

@@ -73,12 +73,16 @@ pub use topology::Topology;
 ///   runs. Without it the test gets one isolated node, `host`, with `lo` up.
 /// - `timeout = "30s"` (or `"500ms"`, `"2m"`, or an integer number of seconds): the whole
 ///   sandbox is killed when the test runs longer. Default 60 s, or the environment
-///   variable `NETNS_TEST_TIMEOUT` (same syntax).
+///   variable `NETNS_TEST_TIMEOUT` (the same grammar: `30s`, `500ms`, `2m`, or `30` for
+///   seconds; anything else, or zero, fails the test naming the variable).
 /// - `keep_artifacts = true`: keep the test's diagnostics folder even when it passes.
 /// - `crate = "path"`: where the `netns_test` crate is, if it was renamed.
 ///
 /// The function may be `async` or not, take a [`Net`] or nothing, and return `()` or a
-/// `Result<T, E: Debug>`. `#[ignore]`, `#[should_panic]` and doc comments pass through.
+/// `Result<T, E: Debug>`. `#[ignore]` and doc comments pass through. `#[should_panic]`
+/// (also `= "..."` or `(expected = "...")`) is judged by the runtime as libtest would,
+/// against the body's own panic only: a timeout, a sandbox that cannot be created or a
+/// topology that cannot be built fails the test whatever the attribute says.
 ///
 /// Without the macro, the test above is:
 ///
@@ -93,13 +97,22 @@ pub use topology::Topology;
 ///             path: concat!(module_path!(), "::", "b_has_its_address"),
 ///             timeout_ms: Some(20_000),
 ///             keep_artifacts: false,
-///             should_panic: false,
+///             should_panic: netns_test::__private::ShouldPanic::No,
 ///         },
 ///         || lan(),
 ///         |net| b_has_its_address(net),
 ///     )
 /// }
 /// ```
+///
+/// # Limits
+///
+/// The sandbox raises its soft `RLIMIT_NOFILE` to the hard limit (each node costs a few
+/// file descriptors) and, when even that is too low for the topology, fails before
+/// building, naming `ulimit -n`, its value and the number needed. Running out of network
+/// namespaces (`user.max_net_namespaces`), processes or threads (`ulimit -u`,
+/// `kernel.threads-max`, a cgroup's `pids.max`) is reported with the limit, its value
+/// and the remedy.
 ///
 /// # Diagnostics
 ///
@@ -116,5 +129,7 @@ pub use netns_test_macros::netns_test;
 #[doc(hidden)]
 pub mod __private {
     //! What `#[netns_test]` expands to. Not a stable API.
-    pub use crate::sandbox::{run_async, run_sync, TestResult, TestSpec};
+    pub use crate::sandbox::{
+        run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
+    };
 }

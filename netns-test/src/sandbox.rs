@@ -11,6 +11,11 @@
 //! outcome. When the child's PID 1 exits, or is killed, or the parent dies (PDEATHSIG), the
 //! kernel kills every process in the sandbox and frees every namespace: nothing is named
 //! globally, so nothing can be left behind.
+//!
+//! The parent alone judges the outcome, `#[should_panic]` included (the attribute is not
+//! passed to libtest): only the body's own panic can satisfy it. Before the build, the
+//! child raises its soft `RLIMIT_NOFILE` to the hard limit and checks the topology's cost
+//! in file descriptors against it (see [`fds_needed`]).
 
 use std::ffi::CString;
 use std::fmt::Debug;
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::net::Net;
-use crate::topology::Topology;
+use crate::topology::{Plan, Topology};
 use crate::{diag, dns, environment, kernel, sys};
 
 /// Set in the sandboxed child: the name of the test it runs.
@@ -43,8 +48,83 @@ pub struct TestSpec {
     pub timeout_ms: Option<u64>,
     /// Keep diagnostics for passing tests too.
     pub keep_artifacts: bool,
-    /// The test carries `#[should_panic]`: a panic is its expected outcome.
-    pub should_panic: bool,
+    /// What the test's `#[should_panic]` asks for. The attribute is not passed on to
+    /// libtest: only a panic of the body itself can satisfy it, never a failure of the
+    /// sandbox (a timeout, an environment that cannot create namespaces, a topology that
+    /// cannot be built).
+    pub should_panic: ShouldPanic,
+}
+
+/// `#[should_panic]` of a test, as libtest knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// No `#[should_panic]`: the body must return normally (or `Ok`).
+    No,
+    /// `#[should_panic]`: the body must panic.
+    Yes,
+    /// `#[should_panic(expected = "...")]`: the body must panic with a message that
+    /// contains this text.
+    YesWithMessage(&'static str),
+}
+
+/// How the body ended, as the child reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyEnd<'a> {
+    Returned,
+    Err(&'a str),
+    /// The panic message, `None` when the payload was not a string.
+    Panicked(Option<&'a str>),
+}
+
+/// Whether the body's end is the test's expected outcome (libtest's rules for
+/// `#[should_panic]`); if not, why, in libtest's words.
+fn verdict(should_panic: ShouldPanic, end: BodyEnd<'_>) -> Result<(), String> {
+    match (should_panic, end) {
+        (ShouldPanic::No, BodyEnd::Returned) => Ok(()),
+        (ShouldPanic::No, BodyEnd::Err(msg)) => Err(format!("the test returned an error: {msg}")),
+        (ShouldPanic::No, BodyEnd::Panicked(msg)) => Err(format!(
+            "the test panicked: {}",
+            msg.unwrap_or(NON_STRING_PAYLOAD)
+        )),
+        (ShouldPanic::Yes, BodyEnd::Panicked(_)) => Ok(()),
+        (ShouldPanic::YesWithMessage(expected), BodyEnd::Panicked(Some(msg))) => {
+            if msg.contains(expected) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "panic did not contain expected string\n      panic message: `{msg:?}`,\n \
+                     expected substring: `{expected:?}`"
+                ))
+            }
+        }
+        (ShouldPanic::YesWithMessage(expected), BodyEnd::Panicked(None)) => Err(format!(
+            "expected panic with string value,\n found non-string value\n     expected substring: \
+             `{expected:?}`"
+        )),
+        (_, BodyEnd::Returned) => Err("test did not panic as expected".to_string()),
+        (_, BodyEnd::Err(msg)) => Err(format!(
+            "test did not panic as expected: it returned an error: {msg}"
+        )),
+    }
+}
+
+const NON_STRING_PAYLOAD: &str = "the test panicked with a non-string payload";
+
+/// The body's value, checked where the test's return type is written (the expansion
+/// spans this call there): `()` or `Result<T, E: Debug>`. Its own type is concrete, so
+/// that a wrong return type is reported once, at the type.
+pub fn test_result<R: TestResult>(result: R) -> Outcome {
+    Outcome(result.into_outcome())
+}
+
+/// A body's value judged by [`test_result`]: the `Debug` text of its error, if any.
+#[derive(Debug)]
+pub struct Outcome(Result<(), String>);
+
+impl TestResult for Outcome {
+    fn into_outcome(self) -> Result<(), String> {
+        self.0
+    }
 }
 
 /// What a test body may return: `()` or `Result<T, E: Debug>`.
@@ -69,6 +149,11 @@ impl<T, E: Debug> TestResult for Result<T, E> {
 }
 
 /// Runs a synchronous test body in a sandbox.
+///
+/// A failure before the body runs (a topology that cannot be planned, a bad
+/// `NETNS_TEST_TIMEOUT`, a sandbox that cannot be created) is reported at the caller: the
+/// test, not this crate.
+#[track_caller]
 pub fn run_sync<R: TestResult>(
     spec: TestSpec,
     topology: impl FnOnce() -> Topology,
@@ -81,6 +166,9 @@ pub fn run_sync<R: TestResult>(
 }
 
 /// Runs an async test body in a sandbox, on a tokio runtime standing in the host node.
+///
+/// Failures before the body runs are reported at the caller, as for [`run_sync`].
+#[track_caller]
 pub fn run_async<R: TestResult, F: Future<Output = R>>(
     spec: TestSpec,
     topology: impl FnOnce() -> Topology,
@@ -116,42 +204,112 @@ fn role(spec: &TestSpec) -> Role {
     }
 }
 
-fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "" | "s" => Some(Duration::from_secs(n)),
-        "ms" => Some(Duration::from_millis(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        _ => None,
+/// Why a text is not a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DurationError {
+    Invalid,
+    Zero,
+    TooLarge,
+}
+
+/// The attribute's grammar of a timeout (`netns-test-macros`, `config.rs`, has the same
+/// function; both are tested against its `timeout-cases.txt`): ASCII digits followed by
+/// `ms`, `s` or `m`; with `bare_seconds`, digits alone are seconds.
+fn parse_duration_ms(text: &str, bare_seconds: bool) -> Result<u64, DurationError> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let factor: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "" if bare_seconds => 1_000,
+        _ => return Err(DurationError::Invalid),
+    };
+    if number.is_empty() {
+        return Err(DurationError::Invalid);
+    }
+    let ms = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or(DurationError::TooLarge)?;
+    if ms == 0 {
+        return Err(DurationError::Zero);
+    }
+    Ok(ms)
+}
+
+/// A value of `NETNS_TEST_TIMEOUT`: the attribute's grammar, as a string (`"30s"`, or
+/// `"30"` for the integer form).
+fn parse_env_timeout(text: &str) -> Result<Duration, String> {
+    let forms = "a duration like \"500ms\", \"30s\" or \"2m\", or an integer number of seconds \
+                 like \"30\"";
+    match parse_duration_ms(text, true) {
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(DurationError::Invalid) => Err(format!(
+            "netns-test: {ENV_TIMEOUT}={text:?} is not a timeout: expected {forms} (the grammar \
+             of #[netns_test(timeout = ...)])"
+        )),
+        Err(DurationError::Zero) => Err(format!(
+            "netns-test: {ENV_TIMEOUT}={text:?}: the timeout must be greater than zero; set {forms}, \
+             or unset {ENV_TIMEOUT} for the default of {DEFAULT_TIMEOUT:?}"
+        )),
+        Err(DurationError::TooLarge) => Err(format!(
+            "netns-test: {ENV_TIMEOUT}={text:?}: the timeout is too large: it must fit in a u64 \
+             number of milliseconds"
+        )),
     }
 }
 
-fn timeout(spec: &TestSpec) -> Duration {
-    if let Some(ms) = spec.timeout_ms {
-        return Duration::from_millis(ms);
-    }
-    match std::env::var(ENV_TIMEOUT) {
-        Ok(s) => parse_duration(&s).unwrap_or_else(|| {
-            panic!("{ENV_TIMEOUT}={s:?} is not a duration like \"30s\", \"500ms\" or \"2m\"")
-        }),
-        Err(_) => DEFAULT_TIMEOUT,
-    }
+/// The test's timeout: the attribute's, else `NETNS_TEST_TIMEOUT`, else the default. A
+/// `NETNS_TEST_TIMEOUT` that is not a timeout is an error even where the attribute sets
+/// one: a misspelt setting must not go unnoticed.
+fn timeout(spec: &TestSpec) -> Result<Duration, String> {
+    let env = std::env::var_os(ENV_TIMEOUT);
+    pick_timeout(spec, env.as_deref().map(|v| v.to_string_lossy()).as_deref())
+}
+
+fn pick_timeout(spec: &TestSpec, env: Option<&str>) -> Result<Duration, String> {
+    let env = env.map(parse_env_timeout).transpose()?;
+    Ok(match spec.timeout_ms {
+        Some(ms) => Duration::from_millis(ms),
+        None => env.unwrap_or(DEFAULT_TIMEOUT),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
 // Parent: spawn, relay, judge.
 
+/// Network namespaces a plan needs: one per node with a network of its own, the host's
+/// (the sandbox's own) included.
+fn namespaces_needed(plan: &Plan) -> u64 {
+    plan.nodes.iter().filter(|n| n.net_of.is_none()).count() as u64
+}
+
+#[track_caller]
 fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
-    // A wrong topology fails here, before any namespace exists.
-    if let Err(e) = topology().plan() {
+    // A wrong topology fails here, before any namespace exists. (Panics here name the
+    // caller's location: run_sync/run_async and this function are #[track_caller], and no
+    // closure stands in between.)
+    let plan = match topology().plan() {
+        Ok(plan) => plan,
+        Err(e) => panic!("{e}"),
+    };
+    let name = test_name(spec.path);
+    let timeout = match timeout(spec) {
+        Ok(timeout) => timeout,
+        Err(e) => panic!("{e}"),
+    };
+    let max_net_ns = environment::max_net_namespaces();
+    if let Err(e) = environment::check_net_namespaces(namespaces_needed(&plan), max_net_ns) {
         panic!("{e}");
     }
-    let name = test_name(spec.path);
-    let timeout = timeout(spec);
-    let exe = std::env::current_exe()
-        .unwrap_or_else(|e| panic!("netns-test: cannot find the test binary: {e}"));
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => panic!("netns-test: cannot find the test binary: {e}"),
+    };
     let cstring = |s: &[u8]| CString::new(s).expect("no NUL in arguments");
     // Terse format: the runner prints nothing before the body's output, only one
     // character after it, so that the body's lines come through whole.
@@ -165,10 +323,15 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
         b"--format=terse",
     ];
     let mut envp: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != ENV_SANDBOX)
+        .filter(|(k, _)| k != ENV_SANDBOX && k != environment::ENV_OUTER_MAX_NET_NS)
         .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect();
     envp.push(cstring(format!("{ENV_SANDBOX}={name}").as_bytes()));
+    if let Some(max) = max_net_ns {
+        envp.push(cstring(
+            format!("{}={max}", environment::ENV_OUTER_MAX_NET_NS).as_bytes(),
+        ));
+    }
     let cmd = sys::SandboxCmd {
         exe: cstring(exe.as_os_str().as_bytes()),
         argv: args.iter().map(|a| cstring(a)).collect(),
@@ -182,7 +345,7 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
         ),
     };
     let report = relay(&child, name, timeout);
-    judge(report, name, timeout);
+    judge(report, spec, name, timeout);
 }
 
 struct Report {
@@ -250,9 +413,15 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     // A child that reported its outcome has released its output; what is left of its
     // exit (closing capture sockets waits for an RCU grace period, namespaces are freed
     // asynchronously anyway) need not delay the test. It is reaped in the background.
-    let exit = if !timed_out && outcome_reported(&status) {
+    let reaped_in_background = !timed_out && outcome_reported(&status) && {
         let pid = child.pid;
-        std::thread::spawn(move || sys::wait(pid));
+        // Without a thread to spare (a thread limit), it is waited for here.
+        std::thread::Builder::new()
+            .name("netns-test-reaper".to_string())
+            .spawn(move || sys::wait(pid))
+            .is_ok()
+    };
+    let exit = if reaped_in_background {
         None
     } else {
         Some(sys::wait(child.pid).unwrap_or_else(|e| panic!("netns-test: waitpid: {e}")))
@@ -268,7 +437,7 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
 fn outcome_reported(status: &str) -> bool {
     let after_ready = status.strip_prefix("ready\n").unwrap_or(status);
     let outcome = after_ready.split('\n').next().unwrap_or("");
-    matches!(outcome, "ok" | "panic" | "err" | "setup")
+    matches!(outcome, "ok" | "panic" | "panic-payload" | "err" | "setup")
 }
 
 /// One read from a pipe; 0 at its end (or on an error, which ends it too).
@@ -316,7 +485,10 @@ fn is_runner_chatter(line: &str, name: &str) -> bool {
         || line == format!("    {name}")
 }
 
-fn judge(report: Report, name: &str, timeout: Duration) {
+/// Turns the child's report into the test's outcome. Only the body's own end is judged
+/// against `#[should_panic]`; every failure of the sandbox fails the test.
+#[track_caller]
+fn judge(report: Report, spec: &TestSpec, name: &str, timeout: Duration) {
     let status = report.status;
     let (head, rest) = status.split_once('\n').unwrap_or((status.as_str(), ""));
     if head == "spawn" {
@@ -345,10 +517,11 @@ fn judge(report: Report, name: &str, timeout: Duration) {
              killed (raise it with #[netns_test(timeout = \"...\")] or {ENV_TIMEOUT})"
         );
     }
-    match outcome {
-        "ok" => {}
-        "panic" => resume_unwind(Box::new(msg.to_string())),
-        "err" => panic!("the test returned an error: {msg}"),
+    let end = match outcome {
+        "ok" => BodyEnd::Returned,
+        "panic" => BodyEnd::Panicked(Some(msg)),
+        "panic-payload" => BodyEnd::Panicked(None),
+        "err" => BodyEnd::Err(msg),
         "setup" => panic!("netns-test could not build the topology of {name}: {msg}"),
         _ => match report.exit.expect("waited for a child that reported nothing") {
             sys::Exit::Signal(sig) => panic!(
@@ -365,6 +538,16 @@ fn judge(report: Report, name: &str, timeout: Duration) {
                  function or macro that changes its path?)"
             ),
         },
+    };
+    match (spec.should_panic, end) {
+        // The body's own panic fails the test as it was: its message and location are in
+        // the relayed output.
+        (ShouldPanic::No, BodyEnd::Panicked(_)) => resume_unwind(Box::new(msg.to_string())),
+        (should_panic, end) => {
+            if let Err(why) = verdict(should_panic, end) {
+                panic!("{why}");
+            }
+        }
     }
 }
 
@@ -408,13 +591,12 @@ impl Status {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic, `None` for a payload that is not a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
+        Some(s.to_string())
     } else {
-        "the test panicked with a non-string payload".to_string()
+        payload.downcast_ref::<String>().cloned()
     }
 }
 
@@ -493,73 +675,200 @@ fn prepare_mounts(plan: &crate::topology::Plan) -> Result<(), Error> {
     Ok(())
 }
 
+/// File descriptors of the sandbox itself, whatever the topology: stdio, the report pipe,
+/// the runtime's epoll and eventfd, the capture thread's wake socket... (16 measured,
+/// doubled).
+const FDS_SANDBOX: u64 = 32;
+/// Left free for the test's body: its sockets and files, the pipes of the programs it runs.
+const FDS_BODY: u64 = 64;
+/// Each node with a network namespace of its own, during the build and after it: the
+/// namespace, its rtnetlink socket, its name service's socket (measured: 1000 nodes on a
+/// bridge hold 4024 fds, nf_tables sockets included).
+const FDS_PER_NAMESPACE: u64 = 3;
+/// Each node's nf_tables socket, kept open after its rules went in (see `nft::Kept`)
+/// where the limit leaves room for it, else closed at once.
+const FDS_NFT: u64 = 1;
+/// A node sharing another's namespace: a duplicate of that namespace's fd.
+const FDS_PER_SHARED: u64 = 1;
+/// A relay of an impairable link: a packet socket on each side.
+const FDS_PER_RELAY: u64 = 2;
+/// Interfaces one capture socket filters on (see `diag`).
+const CAPTURE_IFACES_PER_SOCKET: u64 = 250;
+
+/// What `plan` costs in file descriptors, nf_tables sockets left out.
+fn fds_needed(plan: &Plan) -> environment::FdNeed {
+    let namespaces = namespaces_needed(plan);
+    let shared = plan.nodes.len() as u64 - namespaces;
+    // The capture (diag) needs at most a socket per 250 bridge ports of a node, and one
+    // for each link without an end on a bridge.
+    let mut ports = vec![0u64; plan.nodes.len()];
+    let mut unbridged = 0u64;
+    for v in &plan.veths {
+        let bridged: Vec<_> = v.ends.iter().filter(|e| e.master.is_some()).collect();
+        match bridged.first() {
+            Some(e) => ports[e.node] += 1,
+            None => unbridged += 1,
+        }
+    }
+    let capture = unbridged
+        + ports
+            .iter()
+            .map(|&p| p.div_ceil(CAPTURE_IFACES_PER_SOCKET))
+            .sum::<u64>();
+    let reserve = FDS_SANDBOX
+        + FDS_BODY
+        + capture
+        + shared * FDS_PER_SHARED
+        + plan.relays.len() as u64 * FDS_PER_RELAY;
+    environment::FdNeed {
+        total: reserve + namespaces * FDS_PER_NAMESPACE,
+        namespaces,
+        per_namespace: FDS_PER_NAMESPACE,
+        reserve,
+    }
+}
+
+/// Before anything is built: whether the file descriptor limit allows the topology, and
+/// whether it leaves room to keep each node's nf_tables socket open.
+fn fd_budget(plan: &Plan, nofile: Option<(u64, u64)>) -> Result<bool, Error> {
+    let Some((before, _)) = nofile else {
+        // The limit cannot be read: build, and let a failure name it.
+        return Ok(true);
+    };
+    let limit = sys::get_rlimit(sys::Rlimit::Nofile).map_or(before, |(soft, _)| soft);
+    let need = fds_needed(plan);
+    if need.total + need.namespaces * FDS_NFT <= limit {
+        Ok(true)
+    } else if need.total <= limit {
+        Ok(false)
+    } else {
+        Err(environment::too_few_fds(need, before, limit))
+    }
+}
+
+/// The tokio runtime standing in the host node. tokio panics when the OS refuses it its
+/// worker thread; that panic becomes an error naming the thread limit.
+fn host_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    let what = "starting the sandbox's tokio runtime (its worker thread)";
+    let built = catch_unwind(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("netns-test-host")
+            .enable_all()
+            .build()
+    });
+    match built {
+        Ok(Ok(rt)) => Ok(rt),
+        Ok(Err(e)) => Err(Error::sys(what, e)),
+        Err(payload) => {
+            let msg = panic_message(&*payload).unwrap_or_default();
+            let errno = msg
+                .rsplit_once("(os error ")
+                .and_then(|(_, n)| n.trim_end_matches(')').parse::<i32>().ok());
+            Err(Error::sys(
+                what,
+                errno.map_or_else(
+                    || std::io::Error::other(msg.clone()),
+                    std::io::Error::from_raw_os_error,
+                ),
+            ))
+        }
+    }
+}
+
+/// A failed system call whose errno has a known environmental cause (permissions, a
+/// file descriptor or thread limit) becomes the diagnosis of that cause.
+fn explain(e: Error) -> Error {
+    match e {
+        Error::Sys { what, source }
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::EPERM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)
+            ) =>
+        {
+            environment::diagnose(&source, &what)
+        }
+        e => e,
+    }
+}
+
 fn child(
     spec: &TestSpec,
     topology: impl FnOnce() -> Topology,
     body: impl FnOnce(Net, &tokio::runtime::Runtime) -> Result<(), String>,
 ) {
     let mut status = Status::take();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("netns-test-host")
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("netns-test: starting the runtime: {e}"));
-    let setup = (|| -> Result<Net, Error> {
-        let start = Instant::now();
+    // Before anything else opens a file: a topology of many nodes needs more than the
+    // usual soft limit of 1024.
+    let nofile = environment::raise_nofile();
+    let setup = (|| -> Result<(Net, tokio::runtime::Runtime), Error> {
+        let planning = Instant::now();
         let plan = topology().plan()?;
+        let keep_nft = fd_budget(&plan, nofile)?;
+        let planned = planning.elapsed();
+        let rt = host_runtime()?;
+        let start = Instant::now();
         prepare_mounts(&plan)?;
         let index = kernel::ifindexes(&plan);
         let ns = {
             let _guard = rt.enter();
-            kernel::open_namespaces(&plan)?
+            kernel::open_namespaces(&plan, keep_nft)?
         };
         rt.block_on(kernel::build(&plan, &ns, &index))?;
-        Ok(Net::new(plan, ns, rt.handle().clone(), start.elapsed()))
+        let handle = rt.handle().clone();
+        let net = Net::new(plan, ns, handle, planned + start.elapsed());
+        Ok((net, rt))
     })();
-    let net = match setup {
-        Ok(net) => net,
+    let (net, rt) = match setup {
+        Ok(built) => built,
         Err(e) => {
-            let e = match e {
-                Error::Sys { what, source } if source.raw_os_error() == Some(libc::EPERM) => {
-                    environment::diagnose(&source, &what)
-                }
-                e => e,
-            };
+            let e = explain(e);
             status.finish(&format!("setup\n{e}"));
             panic!("{e}");
         }
     };
     // Capture starts after the build, before the body; the folder is written on failure.
-    let diag = diag::Diag::start(spec.path, timeout(spec), &net);
+    // (The parent has checked the timeout already.)
+    let diag = diag::Diag::start(spec.path, timeout(spec).unwrap_or(DEFAULT_TIMEOUT), &net);
     status.send("ready\n");
     let outcome = catch_unwind(AssertUnwindSafe(|| body(net, &rt)));
-    match outcome {
+    let message = match &outcome {
+        Err(payload) => panic_message(&**payload),
+        Ok(_) => None,
+    };
+    let end = match &outcome {
+        Ok(Ok(())) => BodyEnd::Returned,
+        Ok(Err(msg)) => BodyEnd::Err(msg),
+        Err(_) => BodyEnd::Panicked(message.as_deref()),
+    };
+    let report = match end {
+        BodyEnd::Returned => "ok\n".to_string(),
+        BodyEnd::Err(msg) => format!("err\n{msg}"),
+        BodyEnd::Panicked(Some(msg)) => format!("panic\n{msg}"),
+        BodyEnd::Panicked(None) => "panic-payload\n".to_string(),
+    };
+    // The parent judges; the same verdict decides here whether the diagnostics are kept.
+    match verdict(spec.should_panic, end) {
         // A passing test reports first: releasing the capture sockets waits for an RCU
         // grace period, which the parent need not wait for.
-        Ok(Ok(())) if diag.keeps_when_passing(spec.keep_artifacts) => {
+        Ok(()) if diag.keeps_when_passing(spec.keep_artifacts) => {
             diag.passed(spec.keep_artifacts);
-            status.finish("ok\n")
+            status.finish(&report);
         }
-        Ok(Ok(())) => {
-            status.finish("ok\n");
+        Ok(()) => {
+            status.finish(&report);
             diag.passed(spec.keep_artifacts);
         }
-        Ok(Err(msg)) => {
-            diag.failed(&format!("the test returned an error: {msg}"));
-            status.finish(&format!("err\n{msg}"));
-            panic!("the test returned an error: {msg}");
+        Err(why) => {
+            diag.failed(&why);
+            status.finish(&report);
         }
-        Err(payload) if spec.should_panic => {
-            status.finish(&format!("panic\n{}", panic_message(&*payload)));
-            diag.passed(false);
-            resume_unwind(payload);
-        }
-        Err(payload) => {
-            diag.failed(&format!("the test panicked: {}", panic_message(&*payload)));
-            status.finish(&format!("panic\n{}", panic_message(&*payload)));
-            resume_unwind(payload);
-        }
+    }
+    // This process's own runner sees the body's end too (the parent filters its output).
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(msg)) => panic!("the test returned an error: {msg}"),
+        Err(payload) => resume_unwind(payload),
     }
 }
 
@@ -573,13 +882,135 @@ mod tests {
         assert_eq!(test_name("it::a"), "a");
     }
 
+    /// The grammar shared with the attribute (its crate tests its own parser against the
+    /// same file).
+    fn timeout_cases() -> Vec<(String, Result<u64, DurationError>)> {
+        include_str!("../../netns-test-macros/timeout-cases.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (text, expected) = l.rsplit_once(" => ").expect("`\"TEXT\" => RESULT`");
+                let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+                let expected = match expected {
+                    "invalid" => Err(DurationError::Invalid),
+                    "zero" => Err(DurationError::Zero),
+                    "too large" => Err(DurationError::TooLarge),
+                    ms => Ok(ms.parse().expect("milliseconds")),
+                };
+                (text.expect("a quoted text").to_string(), expected)
+            })
+            .collect()
+    }
+
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_duration("fast"), None);
+    fn netns_test_timeout_has_the_attributes_grammar() {
+        let cases = timeout_cases();
+        assert!(cases.len() > 20, "{cases:?}");
+        for (text, expected) in cases {
+            assert_eq!(parse_duration_ms(&text, true), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_netns_test_timeout_names_the_variable() {
+        let spec = TestSpec {
+            path: "it::t",
+            timeout_ms: Some(1000),
+            keep_artifacts: false,
+            should_panic: ShouldPanic::No,
+        };
+        for zero in ["0", "0ms", "0s"] {
+            let e = pick_timeout(&spec, Some(zero)).unwrap_err();
+            assert!(e.contains(&format!("NETNS_TEST_TIMEOUT=\"{zero}\"")), "{e}");
+            assert!(e.contains("must be greater than zero"), "{e}");
+            assert!(!e.contains("timed out"), "{e}");
+        }
+        let e = pick_timeout(&spec, Some("soon")).unwrap_err();
+        assert!(
+            e.contains("NETNS_TEST_TIMEOUT=\"soon\" is not a timeout"),
+            "{e}"
+        );
+        assert!(e.contains("\"500ms\", \"30s\" or \"2m\""), "{e}");
+        // The attribute wins over a valid variable.
+        assert_eq!(pick_timeout(&spec, Some("90")), Ok(Duration::from_secs(1)));
+        let default = TestSpec {
+            timeout_ms: None,
+            ..spec
+        };
+        assert_eq!(
+            pick_timeout(&default, Some("90")),
+            Ok(Duration::from_secs(90))
+        );
+        assert_eq!(
+            pick_timeout(&default, Some("250ms")),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(pick_timeout(&default, None), Ok(DEFAULT_TIMEOUT));
+    }
+
+    #[test]
+    fn should_panic_is_judged_as_libtest_does() {
+        use BodyEnd::{Panicked, Returned};
+        use ShouldPanic::{No, Yes, YesWithMessage};
+        assert_eq!(verdict(No, Returned), Ok(()));
+        assert_eq!(verdict(Yes, Panicked(Some("boom"))), Ok(()));
+        assert_eq!(verdict(Yes, Panicked(None)), Ok(()));
+        assert_eq!(
+            verdict(YesWithMessage("oo"), Panicked(Some("boom"))),
+            Ok(())
+        );
+        assert_eq!(
+            verdict(Yes, Returned),
+            Err("test did not panic as expected".to_string())
+        );
+        assert_eq!(
+            verdict(YesWithMessage("x"), Returned),
+            Err("test did not panic as expected".to_string())
+        );
+        assert_eq!(
+            verdict(YesWithMessage("bang"), Panicked(Some("boom"))),
+            Err(
+                "panic did not contain expected string\n      panic message: `\"boom\"`,\n \
+                 expected substring: `\"bang\"`"
+                    .to_string()
+            )
+        );
+        assert!(verdict(YesWithMessage("bang"), Panicked(None))
+            .unwrap_err()
+            .contains("expected panic with string value"));
+        assert!(verdict(Yes, BodyEnd::Err("no"))
+            .unwrap_err()
+            .contains("did not panic as expected"));
+        assert_eq!(
+            verdict(No, BodyEnd::Err("no")),
+            Err("the test returned an error: no".to_string())
+        );
+    }
+
+    #[test]
+    fn fds_needed_grow_with_the_nodes() {
+        let need = |t: Topology| fds_needed(&t.plan().expect("plan"));
+        let small = need(crate::presets::docker_bridge(20));
+        assert_eq!(small.namespaces, 21);
+        assert_eq!(
+            small.total,
+            FDS_SANDBOX + FDS_BODY + 1 + 21 * FDS_PER_NAMESPACE
+        );
+        // 1000 nodes fit a hard limit of 4096 (with the nf_tables sockets closed), not 1024.
+        let big = need(crate::presets::docker_bridge(1000));
+        assert_eq!(big.namespaces, 1001);
+        assert!(big.total <= 4096 && big.total > 1024, "{big:?}");
+        assert!(big.total + big.namespaces * FDS_NFT > 4000, "{big:?}");
+        // A link without a bridge costs a capture socket.
+        let link = need(
+            Topology::new()
+                .node("a", |n| n)
+                .link("host", "a", "10.0.0.0/30"),
+        );
+        assert_eq!(
+            link.total,
+            FDS_SANDBOX + FDS_BODY + 1 + 2 * FDS_PER_NAMESPACE
+        );
     }
 
     #[test]

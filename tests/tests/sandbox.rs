@@ -65,22 +65,182 @@ mod fixtures {
     #[netns_test]
     #[ignore = "fixture: run by sandbox::max_user_namespaces_zero_is_diagnosed"]
     fn needs_a_namespace() {}
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::should_panic_is_not_satisfied_by_an_uncreatable_sandbox"]
+    #[should_panic]
+    fn should_panic_needs_a_namespace() {
+        panic!("the body ran");
+    }
+
+    #[netns_test(timeout = "300ms")]
+    #[ignore = "fixture: run by sandbox::should_panic_is_not_satisfied_by_a_timeout"]
+    #[should_panic]
+    fn should_panic_sleeps_past_its_timeout() {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    }
+
+    #[netns_test(topology = Topology::new().bridge("br0", "10.0.0.0/24").node("a", |n| n.on_ip("br0", "10.9.9.9")))]
+    #[ignore = "fixture: run by sandbox::should_panic_is_not_satisfied_by_an_invalid_topology"]
+    #[should_panic]
+    fn should_panic_has_an_invalid_topology() {
+        panic!("the body ran");
+    }
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::should_panic_is_not_satisfied_by_a_crash"]
+    #[should_panic]
+    fn should_panic_aborts() {
+        std::process::abort();
+    }
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::should_panic_with_another_message_fails"]
+    #[should_panic(expected = "bang")]
+    fn should_panic_expects_another_message() {
+        panic!("boom from inside the sandbox");
+    }
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::should_panic_with_the_expected_message_passes"]
+    #[should_panic(expected = "from inside")]
+    async fn should_panic_expects_this_message() {
+        panic!("boom from inside the sandbox");
+    }
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::should_panic_without_a_panic_fails"]
+    #[should_panic]
+    fn should_panic_does_not_panic() {}
+
+    #[netns_test]
+    #[ignore = "fixture: run by sandbox::netns_test_timeout_takes_the_attributes_grammar and others"]
+    fn passes() {}
+
+    #[netns_test(topology = presets::docker_bridge(9))]
+    #[ignore = "fixture: run by sandbox::running_out_of_network_namespaces_names_the_limit"]
+    fn needs_ten_namespaces(net: Net) {
+        assert_eq!(net.nodes().len(), 10);
+    }
+
+    /// 20 containers; checks that the soft fd limit is the hard one.
+    #[netns_test(topology = presets::docker_bridge(20))]
+    #[ignore = "fixture: run by sandbox::twenty_nodes_* tests"]
+    fn twenty_nodes(net: Net) {
+        assert_eq!(net.nodes().len(), 21);
+        let (soft, hard) = super::open_files_limit();
+        assert_eq!(
+            soft, hard,
+            "the sandbox raised its soft limit to the hard one"
+        );
+        // Every node has its network: the last one has its address.
+        assert_eq!(net.node("con20").ip().to_string(), "172.17.0.21");
+    }
+
+    #[netns_test(topology = presets::docker_bridge(1000), timeout = "300s")]
+    #[ignore = "fixture: run by sandbox::a_thousand_nodes_build_under_the_default_soft_limit"]
+    fn a_thousand_nodes(net: Net) {
+        assert_eq!(net.nodes().len(), 1001);
+        assert_eq!(net.node("con1000").ip().to_string(), "172.17.3.233");
+        let (soft, hard) = super::open_files_limit();
+        assert_eq!(
+            soft, hard,
+            "the sandbox raised its soft limit to the hard one"
+        );
+        println!("built 1000 nodes in {:?}", net.build_time());
+    }
+}
+
+/// `Max open files` of this process: (soft, hard).
+fn open_files_limit() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let mut next = || fields.next().expect("a limit").parse().expect("a number");
+    (next(), next())
 }
 
 /// Runs one fixture of this binary the way `cargo test` would.
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> Output {
-    Command::new(std::env::current_exe().expect("own path"))
-        .args([
-            name,
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env_remove("NETNS_TEST_SANDBOX")
-        .envs(envs.iter().copied())
+    fixture_command(name, envs)
         .output()
         .expect("running the test binary")
+}
+
+fn fixture_command(name: &str, envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.args([
+        name,
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env_remove("NETNS_TEST_SANDBOX")
+    .env_remove("NETNS_TEST_TIMEOUT")
+    .envs(envs.iter().copied());
+    cmd
+}
+
+/// Resource limits set in the fixture's process before it starts.
+#[derive(Clone, Copy, Default)]
+struct Limits {
+    /// `RLIMIT_NOFILE` (soft, hard).
+    nofile: Option<(u64, u64)>,
+    /// `RLIMIT_NPROC` (soft and hard).
+    nproc: Option<u64>,
+}
+
+fn with_limits(cmd: &mut Command, limits: Limits) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    let set = |resource, soft: u64, hard: u64| {
+        let lim = libc::rlimit {
+            rlim_cur: soft as libc::rlim_t,
+            rlim_max: hard as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and lim lives through the call.
+        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only makes raw setrlimit calls on values prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((soft, hard)) = limits.nofile {
+                set(libc::RLIMIT_NOFILE, soft, hard)?;
+            }
+            if let Some(n) = limits.nproc {
+                set(libc::RLIMIT_NPROC, n, n)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn run_fixture_with(name: &str, limits: Limits) -> Output {
+    with_limits(&mut fixture_command(name, &[]), limits)
+        .output()
+        .expect("running the test binary")
+}
+
+/// The outcome of a fixture that must fail: its output, checked to be one failed test.
+fn failed(out: &Output) -> String {
+    let t = text(out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("test result: FAILED. 0 passed; 1 failed"), "{t}");
+    t
+}
+
+/// The outcome of a fixture that must pass.
+fn passed(out: &Output) -> String {
+    let t = text(out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("test result: ok. 1 passed"), "{t}");
+    t
 }
 
 fn text(out: &Output) -> String {
@@ -276,6 +436,302 @@ fn inner_max_user_namespaces_zero() {
     let t = text(&out);
     assert!(t.contains("netns-test cannot run tests here"), "{t}");
     assert!(t.contains("user.max_user_namespaces is 0"), "{t}");
+
+    // Not even a test that expects to panic.
+    let t = failed(&run_fixture(
+        "fixtures::should_panic_needs_a_namespace",
+        &[],
+    ));
+    assert!(t.contains("user.max_user_namespaces is 0"), "{t}");
+    assert!(!t.contains("the body ran"), "{t}");
+}
+
+#[test]
+fn should_panic_is_not_satisfied_by_an_uncreatable_sandbox() {
+    inner_max_user_namespaces_zero();
+}
+
+#[test]
+fn should_panic_is_not_satisfied_by_a_timeout() {
+    let t = failed(&run_fixture(
+        "fixtures::should_panic_sleeps_past_its_timeout",
+        &[],
+    ));
+    assert!(t.contains("timed out after 300ms"), "{t}");
+}
+
+#[test]
+fn should_panic_is_not_satisfied_by_an_invalid_topology() {
+    let t = failed(&run_fixture(
+        "fixtures::should_panic_has_an_invalid_topology",
+        &[],
+    ));
+    assert!(t.contains("invalid topology"), "{t}");
+    assert!(!t.contains("the body ran"), "{t}");
+}
+
+#[test]
+fn should_panic_is_not_satisfied_by_a_crash() {
+    let t = failed(&run_fixture("fixtures::should_panic_aborts", &[]));
+    // (abort() as PID 1 of a PID namespace ends in SIGABRT or, where init ignores it, in
+    // glibc's fallback SIGSEGV.)
+    assert!(t.contains("was killed by signal"), "{t}");
+    assert!(t.contains("before it reported an outcome"), "{t}");
+}
+
+#[test]
+fn should_panic_with_another_message_fails() {
+    let t = failed(&run_fixture(
+        "fixtures::should_panic_expects_another_message",
+        &[],
+    ));
+    assert!(
+        t.contains(
+            "panic did not contain expected string\n      panic message: `\"boom from inside the sandbox\"`,\n expected substring: `\"bang\"`"
+        ),
+        "{t}"
+    );
+}
+
+#[test]
+fn should_panic_with_the_expected_message_passes() {
+    passed(&run_fixture(
+        "fixtures::should_panic_expects_this_message",
+        &[],
+    ));
+}
+
+#[test]
+fn should_panic_without_a_panic_fails() {
+    let t = failed(&run_fixture("fixtures::should_panic_does_not_panic", &[]));
+    assert!(t.contains("test did not panic as expected"), "{t}");
+}
+
+#[test]
+fn netns_test_timeout_takes_the_attributes_grammar() {
+    // Positive controls: the forms of the attribute.
+    for good in ["30", "30s", "30000ms", "1m"] {
+        passed(&run_fixture(
+            "fixtures::passes",
+            &[("NETNS_TEST_TIMEOUT", good)],
+        ));
+    }
+    for zero in ["0", "0ms", "0s"] {
+        let t = failed(&run_fixture(
+            "fixtures::passes",
+            &[("NETNS_TEST_TIMEOUT", zero)],
+        ));
+        assert!(
+            t.contains(&format!(
+                "NETNS_TEST_TIMEOUT=\"{zero}\": the timeout must be greater than zero"
+            )),
+            "{t}"
+        );
+        assert!(!t.contains("timed out"), "{t}");
+    }
+    for bad in ["soon", "10 s", "10h", "1.5s", ""] {
+        let t = failed(&run_fixture(
+            "fixtures::passes",
+            &[("NETNS_TEST_TIMEOUT", bad)],
+        ));
+        assert!(
+            t.contains(&format!("NETNS_TEST_TIMEOUT={bad:?} is not a timeout: expected a duration like \"500ms\", \"30s\" or \"2m\", or an integer number of seconds like \"30\"")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn a_topology_that_cannot_be_planned_is_reported_at_the_test() {
+    let t = failed(&run_fixture(
+        "fixtures::has_an_invalid_topology",
+        &[("RUST_BACKTRACE", "0")],
+    ));
+    assert!(t.contains("invalid topology"), "{t}");
+    // The panic's location is the test's attribute in this file, not the runtime.
+    assert!(t.contains(&format!("panicked at {}:", file!())), "{t}");
+    assert!(
+        !t.lines()
+            .any(|l| l.contains("panicked at") && l.contains("netns-test/src/")),
+        "{t}"
+    );
+}
+
+/// This test's user namespace has its own `user.max_net_namespaces`, which every
+/// namespace created below it counts against: this sandbox's own, and those of a test run
+/// from here.
+#[netns_test]
+fn running_out_of_network_namespaces_names_the_limit() {
+    let limit = "/proc/sys/user/max_net_namespaces";
+    // Positive control: with room, the fixture (10 namespaces) passes.
+    std::fs::write(limit, "20").expect("setting the limit in our user namespace");
+    passed(&run_fixture("fixtures::needs_ten_namespaces", &[]));
+    // Let the namespaces of that run go.
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Fewer than the topology needs at all: refused before any namespace exists.
+    std::fs::write(limit, "9").expect("lowering the limit");
+    let t = failed(&run_fixture("fixtures::needs_ten_namespaces", &[]));
+    assert!(
+        t.contains("its topology needs 10 network namespaces (one per node with a network of its own, the host included), but the limit user.max_net_namespaces (/proc/sys/user/max_net_namespaces) is 9"),
+        "{t}"
+    );
+    assert!(t.contains("sudo sysctl -w user.max_net_namespaces="), "{t}");
+
+    // Enough on paper, but this sandbox's own namespace counts too: the last node fails.
+    std::fs::write(limit, "10").expect("lowering the limit");
+    let t = failed(&run_fixture("fixtures::needs_ten_namespaces", &[]));
+    assert!(
+        t.contains("netns-test ran out of network namespaces: creating the network namespace of node \"con9\" (namespace 10 of the 10 this topology needs"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "the limit user.max_net_namespaces (/proc/sys/user/max_net_namespaces) is 10 here"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("sudo sysctl -w user.max_net_namespaces="), "{t}");
+    assert!(t.contains("run fewer tests at once"), "{t}");
+}
+
+#[test]
+fn twenty_nodes_under_ulimit_64_fail_before_building_naming_the_limit() {
+    let t = failed(&run_fixture_with(
+        "fixtures::twenty_nodes",
+        Limits {
+            nofile: Some((64, 64)),
+            ..Limits::default()
+        },
+    ));
+    assert!(
+        t.contains("not enough file descriptors: this topology needs about"),
+        "{t}"
+    );
+    assert!(t.contains("21 network namespaces at 3 each"), "{t}");
+    assert!(
+        t.contains("`ulimit -n` (RLIMIT_NOFILE) allows 64 (soft and hard limit)"),
+        "{t}"
+    );
+    assert!(t.contains("Remedy: raise the hard limit"), "{t}");
+    assert!(!t.contains("Too many open files"), "{t}");
+}
+
+#[test]
+fn twenty_nodes_build_under_a_soft_limit_of_64() {
+    let (_, hard) = open_files_limit();
+    assert!(hard >= 1024, "this machine's hard fd limit is only {hard}");
+    passed(&run_fixture_with(
+        "fixtures::twenty_nodes",
+        Limits {
+            nofile: Some((64, hard)),
+            ..Limits::default()
+        },
+    ));
+}
+
+#[test]
+fn twenty_nodes_build_where_only_closing_their_nft_sockets_makes_room() {
+    // 20 nodes need about 160 fds, 181 with each node's nf_tables socket kept open.
+    passed(&run_fixture_with(
+        "fixtures::twenty_nodes",
+        Limits {
+            nofile: Some((64, 170)),
+            ..Limits::default()
+        },
+    ));
+}
+
+#[test]
+fn a_very_low_fd_limit_is_named_not_blamed_on_clone() {
+    for n in [7, 9, 12, 16] {
+        let t = failed(&run_fixture_with(
+            "fixtures::twenty_nodes",
+            Limits {
+                nofile: Some((n, n)),
+                ..Limits::default()
+            },
+        ));
+        assert!(t.contains("(RLIMIT_NOFILE)"), "ulimit -n {n}: {t}");
+        assert!(
+            t.contains(&format!("is {n} (hard limit {n})")) || t.contains(&format!("allows {n} ")),
+            "ulimit -n {n}: {t}"
+        );
+        assert!(!t.contains("no known cause found"), "ulimit -n {n}: {t}");
+    }
+}
+
+#[test]
+fn a_thousand_nodes_build_under_the_default_soft_limit() {
+    // The usual defaults: soft 1024, hard 4096 (or more; not less here).
+    let (_, hard) = open_files_limit();
+    assert!(hard >= 4096, "this machine's hard fd limit is only {hard}");
+    let t = passed(&run_fixture_with(
+        "fixtures::a_thousand_nodes",
+        Limits {
+            nofile: Some((1024, 4096)),
+            ..Limits::default()
+        },
+    ));
+    assert!(t.contains("built 1000 nodes in"), "{t}");
+}
+
+#[test]
+fn a_process_limit_is_named() {
+    // RLIMIT_NPROC does not bind root: as root, the fixture runs as `nobody` instead.
+    let mut cmd = if is_root() {
+        let dir = std::env::temp_dir().join(format!("netns-test-nproc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the copy");
+        let exe = dir.join("sandbox-test");
+        std::fs::copy(std::env::current_exe().expect("own path"), &exe).expect("copying");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut cmd = Command::new(&exe);
+        use std::os::unix::process::CommandExt;
+        cmd.uid(65534).gid(65534).current_dir("/");
+        cmd
+    } else {
+        Command::new(std::env::current_exe().expect("own path"))
+    };
+    cmd.args([
+        "fixtures::passes",
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env_remove("NETNS_TEST_SANDBOX");
+    let out = with_limits(
+        &mut cmd,
+        Limits {
+            nproc: Some(1),
+            ..Limits::default()
+        },
+    )
+    .output()
+    .expect("running the test binary");
+    let t = failed(&out);
+    assert!(
+        t.contains("creating the sandbox (clone with namespace flags) failed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("the process limit of this user is reached: `ulimit -u` (RLIMIT_NPROC) is 1"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Remedy: raise it before running the tests, e.g. `ulimit -u"),
+        "{t}"
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
 }
 
 #[test]
@@ -344,7 +800,13 @@ fn only_the_sandbox_processes_are_visible() {
 
 #[netns_test]
 #[should_panic(expected = "expected failure inside")]
-fn should_panic_passes_through() {
+fn should_panic_is_honoured() {
+    panic!("expected failure inside the sandbox");
+}
+
+#[netns_test]
+#[should_panic = "inside"]
+fn should_panic_with_a_bare_message_is_honoured() {
     panic!("expected failure inside the sandbox");
 }
 

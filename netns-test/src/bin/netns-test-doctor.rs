@@ -19,7 +19,7 @@
 
 use std::process::ExitCode;
 
-use netns_test::__private::{run_async, TestSpec};
+use netns_test::__private::{run_async, ShouldPanic, TestSpec};
 use netns_test::{fault, nft, Net, Topology};
 
 /// One line of the report.
@@ -382,7 +382,7 @@ fn main() -> ExitCode {
         path: "netns_test_doctor::inside",
         timeout_ms: Some(60_000),
         keep_artifacts: false,
-        should_panic: false,
+        should_panic: ShouldPanic::No,
     };
     // One link to a peer: the sandbox itself needs veth pairs, and tbf needs a link.
     let topology = || {

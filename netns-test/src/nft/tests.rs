@@ -570,7 +570,7 @@ fn kernel_refusal_names_the_message_and_applies_nothing() {
             ),
             timeout_ms: Some(20_000),
             keep_artifacts: false,
-            should_panic: false,
+            should_panic: crate::__private::ShouldPanic::No,
         },
         crate::Topology::new,
         |net| {
@@ -1147,7 +1147,7 @@ fn list_shows_every_rule_kind_read_back_from_the_kernel_in_nft_syntax() {
             ),
             timeout_ms: Some(20_000),
             keep_artifacts: false,
-            should_panic: false,
+            should_panic: crate::__private::ShouldPanic::No,
         },
         crate::Topology::new,
         |net| {
@@ -1192,7 +1192,7 @@ fn a_nat_topology_lists_its_rules_in_nft_syntax() {
             ),
             timeout_ms: Some(20_000),
             keep_artifacts: false,
-            should_panic: false,
+            should_panic: crate::__private::ShouldPanic::No,
         },
         || {
             crate::Topology::new()

@@ -49,13 +49,16 @@ def test_binaries():
 
 
 def bench_binary(name):
+    # Reads every message: cargo fails with a broken pipe if its reader leaves early.
+    found = None
     for m in cargo_messages():
         t = m.get("target", {})
         if m.get("reason") == "compiler-artifact" and m.get("executable") \
                 and t.get("kind") == ["bench"] and t.get("name") == name:
-            print(m["executable"])
-            return
-    sys.exit(f"no executable for bench target {name}")
+            found = m["executable"]
+    if found is None:
+        sys.exit(f"no executable for bench target {name}")
+    print(found)
 
 
 SUMMARY = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")

@@ -232,18 +232,36 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    pub(crate) fn from_env() -> Runner {
+    /// What nextest says about the test at `path` (`module_path!()::name`). Nextest's
+    /// variables are inherited by every process a test starts; when they name another test
+    /// (`NEXTEST_TEST_NAME`), this process is a program that test ran (a test binary run
+    /// by a test, as `cargo test` would run it), and its attempt and run are not this
+    /// test's: only the workspace root is kept.
+    pub(crate) fn from_env(path: &str) -> Runner {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Runner::new(path, &var)
+    }
+
+    fn new(path: &str, var: &dyn Fn(&str) -> Option<String>) -> Runner {
         let number = |k: &str| var(k).and_then(|v| v.trim().parse::<u32>().ok());
+        let workspace_root = var("NEXTEST_WORKSPACE_ROOT")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        // `path` is `<crate>::<libtest name>`.
+        let in_crate = path.split_once("::").map_or(path, |(_, rest)| rest);
+        let ours = var("NEXTEST_TEST_NAME").is_none_or(|name| in_crate == name);
+        if !ours {
+            return Runner {
+                workspace_root,
+                ..Runner::default()
+            };
+        }
         Runner {
             attempt: number("NEXTEST_ATTEMPT"),
             total_attempts: number("NEXTEST_TOTAL_ATTEMPTS"),
             stress: number("NEXTEST_STRESS_CURRENT"),
             run_id: var("NEXTEST_RUN_ID"),
-            workspace_root: std::env::var_os("NEXTEST_WORKSPACE_ROOT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute()),
+            workspace_root,
         }
     }
 
@@ -311,7 +329,7 @@ impl Location {
             std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .as_deref(),
-            &Runner::from_env(),
+            &Runner::from_env(path),
         )
     }
 
@@ -453,7 +471,7 @@ impl Diag {
         }
         let shared = Arc::new(Shared {
             dir,
-            run: Runner::from_env().describe(),
+            run: Runner::from_env(path).describe(),
             net: net.clone(),
             timeout,
             capture,
@@ -1340,6 +1358,41 @@ mod tests {
             Some("attempt 2 of 3 of nextest run 0f4e")
         );
         assert_eq!(Runner::default().describe(), None);
+    }
+
+    #[test]
+    fn nextest_variables_count_only_for_the_test_nextest_started() {
+        let env = |name: &'static str| {
+            move |k: &str| match k {
+                "NEXTEST_ATTEMPT" => Some("2".to_string()),
+                "NEXTEST_TOTAL_ATTEMPTS" => Some("3".to_string()),
+                "NEXTEST_STRESS_CURRENT" => Some("none".to_string()),
+                "NEXTEST_RUN_ID" => Some("0f4e".to_string()),
+                "NEXTEST_WORKSPACE_ROOT" => Some("/w".to_string()),
+                "NEXTEST_TEST_NAME" => Some(name.to_string()),
+                _ => None,
+            }
+        };
+        // The test nextest started: an integration test's path starts with its crate.
+        let own = Runner::new("it::fixtures::a", &env("fixtures::a"));
+        assert_eq!(own, nextest(2, None, "/w"));
+        // A test binary run by another test inherits that test's variables: not its own.
+        let child = Runner::new("it::fixtures::a", &env("runs_the_fixture"));
+        assert_eq!(child.attempt, None);
+        assert_eq!(child.run_id, None);
+        assert_eq!(child.workspace_root, Some(PathBuf::from("/w")));
+        // A name that only ends like the test's is another test.
+        assert_eq!(Runner::new("it::fixtures::a", &env("a")).attempt, None);
+        assert_eq!(Runner::new("it::fixtures::aa", &env("a")).attempt, None);
+        // A unit test: the path is the crate's, then libtest's name.
+        let unit = Runner::new("netns_test::diag::tests::t", &env("diag::tests::t"));
+        assert_eq!(unit.attempt, Some(2));
+        // No NEXTEST_TEST_NAME (older nextest): the variables are taken as this test's.
+        let old = Runner::new("it::a", &|k: &str| match k {
+            "NEXTEST_ATTEMPT" => Some("2".to_string()),
+            _ => None,
+        });
+        assert_eq!(old.attempt, Some(2));
     }
 
     #[test]

@@ -89,6 +89,8 @@ struct Run<'a> {
     workspace_root: Option<&'a Path>,
     /// The fixture fails on every attempt, not only the first.
     fails_always: bool,
+    /// `NEXTEST_TEST_NAME`, if not the fixture's own (a test that runs the fixture).
+    test_name: Option<&'a str>,
 }
 
 impl Run<'_> {
@@ -117,7 +119,12 @@ impl Run<'_> {
                 .env("NEXTEST_ATTEMPT", attempt.to_string())
                 .env("NEXTEST_TOTAL_ATTEMPTS", total.to_string())
                 .env("NEXTEST_RUN_ID", run_id)
-                .env("NEXTEST_STRESS_CURRENT", "none");
+                .env("NEXTEST_STRESS_CURRENT", "none")
+                .env(
+                    "NEXTEST_TEST_NAME",
+                    self.test_name
+                        .unwrap_or("fixtures::fails_on_the_first_attempt_only"),
+                );
         }
         if let Some(ws) = self.workspace_root {
             cmd.env("NEXTEST_WORKSPACE_ROOT", ws);
@@ -171,6 +178,7 @@ fn a_passing_retry_keeps_the_folder_of_the_failed_attempt() {
             nextest: Some((attempt, 2, run_id)),
             workspace_root: None,
             fails_always: false,
+            test_name: None,
         }
         .output()
     };
@@ -222,6 +230,7 @@ fn a_passing_retry_keeps_the_folder_of_the_failed_attempt() {
         nextest: Some((3, 3, "run-one")),
         workspace_root: None,
         fails_always: false,
+        test_name: None,
     };
     assert!(third.output().status.success());
     assert_eq!(
@@ -251,6 +260,7 @@ fn a_failing_retry_writes_its_own_folder_next_to_the_first() {
             nextest: Some((attempt, 2, "r")),
             workspace_root: None,
             fails_always,
+            test_name: None,
         }
         .output()
     };
@@ -278,6 +288,29 @@ fn a_failing_retry_writes_its_own_folder_next_to_the_first() {
 }
 
 #[test]
+fn a_test_binary_run_by_another_test_under_nextest_uses_the_plain_folder() {
+    // The fixture inherits the variables nextest set for the test that runs it: they name
+    // that test, so the fixture's folder is the plain one, whatever attempt that test is.
+    let root = Temp::new("inherited");
+    let exe = own_exe();
+    let out = Run {
+        exe: &exe,
+        artifacts: Some(&root.0),
+        nextest: Some((2, 3, "outer-run")),
+        workspace_root: None,
+        fails_always: true,
+        test_name: Some("a_test_that_runs_the_fixture"),
+    }
+    .output();
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert_eq!(names(&root.0), vec![FOLDER.to_string()], "{t}");
+    assert!(!t.contains("written by attempt"), "{t}");
+    let outcome = read(&root.0.join(FOLDER).join("outcome.txt"));
+    assert!(!outcome.contains("run: "), "{outcome}");
+}
+
+#[test]
 fn under_plain_cargo_test_the_folder_is_where_it_always_was() {
     let root = Temp::new("plain");
     let exe = own_exe();
@@ -287,6 +320,7 @@ fn under_plain_cargo_test_the_folder_is_where_it_always_was() {
         nextest: None,
         workspace_root: None,
         fails_always: false,
+        test_name: None,
     }
     .output();
     let t = text(&out);
@@ -322,6 +356,7 @@ fn from_an_archive_the_folder_lands_under_the_workspace_root() {
         nextest: Some((1, 1, "archived")),
         workspace_root: Some(&ws),
         fails_always: false,
+        test_name: None,
     }
     .output();
     let t = text(&out);
@@ -344,6 +379,7 @@ fn from_an_archive_the_folder_lands_under_the_workspace_root() {
         nextest: None,
         workspace_root: None,
         fails_always: false,
+        test_name: None,
     }
     .output();
     assert!(!plain.status.success(), "{}", text(&plain));

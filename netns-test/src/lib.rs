@@ -31,6 +31,16 @@
 //! - The `netns-test-doctor` binary checks every feature of the machine at once.
 #![warn(missing_docs)]
 
+// One clear error instead of hundreds about missing `libc` items: the crate needs Linux
+// user and network namespaces and netlink.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "netns-test runs tests in Linux user and network namespaces and builds on Linux only. \
+     In a workspace that also builds on macOS or Windows, declare it as \
+     `[target.'cfg(target_os = \"linux\")'.dev-dependencies] netns-test = \"0.1\"` and put \
+     the tests that use it behind `#![cfg(target_os = \"linux\")]`."
+);
+
 mod diag;
 mod dns;
 pub mod environment;

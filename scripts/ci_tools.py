@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Small parsers for .ci/run.
+
+    ci_tools.py test-binaries < cargo-json     the test executables of a
+                                               `cargo test --no-run --message-format=json`
+                                               build: one `PATH<TAB>KIND<TAB>TARGET` a line
+    ci_tools.py bench-binary NAME < cargo-json the executable of bench target NAME
+    ci_tools.py libtest-summary LOG            `PASSED FAILED IGNORED` from the last
+                                               "test result:" line of a libtest run; exits
+                                               1 when there is none
+    ci_tools.py listed < nextest-list-json     `BINARY-ID TEST` for every test a
+                                               `cargo nextest list --message-format json`
+                                               would run (not ignored, not filtered out)
+    ci_tools.py junit FILE                     `BINARY-ID TEST` for every test case of a
+                                               nextest JUnit report, then on stderr the
+                                               flaky and failed ones
+    ci_tools.py partitions LIST J1 J2 ...      checks that the JUnit reports of the
+                                               partitions together ran every test of LIST
+                                               exactly once; prints the counts
+"""
+
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+
+def cargo_messages():
+    for line in sys.stdin:
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
+
+
+def test_binaries():
+    seen = set()
+    for m in cargo_messages():
+        if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+            continue
+        if not m.get("profile", {}).get("test"):
+            continue
+        exe = m["executable"]
+        if exe in seen:
+            continue
+        seen.add(exe)
+        kind = m["target"]["kind"][0]
+        print(f"{exe}\t{kind}\t{m['target']['name']}")
+
+
+def bench_binary(name):
+    # Reads every message: cargo fails with a broken pipe if its reader leaves early.
+    found = None
+    for m in cargo_messages():
+        t = m.get("target", {})
+        if m.get("reason") == "compiler-artifact" and m.get("executable") \
+                and t.get("kind") == ["bench"] and t.get("name") == name:
+            found = m["executable"]
+    if found is None:
+        sys.exit(f"no executable for bench target {name}")
+    print(found)
+
+
+SUMMARY = re.compile(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored")
+
+
+def libtest_summary(path):
+    last = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = SUMMARY.search(line)
+            if m:
+                last = m
+    if last is None:
+        sys.exit(1)
+    print(*last.groups())
+
+
+def listed():
+    doc = json.load(sys.stdin)
+    for binary_id, suite in sorted(doc["rust-suites"].items()):
+        for name, case in sorted(suite["testcases"].items()):
+            match = case.get("filter-match", {})
+            if not case.get("ignored") and match.get("status") == "matches":
+                print(f"{binary_id} {name}")
+
+
+def junit_cases(path):
+    root = ET.parse(path).getroot()
+    cases = []
+    for suite in root.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            kinds = {child.tag for child in case}
+            cases.append((suite.get("name"), case.get("name"), kinds))
+    return cases
+
+
+def junit(path):
+    for binary_id, name, kinds in junit_cases(path):
+        print(f"{binary_id} {name}")
+        if kinds & {"failure", "error"}:
+            print(f"failed: {binary_id} {name}", file=sys.stderr)
+        elif kinds & {"flakyFailure", "flakyError"}:
+            print(f"flaky: {binary_id} {name}", file=sys.stderr)
+
+
+def partitions(list_path, reports):
+    with open(list_path, encoding="utf-8") as f:
+        want = [line.strip() for line in f if line.strip()]
+    problems = []
+    if len(set(want)) != len(want):
+        problems.append("the list names a test twice")
+    want = set(want)
+    ran = {}
+    for i, report in enumerate(reports, 1):
+        names = [f"{b} {n}" for b, n, _ in junit_cases(report)]
+        if not names:
+            problems.append(f"partition {i} ran no test")
+        for n in names:
+            ran.setdefault(n, []).append(i)
+        print(f"partitions: partition {i}/{len(reports)} ran {len(names)} tests ({report})")
+    twice = sorted(n for n, parts in ran.items() if len(parts) > 1)
+    missing = sorted(want - ran.keys())
+    extra = sorted(ran.keys() - want)
+    for n in twice:
+        problems.append(f"ran more than once (partitions {ran[n]}): {n}")
+    for n in missing:
+        problems.append(f"in the suite but run by no partition: {n}")
+    for n in extra:
+        problems.append(f"run by a partition but not in the suite's list: {n}")
+    print(f"partitions: the suite lists {len(want)} tests; the partitions ran {sum(len(p) for p in ran.values())}, "
+          f"{len(ran)} distinct, {len(twice)} twice, {len(missing)} missing")
+    if problems:
+        for p in problems:
+            print(f"partitions: FAILED: {p}")
+        sys.exit(1)
+    print("partitions: ok: together they ran every test of the suite exactly once")
+
+
+def main():
+    args = sys.argv[1:]
+    cmd = args[0] if args else ""
+    if cmd == "test-binaries":
+        test_binaries()
+    elif cmd == "bench-binary":
+        bench_binary(args[1])
+    elif cmd == "libtest-summary":
+        libtest_summary(args[1])
+    elif cmd == "listed":
+        listed()
+    elif cmd == "junit":
+        junit(args[1])
+    elif cmd == "partitions":
+        partitions(args[1], args[2:])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

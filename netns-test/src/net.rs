@@ -241,6 +241,11 @@ pub struct Iface {
 }
 
 impl Node {
+    /// The network this node belongs to, while it lives.
+    pub(crate) fn network(&self) -> Option<Net> {
+        Net::current()
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.inner.name

@@ -392,7 +392,7 @@ impl Node {
     }
 
     fn target(&self, ifname: &str) -> Result<Target> {
-        let net = Net::current().ok_or_else(|| {
+        let net = self.network().ok_or_else(|| {
             Error::NotFound(format!(
                 "node {:?}: link conditions need the test's network, which is gone",
                 self.name()

@@ -38,14 +38,19 @@ pub(crate) struct NodeNs {
 }
 
 /// Creates one network namespace per node (the first node, the host, is the calling
-/// thread's), opens a netlink socket in each and sets the node's sysctls.
+/// thread's, or a fresh one with `fresh_host`), opens a netlink socket in each and sets the
+/// node's sysctls.
 ///
 /// With `keep_nft`, each node's nf_tables socket stays open while the network lives (see
 /// [`nft::Kept`]); without (a file descriptor limit too tight for it), it is closed by a
 /// thread of its own as soon as the node's rules are in.
 ///
 /// Must run inside a tokio runtime context: the netlink connections are spawned on it.
-pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool) -> Result<Vec<NodeNs>> {
+pub(crate) fn open_namespaces(
+    plan: &Plan,
+    keep_nft: bool,
+    fresh_host: bool,
+) -> Result<Vec<NodeNs>> {
     let host = sys::current_netns().map_err(|e| Error::sys("opening the sandbox's netns", e))?;
     let ipv6 = plan
         .nodes
@@ -77,7 +82,7 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool) -> Result<Vec<NodeNs>
         let keeps_53 = std::iter::once(node)
             .chain(plan.nodes.iter().filter(|n| n.net_of == Some(i)))
             .find(|n| n.keep_port_53_free);
-        let netns = if i == 0 {
+        let netns = if i == 0 && !fresh_host {
             host.try_clone()
         } else {
             sys::new_netns(host.as_fd())

@@ -56,7 +56,7 @@ mod sys;
 pub mod topology;
 
 pub use error::{Error, Result};
-pub use net::{Iface, Net, Node, RouteEntry};
+pub use net::{Iface, Lab, Net, Node, RouteEntry};
 pub use topology::Topology;
 
 /// Marks a test that runs in its own user + network namespaces with a topology built for it.

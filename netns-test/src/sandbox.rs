@@ -25,13 +25,13 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::net::Net;
-use crate::topology::{Plan, Topology};
-use crate::{diag, dns, environment, kernel, sys};
+use crate::net::namespaces_needed;
+use crate::net::{Lab, Net};
+use crate::topology::Topology;
+use crate::{diag, environment, sys};
 
 /// Set in the sandboxed child: the name of the test it runs.
 const ENV_SANDBOX: &str = "NETNS_TEST_SANDBOX";
@@ -161,7 +161,7 @@ pub fn run_sync<R: TestResult>(
 ) {
     match role(&spec) {
         Role::Parent => parent(&spec, topology),
-        Role::Child => child(&spec, topology, |net, _| body(net).into_outcome()),
+        Role::Child => child(&spec, topology, |net| body(net).into_outcome()),
     }
 }
 
@@ -176,7 +176,8 @@ pub fn run_async<R: TestResult, F: Future<Output = R>>(
 ) {
     match role(&spec) {
         Role::Parent => parent(&spec, topology),
-        Role::Child => child(&spec, topology, |net, rt| {
+        Role::Child => child(&spec, topology, |net| {
+            let rt = net.handle().clone();
             rt.block_on(body(net)).into_outcome()
         }),
     }
@@ -281,12 +282,6 @@ fn pick_timeout(spec: &TestSpec, env: Option<&str>) -> Result<Duration, String> 
 
 // ---------------------------------------------------------------------------------------
 // Parent: spawn, relay, judge.
-
-/// Network namespaces a plan needs: one per node with a network of its own, the host's
-/// (the sandbox's own) included.
-fn namespaces_needed(plan: &Plan) -> u64 {
-    plan.nodes.iter().filter(|n| n.net_of.is_none()).count() as u64
-}
 
 #[track_caller]
 fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
@@ -600,229 +595,34 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     }
 }
 
-/// Sets up the mount namespace: private mounts, a procfs of this PID namespace, and
-/// in-memory `/etc/hosts` and `/etc/resolv.conf` that name the topology's nodes.
-/// Where per-node files (a node's own resolv.conf) live inside the sandbox: a tmpfs
-/// mounted over `/run` when some node has one.
-pub(crate) const NODE_FILES: &str = "/run/netns-test";
-
-fn prepare_mounts(plan: &crate::topology::Plan) -> Result<(), Error> {
-    sys::make_mounts_private().map_err(|e| Error::sys("making mounts private", e))?;
+/// Sets up the sandbox's mount namespace: the lab's name files (see [`Lab`]), a procfs of
+/// this PID namespace and the sandbox's hostname.
+fn prepare_mounts() -> Result<(), Error> {
+    crate::net::mount_name_files()?;
     // A fresh /proc shows only the sandbox's processes; some container runtimes forbid it
     // (masked /proc paths), and the old one still works then.
     let _ = sys::mount_proc();
-    // Names come from each node's own responder at 127.0.0.11 (see dns.rs), through
-    // glibc's dns module even where the machine routes names elsewhere (nss-resolve).
-    let hosts = "127.0.0.1\tlocalhost netns-test\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    let resolv = format!(
-        "# netns-test sandbox: every node asks its own name service.\nnameserver {}\noptions ndots:0 timeout:1 attempts:2\n",
-        dns::ADDR
-    );
-    let nsswitch = match std::fs::read_to_string("/etc/nsswitch.conf") {
-        Ok(text) => {
-            text.lines()
-                .map(|l| {
-                    if l.trim_start().starts_with("hosts:") {
-                        "hosts: files dns"
-                    } else {
-                        l
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n"
-        }
-        Err(_) => "hosts: files dns\n".to_string(),
-    };
-    let files: [(&Path, &[u8]); 3] = [
-        (Path::new("/etc/hosts"), hosts.as_bytes()),
-        (Path::new("/etc/resolv.conf"), resolv.as_bytes()),
-        (Path::new("/etc/nsswitch.conf"), nsswitch.as_bytes()),
-    ];
-    let failed = sys::bind_memfiles(Path::new("/tmp"), &files)
-        .map_err(|e| Error::sys("mounting a tmpfs on /tmp", e))?;
-    // /etc/nsswitch.conf may be missing (glibc's default then asks dns); the other two
-    // must be ours.
-    if let Some((path, e)) = failed
-        .into_iter()
-        .find(|(p, _)| p != Path::new("/etc/nsswitch.conf"))
-    {
-        return Err(Error::sys(
-            format!("mounting the sandbox's {}", path.display()),
-            e,
-        ));
-    }
-    // Per-node files on a sandbox-private /run (it hides the machine's /run, and with it
-    // sockets like nscd's that would answer names from outside the sandbox).
-    if plan.nodes.iter().any(|n| n.resolv_conf.is_some()) {
-        sys::mount_tmpfs(Path::new("/run"))
-            .map_err(|e| Error::sys("mounting a tmpfs on /run", e))?;
-        for node in &plan.nodes {
-            if let Some(text) = &node.resolv_conf {
-                let dir = Path::new(NODE_FILES).join(&node.name);
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| std::fs::write(dir.join("resolv.conf"), text))
-                    .map_err(|e| {
-                        Error::sys(
-                            format!("writing the resolv.conf of node {:?}", node.name),
-                            e,
-                        )
-                    })?;
-            }
-        }
-    }
     let _ = sys::set_hostname("netns-test");
     Ok(())
-}
-
-/// File descriptors of the sandbox itself, whatever the topology: stdio, the report pipe,
-/// the runtime's epoll and eventfd, the capture thread's wake socket... (16 measured,
-/// doubled).
-const FDS_SANDBOX: u64 = 32;
-/// Left free for the test's body: its sockets and files, the pipes of the programs it runs.
-const FDS_BODY: u64 = 64;
-/// Each node with a network namespace of its own, during the build and after it: the
-/// namespace, its rtnetlink socket, its name service's socket (measured: 1000 nodes on a
-/// bridge hold 4024 fds, nf_tables sockets included).
-const FDS_PER_NAMESPACE: u64 = 3;
-/// Each node's nf_tables socket, kept open after its rules went in (see `nft::Kept`)
-/// where the limit leaves room for it, else closed at once.
-const FDS_NFT: u64 = 1;
-/// A node sharing another's namespace: a duplicate of that namespace's fd.
-const FDS_PER_SHARED: u64 = 1;
-/// A relay of an impairable link: a packet socket on each side.
-const FDS_PER_RELAY: u64 = 2;
-/// Interfaces one capture socket filters on (see `diag`).
-const CAPTURE_IFACES_PER_SOCKET: u64 = 250;
-
-/// What `plan` costs in file descriptors, nf_tables sockets left out.
-fn fds_needed(plan: &Plan) -> environment::FdNeed {
-    let namespaces = namespaces_needed(plan);
-    let shared = plan.nodes.len() as u64 - namespaces;
-    // The capture (diag) needs at most a socket per 250 bridge ports of a node, and one
-    // for each link without an end on a bridge.
-    let mut ports = vec![0u64; plan.nodes.len()];
-    let mut unbridged = 0u64;
-    for v in &plan.veths {
-        let bridged: Vec<_> = v.ends.iter().filter(|e| e.master.is_some()).collect();
-        match bridged.first() {
-            Some(e) => ports[e.node] += 1,
-            None => unbridged += 1,
-        }
-    }
-    let capture = unbridged
-        + ports
-            .iter()
-            .map(|&p| p.div_ceil(CAPTURE_IFACES_PER_SOCKET))
-            .sum::<u64>();
-    let reserve = FDS_SANDBOX
-        + FDS_BODY
-        + capture
-        + shared * FDS_PER_SHARED
-        + plan.relays.len() as u64 * FDS_PER_RELAY;
-    environment::FdNeed {
-        total: reserve + namespaces * FDS_PER_NAMESPACE,
-        namespaces,
-        per_namespace: FDS_PER_NAMESPACE,
-        reserve,
-    }
-}
-
-/// Before anything is built: whether the file descriptor limit allows the topology, and
-/// whether it leaves room to keep each node's nf_tables socket open.
-fn fd_budget(plan: &Plan, nofile: Option<(u64, u64)>) -> Result<bool, Error> {
-    let Some((before, _)) = nofile else {
-        // The limit cannot be read: build, and let a failure name it.
-        return Ok(true);
-    };
-    let limit = sys::get_rlimit(sys::Rlimit::Nofile).map_or(before, |(soft, _)| soft);
-    let need = fds_needed(plan);
-    if need.total + need.namespaces * FDS_NFT <= limit {
-        Ok(true)
-    } else if need.total <= limit {
-        Ok(false)
-    } else {
-        Err(environment::too_few_fds(need, before, limit))
-    }
-}
-
-/// The tokio runtime standing in the host node. tokio panics when the OS refuses it its
-/// worker thread; that panic becomes an error naming the thread limit.
-fn host_runtime() -> Result<tokio::runtime::Runtime, Error> {
-    let what = "starting the sandbox's tokio runtime (its worker thread)";
-    let built = catch_unwind(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("netns-test-host")
-            .enable_all()
-            .build()
-    });
-    match built {
-        Ok(Ok(rt)) => Ok(rt),
-        Ok(Err(e)) => Err(Error::sys(what, e)),
-        Err(payload) => {
-            let msg = panic_message(&*payload).unwrap_or_default();
-            let errno = msg
-                .rsplit_once("(os error ")
-                .and_then(|(_, n)| n.trim_end_matches(')').parse::<i32>().ok());
-            Err(Error::sys(
-                what,
-                errno.map_or_else(
-                    || std::io::Error::other(msg.clone()),
-                    std::io::Error::from_raw_os_error,
-                ),
-            ))
-        }
-    }
-}
-
-/// A failed system call whose errno has a known environmental cause (permissions, a
-/// file descriptor or thread limit) becomes the diagnosis of that cause.
-fn explain(e: Error) -> Error {
-    match e {
-        Error::Sys { what, source }
-            if matches!(
-                source.raw_os_error(),
-                Some(libc::EPERM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)
-            ) =>
-        {
-            environment::diagnose(&source, &what)
-        }
-        e => e,
-    }
 }
 
 fn child(
     spec: &TestSpec,
     topology: impl FnOnce() -> Topology,
-    body: impl FnOnce(Net, &tokio::runtime::Runtime) -> Result<(), String>,
+    body: impl FnOnce(Net) -> Result<(), String>,
 ) {
     let mut status = Status::take();
     // Before anything else opens a file: a topology of many nodes needs more than the
     // usual soft limit of 1024.
     let nofile = environment::raise_nofile();
-    let setup = (|| -> Result<(Net, tokio::runtime::Runtime), Error> {
-        let planning = Instant::now();
-        let plan = topology().plan()?;
-        let keep_nft = fd_budget(&plan, nofile)?;
-        let planned = planning.elapsed();
-        let rt = host_runtime()?;
-        let start = Instant::now();
-        prepare_mounts(&plan)?;
-        let index = kernel::ifindexes(&plan);
-        let ns = {
-            let _guard = rt.enter();
-            kernel::open_namespaces(&plan, keep_nft)?
-        };
-        rt.block_on(kernel::build(&plan, &ns, &index))?;
-        let handle = rt.handle().clone();
-        let net = Net::new(plan, ns, handle, planned + start.elapsed());
-        Ok((net, rt))
+    let setup = (|| -> Result<Net, Error> {
+        let topology = topology();
+        prepare_mounts()?;
+        Lab::in_sandbox(nofile).build_here(&topology)
     })();
-    let (net, rt) = match setup {
-        Ok(built) => built,
+    let net = match setup {
+        Ok(net) => net,
         Err(e) => {
-            let e = explain(e);
             status.finish(&format!("setup\n{e}"));
             panic!("{e}");
         }
@@ -831,7 +631,11 @@ fn child(
     // (The parent has checked the timeout already.)
     let diag = diag::Diag::start(spec.path, timeout(spec).unwrap_or(DEFAULT_TIMEOUT), &net);
     status.send("ready\n");
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(net, &rt)));
+    // Held until the body ends: the network lives as long as the test, whatever the body
+    // does with its own handle.
+    let keep = net.clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(net)));
+    drop(keep);
     let message = match &outcome {
         Err(payload) => panic_message(&**payload),
         Ok(_) => None,
@@ -984,32 +788,6 @@ mod tests {
         assert_eq!(
             verdict(No, BodyEnd::Err("no")),
             Err("the test returned an error: no".to_string())
-        );
-    }
-
-    #[test]
-    fn fds_needed_grow_with_the_nodes() {
-        let need = |t: Topology| fds_needed(&t.plan().expect("plan"));
-        let small = need(crate::presets::docker_bridge(20));
-        assert_eq!(small.namespaces, 21);
-        assert_eq!(
-            small.total,
-            FDS_SANDBOX + FDS_BODY + 1 + 21 * FDS_PER_NAMESPACE
-        );
-        // 1000 nodes fit a hard limit of 4096 (with the nf_tables sockets closed), not 1024.
-        let big = need(crate::presets::docker_bridge(1000));
-        assert_eq!(big.namespaces, 1001);
-        assert!(big.total <= 4096 && big.total > 1024, "{big:?}");
-        assert!(big.total + big.namespaces * FDS_NFT > 4000, "{big:?}");
-        // A link without a bridge costs a capture socket.
-        let link = need(
-            Topology::new()
-                .node("a", |n| n)
-                .link("host", "a", "10.0.0.0/30"),
-        );
-        assert_eq!(
-            link.total,
-            FDS_SANDBOX + FDS_BODY + 1 + 2 * FDS_PER_NAMESPACE
         );
     }
 

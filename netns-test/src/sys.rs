@@ -1128,3 +1128,38 @@ pub(crate) fn set_rlimit(limit: Rlimit, soft: u64, hard: u64) -> io::Result<()> 
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// Entering a lab from `main` (see `crate::net::Lab`).
+
+/// The number of threads of this process (`Threads:` of `/proc/self/status`).
+pub(crate) fn thread_count() -> io::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// Moves this single-threaded process into new user, mount and network namespaces, with
+/// its uid and gid mapped to 0 (`unshare --user --map-root-user --mount --net`). On
+/// failure, the step that failed and its error.
+pub(crate) fn unshare_lab() -> Result<(), (&'static str, io::Error)> {
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET;
+    // SAFETY: plain syscall; the caller has checked that no other thread exists.
+    if unsafe { libc::unshare(flags) } != 0 {
+        return Err((
+            "entering new user, mount and network namespaces (unshare)",
+            io::Error::last_os_error(),
+        ));
+    }
+    let write =
+        |path: &'static str, data: String| std::fs::write(path, data).map_err(|e| (path, e));
+    write("/proc/self/setgroups", "deny".to_string())?;
+    write("/proc/self/uid_map", format!("0 {uid} 1\n"))?;
+    write("/proc/self/gid_map", format!("0 {gid} 1\n"))?;
+    Ok(())
+}

@@ -2,14 +2,11 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::error::{Error, Result};
 use crate::net::{Net, Node};
 use crate::nft::{self, Hook, Rule, Ruleset};
-
-/// Numbers the partitions' tables, so that several partitions can hold at once.
-static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A partition in force: made by [`Net::partition`], undone by [`Partition::heal`] or when
 /// dropped.
@@ -98,7 +95,7 @@ impl Net {
             members.push(m);
             addrs.push(a);
         }
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let id = self.state().partitions.fetch_add(1, Ordering::Relaxed);
         let table = format!("netns_test_partition{id}");
         let mut partition = Partition {
             tables: Vec::new(),

@@ -18,9 +18,18 @@ use crate::kernel::{self, NodeNs};
 use crate::sys;
 use crate::topology::{Plan, HOST};
 
-/// The network of one test: every node of its topology, built and up.
+mod lab;
+
+pub use lab::Lab;
+pub(crate) use lab::{mount_name_files, namespaces_needed};
+
+/// A network: every node of its topology, built and up. A `#[netns_test]` body gets one;
+/// a program builds any number with [`Lab::build`].
 ///
-/// Cheap to clone; every clone refers to the same network.
+/// Cheap to clone; every clone refers to the same network. When the last clone is dropped
+/// the network is torn down: its nodes' runtimes stop, their namespaces are freed by the
+/// kernel. A [`Node`] kept longer still names its namespace, but the network's own tasks
+/// (netlink connections, name services, relays) are gone.
 #[derive(Clone)]
 pub struct Net {
     inner: Arc<NetInner>,
@@ -30,11 +39,37 @@ pub struct Net {
 static CURRENT: std::sync::Mutex<std::sync::Weak<NetInner>> =
     std::sync::Mutex::new(std::sync::Weak::new());
 
-struct NetInner {
+pub(crate) struct NetInner {
     plan: Plan,
     nodes: Vec<Node>,
     rt: tokio::runtime::Handle,
     build_time: std::time::Duration,
+    /// What features above keep per network (probe results, counters).
+    pub(crate) state: NetState,
+    // Last: the runtime the network's tasks run on, stopped when the network goes.
+    _runtime: OwnedRuntime,
+}
+
+/// Per-network state of the features built on the live network.
+#[derive(Debug, Default)]
+pub(crate) struct NetState {
+    /// Whether the kernel had the netem qdisc when this network asked: `Err` with the
+    /// kernel's refusal where it had not (see `fault::netem_available`).
+    pub netem: OnceLock<std::result::Result<(), String>>,
+    /// Numbers the partitions' tables, so that several partitions can hold at once.
+    pub partitions: std::sync::atomic::AtomicU32,
+}
+
+/// A runtime shut down without blocking when dropped (dropping a runtime blocks, which is
+/// not allowed inside another runtime).
+struct OwnedRuntime(Option<Runtime>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl fmt::Debug for Net {
@@ -49,53 +84,61 @@ impl Net {
     pub(crate) fn new(
         plan: Plan,
         ns: Vec<NodeNs>,
-        rt: tokio::runtime::Handle,
+        rt: Runtime,
+        files: std::path::PathBuf,
         build_time: std::time::Duration,
     ) -> Net {
         let index = kernel::ifindexes(&plan);
-        let nodes = ns
-            .into_iter()
-            .enumerate()
-            .map(|(i, ns)| {
-                let p = &plan.nodes[i];
-                // A node sharing another's namespace has its interfaces and indexes.
-                let owner = p.net_of.unwrap_or(i);
-                let ifaces = p
-                    .ifaces
-                    .iter()
-                    .map(|f| Iface {
-                        name: f.name.clone(),
-                        index: index[&(owner, f.name.clone())],
-                        mac: f.mac,
-                        network: f.network.clone(),
-                        addrs: f.addrs.clone(),
-                    })
-                    .collect();
-                Node {
-                    inner: Arc::new(NodeInner {
-                        runtime: OnceLock::new(),
-                        name: p.name.clone(),
-                        ifaces,
-                        nl: ns.nl,
-                        dumps: tokio::sync::Mutex::new(()),
-                        has_resolv_conf: p.resolv_conf.is_some(),
-                        mounts: OnceLock::new(),
-                        _nft: ns.nft,
-                        netns: ns.netns,
-                    }),
-                }
-            })
-            .collect();
-        let net = Net {
-            inner: Arc::new(NetInner {
+        let handle = rt.handle().clone();
+        let inner = Arc::new_cyclic(|net: &std::sync::Weak<NetInner>| {
+            let nodes = ns
+                .into_iter()
+                .enumerate()
+                .map(|(i, ns)| {
+                    let p = &plan.nodes[i];
+                    // A node sharing another's namespace has its interfaces and indexes.
+                    let owner = p.net_of.unwrap_or(i);
+                    let ifaces = p
+                        .ifaces
+                        .iter()
+                        .map(|f| Iface {
+                            name: f.name.clone(),
+                            index: index[&(owner, f.name.clone())],
+                            mac: f.mac,
+                            network: f.network.clone(),
+                            addrs: f.addrs.clone(),
+                        })
+                        .collect();
+                    Node {
+                        inner: Arc::new(NodeInner {
+                            runtime: OnceLock::new(),
+                            net: net.clone(),
+                            name: p.name.clone(),
+                            ifaces,
+                            nl: ns.nl,
+                            dumps: tokio::sync::Mutex::new(()),
+                            resolv_conf: p
+                                .resolv_conf
+                                .is_some()
+                                .then(|| files.join(&p.name).join("resolv.conf")),
+                            mounts: OnceLock::new(),
+                            _nft: ns.nft,
+                            netns: ns.netns,
+                        }),
+                    }
+                })
+                .collect();
+            NetInner {
                 plan,
                 nodes,
-                rt,
+                rt: handle,
                 build_time,
-            }),
-        };
-        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&net.inner);
-        net
+                state: NetState::default(),
+                _runtime: OwnedRuntime(Some(rt)),
+            }
+        });
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&inner);
+        Net { inner }
     }
 
     /// The network of this sandbox process (there is one per test), while it lives: lets
@@ -103,6 +146,16 @@ impl Net {
     pub(crate) fn current() -> Option<Net> {
         let weak = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
         weak.upgrade().map(|inner| Net { inner })
+    }
+
+    /// What the features above keep for this network.
+    pub(crate) fn state(&self) -> &NetState {
+        &self.inner.state
+    }
+
+    /// The runtime the network's own tasks run on.
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        &self.inner.rt
     }
 
     /// The node called `name`.
@@ -160,8 +213,11 @@ impl Net {
         self.inner.plan.summary()
     }
 
-    /// Runs a future to completion from synchronous test code, on the sandbox's runtime
-    /// (for the async methods of [`Node`] in a sync test).
+    /// Runs a future to completion from synchronous code, on the network's runtime (for
+    /// the async methods of [`Node`] in a sync test or a program's `main`). The future
+    /// runs on the calling thread: a socket it opens itself is in the calling thread's
+    /// namespace (the `host` node's in a `#[netns_test]` body); use [`Node::run`] for a
+    /// node's.
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         self.inner.rt.block_on(fut)
     }
@@ -186,6 +242,8 @@ pub struct Node {
 }
 
 struct NodeInner {
+    /// The network the node belongs to (see [`Node::network`]).
+    net: std::sync::Weak<NetInner>,
     // Dropped before `netns`: the runtime's threads stand in it.
     runtime: OnceLock<NodeRuntime>,
     name: String,
@@ -193,7 +251,8 @@ struct NodeInner {
     nl: Handle,
     /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
     dumps: tokio::sync::Mutex<()>,
-    has_resolv_conf: bool,
+    /// The node's own resolv.conf, where it has one (written by `Lab`).
+    resolv_conf: Option<std::path::PathBuf>,
     /// The mount namespace of the node's programs, made at the first one (see
     /// `Node::command`), or why it could not be made.
     mounts: OnceLock<std::result::Result<OwnedFd, (String, i32)>>,
@@ -241,9 +300,10 @@ pub struct Iface {
 }
 
 impl Node {
-    /// The network this node belongs to, while it lives.
-    pub(crate) fn network(&self) -> Option<Net> {
-        Net::current()
+    /// The network this node belongs to, or `None` once that network has been dropped
+    /// (torn down).
+    pub fn network(&self) -> Option<Net> {
+        self.inner.net.upgrade().map(|inner| Net { inner })
     }
 
     /// The node's name.
@@ -535,12 +595,8 @@ impl Node {
     /// first one, or what failed and its errno.
     fn mounts(&self) -> &std::result::Result<OwnedFd, (String, i32)> {
         self.inner.mounts.get_or_init(|| {
-            // The node's own resolv.conf, staged by `sandbox::prepare_mounts`.
-            let resolv_conf = self.inner.has_resolv_conf.then(|| {
-                std::path::Path::new(crate::sandbox::NODE_FILES)
-                    .join(&self.inner.name)
-                    .join("resolv.conf")
-            });
+            // The node's own resolv.conf, written by `Lab` when the network was built.
+            let resolv_conf = self.inner.resolv_conf.clone();
             match sys::node_mounts(self.netns(), resolv_conf.as_deref()) {
                 Ok(mounts) => {
                     if let Some(e) = mounts.sysfs {
@@ -560,7 +616,7 @@ impl Node {
                 Err(e) => Err((
                     format!(
                         "making the mount namespace of its programs (its /sys{})",
-                        if self.inner.has_resolv_conf {
+                        if self.inner.resolv_conf.is_some() {
                             " and /etc/resolv.conf"
                         } else {
                             ""

@@ -1,0 +1,245 @@
+//! The public entry for programs: a `Lab` entered once in `main`, networks built from it,
+//! several at a time and fully independent of each other.
+//!
+//! A `harness = false` target: `Lab::enter` must run before any thread exists, so `main`
+//! enters first and only then hands the trials to libtest-mimic (whose threads come
+//! after). One trial is a child process of this binary (`LAB_TEST_CHILD`) that starts a
+//! thread before entering, to see the refusal.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use netns_test::nft::{Hook, Rule, Ruleset};
+use netns_test::reach::Probe;
+use netns_test::{presets, Lab, Net, Topology};
+
+const CHILD: &str = "LAB_TEST_CHILD";
+
+fn main() {
+    if std::env::var_os(CHILD).is_some() {
+        // Started by `enter_refuses_a_process_with_threads`.
+        let t = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(5)));
+        match Lab::enter() {
+            Ok(_) => println!("entered"),
+            Err(e) => println!("refused: {e}"),
+        }
+        drop(t);
+        std::process::exit(0);
+    }
+    let lab = Lab::enter().unwrap_or_else(|e| panic!("{e}"));
+    let args = Arguments::from_args();
+    let trial = |name: &'static str, f: fn(&Lab) -> Result<(), Failed>| {
+        let lab = lab.clone();
+        Trial::test(name, move || f(&lab))
+    };
+    let trials = vec![
+        trial(
+            "two_networks_with_the_same_names_and_addresses_carry_their_own_traffic",
+            same_names_own_traffic,
+        ),
+        trial("names_are_those_of_each_network", names_per_network),
+        trial(
+            "routes_rules_and_partitions_of_one_network_leave_the_other_alone",
+            routes_rules_partitions,
+        ),
+        trial("a_dropped_network_releases_its_namespaces", dropped_network),
+        trial("enter_again_gives_the_same_lab", |_| {
+            Lab::enter().map(drop).map_err(|e| e.to_string().into())
+        }),
+        trial("a_topology_that_cannot_be_planned_is_an_error", |lab| {
+            let bad = Topology::new().node("a", |n| n.on("nowhere"));
+            match lab.build(&bad) {
+                Ok(_) => Err("built a topology with an unknown network".into()),
+                Err(e) if e.to_string().contains("nowhere") => Ok(()),
+                Err(e) => Err(format!("the error does not name the network: {e}").into()),
+            }
+        }),
+        Trial::test("enter_refuses_a_process_with_threads", enter_with_threads),
+    ];
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A TCP server in node `b` that answers every connection with `reply`.
+fn serve(net: &Net, port: u16, reply: &'static str) -> std::thread::JoinHandle<()> {
+    let listener = net
+        .node("b")
+        .exec(|| TcpListener::bind(("0.0.0.0", port)))
+        .expect("bind in b");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    })
+}
+
+fn fetch(net: &Net, from: &str, to: IpAddr, port: u16) -> std::io::Result<String> {
+    net.node(from).exec(|| {
+        let mut s = TcpStream::connect_timeout(&(to, port).into(), Duration::from_secs(3))?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })
+}
+
+fn same_names_own_traffic(lab: &Lab) -> Result<(), Failed> {
+    let one = lab.build(&presets::bridge_pair())?;
+    let two = lab.build(&presets::bridge_pair())?;
+    let (b1, b2) = (one.node("b").ip(), two.node("b").ip());
+    if b1 != b2 || one.node("a").ip() != two.node("a").ip() {
+        return Err(format!("the same topology planned differently: {b1} vs {b2}").into());
+    }
+    // Each network has its own host node, not the calling thread's namespace.
+    let h1 = one
+        .host()
+        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+    let h2 = two
+        .host()
+        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+    if h1 == h2 {
+        return Err("two networks share their host node's namespace".into());
+    }
+    // The same address and port in both, each answering its own network's clients.
+    let s1 = serve(&one, 7000, "one");
+    let s2 = serve(&two, 7000, "two");
+    for _ in 0..2 {
+        let (r1, r2) = (fetch(&one, "a", b1, 7000)?, fetch(&two, "a", b2, 7000)?);
+        if (r1.as_str(), r2.as_str()) != ("one", "two") {
+            return Err(format!("replies crossed networks: {r1:?}, {r2:?}").into());
+        }
+    }
+    s1.join().unwrap();
+    s2.join().unwrap();
+    Ok(())
+}
+
+fn names_per_network(lab: &Lab) -> Result<(), Failed> {
+    let with_c = presets::bridge_pair().node("c", |n| n.on("br0"));
+    let one = lab.build(&with_c)?;
+    let two = lab.build(&presets::bridge_pair())?;
+    // Positive control: `c` is known in the network that has it...
+    let c = one.node("a").output("getent", ["hosts", "c"])?;
+    if !c.contains(&one.node("c").ip().to_string()) {
+        return Err(format!("getent hosts c in the first network printed {c:?}").into());
+    }
+    // ... and not in the other, whose name service is its own.
+    let out = two
+        .node("a")
+        .command("getent")
+        .args(["hosts", "c"])
+        .output()?;
+    if out.status.code() != Some(2) || !out.stdout.is_empty() {
+        return Err(format!(
+            "the second network resolved c: {:?} {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        )
+        .into());
+    }
+    // `b` resolves in both, to each network's own b.
+    for net in [&one, &two] {
+        let b = net.node("a").output("getent", ["hosts", "b"])?;
+        if !b.contains(&net.node("b").ip().to_string()) {
+            return Err(format!("getent hosts b printed {b:?}").into());
+        }
+    }
+    Ok(())
+}
+
+fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
+    let one = lab.build(&presets::bridge_pair())?;
+    let two = lab.build(&presets::bridge_pair())?;
+    // A route added in one network's `a`...
+    one.node("a")
+        .output("ip", ["route", "add", "198.51.100.0/24", "dev", "eth0"])?;
+    let r1 = one.node("a").output("ip", ["route"])?;
+    let r2 = two.node("a").output("ip", ["route"])?;
+    if !r1.contains("198.51.100.0/24") {
+        return Err(format!("the route is not in the first network: {r1}").into());
+    }
+    if r2.contains("198.51.100.0/24") || !r2.contains("default") {
+        return Err(format!("the second network's routes changed: {r2}").into());
+    }
+    // A drop rule in one network's `b` cuts a -> b there only.
+    let both_reach = |what: &str| -> Result<(), Failed> {
+        for net in [&one, &two] {
+            let a = net.node("a");
+            net.block_on(async move { a.check_reaches("b", Probe::Icmp).await })
+                .map_err(|e| format!("{what}: {e}"))?;
+        }
+        Ok(())
+    };
+    both_reach("before the rule")?;
+    let drop_all = Ruleset::named("cut").filter(Hook::Input, Rule::new().drop());
+    one.node("b").exec(|| netns_test::nft::apply(&drop_all))?;
+    let (a1, a2) = (one.node("a"), two.node("a"));
+    one.block_on(async move { a1.check_cannot_reach("b", Probe::Icmp).await })
+        .map_err(|e| format!("the rule did not cut the first network: {e}"))?;
+    two.block_on(async move { a2.check_reaches("b", Probe::Icmp).await })
+        .map_err(|e| format!("the first network's rule cut the second: {e}"))?;
+    one.node("b").exec(netns_test::nft::flush)?;
+    both_reach("after the flush")?;
+    // A partition of one network leaves the other whole.
+    let split = one.partition(&[&["a"], &["b"]])?;
+    let (a1, a2) = (one.node("a"), two.node("a"));
+    one.block_on(async move { a1.check_cannot_reach("b", Probe::Icmp).await })
+        .map_err(|e| format!("the partition did not cut the first network: {e}"))?;
+    two.block_on(async move { a2.check_reaches("b", Probe::Icmp).await })
+        .map_err(|e| format!("the first network's partition cut the second: {e}"))?;
+    split.heal()?;
+    both_reach("after healing")?;
+    Ok(())
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+fn dropped_network(lab: &Lab) -> Result<(), Failed> {
+    // Warm-up: the first build starts process-wide helpers (the nf_tables closer).
+    drop(lab.build(&presets::docker_bridge(3))?);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = open_fds();
+    let net = lab.build(&presets::docker_bridge(10))?;
+    let node = net.node("con1");
+    let during = open_fds();
+    if during < before + 30 {
+        return Err(format!("10 nodes hold only {} fds", during - before).into());
+    }
+    drop(net);
+    if node.network().is_some() {
+        return Err("a node still reaches its network after the network was dropped".into());
+    }
+    drop(node);
+    // The runtime's threads let go of their sockets asynchronously.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while open_fds() > before + 2 {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{} fds still open after the network was dropped ({before} before it)",
+                open_fds()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn enter_with_threads() -> Result<(), Failed> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .env(CHILD, "1")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("refused: Lab::enter must run before the process starts any thread") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the child said {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    }
+}

@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Trial};
-use netns_test::__private::{run_sync, ShouldPanic, TestSpec};
+use netns_test::sandbox::{run_sync, ShouldPanic, TestSpec};
 use netns_test::{presets, Net, Topology};
 
 const SAMPLES: usize = 60;

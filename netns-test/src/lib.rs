@@ -22,6 +22,9 @@
 //!
 //! - [`Topology`] and [`presets`]: the network, Docker's model in one declaration each
 //!   (bridges, containers, routers, links, NAT, published ports, isolation, overlays).
+//! - [`Lab`]: networks for programs that are not `#[netns_test]` tests (a `main`
+//!   entering the namespaces once, then building any number of networks).
+//! - [`sandbox`]: the runner behind the attribute, for code that runs a test without it.
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time.
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
@@ -51,7 +54,7 @@ mod net;
 pub mod nft;
 pub mod presets;
 pub mod reach;
-mod sandbox;
+pub mod sandbox;
 mod sys;
 pub mod topology;
 
@@ -94,7 +97,7 @@ pub use topology::Topology;
 /// against the body's own panic only: a timeout, a sandbox that cannot be created or a
 /// topology that cannot be built fails the test whatever the attribute says.
 ///
-/// Without the macro, the test above is:
+/// Without the macro, the test above is (the runner of [`sandbox`], public API):
 ///
 /// ```no_run
 /// # use netns_test::{Net, Topology};
@@ -102,12 +105,12 @@ pub use topology::Topology;
 /// #[test]
 /// fn b_has_its_address() {
 ///     fn b_has_its_address(net: Net) {}
-///     netns_test::__private::run_sync(
-///         netns_test::__private::TestSpec {
+///     netns_test::sandbox::run_sync(
+///         netns_test::sandbox::TestSpec {
 ///             path: concat!(module_path!(), "::", "b_has_its_address"),
 ///             timeout_ms: Some(20_000),
 ///             keep_artifacts: false,
-///             should_panic: netns_test::__private::ShouldPanic::No,
+///             should_panic: netns_test::sandbox::ShouldPanic::No,
 ///         },
 ///         || lan(),
 ///         |net| b_has_its_address(net),
@@ -138,7 +141,8 @@ pub use netns_test_macros::netns_test;
 
 #[doc(hidden)]
 pub mod __private {
-    //! What `#[netns_test]` expands to. Not a stable API.
+    //! What `#[netns_test]` expands to: the public runner of [`crate::sandbox`], under the
+    //! one path the expansion names.
     pub use crate::sandbox::{
         run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
     };

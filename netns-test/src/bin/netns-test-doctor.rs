@@ -7,7 +7,8 @@
 //!
 //! Outside any sandbox it checks user namespaces (and the AppArmor, sysctl and seccomp
 //! causes of their absence), namespace limits, the file descriptor limit and the tools the
-//! examples use. Then it runs the rest inside a real sandbox, the way every test runs:
+//! examples use. Then it enters a [`Lab`] and runs the rest in a network built there, the way every
+//! test's network is built:
 //! veth pairs, bridges and ICMP sockets, which every test needs, and then a table of
 //! features, each with the kernel parts it needs (module and CONFIG_ option) and whether
 //! they are present, each probed for real: node names (nothing), firewall rules
@@ -19,8 +20,7 @@
 
 use std::process::ExitCode;
 
-use netns_test::__private::{run_async, ShouldPanic, TestSpec};
-use netns_test::{fault, nft, Net, Topology};
+use netns_test::{fault, nft, Lab, Net, Topology};
 
 /// One line of the report.
 fn report(ok: bool, what: &str, detail: &str) {
@@ -378,36 +378,34 @@ async fn inside(net: Net) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let spec = TestSpec {
-        path: "netns_test_doctor::inside",
-        timeout_ms: Some(60_000),
-        keep_artifacts: false,
-        should_panic: ShouldPanic::No,
-    };
-    // One link to a peer: the sandbox itself needs veth pairs, and tbf needs a link.
-    let topology = || {
-        Topology::new()
-            .node("peer", |n| n)
-            .link("host", "peer", "10.99.1.0/30")
-    };
-    // Inside the sandbox: the same call takes the child's role and runs the checks.
-    if std::env::var_os("NETNS_TEST_SANDBOX").is_some() {
-        run_async(spec, topology, inside);
-        return ExitCode::SUCCESS;
-    }
     println!("netns-test doctor\n");
     if !outside() {
         println!("\nnetns-test cannot create its sandboxes here: fix the failure above first.");
         return ExitCode::FAILURE;
     }
-    let inside = std::panic::catch_unwind(|| run_async(spec, topology, inside));
-    match inside {
+    // The rest runs in a lab, the way every network is built: one link to a peer (the
+    // sandbox itself needs veth pairs, and tbf needs a link).
+    let lab = match Lab::enter() {
+        Ok(lab) => lab,
+        Err(e) => {
+            report(false, "entering a lab (user, mount and network namespaces)", &e.to_string());
+            return ExitCode::FAILURE;
+        }
+    };
+    let topology = Topology::new()
+        .node("peer", |n| n)
+        .link("host", "peer", "10.99.1.0/30");
+    let checked = lab.build(&topology).map_err(|e| e.to_string()).and_then(|net| {
+        let host = net.clone();
+        net.block_on(inside(host))
+    });
+    match checked {
         Ok(()) => {
             println!("\nEverything every test needs is here.");
             ExitCode::SUCCESS
         }
-        Err(_) => {
-            println!("\nSomething every test needs is missing: see the FAIL lines above.");
+        Err(e) => {
+            println!("\nSomething every test needs is missing ({e}): see the FAIL lines above.");
             ExitCode::FAILURE
         }
     }

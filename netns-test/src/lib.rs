@@ -33,6 +33,8 @@
 //! - [`environment`]: can this machine create the namespaces, and if not, why.
 //! - The `netns-test-doctor` binary checks every feature of the machine at once.
 #![warn(missing_docs)]
+// `unsafe` lives in `sys` only: every other module uses its safe wrappers.
+#![deny(unsafe_code)]
 
 // One clear error instead of hundreds about missing `libc` items: the crate needs Linux
 // user and network namespaces and netlink.
@@ -55,6 +57,7 @@ pub mod nft;
 pub mod presets;
 pub mod reach;
 pub mod sandbox;
+#[allow(unsafe_code)]
 mod sys;
 pub mod topology;
 

@@ -388,17 +388,24 @@ fn main() -> ExitCode {
     let lab = match Lab::enter() {
         Ok(lab) => lab,
         Err(e) => {
-            report(false, "entering a lab (user, mount and network namespaces)", &e.to_string());
+            report(
+                false,
+                "entering a lab (user, mount and network namespaces)",
+                &e.to_string(),
+            );
             return ExitCode::FAILURE;
         }
     };
     let topology = Topology::new()
         .node("peer", |n| n)
         .link("host", "peer", "10.99.1.0/30");
-    let checked = lab.build(&topology).map_err(|e| e.to_string()).and_then(|net| {
-        let host = net.clone();
-        net.block_on(inside(host))
-    });
+    let checked = lab
+        .build(&topology)
+        .map_err(|e| e.to_string())
+        .and_then(|net| {
+            let host = net.clone();
+            net.block_on(inside(host))
+        });
     match checked {
         Ok(()) => {
             println!("\nEverything every test needs is here.");

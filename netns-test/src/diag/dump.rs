@@ -1,0 +1,718 @@
+//! The text file of each node (`<node>.txt`): what the kernel had in the node's netns at the
+//! failure, as `ip`, `bridge`, `sysctl`, `nft` and `conntrack` show it.
+//!
+//! Reading and rendering are kept apart. The `read_*` functions ask the kernel (rtnetlink
+//! dumps, `/proc/sys`, and the `nft` layer's listings) and return plain data, with no text;
+//! they belong to the netlink layer. The `render_*` functions turn that data into the text
+//! of the file and ask the kernel nothing. [`node_report`] runs the first, then the second.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+use netlink_packet_route::AddressFamily;
+use rtnetlink::Handle;
+
+use super::capture::Ring;
+use crate::kernel::{self, RouteEntry};
+use crate::net::Node;
+use crate::nft::conntrack;
+use crate::sys;
+
+/// The text file of one node: its netlink state, its sysctls, nftables ruleset and
+/// conntrack table, and what the capture kept of its links.
+pub(super) fn node_report(node: &Node, rings: &[Ring], rt: &tokio::runtime::Runtime) -> String {
+    let netlink = read_netlink_in(node, rt);
+    let netns = sys::in_netns(node.netns(), read_netns_state);
+    let mut out = format!("node {}\n", node.name());
+    match &netlink {
+        Ok(state) => out.push_str(&render_netlink(state)),
+        Err(e) => {
+            let _ = writeln!(out, "\n(no netlink socket in this node: {e})");
+        }
+    }
+    match &netns {
+        Ok(state) => out.push_str(&render_netns_state(state)),
+        Err(e) => {
+            let _ = writeln!(out, "\n(could not enter the node's netns: {e})");
+        }
+    }
+    out.push_str(&render_capture(node.name(), rings));
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading: the kernel's state as data (rtnetlink dumps, /proc/sys, nf_tables), no text.
+
+/// One link, as `ip -s link` reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LinkState {
+    pub(crate) index: u32,
+    pub(crate) name: Option<String>,
+    /// `IFLA_INFO_KIND`: `veth`, `bridge`, `vxlan`...
+    pub(crate) kind: Option<String>,
+    /// Administratively up (`IFF_UP`).
+    pub(crate) up: bool,
+    /// The operational state, as netlink-packet-route spells it (`UP`, `DOWN`, `UNKNOWN`).
+    pub(crate) oper: Option<String>,
+    pub(crate) mtu: Option<u32>,
+    pub(crate) mac: Option<Vec<u8>>,
+    /// The ifindex of the bridge it is a port of.
+    pub(crate) master: Option<u32>,
+    /// `IFLA_LINK`: the peer's ifindex for a veth.
+    pub(crate) peer: Option<u32>,
+    pub(crate) stats: Option<LinkStats>,
+}
+
+/// A link's counters (`IFLA_STATS64`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LinkStats {
+    pub(crate) rx_packets: u64,
+    pub(crate) rx_bytes: u64,
+    pub(crate) rx_dropped: u64,
+    pub(crate) rx_errors: u64,
+    pub(crate) tx_packets: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) tx_dropped: u64,
+    pub(crate) tx_errors: u64,
+}
+
+/// One address of a link (`ip addr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddrState {
+    pub(crate) index: u32,
+    pub(crate) ip: IpAddr,
+    pub(crate) prefix_len: u8,
+}
+
+/// One neighbour entry (`ip neigh`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NeighState {
+    pub(crate) ip: IpAddr,
+    pub(crate) ifindex: u32,
+    pub(crate) lladdr: Option<Vec<u8>>,
+    /// The NUD state, as netlink-packet-route names it (`Reachable`, `Stale`, `Permanent`...).
+    pub(crate) state: String,
+}
+
+/// One entry of a bridge's forwarding database (`bridge fdb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FdbEntry {
+    pub(crate) mac: Vec<u8>,
+    /// The ifindex of the port.
+    pub(crate) port: u32,
+    /// The ifindex of the bridge.
+    pub(crate) master: Option<u32>,
+    /// A permanent entry (the bridge's own addresses), not a learned one.
+    pub(crate) permanent: bool,
+}
+
+/// A node's rtnetlink state, read in one go.
+#[derive(Debug)]
+pub(crate) struct NetlinkState {
+    pub(crate) links: Result<Vec<LinkState>, rtnetlink::Error>,
+    pub(crate) addresses: Result<Vec<AddrState>, rtnetlink::Error>,
+    pub(crate) routes: Result<Vec<RouteEntry>, rtnetlink::Error>,
+    pub(crate) neighbours: Result<Vec<NeighState>, rtnetlink::Error>,
+    /// Read only when the node has a bridge.
+    pub(crate) fdb: Option<Result<Vec<FdbEntry>, rtnetlink::Error>>,
+}
+
+/// What a node's netns holds outside rtnetlink.
+#[derive(Debug)]
+pub(crate) struct NetnsState {
+    /// Each of [`SYSCTLS`] with what `/proc/sys` gave.
+    pub(crate) sysctls: Vec<(&'static str, io::Result<String>)>,
+    pub(crate) ruleset: crate::Result<String>,
+    pub(crate) conntrack: crate::Result<Vec<conntrack::Entry>>,
+}
+
+/// Sysctls that decide how a node forwards and filters.
+pub(crate) const SYSCTLS: &[&str] = &[
+    "net/ipv4/ip_forward",
+    "net/ipv6/conf/all/forwarding",
+    "net/ipv4/conf/all/rp_filter",
+    "net/ipv4/conf/default/rp_filter",
+    "net/ipv4/ping_group_range",
+    "net/ipv6/conf/all/disable_ipv6",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/netfilter/nf_conntrack_count",
+];
+
+/// [`read_netlink`] over a fresh rtnetlink socket in the node's netns, on `rt` (a runtime
+/// of the diagnostics' own: the test's runtimes may be stuck).
+fn read_netlink_in(node: &Node, rt: &tokio::runtime::Runtime) -> io::Result<NetlinkState> {
+    let conn = {
+        let _enter = rt.enter();
+        sys::in_netns(node.netns(), rtnetlink::new_connection)
+    };
+    let (conn, handle, _) = conn??;
+    rt.spawn(conn);
+    Ok(rt.block_on(read_netlink(&handle)))
+}
+
+/// Links, addresses, routes (main table), neighbours and, on a node with a bridge, the
+/// bridge FDB.
+pub(crate) async fn read_netlink(nl: &Handle) -> NetlinkState {
+    let links = read_links(nl).await;
+    let addresses = read_addresses(nl).await;
+    let routes = kernel::routes(nl).await;
+    let neighbours = read_neighbours(nl).await;
+    let has_bridge = links
+        .as_ref()
+        .is_ok_and(|ls| ls.iter().any(|l| l.kind.as_deref() == Some("bridge")));
+    let fdb = if has_bridge {
+        Some(read_fdb(nl).await)
+    } else {
+        None
+    };
+    NetlinkState {
+        links,
+        addresses,
+        routes,
+        neighbours,
+        fdb,
+    }
+}
+
+/// `ip -s link`.
+pub(crate) async fn read_links(nl: &Handle) -> Result<Vec<LinkState>, rtnetlink::Error> {
+    let links: Vec<LinkMessage> = nl.link().get().execute().try_collect().await?;
+    Ok(links.iter().map(link_state).collect())
+}
+
+fn link_state(l: &LinkMessage) -> LinkState {
+    let mut s = LinkState {
+        index: l.header.index,
+        up: l.header.flags.contains(LinkFlags::Up),
+        ..LinkState::default()
+    };
+    for a in &l.attributes {
+        match a {
+            LinkAttribute::IfName(n) => s.name = Some(n.clone()),
+            LinkAttribute::OperState(st) => s.oper = Some(st.to_string()),
+            LinkAttribute::Mtu(m) => s.mtu = Some(*m),
+            LinkAttribute::Address(m) => s.mac = Some(m.clone()),
+            LinkAttribute::Controller(m) => s.master = Some(*m),
+            LinkAttribute::Link(p) => s.peer = Some(*p),
+            LinkAttribute::Stats64(st) => {
+                s.stats = Some(LinkStats {
+                    rx_packets: st.rx_packets,
+                    rx_bytes: st.rx_bytes,
+                    rx_dropped: st.rx_dropped,
+                    rx_errors: st.rx_errors,
+                    tx_packets: st.tx_packets,
+                    tx_bytes: st.tx_bytes,
+                    tx_dropped: st.tx_dropped,
+                    tx_errors: st.tx_errors,
+                })
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        s.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+/// `ip addr`: every address with its local address (or, without one, its address).
+pub(crate) async fn read_addresses(nl: &Handle) -> Result<Vec<AddrState>, rtnetlink::Error> {
+    let addrs: Vec<AddressMessage> = nl.address().get().execute().try_collect().await?;
+    Ok(addrs
+        .iter()
+        .filter_map(|a| {
+            let local = a.attributes.iter().find_map(|x| match x {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            });
+            let ip = local.or_else(|| {
+                a.attributes.iter().find_map(|x| match x {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })
+            })?;
+            Some(AddrState {
+                index: a.header.index,
+                ip,
+                prefix_len: a.header.prefix_len,
+            })
+        })
+        .collect())
+}
+
+/// `ip neigh`: the entries with an IP destination.
+pub(crate) async fn read_neighbours(nl: &Handle) -> Result<Vec<NeighState>, rtnetlink::Error> {
+    let neigh: Vec<NeighbourMessage> = nl.neighbours().get().execute().try_collect().await?;
+    Ok(neigh
+        .iter()
+        .filter_map(|n| {
+            let ip = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => {
+                    Some(IpAddr::V4(*ip))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => {
+                    Some(IpAddr::V6(*ip))
+                }
+                _ => None,
+            })?;
+            Some(NeighState {
+                ip,
+                ifindex: n.header.ifindex,
+                lladdr: lladdr(n).cloned(),
+                state: format!("{:?}", n.header.state),
+            })
+        })
+        .collect())
+}
+
+/// `bridge fdb`: the entries with a link-layer address.
+pub(crate) async fn read_fdb(nl: &Handle) -> Result<Vec<FdbEntry>, rtnetlink::Error> {
+    let fdb: Vec<NeighbourMessage> = nl
+        .neighbours()
+        .get()
+        .set_address_family(AddressFamily::Bridge)
+        .execute()
+        .try_collect()
+        .await?;
+    Ok(fdb
+        .iter()
+        .filter_map(|n| {
+            Some(FdbEntry {
+                mac: lladdr(n)?.clone(),
+                port: n.header.ifindex,
+                master: n.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::Controller(m) => Some(*m),
+                    _ => None,
+                }),
+                permanent: format!("{:?}", n.header.state) == "Permanent",
+            })
+        })
+        .collect())
+}
+
+fn lladdr(n: &NeighbourMessage) -> Option<&Vec<u8>> {
+    n.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(m) => Some(m),
+        _ => None,
+    })
+}
+
+/// [`SYSCTLS`], the ruleset and the conntrack table of the calling thread's netns.
+pub(crate) fn read_netns_state() -> NetnsState {
+    NetnsState {
+        sysctls: read_sysctls(SYSCTLS),
+        ruleset: crate::nft::list(),
+        conntrack: conntrack::list(),
+    }
+}
+
+/// The values of `keys` (`net/ipv4/ip_forward`) in the calling thread's netns, as
+/// `/proc/sys` gives them.
+pub(crate) fn read_sysctls(keys: &[&'static str]) -> Vec<(&'static str, io::Result<String>)> {
+    keys.iter()
+        .map(|&key| (key, std::fs::read_to_string(format!("/proc/sys/{key}"))))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering: the data above as the text of `<node>.txt`.
+
+/// Links, addresses, routes, neighbours and the bridge FDB, as `ip` and `bridge` show them.
+fn render_netlink(s: &NetlinkState) -> String {
+    let mut out = String::new();
+    let mut names = HashMap::new();
+    out.push_str("\n-- links (ip link)\n");
+    match &s.links {
+        Ok(links) => {
+            for l in links {
+                names.insert(l.index, l.name.clone().unwrap_or_else(|| "?".to_string()));
+            }
+            for l in links {
+                out.push_str(&render_link(l, &names));
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (could not list links: {e})");
+        }
+    }
+    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
+
+    out.push_str("\n-- addresses (ip addr)\n");
+    match &s.addresses {
+        Ok(addrs) => {
+            for a in addrs {
+                let _ = writeln!(out, "  {:<12} {}/{}", name(a.index), a.ip, a.prefix_len);
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (could not list addresses: {e})");
+        }
+    }
+
+    out.push_str("\n-- routes (ip route; ip -6 route; main table)\n");
+    match &s.routes {
+        Ok(routes) => {
+            for r in routes {
+                let dest = if r.dest.prefix_len() == 0 {
+                    "default".to_string()
+                } else {
+                    r.dest.to_string()
+                };
+                let _ = write!(out, "  {dest}");
+                if let Some(via) = r.via {
+                    let _ = write!(out, " via {via}");
+                }
+                if let Some(dev) = r.dev {
+                    let _ = write!(out, " dev {}", name(dev));
+                }
+                out.push('\n');
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (could not list routes: {e})");
+        }
+    }
+
+    out.push_str("\n-- neighbours (ip neigh)\n");
+    match &s.neighbours {
+        Ok(neigh) => {
+            let mut any = false;
+            for n in neigh.iter().filter(|n| !n.ip.is_multicast()) {
+                any = true;
+                let _ = write!(out, "  {} dev {}", n.ip, name(n.ifindex));
+                if let Some(ll) = &n.lladdr {
+                    let _ = write!(out, " lladdr {}", mac(ll));
+                }
+                let _ = writeln!(out, " {}", n.state.to_uppercase());
+            }
+            if !any {
+                out.push_str("  (none)\n");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  (could not list neighbours: {e})");
+        }
+    }
+
+    if let Some(fdb) = &s.fdb {
+        out.push_str("\n-- bridge forwarding database (bridge fdb; learned unicast entries)\n");
+        match fdb {
+            Ok(fdb) => {
+                let mut any = false;
+                let learned = fdb
+                    .iter()
+                    .filter(|e| !e.permanent && e.mac.first().is_none_or(|b| b & 1 == 0));
+                for e in learned {
+                    any = true;
+                    let _ = write!(out, "  {} port {}", mac(&e.mac), name(e.port));
+                    if let Some(m) = e.master {
+                        let _ = write!(out, " master {}", name(m));
+                    }
+                    out.push('\n');
+                }
+                if !any {
+                    out.push_str("  (none learned)\n");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  (could not list the FDB: {e})");
+            }
+        }
+    }
+    out
+}
+
+/// One line of `ip -s link` (two with the counters).
+fn render_link(l: &LinkState, names: &HashMap<u32, String>) -> String {
+    let mut s = format!("  {}: ", l.index);
+    let _ = write!(s, "{:<12}", l.name.as_deref().unwrap_or("?"));
+    if let Some(kind) = l.kind.as_deref().filter(|k| !k.is_empty()) {
+        let _ = write!(s, " {kind:<6}");
+    }
+    let admin = if l.up { "up" } else { "DOWN" };
+    let _ = write!(
+        s,
+        " admin {admin} oper {}",
+        l.oper.as_deref().unwrap_or("?")
+    );
+    if let Some(m) = l.mtu {
+        let _ = write!(s, " mtu {m}");
+    }
+    if let Some(a) = &l.mac {
+        let _ = write!(s, " mac {}", mac(a));
+    }
+    if let Some(m) = l.master {
+        let _ = write!(
+            s,
+            " master {}",
+            names.get(&m).cloned().unwrap_or_else(|| format!("if{m}"))
+        );
+    }
+    if let Some(p) = l.peer.filter(|&p| p != l.index) {
+        let _ = write!(s, " peer-ifindex {p}");
+    }
+    if let Some(st) = l.stats {
+        let _ = write!(
+            s,
+            "\n      rx {} pkts {} bytes {} dropped {} errors; tx {} pkts {} bytes {} dropped {} errors",
+            st.rx_packets,
+            st.rx_bytes,
+            st.rx_dropped,
+            st.rx_errors,
+            st.tx_packets,
+            st.tx_bytes,
+            st.tx_dropped,
+            st.tx_errors
+        );
+    }
+    s.push('\n');
+    s
+}
+
+/// The sysctls, `nft list ruleset` and `conntrack -L`.
+fn render_netns_state(state: &NetnsState) -> String {
+    let mut s = String::from("\n-- sysctls\n");
+    for (key, value) in &state.sysctls {
+        let value = match value {
+            Ok(v) => v.trim().replace('\t', " "),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => "(absent)".to_string(),
+            Err(e) => format!("(unreadable: {e})"),
+        };
+        let _ = writeln!(s, "  {} = {value}", key.replace('/', "."));
+    }
+    s.push_str("\n-- nftables (nft list ruleset)\n");
+    s.push_str(&indent(&render_ruleset(&state.ruleset)));
+    s.push_str("\n-- conntrack (conntrack -L)\n");
+    s.push_str(&indent(&render_conntrack(&state.conntrack)));
+    s
+}
+
+fn render_ruleset(ruleset: &crate::Result<String>) -> String {
+    match ruleset {
+        Ok(s) if s.trim().is_empty() => "(no tables)".to_string(),
+        Ok(s) => s.clone(),
+        Err(e) => format!("(could not list the ruleset: {e})"),
+    }
+}
+
+fn render_conntrack(entries: &crate::Result<Vec<conntrack::Entry>>) -> String {
+    match entries {
+        Ok(entries) if entries.is_empty() => "(no entries)".to_string(),
+        Ok(entries) => entries.iter().map(|e| format!("{e}\n")).collect(),
+        Err(e) => format!("(could not list the conntrack table: {e})"),
+    }
+}
+
+/// What the capture kept of the links of node `node`, one line per end in it.
+fn render_capture(node: &str, rings: &[Ring]) -> String {
+    let mut out = String::new();
+    let mine: Vec<(&str, &Ring)> = rings
+        .iter()
+        .flat_map(|r| {
+            r.at.iter()
+                .filter(|(n, _)| n == node)
+                .map(move |(_, iface)| (iface.as_str(), r))
+        })
+        .collect();
+    if !mine.is_empty() {
+        out.push_str("\n-- capture (the last packets of each link)\n");
+        for (iface, r) in mine {
+            let _ = write!(
+                out,
+                "  {iface}: {} packets in {} (link {})",
+                r.packets.len(),
+                r.file_name(),
+                r.ends
+            );
+            if r.evicted > 0 {
+                let _ = write!(out, " ({} older ones dropped from the ring)", r.evicted);
+            }
+            if let Some(e) = &r.error {
+                let _ = write!(out, " [{e}]");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    if out.is_empty() {
+        out.push_str("  (empty)\n");
+    }
+    out
+}
+
+fn mac(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, kind: Option<&str>) -> LinkState {
+        LinkState {
+            index,
+            name: Some(name.to_string()),
+            kind: kind.map(str::to_string),
+            up: true,
+            oper: Some("UP".to_string()),
+            mtu: Some(1500),
+            mac: Some(vec![2, 0x42, 10, 0, 0, index as u8]),
+            ..LinkState::default()
+        }
+    }
+
+    /// The text is made from the data alone, as `ip` and `bridge` would print it: names
+    /// for ifindexes, multicast neighbours and permanent or multicast FDB entries left out.
+    #[test]
+    fn netlink_state_renders_as_ip_and_bridge_show_it() {
+        let mut port = link(4, "a-eth0", Some("veth"));
+        port.master = Some(2);
+        port.peer = Some(3);
+        port.stats = Some(LinkStats {
+            rx_packets: 7,
+            rx_bytes: 507,
+            tx_packets: 12,
+            tx_bytes: 884,
+            ..LinkStats::default()
+        });
+        let mut down = link(9, "x", None);
+        down.up = false;
+        down.peer = Some(9);
+        let state = NetlinkState {
+            links: Ok(vec![link(2, "br0", Some("bridge")), port, down]),
+            addresses: Ok(vec![AddrState {
+                index: 2,
+                ip: "10.0.0.1".parse().unwrap(),
+                prefix_len: 24,
+            }]),
+            routes: Ok(vec![
+                RouteEntry {
+                    dest: "0.0.0.0/0".parse().unwrap(),
+                    via: Some("10.0.0.254".parse().unwrap()),
+                    dev: Some(2),
+                },
+                RouteEntry {
+                    dest: "10.0.0.0/24".parse().unwrap(),
+                    via: None,
+                    dev: Some(7),
+                },
+            ]),
+            neighbours: Ok(vec![
+                NeighState {
+                    ip: "10.0.0.2".parse().unwrap(),
+                    ifindex: 2,
+                    lladdr: Some(vec![2, 0x42, 10, 0, 0, 2]),
+                    state: "Reachable".to_string(),
+                },
+                NeighState {
+                    ip: "ff02::1".parse().unwrap(),
+                    ifindex: 2,
+                    lladdr: None,
+                    state: "Noarp".to_string(),
+                },
+            ]),
+            fdb: Some(Ok(vec![
+                FdbEntry {
+                    mac: vec![2, 0x42, 10, 0, 0, 2],
+                    port: 4,
+                    master: Some(2),
+                    permanent: false,
+                },
+                FdbEntry {
+                    mac: vec![0x33, 0x33, 0, 0, 0, 1],
+                    port: 4,
+                    master: Some(2),
+                    permanent: false,
+                },
+                FdbEntry {
+                    mac: vec![2, 0x42, 10, 0, 0, 4],
+                    port: 4,
+                    master: None,
+                    permanent: true,
+                },
+            ])),
+        };
+        assert_eq!(
+            render_netlink(&state),
+            "\n-- links (ip link)\n\
+             \x20 2: br0          bridge admin up oper UP mtu 1500 mac 02:42:0a:00:00:02\n\
+             \x20 4: a-eth0       veth   admin up oper UP mtu 1500 mac 02:42:0a:00:00:04 master br0 peer-ifindex 3\n\
+             \x20     rx 7 pkts 507 bytes 0 dropped 0 errors; tx 12 pkts 884 bytes 0 dropped 0 errors\n\
+             \x20 9: x            admin DOWN oper UP mtu 1500 mac 02:42:0a:00:00:09\n\
+             \n-- addresses (ip addr)\n\
+             \x20 br0          10.0.0.1/24\n\
+             \n-- routes (ip route; ip -6 route; main table)\n\
+             \x20 default via 10.0.0.254 dev br0\n\
+             \x20 10.0.0.0/24 dev if7\n\
+             \n-- neighbours (ip neigh)\n\
+             \x20 10.0.0.2 dev br0 lladdr 02:42:0a:00:00:02 REACHABLE\n\
+             \n-- bridge forwarding database (bridge fdb; learned unicast entries)\n\
+             \x20 02:42:0a:00:00:02 port a-eth0 master br0\n"
+        );
+    }
+
+    /// Empty tables say so; a node without a bridge has no FDB section.
+    #[test]
+    fn empty_tables_say_so_and_sysctls_print_as_sysctl_does() {
+        let state = NetlinkState {
+            links: Ok(vec![]),
+            addresses: Ok(vec![]),
+            routes: Ok(vec![]),
+            neighbours: Ok(vec![]),
+            fdb: None,
+        };
+        let text = render_netlink(&state);
+        assert!(
+            text.contains("-- neighbours (ip neigh)\n  (none)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("bridge fdb"), "{text}");
+        let netns = NetnsState {
+            sysctls: vec![
+                ("net/ipv4/ip_forward", Ok("1\n".to_string())),
+                (
+                    "net/ipv4/ping_group_range",
+                    Ok("0\t2147483647\n".to_string()),
+                ),
+                (
+                    "net/bridge/bridge-nf-call-iptables",
+                    Err(io::ErrorKind::NotFound.into()),
+                ),
+            ],
+            ruleset: Ok(String::new()),
+            conntrack: Ok(vec![]),
+        };
+        assert_eq!(
+            render_netns_state(&netns),
+            "\n-- sysctls\n\
+             \x20 net.ipv4.ip_forward = 1\n\
+             \x20 net.ipv4.ping_group_range = 0 2147483647\n\
+             \x20 net.bridge.bridge-nf-call-iptables = (absent)\n\
+             \n-- nftables (nft list ruleset)\n\
+             \x20 (no tables)\n\
+             \n-- conntrack (conntrack -L)\n\
+             \x20 (no entries)\n"
+        );
+    }
+}

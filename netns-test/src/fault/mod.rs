@@ -97,7 +97,6 @@
 //! now and then; a TCP retransmission timeout then costs ~200 ms of silence.
 
 mod partition;
-mod plan;
 mod relay;
 mod tc;
 
@@ -107,8 +106,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use partition::Partition;
-pub(crate) use plan::insert_relays;
-pub use plan::{PlannedRelay, RelaySide, RELAY_PREFIX};
+// Planned by the topology; re-exported here, where relays are used.
+pub use crate::topology::{PlannedRelay, RelaySide, RELAY_PREFIX};
 pub(crate) use relay::start as start_relays;
 
 use crate::error::{Error, Result};

@@ -591,7 +591,6 @@ impl Diag {
 fn open_capture(net: &Net) -> Result<Capture, String> {
     let plan = net.plan();
     // Bridge ports are not among a node's `ifaces`; the plan fixes every ifindex.
-    let index = kernel::ifindexes(plan);
     let node_name = |i: usize| plan.nodes[i].name.as_str();
     let mut rings: Vec<Ring> = plan
         .veths
@@ -626,7 +625,7 @@ fn open_capture(net: &Net) -> Result<Capture, String> {
                 return true;
             };
             rings[v].on = format!("{}:{}", node_name(best), e.name);
-            ends.push((index[&(best, e.name.clone())], v));
+            ends.push((e.index, v));
             false
         });
         let node = &net.nodes()[best];

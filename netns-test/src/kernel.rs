@@ -243,37 +243,8 @@ pub(crate) fn write_sysctl(key: &str, value: &str) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("/proc/sys/{key}: {e}")))
 }
 
-/// The ifindex every planned interface gets: bridges first, then veth ends, from 2 (1 is
-/// `lo`), from one counter for the whole sandbox. Indexes are per namespace, but the two
-/// ends of a veth must differ: the kernel only treats a link's carrier change as urgent
-/// when its index differs from its peer's, and otherwise reports UP up to a second late.
-pub(crate) fn ifindexes(plan: &Plan) -> HashMap<(usize, String), u32> {
-    let mut next = 2u32;
-    let mut out = HashMap::new();
-    let mut assign = |node: usize, name: &str| {
-        out.insert((node, name.to_string()), next);
-        next += 1;
-    };
-    for b in &plan.bridges {
-        assign(b.node, &b.name);
-    }
-    for v in &plan.veths {
-        for e in &v.ends {
-            assign(e.node, &e.name);
-        }
-    }
-    for x in &plan.vxlans {
-        assign(x.node, &x.name);
-    }
-    out
-}
-
 /// Builds everything in `plan`. Returns when every link is operationally up.
-pub(crate) async fn build(
-    plan: &Plan,
-    ns: &[NodeNs],
-    index: &HashMap<(usize, String), u32>,
-) -> Result<()> {
+pub(crate) async fn build(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
     let name = |n: usize| plan.nodes[n].name.as_str();
 
     set_bridge_netfilter(plan, ns)?;
@@ -281,7 +252,7 @@ pub(crate) async fn build(
     // Bridges (loopback is already up: see open_namespaces).
     let bridges = plan.bridges.iter().map(|b| async move {
         let msg = LinkBridge::new(&b.name)
-            .index(index[&(b.node, b.name.clone())])
+            .index(b.index)
             .address(b.mac.to_vec())
             .up()
             .build();
@@ -306,19 +277,18 @@ pub(crate) async fn build(
         };
         let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.name.clone())
-            .index(index[&(peer.node, peer.name.clone())])
+            .index(peer.index)
             .address(peer.mac.to_vec())
             .setns_by_fd(ns[peer.node].netns.as_raw_fd())
             .build();
         let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(main.name.clone())
-            .index(index[&(main.node, main.name.clone())])
+            .index(main.index)
             .address(main.mac.to_vec())
             .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
         if let Some(b) = main.master {
-            let bridge = &plan.bridges[b];
-            msg = msg.controller(index[&(bridge.node, bridge.name.clone())]);
+            msg = msg.controller(plan.bridges[b].index);
         }
         ns[main.node]
             .nl
@@ -348,41 +318,35 @@ pub(crate) async fn build(
         } else {
             &v.ends[1]
         };
-        set_link(
-            &ns[peer.node].nl,
-            index[&(peer.node, peer.name.clone())],
-            true,
-        )
-        .await
-        .map_err(|e| {
-            Error::netlink(
-                format!("node {:?}: setting {} up", name(peer.node), peer.name),
-                e,
-            )
-        })
+        set_link(&ns[peer.node].nl, peer.index, true)
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!("node {:?}: setting {} up", name(peer.node), peer.name),
+                    e,
+                )
+            })
     });
     let mut addrs = Vec::new();
     for b in &plan.bridges {
         for a in &b.addrs {
-            addrs.push((b.node, b.name.as_str(), *a));
+            addrs.push((b.node, b.index, b.name.as_str(), *a));
         }
     }
     for v in &plan.veths {
         for e in &v.ends {
             for a in &e.addrs {
-                addrs.push((e.node, e.name.as_str(), *a));
+                addrs.push((e.node, e.index, e.name.as_str(), *a));
             }
         }
     }
-    let addrs = addrs.iter().map(|&(node, ifname, addr)| async move {
-        add_address(&ns[node].nl, index[&(node, ifname.to_string())], addr)
-            .await
-            .map_err(|e| {
-                Error::netlink(
-                    format!("node {:?}: adding {addr} to {ifname}", name(node)),
-                    e,
-                )
-            })
+    let addrs = addrs.iter().map(|&(node, index, ifname, addr)| async move {
+        add_address(&ns[node].nl, index, addr).await.map_err(|e| {
+            Error::netlink(
+                format!("node {:?}: adding {addr} to {ifname}", name(node)),
+                e,
+            )
+        })
     });
     futures::try_join!(try_join_all(peers_up), try_join_all(addrs))?;
 
@@ -390,15 +354,14 @@ pub(crate) async fn build(
     // entry per peer host.
     try_join_all(plan.vxlans.iter().map(|x| async move {
         let nl = &ns[x.node].nl;
-        let idx = index[&(x.node, x.name.clone())];
-        let bridge = &plan.bridges[x.master];
+        let idx = x.index;
         let msg = LinkVxlan::new(&x.name, x.vni)
             .local(x.local)
             .port(VXLAN_PORT)
             .learning(true)
             .index(idx)
             .address(x.mac.to_vec())
-            .controller(index[&(bridge.node, bridge.name.clone())])
+            .controller(plan.bridges[x.master].index)
             .up()
             .build();
         let what = |step: &str| format!("node {:?}: {step} {}", name(x.node), x.name);
@@ -435,9 +398,9 @@ pub(crate) async fn build(
     .await?;
 
     // Relays of impairable links, ready before the body's first frame.
-    crate::fault::start_relays(plan, ns, index)?;
+    crate::fault::start_relays(plan, ns)?;
 
-    wait_up(plan, ns, index).await
+    wait_up(plan, ns).await
 }
 
 /// The IANA VXLAN port.
@@ -479,14 +442,14 @@ async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(),
 }
 
 /// Waits until every veth end, and every bridge with ports, reports operstate UP.
-async fn wait_up(plan: &Plan, ns: &[NodeNs], index: &HashMap<(usize, String), u32>) -> Result<()> {
+async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
     let mut pending: HashMap<usize, Vec<(u32, String)>> = HashMap::new();
     for v in &plan.veths {
         for e in &v.ends {
             pending
                 .entry(e.node)
                 .or_default()
-                .push((index[&(e.node, e.name.clone())], e.name.clone()));
+                .push((e.index, e.name.clone()));
         }
     }
     for (b, bridge) in plan.bridges.iter().enumerate() {
@@ -495,10 +458,10 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs], index: &HashMap<(usize, String), u3
             .iter()
             .any(|v| v.ends.iter().any(|e| e.master == Some(b)))
         {
-            pending.entry(bridge.node).or_default().push((
-                index[&(bridge.node, bridge.name.clone())],
-                bridge.name.clone(),
-            ));
+            pending
+                .entry(bridge.node)
+                .or_default()
+                .push((bridge.index, bridge.name.clone()));
         }
     }
     let start = Instant::now();

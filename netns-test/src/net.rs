@@ -52,7 +52,6 @@ impl Net {
         rt: tokio::runtime::Handle,
         build_time: std::time::Duration,
     ) -> Net {
-        let index = kernel::ifindexes(&plan);
         let nodes = ns
             .into_iter()
             .enumerate()
@@ -65,7 +64,9 @@ impl Net {
                     .iter()
                     .map(|f| Iface {
                         name: f.name.clone(),
-                        index: index[&(owner, f.name.clone())],
+                        index: plan
+                            .ifindex(owner, &f.name)
+                            .expect("the plan gives every interface an index"),
                         mac: f.mac,
                         network: f.network.clone(),
                         addrs: f.addrs.clone(),

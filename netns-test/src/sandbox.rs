@@ -809,12 +809,11 @@ fn child(
         let rt = host_runtime()?;
         let start = Instant::now();
         prepare_mounts(&plan)?;
-        let index = kernel::ifindexes(&plan);
         let ns = {
             let _guard = rt.enter();
             kernel::open_namespaces(&plan, keep_nft)?
         };
-        rt.block_on(kernel::build(&plan, &ns, &index))?;
+        rt.block_on(kernel::build(&plan, &ns))?;
         let handle = rt.handle().clone();
         let net = Net::new(plan, ns, handle, planned + start.elapsed());
         Ok((net, rt))

@@ -112,7 +112,7 @@ pub(crate) use relay::start as start_relays;
 
 use crate::error::{Error, Result};
 use crate::net::{Net, Node};
-use crate::{kernel, topology::Plan};
+use crate::topology::Plan;
 
 /// The longest delay (plus jitter) accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -402,34 +402,31 @@ impl Node {
             .node_index(self.name())
             .expect("a node of the network's plan");
         let node = plan.nodes[i].net_of.unwrap_or(i);
-        let ifindex = kernel::ifindexes(plan)
-            .get(&(node, ifname.to_string()))
-            .copied()
-            .ok_or_else(|| {
-                let mut names: Vec<String> = plan
-                    .veths
-                    .iter()
-                    .flat_map(|v| &v.ends)
-                    .filter(|e| e.node == node)
-                    .map(|e| e.name.clone())
-                    .chain(
-                        plan.bridges
-                            .iter()
-                            .filter(|b| b.node == node)
-                            .map(|b| b.name.clone()),
-                    )
-                    .collect();
-                names.sort();
-                Error::NotFound(format!(
-                    "node {:?} has no interface {ifname:?} to set conditions on; it has: {}",
-                    self.name(),
-                    if names.is_empty() {
-                        "none but lo".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ))
-            })?;
+        let ifindex = plan.ifindex(node, ifname).ok_or_else(|| {
+            let mut names: Vec<String> = plan
+                .veths
+                .iter()
+                .flat_map(|v| &v.ends)
+                .filter(|e| e.node == node)
+                .map(|e| e.name.clone())
+                .chain(
+                    plan.bridges
+                        .iter()
+                        .filter(|b| b.node == node)
+                        .map(|b| b.name.clone()),
+                )
+                .collect();
+            names.sort();
+            Error::NotFound(format!(
+                "node {:?} has no interface {ifname:?} to set conditions on; it has: {}",
+                self.name(),
+                if names.is_empty() {
+                    "none but lo".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?;
         Ok(Target { net, node, ifindex })
     }
 

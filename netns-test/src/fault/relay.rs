@@ -2,7 +2,7 @@
 //! relay node, through a delay queue and a random drop (see the module docs of
 //! [`crate::fault`] for what it can and cannot do).
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -118,11 +118,7 @@ pub(crate) fn find(plan: &Plan, node: usize, ifname: &str) -> Option<(Arc<Relay>
 }
 
 /// Opens the sockets of every planned relay in its node and starts its two threads.
-pub(crate) fn start(
-    plan: &Plan,
-    ns: &[NodeNs],
-    index: &HashMap<(usize, String), u32>,
-) -> Result<()> {
+pub(crate) fn start(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
     let mut started = Vec::new();
     for (k, relay) in plan.relays.iter().enumerate() {
         let name = &plan.nodes[relay.node].name;
@@ -144,8 +140,10 @@ pub(crate) fn start(
                         &format!("net/ipv6/conf/{}/disable_ipv6", side.relay_if),
                         "1",
                     );
-                    sys::relay_socket(index[&(relay.node, side.relay_if.clone())], SOCKET_BUFFER)
-                        .map(Arc::new)
+                    let index = plan
+                        .ifindex(relay.node, &side.relay_if)
+                        .expect("the plan gives every relay interface an index");
+                    sys::relay_socket(index, SOCKET_BUFFER).map(Arc::new)
                 })
                 .collect::<std::io::Result<Vec<_>>>()
         })

@@ -25,6 +25,9 @@ pub struct Plan {
     pub vxlans: Vec<PlannedVxlan>,
     /// Relays in the middle of impairable links (see [`crate::fault`]).
     pub relays: Vec<PlannedRelay>,
+    /// Per node, the index of each device by name: what [`Plan::ifindex`] reads, the
+    /// same indexes as the devices' own `index`.
+    pub(super) ifindexes: Vec<BTreeMap<String, u32>>,
 }
 
 /// A node of the plan.
@@ -69,6 +72,8 @@ pub struct PlannedBridge {
     pub node: usize,
     /// Device name (also the network's name).
     pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
     /// MAC address.
     pub mac: [u8; 6],
     /// Gateway addresses on the bridge.
@@ -87,6 +92,8 @@ pub struct VethEnd {
     pub node: usize,
     /// Interface name.
     pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
     /// MAC address.
     pub mac: [u8; 6],
     /// Addresses with prefix length.
@@ -120,6 +127,8 @@ pub struct PlannedVxlan {
     pub node: usize,
     /// Device name.
     pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
     /// VXLAN network identifier.
     pub vni: u32,
     /// The underlay address it sends from.
@@ -141,6 +150,19 @@ impl Plan {
     /// Index of the node called `name`.
     pub fn node_index(&self, name: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// The interface index of the device `ifname` that the plan creates in node `node` (a
+    /// bridge, a veth end, a VXLAN device; not `lo`, which is 1 in every namespace), as
+    /// the kernel layer creates it. Indexes count from 2 across the whole plan (bridges,
+    /// then veth ends, then VXLAN devices), so no two devices share one, even in
+    /// different namespaces: the kernel only treats a link's carrier change as urgent
+    /// when its index differs from its peer's, and otherwise reports UP up to a second
+    /// late.
+    ///
+    /// A node sharing another's namespace has no devices of its own: ask for that node's.
+    pub fn ifindex(&self, node: usize, ifname: &str) -> Option<u32> {
+        self.ifindexes.get(node)?.get(ifname).copied()
     }
 
     /// Every node holding bridges, with its bridge netfilter setting (the same for all its

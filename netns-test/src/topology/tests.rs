@@ -344,3 +344,59 @@ fn bridge_netfilter_is_off_unless_asked_and_one_setting_per_namespace() {
         .collect();
     assert_eq!(ov, [("h1".to_string(), true), ("h2".to_string(), false)]);
 }
+
+#[test]
+fn every_device_gets_an_index_of_its_own_across_the_plan() {
+    // Bridges (overlay ones too), veth ends (relays' included), VXLAN devices: one counter
+    // from 2, in that order, so that no veth's two ends ever share an index.
+    let p = Topology::new()
+        .bridge("br0", "10.0.0.0/24")
+        .node("a", |n| n.on("br0"))
+        .node("b", |n| n.on_with("br0", |x| x.impairable()))
+        .node("c", |n| n.on_with("ov", |x| x.at("a")))
+        .overlay("ov", "10.8.0.0/24", 42, &["a", "b"])
+        .link_with("a", "b", "10.9.0.0/30", |l| l.impairable())
+        .plan()
+        .unwrap();
+    let bridges: Vec<u32> = p.bridges.iter().map(|b| b.index).collect();
+    assert_eq!(bridges, [2, 3, 4]);
+    let ends: Vec<u32> = p
+        .veths
+        .iter()
+        .flat_map(|v| &v.ends)
+        .map(|e| e.index)
+        .collect();
+    assert_eq!(ends, (5..5 + ends.len() as u32).collect::<Vec<_>>());
+    let vxlans: Vec<u32> = p.vxlans.iter().map(|x| x.index).collect();
+    let after = 5 + ends.len() as u32;
+    assert_eq!(vxlans, [after, after + 1]);
+    // Two relays: two more pairs than without them.
+    assert_eq!(p.relays.len(), 2);
+    assert_eq!(p.veths.len(), 3 + 1 + 2);
+    // The lookup by name finds each device's own index, relays' sides included.
+    let devices = p
+        .bridges
+        .iter()
+        .map(|b| (b.node, &b.name, b.index))
+        .chain(
+            p.veths
+                .iter()
+                .flat_map(|v| &v.ends)
+                .map(|e| (e.node, &e.name, e.index)),
+        )
+        .chain(p.vxlans.iter().map(|x| (x.node, &x.name, x.index)));
+    for (node, name, index) in devices {
+        assert_eq!(p.ifindex(node, name), Some(index), "{name} in node {node}");
+    }
+    let a = p.node_index("a").unwrap();
+    assert_eq!(
+        p.ifindex(a, "eth0"),
+        p.veths[0]
+            .ends
+            .iter()
+            .find(|e| e.node == a)
+            .map(|e| e.index)
+    );
+    assert_eq!(p.ifindex(a, "lo"), None);
+    assert_eq!(p.ifindex(a, "eth9"), None);
+}

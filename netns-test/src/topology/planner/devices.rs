@@ -80,6 +80,7 @@ impl Planner<'_> {
             self.plan.bridges.push(PlannedBridge {
                 node: owner,
                 name: spec.name.clone(),
+                index: 0, // See indexes().
                 mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
                 addrs,
                 scoped_names: spec.scoped_names,
@@ -121,6 +122,7 @@ impl Planner<'_> {
                 self.plan.bridges.push(PlannedBridge {
                     node: h,
                     name: o.name.clone(),
+                    index: 0, // See indexes().
                     mac: mac_from_name(&format!("{host}/{}", o.name)),
                     addrs: Vec::new(),
                     scoped_names: false,
@@ -280,6 +282,7 @@ impl Planner<'_> {
                         VethEnd {
                             node,
                             name: ifname.clone(),
+                            index: 0, // See indexes().
                             mac,
                             addrs: addrs.clone(),
                             master: None,
@@ -287,6 +290,7 @@ impl Planner<'_> {
                         VethEnd {
                             node: owner,
                             name: peer.clone(),
+                            index: 0, // See indexes().
                             mac: mac_from_name(&format!("{owner_name}/{peer}")),
                             addrs: Vec::new(),
                             master: Some(bridge),
@@ -407,6 +411,7 @@ impl Planner<'_> {
                 planned.push(VethEnd {
                     node,
                     name: ifname,
+                    index: 0, // See indexes().
                     mac,
                     addrs,
                     master: None,
@@ -456,6 +461,7 @@ impl Planner<'_> {
                     node: h,
                     mac: mac_from_name(&format!("{host}/{name}")),
                     name,
+                    index: 0, // See indexes().
                     vni: o.vni,
                     local,
                     remotes: locals.iter().filter(|l| l.0 != h).map(|l| l.2).collect(),
@@ -463,6 +469,29 @@ impl Planner<'_> {
                 });
             }
         }
+    }
+
+    /// The interface index of every device, once all exist (relays included): from 2 (1
+    /// is `lo`), bridges first, then veth ends, then VXLAN devices, from one counter for
+    /// the whole plan (see [`Plan::ifindex`] for why).
+    pub(super) fn indexes(&mut self) {
+        let mut next = 2u32;
+        let mut by_name = vec![BTreeMap::new(); self.plan.nodes.len()];
+        let mut assign = |node: usize, name: &str, index: &mut u32| {
+            *index = next;
+            by_name[node].insert(name.to_string(), next);
+            next += 1;
+        };
+        for b in &mut self.plan.bridges {
+            assign(b.node, &b.name, &mut b.index);
+        }
+        for e in self.plan.veths.iter_mut().flat_map(|v| &mut v.ends) {
+            assign(e.node, &e.name, &mut e.index);
+        }
+        for x in &mut self.plan.vxlans {
+            assign(x.node, &x.name, &mut x.index);
+        }
+        self.plan.ifindexes = by_name;
     }
 }
 

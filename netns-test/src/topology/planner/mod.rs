@@ -53,6 +53,7 @@ impl<'t> Planner<'t> {
                 routes: Vec::new(),
                 vxlans: Vec::new(),
                 relays: Vec::new(),
+                ifindexes: Vec::new(),
             },
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
@@ -95,6 +96,7 @@ impl<'t> Planner<'t> {
         self.auto_routes(); // routing
         self.shared_ifaces(); // names
         self.relays(); // relays
+        self.indexes(); // devices
         Ok(self.plan)
     }
 }

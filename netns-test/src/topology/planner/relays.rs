@@ -28,6 +28,7 @@ impl Planner<'_> {
             let end = |ifname: &str| VethEnd {
                 node: r,
                 name: ifname.to_string(),
+                index: 0, // See indexes().
                 mac: mac_from_name(&format!("{name}/{ifname}")),
                 addrs: Vec::new(),
                 master: None,

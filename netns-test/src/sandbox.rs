@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::net::Net;
 use crate::topology::{Plan, Topology};
-use crate::{diag, dns, environment, kernel, sys};
+use crate::{diag, dns, environment, fault, kernel, sys};
 
 /// Set in the sandboxed child: the name of the test it runs.
 const ENV_SANDBOX: &str = "NETNS_TEST_SANDBOX";
@@ -813,7 +813,10 @@ fn child(
             let _guard = rt.enter();
             kernel::open_namespaces(&plan, keep_nft)?
         };
-        rt.block_on(kernel::build(&plan, &ns))?;
+        let built = rt.block_on(kernel::build(&plan, &ns))?;
+        // Relays of impairable links, ready before the body's first frame.
+        fault::start_relays(&plan, &ns)?;
+        rt.block_on(built.wait_up())?;
         let handle = rt.handle().clone();
         let net = Net::new(plan, ns, handle, planned + start.elapsed());
         Ok((net, rt))

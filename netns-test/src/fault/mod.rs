@@ -98,7 +98,6 @@
 
 mod partition;
 mod relay;
-mod tc;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -111,6 +110,7 @@ pub use crate::topology::{PlannedRelay, RelaySide, RELAY_PREFIX};
 pub(crate) use relay::start as start_relays;
 
 use crate::error::{Error, Result};
+use crate::kernel::tc;
 use crate::net::{Net, Node};
 use crate::topology::Plan;
 

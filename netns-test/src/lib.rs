@@ -54,7 +54,6 @@ pub mod fault;
 mod kernel;
 mod net;
 pub mod nft;
-pub mod presets;
 pub mod reach;
 pub mod sandbox;
 #[allow(unsafe_code)]
@@ -64,6 +63,9 @@ pub mod topology;
 pub use error::{Error, Result};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
 pub use topology::Topology;
+// `netns_test::presets`, documented here as well as in `topology`.
+#[doc(inline)]
+pub use topology::presets;
 
 /// Marks a test that runs in its own user + network namespaces with a topology built for it.
 ///

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Shared;
 use crate::net::Net;
-use crate::{kernel, sys};
+use crate::sys;
 
 /// Packets kept per link (the oldest go first).
 pub(super) const RING_PACKETS: usize = 1000;
@@ -99,7 +99,6 @@ impl Ring {
 pub(super) fn open_capture(net: &Net) -> Result<Capture, String> {
     let plan = net.plan();
     // Bridge ports are not among a node's `ifaces`; the plan fixes every ifindex.
-    let index = kernel::ifindexes(plan);
     let node_name = |i: usize| plan.nodes[i].name.as_str();
     let mut rings: Vec<Ring> = plan
         .veths
@@ -134,7 +133,7 @@ pub(super) fn open_capture(net: &Net) -> Result<Capture, String> {
                 return true;
             };
             rings[v].on = format!("{}:{}", node_name(best), e.name);
-            ends.push((index[&(best, e.name.clone())], v));
+            ends.push((e.index, v));
             false
         });
         let node = &net.nodes()[best];

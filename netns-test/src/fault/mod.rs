@@ -97,9 +97,6 @@
 //! now and then; a TCP retransmission timeout then costs ~200 ms of silence.
 
 mod partition;
-mod plan;
-mod relay;
-mod tc;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -107,13 +104,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use partition::Partition;
-pub(crate) use plan::insert_relays;
-pub use plan::{PlannedRelay, RelaySide, RELAY_PREFIX};
-pub(crate) use relay::start as start_relays;
+// Planned by the topology; re-exported here, where relays are used.
+pub use crate::net::RelayStats;
+pub use crate::topology::{PlannedRelay, RelaySide, RELAY_PREFIX};
 
 use crate::error::{Error, Result};
-use crate::net::{Net, Node};
-use crate::{kernel, topology::Plan};
+use crate::kernel::tc;
+use crate::net::{relay, Net, Node};
+use crate::topology::Plan;
 
 /// The longest delay (plus jitter) accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -291,28 +289,6 @@ pub enum Applied {
     Relay,
 }
 
-/// Counters of one direction of a relay: the frames one end of an impairable link sent.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RelayStats {
-    /// Frames written out of the other side.
-    pub forwarded: u64,
-    /// Frames dropped by the loss probability.
-    pub lost: u64,
-    /// Frames dropped because the relay could not keep up: its delay queue was full, or
-    /// frames came faster than it read them and its socket's buffer overflowed.
-    pub overflowed: u64,
-    /// Frames that could not be read or written (too large, an interface down, ...).
-    pub failed: u64,
-    /// Frames that went through the delay queue (the others were forwarded at once).
-    pub delayed: u64,
-    /// How late after its departure time a delayed frame left, on average.
-    pub mean_lateness: Duration,
-    /// The latest a delayed frame left after its departure time.
-    pub max_lateness: Duration,
-    /// The last such failure.
-    pub last_error: Option<String>,
-}
-
 /// Whether netem is known to exist: 0 not probed yet, 1 yes, 2 no.
 static NETEM: AtomicU8 = AtomicU8::new(0);
 /// The kernel's answer when it refused a netem qdisc.
@@ -403,34 +379,31 @@ impl Node {
             .node_index(self.name())
             .expect("a node of the network's plan");
         let node = plan.nodes[i].net_of.unwrap_or(i);
-        let ifindex = kernel::ifindexes(plan)
-            .get(&(node, ifname.to_string()))
-            .copied()
-            .ok_or_else(|| {
-                let mut names: Vec<String> = plan
-                    .veths
-                    .iter()
-                    .flat_map(|v| &v.ends)
-                    .filter(|e| e.node == node)
-                    .map(|e| e.name.clone())
-                    .chain(
-                        plan.bridges
-                            .iter()
-                            .filter(|b| b.node == node)
-                            .map(|b| b.name.clone()),
-                    )
-                    .collect();
-                names.sort();
-                Error::NotFound(format!(
-                    "node {:?} has no interface {ifname:?} to set conditions on; it has: {}",
-                    self.name(),
-                    if names.is_empty() {
-                        "none but lo".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ))
-            })?;
+        let ifindex = plan.ifindex(node, ifname).ok_or_else(|| {
+            let mut names: Vec<String> = plan
+                .veths
+                .iter()
+                .flat_map(|v| &v.ends)
+                .filter(|e| e.node == node)
+                .map(|e| e.name.clone())
+                .chain(
+                    plan.bridges
+                        .iter()
+                        .filter(|b| b.node == node)
+                        .map(|b| b.name.clone()),
+                )
+                .collect();
+            names.sort();
+            Error::NotFound(format!(
+                "node {:?} has no interface {ifname:?} to set conditions on; it has: {}",
+                self.name(),
+                if names.is_empty() {
+                    "none but lo".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?;
         Ok(Target { net, node, ifindex })
     }
 
@@ -493,7 +466,7 @@ impl Node {
         c.validate().map_err(refuse)?;
         let t = self.target(ifname)?;
         let nl = self.netlink();
-        let relay = relay::find(t.net.plan(), t.node, ifname);
+        let relay = relay::find(&t.net, t.node, ifname);
         let nl_err = |what: &str| {
             let what = format!("node {:?}: {what} on {ifname}", self.name());
             move |e| Error::netlink(what, e)
@@ -589,7 +562,7 @@ impl Node {
     /// sends.
     pub fn relay_stats(&self, ifname: &str) -> Result<RelayStats> {
         let t = self.target(ifname)?;
-        relay::find(t.net.plan(), t.node, ifname)
+        relay::find(&t.net, t.node, ifname)
             .map(|(r, side)| r.stats(side))
             .ok_or_else(|| {
                 Error::NotFound(format!(

@@ -142,10 +142,18 @@ impl Lab {
             kernel::open_namespaces(&plan, keep_nft, matches!(host, Host::Fresh))
         }
         .map_err(explain)?;
-        let index = kernel::ifindexes(&plan);
-        rt.block_on(kernel::build(&plan, &ns, &index))
-            .map_err(explain)?;
-        Ok(Net::new(plan, ns, rt, files, planned + start.elapsed()))
+        let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
+        // Relays of impairable links, ready before the first frame.
+        let relays = super::relay::start(&plan, &ns).map_err(explain)?;
+        rt.block_on(built.wait_up()).map_err(explain)?;
+        Ok(Net::new(
+            plan,
+            ns,
+            rt,
+            relays,
+            files,
+            planned + start.elapsed(),
+        ))
     }
 
     /// Writes the nodes' private files of network `id` and returns their folder.

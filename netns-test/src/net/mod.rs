@@ -19,9 +19,11 @@ use crate::sys;
 use crate::topology::{Plan, HOST};
 
 mod lab;
+pub(crate) mod relay;
 
 pub use lab::Lab;
 pub(crate) use lab::{mount_name_files, namespaces_needed};
+pub use relay::RelayStats;
 
 /// A network: every node of its topology, built and up. A `#[netns_test]` body gets one;
 /// a program builds any number with [`Lab::build`].
@@ -46,6 +48,8 @@ pub(crate) struct NetInner {
     build_time: std::time::Duration,
     /// What features above keep per network (probe results, counters).
     pub(crate) state: NetState,
+    /// The relays of the network's impairable links.
+    relays: Vec<Arc<relay::Relay>>,
     // Last: the runtime the network's tasks run on, stopped when the network goes.
     _runtime: OwnedRuntime,
 }
@@ -85,10 +89,10 @@ impl Net {
         plan: Plan,
         ns: Vec<NodeNs>,
         rt: Runtime,
+        relays: Vec<Arc<relay::Relay>>,
         files: std::path::PathBuf,
         build_time: std::time::Duration,
     ) -> Net {
-        let index = kernel::ifindexes(&plan);
         let handle = rt.handle().clone();
         let inner = Arc::new_cyclic(|net: &std::sync::Weak<NetInner>| {
             let nodes = ns
@@ -103,7 +107,9 @@ impl Net {
                         .iter()
                         .map(|f| Iface {
                             name: f.name.clone(),
-                            index: index[&(owner, f.name.clone())],
+                            index: plan
+                                .ifindex(owner, &f.name)
+                                .expect("the plan gives every interface an index"),
                             mac: f.mac,
                             network: f.network.clone(),
                             addrs: f.addrs.clone(),
@@ -134,6 +140,7 @@ impl Net {
                 rt: handle,
                 build_time,
                 state: NetState::default(),
+                relays,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });
@@ -146,6 +153,11 @@ impl Net {
     pub(crate) fn current() -> Option<Net> {
         let weak = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
         weak.upgrade().map(|inner| Net { inner })
+    }
+
+    /// The relays of the network's impairable links.
+    pub(crate) fn relays(&self) -> &[Arc<relay::Relay>] {
+        &self.inner.relays
     }
 
     /// What the features above keep for this network.

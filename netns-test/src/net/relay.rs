@@ -1,15 +1,16 @@
 //! The relay: one thread per direction copying frames between the two interfaces of a
 //! relay node, through a delay queue and a random drop (see the module docs of
-//! [`crate::fault`] for what it can and cannot do).
+//! [`crate::fault`] for what it can and cannot do). Each network owns its relays.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::kernel::{self, NodeNs};
+use crate::net::Net;
 use crate::sys;
 use crate::topology::Plan;
 
@@ -21,6 +22,28 @@ pub(crate) const QUEUE_BYTES: usize = 32 << 20;
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Room for the virtio_net_hdr and the largest GSO frame (64 KiB + headers).
 const FRAME_BUFFER: usize = 128 << 10;
+
+/// Counters of one direction of a relay: the frames one end of an impairable link sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Frames written out of the other side.
+    pub forwarded: u64,
+    /// Frames dropped by the loss probability.
+    pub lost: u64,
+    /// Frames dropped because the relay could not keep up: its delay queue was full, or
+    /// frames came faster than it read them and its socket's buffer overflowed.
+    pub overflowed: u64,
+    /// Frames that could not be read or written (too large, an interface down, ...).
+    pub failed: u64,
+    /// Frames that went through the delay queue (the others were forwarded at once).
+    pub delayed: u64,
+    /// How late after its departure time a delayed frame left, on average.
+    pub mean_lateness: Duration,
+    /// The latest a delayed frame left after its departure time.
+    pub max_lateness: Duration,
+    /// The last such failure.
+    pub last_error: Option<String>,
+}
 
 /// What one direction of a relay does, changed at run time by the test.
 #[derive(Debug, Default)]
@@ -52,11 +75,11 @@ impl Direction {
     }
 
     /// The counters; `rx` is the socket this direction reads.
-    pub(crate) fn stats(&self, rx: &OwnedFd) -> super::RelayStats {
+    pub(crate) fn stats(&self, rx: &OwnedFd) -> RelayStats {
         if let Ok(n) = sys::packet_drops(rx.as_fd()) {
             self.socket_drops.fetch_add(u64::from(n), Relaxed);
         }
-        super::RelayStats {
+        RelayStats {
             forwarded: self.forwarded.load(Relaxed),
             lost: self.lost.load(Relaxed),
             overflowed: self.overflowed.load(Relaxed) + self.socket_drops.load(Relaxed),
@@ -83,7 +106,7 @@ impl Direction {
     }
 }
 
-/// A running relay.
+/// A running relay, owned by its network: its threads stop when the network is dropped.
 #[derive(Debug)]
 pub(crate) struct Relay {
     /// The link's ends: (node index in the plan, interface name).
@@ -92,24 +115,32 @@ pub(crate) struct Relay {
     pub dirs: [Arc<Direction>; 2],
     /// `sockets[i]`: the relay's socket facing side `i` (what `dirs[i]` reads).
     pub sockets: [Arc<OwnedFd>; 2],
+    /// Set when the network goes: both threads end within [`STOP_CHECK`].
+    stop: Arc<AtomicBool>,
 }
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// How often an idle relay thread looks whether its network is gone.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 
 impl Relay {
     /// The counters of the frames side `side` sends.
-    pub(crate) fn stats(&self, side: usize) -> super::RelayStats {
+    pub(crate) fn stats(&self, side: usize) -> RelayStats {
         self.dirs[side].stats(&self.sockets[side])
     }
 }
 
-/// The relays of this sandbox (one network per process).
-static RELAYS: Mutex<Vec<Arc<Relay>>> = Mutex::new(Vec::new());
-
 /// The relay on the link whose end is `ifname` of node `node` (a plan index; a node that
-/// shares another's namespace is looked up as that one), and which side that end is.
-pub(crate) fn find(plan: &Plan, node: usize, ifname: &str) -> Option<(Arc<Relay>, usize)> {
-    let node = plan.nodes.get(node)?.net_of.unwrap_or(node);
-    let relays = RELAYS.lock().unwrap_or_else(|e| e.into_inner());
-    relays.iter().find_map(|r| {
+/// shares another's namespace is looked up as that one) in `net`, and which side that end
+/// is.
+pub(crate) fn find(net: &Net, node: usize, ifname: &str) -> Option<(Arc<Relay>, usize)> {
+    let node = net.plan().nodes.get(node)?.net_of.unwrap_or(node);
+    net.relays().iter().find_map(|r| {
         r.sides
             .iter()
             .position(|(n, i)| *n == node && i == ifname)
@@ -118,11 +149,7 @@ pub(crate) fn find(plan: &Plan, node: usize, ifname: &str) -> Option<(Arc<Relay>
 }
 
 /// Opens the sockets of every planned relay in its node and starts its two threads.
-pub(crate) fn start(
-    plan: &Plan,
-    ns: &[NodeNs],
-    index: &HashMap<(usize, String), u32>,
-) -> Result<()> {
+pub(crate) fn start(plan: &Plan, ns: &[NodeNs]) -> Result<Vec<Arc<Relay>>> {
     let mut started = Vec::new();
     for (k, relay) in plan.relays.iter().enumerate() {
         let name = &plan.nodes[relay.node].name;
@@ -144,8 +171,10 @@ pub(crate) fn start(
                         &format!("net/ipv6/conf/{}/disable_ipv6", side.relay_if),
                         "1",
                     );
-                    sys::relay_socket(index[&(relay.node, side.relay_if.clone())], SOCKET_BUFFER)
-                        .map(Arc::new)
+                    let index = plan
+                        .ifindex(relay.node, &side.relay_if)
+                        .expect("the plan gives every relay interface an index");
+                    sys::relay_socket(index, SOCKET_BUFFER).map(Arc::new)
                 })
                 .collect::<std::io::Result<Vec<_>>>()
         })
@@ -155,22 +184,24 @@ pub(crate) fn start(
             Arc::new(Direction::default()),
             Arc::new(Direction::default()),
         ];
+        let stop = Arc::new(AtomicBool::new(false));
         for d in 0..2 {
             let (dir, rx, tx) = (dirs[d].clone(), socks[d].clone(), socks[1 - d].clone());
             let seed = seed(&format!("{name}/{d}"));
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name(format!("relay{k}.{d}"))
-                .spawn(move || forward(&dir, &rx, &tx, seed))
+                .spawn(move || forward(&dir, &rx, &tx, seed, &stop))
                 .map_err(|e| Error::sys(format!("{}: a thread", what()), e))?;
         }
         started.push(Arc::new(Relay {
             sides: relay.sides.clone().map(|s| (s.node, s.ifname)),
             dirs,
             sockets: [socks[0].clone(), socks[1].clone()],
+            stop,
         }));
     }
-    *RELAYS.lock().unwrap_or_else(|e| e.into_inner()) = started;
-    Ok(())
+    Ok(started)
 }
 
 /// A frame waiting for its departure time; the heap's top is the earliest (then the first
@@ -198,9 +229,9 @@ impl Ord for Pending {
     }
 }
 
-/// One direction, forever: frames read from `rx` are dropped with the loss probability,
-/// held until their deadline (now + delay ± jitter) and written to `tx`.
-fn forward(dir: &Direction, rx: &OwnedFd, tx: &OwnedFd, seed: u64) {
+/// One direction, until `stop`: frames read from `rx` are dropped with the loss
+/// probability, held until their deadline (now + delay ± jitter) and written to `tx`.
+fn forward(dir: &Direction, rx: &OwnedFd, tx: &OwnedFd, seed: u64, stop: &AtomicBool) {
     let _ = sys::set_timer_slack(1_000);
     let mut rng = Rng(seed);
     let mut buf = vec![0u8; FRAME_BUFFER];
@@ -214,7 +245,7 @@ fn forward(dir: &Direction, rx: &OwnedFd, tx: &OwnedFd, seed: u64) {
         }
         Err(e) => dir.fail("sending", e),
     };
-    loop {
+    while !stop.load(Relaxed) {
         let now = Instant::now();
         while queue.peek().is_some_and(|p| p.deadline <= now) {
             let p = queue.pop().expect("peeked");
@@ -274,9 +305,10 @@ fn forward(dir: &Direction, rx: &OwnedFd, tx: &OwnedFd, seed: u64) {
             Ok(None) => {
                 let timeout = queue
                     .peek()
-                    .map(|p| p.deadline.saturating_duration_since(Instant::now()));
-                if timeout != Some(Duration::ZERO) {
-                    if let Err(e) = sys::wait_readable(rx.as_fd(), timeout) {
+                    .map(|p| p.deadline.saturating_duration_since(Instant::now()))
+                    .map_or(STOP_CHECK, |t| t.min(STOP_CHECK));
+                if timeout != Duration::ZERO {
+                    if let Err(e) = sys::wait_readable(rx.as_fd(), Some(timeout)) {
                         dir.fail("waiting", e);
                         std::thread::sleep(Duration::from_millis(1));
                     }

@@ -2,7 +2,7 @@
 //!
 //! Each is an ordinary [`Topology`]: extend it with more nodes, networks or routes.
 
-use crate::Topology;
+use super::Topology;
 
 /// One node, `a`, in its own namespace with only `lo` (Docker's `--net none`).
 pub fn isolated() -> Topology {

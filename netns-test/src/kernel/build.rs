@@ -1,41 +1,28 @@
-//! Applies a [`Plan`] to the kernel over rtnetlink, and the netlink operations a test can
-//! make at run time.
-//!
-//! Every node gets its own rtnetlink socket, opened by a thread standing in that node's
-//! namespace. Links are created with both ends directly in their target namespaces (moving
-//! a link costs ~30x more), up from the start, with fixed ifindexes and MACs; requests of one
-//! phase run concurrently; the build returns only when every link reports operstate UP.
+//! Applying a plan: namespaces, sysctls, devices, addresses, routes, and the wait for the
+//! links to come up.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use futures::StreamExt;
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, State};
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
-use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
-};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan};
 
+use super::ops::{add_address, add_route, set_link};
+use super::NodeNs;
 use crate::error::{Error, Result};
 use crate::topology::Plan;
+// The name service, a concern of the live network above, is bound and served from here,
+// as each namespace is set up: the one call of this layer upwards.
 use crate::{dns, nft, sys};
 
 /// How long links may take to report operstate UP before the build fails.
 const UP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A node's namespace and its netlink handle.
-pub(crate) struct NodeNs {
-    pub netns: OwnedFd,
-    pub nl: Handle,
-    /// The node's nf_tables socket, kept open (see [`nft::Kept`]).
-    pub nft: Option<nft::Kept>,
-}
 
 /// Creates one network namespace per node (the first node, the host, is the calling
 /// thread's, or a fresh one with `fresh_host`), opens a netlink socket in each and sets the
@@ -248,37 +235,10 @@ pub(crate) fn write_sysctl(key: &str, value: &str) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("/proc/sys/{key}: {e}")))
 }
 
-/// The ifindex every planned interface gets: bridges first, then veth ends, from 2 (1 is
-/// `lo`), from one counter for the whole sandbox. Indexes are per namespace, but the two
-/// ends of a veth must differ: the kernel only treats a link's carrier change as urgent
-/// when its index differs from its peer's, and otherwise reports UP up to a second late.
-pub(crate) fn ifindexes(plan: &Plan) -> HashMap<(usize, String), u32> {
-    let mut next = 2u32;
-    let mut out = HashMap::new();
-    let mut assign = |node: usize, name: &str| {
-        out.insert((node, name.to_string()), next);
-        next += 1;
-    };
-    for b in &plan.bridges {
-        assign(b.node, &b.name);
-    }
-    for v in &plan.veths {
-        for e in &v.ends {
-            assign(e.node, &e.name);
-        }
-    }
-    for x in &plan.vxlans {
-        assign(x.node, &x.name);
-    }
-    out
-}
-
-/// Builds everything in `plan`. Returns when every link is operationally up.
-pub(crate) async fn build(
-    plan: &Plan,
-    ns: &[NodeNs],
-    index: &HashMap<(usize, String), u32>,
-) -> Result<()> {
+/// Builds everything in `plan`, and returns its links while they may still be coming up:
+/// what must be ready before their first frames is started by the caller, then
+/// [`Built::wait_up`] returns when every link is operationally up.
+pub(crate) async fn build<'a>(plan: &'a Plan, ns: &'a [NodeNs]) -> Result<Built<'a>> {
     let name = |n: usize| plan.nodes[n].name.as_str();
 
     set_bridge_netfilter(plan, ns)?;
@@ -286,7 +246,7 @@ pub(crate) async fn build(
     // Bridges (loopback is already up: see open_namespaces).
     let bridges = plan.bridges.iter().map(|b| async move {
         let msg = LinkBridge::new(&b.name)
-            .index(index[&(b.node, b.name.clone())])
+            .index(b.index)
             .address(b.mac.to_vec())
             .up()
             .build();
@@ -311,19 +271,18 @@ pub(crate) async fn build(
         };
         let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.name.clone())
-            .index(index[&(peer.node, peer.name.clone())])
+            .index(peer.index)
             .address(peer.mac.to_vec())
             .setns_by_fd(ns[peer.node].netns.as_raw_fd())
             .build();
         let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(main.name.clone())
-            .index(index[&(main.node, main.name.clone())])
+            .index(main.index)
             .address(main.mac.to_vec())
             .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
         if let Some(b) = main.master {
-            let bridge = &plan.bridges[b];
-            msg = msg.controller(index[&(bridge.node, bridge.name.clone())]);
+            msg = msg.controller(plan.bridges[b].index);
         }
         ns[main.node]
             .nl
@@ -353,41 +312,35 @@ pub(crate) async fn build(
         } else {
             &v.ends[1]
         };
-        set_link(
-            &ns[peer.node].nl,
-            index[&(peer.node, peer.name.clone())],
-            true,
-        )
-        .await
-        .map_err(|e| {
-            Error::netlink(
-                format!("node {:?}: setting {} up", name(peer.node), peer.name),
-                e,
-            )
-        })
+        set_link(&ns[peer.node].nl, peer.index, true)
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!("node {:?}: setting {} up", name(peer.node), peer.name),
+                    e,
+                )
+            })
     });
     let mut addrs = Vec::new();
     for b in &plan.bridges {
         for a in &b.addrs {
-            addrs.push((b.node, b.name.as_str(), *a));
+            addrs.push((b.node, b.index, b.name.as_str(), *a));
         }
     }
     for v in &plan.veths {
         for e in &v.ends {
             for a in &e.addrs {
-                addrs.push((e.node, e.name.as_str(), *a));
+                addrs.push((e.node, e.index, e.name.as_str(), *a));
             }
         }
     }
-    let addrs = addrs.iter().map(|&(node, ifname, addr)| async move {
-        add_address(&ns[node].nl, index[&(node, ifname.to_string())], addr)
-            .await
-            .map_err(|e| {
-                Error::netlink(
-                    format!("node {:?}: adding {addr} to {ifname}", name(node)),
-                    e,
-                )
-            })
+    let addrs = addrs.iter().map(|&(node, index, ifname, addr)| async move {
+        add_address(&ns[node].nl, index, addr).await.map_err(|e| {
+            Error::netlink(
+                format!("node {:?}: adding {addr} to {ifname}", name(node)),
+                e,
+            )
+        })
     });
     futures::try_join!(try_join_all(peers_up), try_join_all(addrs))?;
 
@@ -395,15 +348,14 @@ pub(crate) async fn build(
     // entry per peer host.
     try_join_all(plan.vxlans.iter().map(|x| async move {
         let nl = &ns[x.node].nl;
-        let idx = index[&(x.node, x.name.clone())];
-        let bridge = &plan.bridges[x.master];
+        let idx = x.index;
         let msg = LinkVxlan::new(&x.name, x.vni)
             .local(x.local)
             .port(VXLAN_PORT)
             .learning(true)
             .index(idx)
             .address(x.mac.to_vec())
-            .controller(index[&(bridge.node, bridge.name.clone())])
+            .controller(plan.bridges[x.master].index)
             .up()
             .build();
         let what = |step: &str| format!("node {:?}: {step} {}", name(x.node), x.name);
@@ -439,10 +391,25 @@ pub(crate) async fn build(
     }))
     .await?;
 
-    // Relays of impairable links, ready before the body's first frame.
-    crate::fault::start_relays(plan, ns, index)?;
+    Ok(Built { plan, ns })
+}
 
-    wait_up(plan, ns, index).await
+/// A network [`build`] made, whose links may not all be up yet.
+///
+/// The seam between the netlink layer and the live network: the relays of impairable
+/// links are started here, by the caller, before the wait (so that they are ready before
+/// the body's first frame, as when the build started them itself).
+#[must_use = "the links may not be up yet: call wait_up"]
+pub(crate) struct Built<'a> {
+    plan: &'a Plan,
+    ns: &'a [NodeNs],
+}
+
+impl Built<'_> {
+    /// Returns when every veth end, and every bridge with ports, reports operstate UP.
+    pub(crate) async fn wait_up(self) -> Result<()> {
+        wait_up(self.plan, self.ns).await
+    }
 }
 
 /// The IANA VXLAN port.
@@ -484,14 +451,14 @@ async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(),
 }
 
 /// Waits until every veth end, and every bridge with ports, reports operstate UP.
-async fn wait_up(plan: &Plan, ns: &[NodeNs], index: &HashMap<(usize, String), u32>) -> Result<()> {
+async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
     let mut pending: HashMap<usize, Vec<(u32, String)>> = HashMap::new();
     for v in &plan.veths {
         for e in &v.ends {
             pending
                 .entry(e.node)
                 .or_default()
-                .push((index[&(e.node, e.name.clone())], e.name.clone()));
+                .push((e.index, e.name.clone()));
         }
     }
     for (b, bridge) in plan.bridges.iter().enumerate() {
@@ -500,10 +467,10 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs], index: &HashMap<(usize, String), u3
             .iter()
             .any(|v| v.ends.iter().any(|e| e.master == Some(b)))
         {
-            pending.entry(bridge.node).or_default().push((
-                index[&(bridge.node, bridge.name.clone())],
-                bridge.name.clone(),
-            ));
+            pending
+                .entry(bridge.node)
+                .or_default()
+                .push((bridge.index, bridge.name.clone()));
         }
     }
     let start = Instant::now();
@@ -560,172 +527,6 @@ async fn links_up(nl: &Handle) -> Result<Vec<u32>> {
         }
     }
     Ok(up)
-}
-
-/// `ip addr add ADDR dev INDEX` (IPv6 with `nodad`).
-pub(crate) async fn add_address(
-    nl: &Handle,
-    index: u32,
-    addr: IpNet,
-) -> Result<(), rtnetlink::Error> {
-    let mut req = nl.address().add(index, addr.addr(), addr.prefix_len());
-    if addr.addr().is_ipv6() {
-        req.message_mut()
-            .attributes
-            .push(AddressAttribute::Flags(AddressFlags::Nodad));
-    }
-    req.execute().await
-}
-
-/// `ip addr del ADDR dev INDEX`.
-pub(crate) async fn del_address(
-    nl: &Handle,
-    index: u32,
-    addr: IpNet,
-) -> Result<(), rtnetlink::Error> {
-    let mut msg = netlink_packet_route::address::AddressMessage::default();
-    msg.header.index = index;
-    msg.header.prefix_len = addr.prefix_len();
-    msg.header.family = match addr {
-        IpNet::V4(_) => netlink_packet_route::AddressFamily::Inet,
-        IpNet::V6(_) => netlink_packet_route::AddressFamily::Inet6,
-    };
-    msg.attributes.push(AddressAttribute::Local(addr.addr()));
-    msg.attributes.push(AddressAttribute::Address(addr.addr()));
-    nl.address().del(msg).execute().await
-}
-
-fn route_message(dest: IpNet, via: Option<IpAddr>, dev: Option<u32>) -> RouteMessage {
-    let mut msg = match (dest, via) {
-        (IpNet::V4(d), via) => {
-            let mut b = RouteMessageBuilder::<std::net::Ipv4Addr>::new()
-                .destination_prefix(d.network(), d.prefix_len());
-            if let Some(IpAddr::V4(g)) = via {
-                b = b.gateway(g);
-            }
-            b.build()
-        }
-        (IpNet::V6(d), via) => {
-            let mut b = RouteMessageBuilder::<std::net::Ipv6Addr>::new()
-                .destination_prefix(d.network(), d.prefix_len());
-            if let Some(IpAddr::V6(g)) = via {
-                b = b.gateway(g);
-            }
-            b.build()
-        }
-    };
-    if let Some(dev) = dev {
-        msg.attributes.push(RouteAttribute::Oif(dev));
-    }
-    if via.is_none() {
-        msg.header.scope = netlink_packet_route::route::RouteScope::Link;
-    }
-    // What `ip route add` uses; `ip route` shows no `proto` for it.
-    msg.header.protocol = netlink_packet_route::route::RouteProtocol::Boot;
-    msg
-}
-
-/// `ip route add DEST via VIA`.
-pub(crate) async fn add_route(
-    nl: &Handle,
-    dest: IpNet,
-    via: IpAddr,
-) -> Result<(), rtnetlink::Error> {
-    nl.route()
-        .add(route_message(dest, Some(via), None))
-        .execute()
-        .await
-}
-
-/// `ip route add DEST dev INDEX` (on-link, no gateway).
-pub(crate) async fn add_device_route(
-    nl: &Handle,
-    dest: IpNet,
-    dev: u32,
-) -> Result<(), rtnetlink::Error> {
-    nl.route()
-        .add(route_message(dest, None, Some(dev)))
-        .execute()
-        .await
-}
-
-/// `ip route del DEST`.
-pub(crate) async fn del_route(nl: &Handle, dest: IpNet) -> Result<(), rtnetlink::Error> {
-    let mut msg = route_message(dest, None, None);
-    msg.header.scope = netlink_packet_route::route::RouteScope::NoWhere;
-    nl.route().del(msg).execute().await
-}
-
-/// `ip link set INDEX up|down`.
-pub(crate) async fn set_link(nl: &Handle, index: u32, up: bool) -> Result<(), rtnetlink::Error> {
-    let b = LinkUnspec::new_with_index(index);
-    let msg = if up { b.up() } else { b.down() }.build();
-    nl.link().set(msg).execute().await
-}
-
-/// One route of a node's main table, as `ip route` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RouteEntry {
-    /// Destination prefix (`0.0.0.0/0` for the default route).
-    pub dest: IpNet,
-    /// Next hop, if any.
-    pub via: Option<IpAddr>,
-    /// Output interface index.
-    pub dev: Option<u32>,
-}
-
-/// `ip route show` and `ip -6 route show` of the main table.
-pub(crate) async fn routes(nl: &Handle) -> Result<Vec<RouteEntry>, rtnetlink::Error> {
-    let mut out = Vec::new();
-    for v6 in [false, true] {
-        let msg = if v6 {
-            RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
-        } else {
-            RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
-        };
-        let mut stream = nl.route().get(msg).execute();
-        while let Some(r) = stream.try_next().await? {
-            if r.header.table != RouteMessage::default().header.table && r.header.table != 254 {
-                continue;
-            }
-            let mut dest = None;
-            let mut via = None;
-            let mut dev = None;
-            for a in &r.attributes {
-                match a {
-                    RouteAttribute::Destination(RouteAddress::Inet(ip)) => {
-                        dest = Some(IpAddr::V4(*ip))
-                    }
-                    RouteAttribute::Destination(RouteAddress::Inet6(ip)) => {
-                        dest = Some(IpAddr::V6(*ip))
-                    }
-                    RouteAttribute::Gateway(RouteAddress::Inet(ip)) => via = Some(IpAddr::V4(*ip)),
-                    RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => via = Some(IpAddr::V6(*ip)),
-                    RouteAttribute::Oif(i) => dev = Some(*i),
-                    RouteAttribute::Table(t) if *t != 254 => continue,
-                    _ => {}
-                }
-            }
-            let unspecified = if v6 {
-                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-            } else {
-                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-            };
-            let dest = IpNet::new(
-                dest.unwrap_or(unspecified),
-                r.header.destination_prefix_length,
-            )
-            .expect("kernel prefix");
-            if v6
-                && (dest.addr().is_multicast()
-                    || matches!(dest.addr(), IpAddr::V6(a) if a.segments()[0] == 0xfe80))
-            {
-                continue;
-            }
-            out.push(RouteEntry { dest, via, dev });
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

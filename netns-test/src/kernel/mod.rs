@@ -1,0 +1,41 @@
+//! The netlink layer: applies a [`Plan`](crate::topology::Plan) to the kernel, and the
+//! netlink operations a test can make at run time. It knows the topology's plan, nf_tables
+//! and the system calls, and of the live network above it only the name service, which
+//! each namespace gets as it is set up (`open_namespaces`). What must run before the first
+//! frame, such as the relays of impairable links, the caller starts between `build` and
+//! `Built::wait_up`.
+//!
+//! - `build.rs`: a namespace and a netlink socket per node, then every device, address
+//!   and route of the plan, and the wait for the links to come up.
+//! - `ops.rs`: run-time operations on links, addresses and routes (`ip link`, `ip addr`,
+//!   `ip route`).
+//! - `tc.rs`: root qdiscs (`tbf`, `netem`), for link conditions.
+//!
+//! Every node gets its own rtnetlink socket, opened by a thread standing in that node's
+//! namespace. Links are created with both ends directly in their target namespaces (moving
+//! a link costs ~30x more), up from the start, with the ifindexes the plan fixed and its
+//! MACs; requests of one phase run concurrently.
+
+use std::os::fd::OwnedFd;
+
+use rtnetlink::Handle;
+
+use crate::nft;
+
+mod build;
+mod ops;
+pub(crate) mod tc;
+
+pub(crate) use build::{build, open_namespaces, write_sysctl};
+pub use ops::RouteEntry;
+pub(crate) use ops::{
+    add_address, add_device_route, add_route, del_address, del_route, routes, set_link,
+};
+
+/// A node's namespace and its netlink handle.
+pub(crate) struct NodeNs {
+    pub netns: OwnedFd,
+    pub nl: Handle,
+    /// The node's nf_tables socket, kept open (see [`nft::Kept`]).
+    pub nft: Option<nft::Kept>,
+}

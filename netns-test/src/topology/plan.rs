@@ -1,0 +1,294 @@
+//! The plan: every device, name, address, MAC and route the kernel layer will create.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use crate::nft::Ruleset;
+
+#[cfg(doc)]
+use super::{BridgeBuilder, NodeBuilder, HOST};
+
+/// Everything the kernel layer will create, decided up front.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// All nodes, [`HOST`] first; a node's index is its id in the rest of the plan.
+    pub nodes: Vec<PlannedNode>,
+    /// Bridges, in declaration order.
+    pub bridges: Vec<PlannedBridge>,
+    /// Veth pairs (bridge attachments and point-to-point links).
+    pub veths: Vec<PlannedVeth>,
+    /// Static routes, including default routes via gateways.
+    pub routes: Vec<PlannedRoute>,
+    /// VXLAN devices of overlay networks.
+    pub vxlans: Vec<PlannedVxlan>,
+    /// Relays in the middle of impairable links (see [`crate::fault`]).
+    pub relays: Vec<PlannedRelay>,
+    /// Per node, the index of each device by name: what [`Plan::ifindex`] reads, the
+    /// same indexes as the devices' own `index`.
+    pub(super) ifindexes: Vec<BTreeMap<String, u32>>,
+}
+
+/// A node of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedNode {
+    /// Its name.
+    pub name: String,
+    /// IPv4/IPv6 forwarding on.
+    pub forwarding: bool,
+    /// Its interfaces other than `lo`, in creation order (for a node that shares another's
+    /// namespace, that node's).
+    pub ifaces: Vec<PlannedIface>,
+    /// The node whose network namespace this one shares (`--net container:X`).
+    pub net_of: Option<usize>,
+    /// nftables rules applied to the node's namespace (NAT, published ports, isolation,
+    /// the topology's firewall rules), if any.
+    pub rules: Option<Ruleset>,
+    /// Its own `/etc/resolv.conf` for the programs it starts, if any.
+    pub resolv_conf: Option<String>,
+    /// Port 53 is kept free for a DNS server under test
+    /// ([`NodeBuilder::keep_port_53_free`]).
+    pub keep_port_53_free: bool,
+}
+
+/// An interface of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedIface {
+    /// Interface name.
+    pub name: String,
+    /// The network it belongs to (bridge or link name).
+    pub network: String,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
+}
+
+/// A bridge device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedBridge {
+    /// The node it lives in.
+    pub node: usize,
+    /// Device name (also the network's name).
+    pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Gateway addresses on the bridge.
+    pub addrs: Vec<IpNet>,
+    /// Members are known by name only on this network.
+    pub scoped_names: bool,
+    /// Bridged frames traverse the IP hooks of the node holding it (see
+    /// [`BridgeBuilder::bridge_netfilter`]); the same for every bridge of a node.
+    pub netfilter: bool,
+}
+
+/// One end of a veth pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VethEnd {
+    /// The node it lives in.
+    pub node: usize,
+    /// Interface name.
+    pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
+    /// MAC address.
+    pub mac: [u8; 6],
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
+    /// The bridge (index into [`Plan::bridges`]) this end is a port of.
+    pub master: Option<usize>,
+}
+
+/// A veth pair, created with each end directly in its namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedVeth {
+    /// The two ends.
+    pub ends: [VethEnd; 2],
+}
+
+/// A static route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRoute {
+    /// The node whose table gets it.
+    pub node: usize,
+    /// Destination (`0.0.0.0/0` for a default route).
+    pub dest: IpNet,
+    /// Next hop.
+    pub via: IpAddr,
+}
+
+/// A VXLAN device joining one host's overlay bridge to the other hosts'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedVxlan {
+    /// The host node it lives in.
+    pub node: usize,
+    /// Device name.
+    pub name: String,
+    /// Interface index (see [`Plan::ifindex`]).
+    pub index: u32,
+    /// VXLAN network identifier.
+    pub vni: u32,
+    /// The underlay address it sends from.
+    pub local: Ipv4Addr,
+    /// The other hosts' underlay addresses (flooding entries).
+    pub remotes: Vec<Ipv4Addr>,
+    /// The overlay bridge (index into [`Plan::bridges`]) it is a port of.
+    pub master: usize,
+    /// MAC address.
+    pub mac: [u8; 6],
+}
+
+impl Plan {
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&PlannedNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Index of the node called `name`.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// The interface index of the device `ifname` that the plan creates in node `node` (a
+    /// bridge, a veth end, a VXLAN device; not `lo`, which is 1 in every namespace), as
+    /// the kernel layer creates it. Indexes count from 2 across the whole plan (bridges,
+    /// then veth ends, then VXLAN devices), so no two devices share one, even in
+    /// different namespaces: the kernel only treats a link's carrier change as urgent
+    /// when its index differs from its peer's, and otherwise reports UP up to a second
+    /// late.
+    ///
+    /// A node sharing another's namespace has no devices of its own: ask for that node's.
+    pub fn ifindex(&self, node: usize, ifname: &str) -> Option<u32> {
+        self.ifindexes.get(node)?.get(ifname).copied()
+    }
+
+    /// Every node holding bridges, with its bridge netfilter setting (the same for all its
+    /// bridges, see [`BridgeBuilder::bridge_netfilter`]) and the names of its bridges.
+    pub(crate) fn bridge_netfilter(&self) -> Vec<(usize, bool, Vec<&str>)> {
+        let mut out: Vec<(usize, bool, Vec<&str>)> = Vec::new();
+        for b in &self.bridges {
+            match out.iter_mut().find(|(n, _, _)| *n == b.node) {
+                Some((_, on, names)) => {
+                    *on |= b.netfilter;
+                    names.push(&b.name);
+                }
+                None => out.push((b.node, b.netfilter, vec![&b.name])),
+            }
+        }
+        out
+    }
+
+    /// The names node `x` can resolve, with their addresses: every node's, except
+    /// that members of networks with [`BridgeBuilder::scoped_names`] are known only to
+    /// nodes sharing such a network with them (and to the host). A name resolves to the
+    /// addresses on the network both share, else to all of the node's addresses.
+    pub fn names_for(&self, x: usize) -> BTreeMap<String, Vec<IpAddr>> {
+        let eff = |n: usize| self.nodes[n].net_of.unwrap_or(n);
+        let scoped = |network: &str| {
+            self.bridges
+                .iter()
+                .any(|b| b.name == network && b.scoped_names)
+        };
+        let xe = eff(x);
+        let x_nets: HashSet<&str> = self.nodes[xe]
+            .ifaces
+            .iter()
+            .map(|i| i.network.as_str())
+            .collect();
+        let mut out = BTreeMap::new();
+        for (y, node) in self.nodes.iter().enumerate() {
+            let ye = eff(y);
+            let ifaces = &self.nodes[ye].ifaces;
+            let shared: Vec<IpAddr> = ifaces
+                .iter()
+                .filter(|i| x_nets.contains(i.network.as_str()))
+                .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+                .collect();
+            let public = ifaces.iter().any(|i| !scoped(&i.network));
+            let all: Vec<IpAddr> = ifaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+                .collect();
+            let addrs = if !shared.is_empty() {
+                shared
+            } else if x == 0 || xe == ye || public {
+                all
+            } else {
+                continue;
+            };
+            if !addrs.is_empty() {
+                out.insert(node.name.to_ascii_lowercase(), addrs);
+            }
+        }
+        out
+    }
+
+    /// A one-screen summary: nodes with their interfaces and addresses, bridges, routes.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let fwd = if node.forwarding { " (forwarding)" } else { "" };
+            out.push_str(&format!("{}{}\n", node.name, fwd));
+            for iface in &node.ifaces {
+                let kind = if self
+                    .bridges
+                    .iter()
+                    .any(|b| b.node == i && b.name == iface.name)
+                {
+                    "bridge".to_string()
+                } else {
+                    format!("[{}]", iface.network)
+                };
+                out.push_str(&format!(
+                    "  {:<14} {:<18} {}\n",
+                    iface.name,
+                    kind,
+                    join(&iface.addrs)
+                ));
+            }
+            for r in self.routes.iter().filter(|r| r.node == i) {
+                out.push_str(&format!("  route {} via {}\n", r.dest, r.via));
+            }
+        }
+        out
+    }
+}
+
+fn join(addrs: &[IpNet]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The prefix of every relay node's name. Node names declared by a topology cannot contain
+/// it, so a relay never collides with a node of the test.
+pub const RELAY_PREFIX: &str = "~relay-";
+
+/// A relay in the middle of an impairable link: a hidden node whose two interfaces face the
+/// link's two ends; a thread per direction copies frames between them, delaying and
+/// dropping them as [`crate::fault::Conditions`] say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRelay {
+    /// The relay's node (index into [`Plan::nodes`]).
+    pub node: usize,
+    /// The two ends of the link, in the order of the link's declaration (`a`, then `b` or
+    /// the bridge port).
+    pub sides: [RelaySide; 2],
+}
+
+/// One side of a relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelaySide {
+    /// The node holding this end of the link.
+    pub node: usize,
+    /// The interface of that end (`eth0` at a node, or the bridge port at the node holding
+    /// the bridge). Conditions set on it apply to the frames it sends.
+    pub ifname: String,
+    /// The relay's interface facing it.
+    pub relay_if: String,
+}

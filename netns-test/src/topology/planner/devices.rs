@@ -1,0 +1,514 @@
+//! Devices: bridges, overlay bridges and their VXLAN devices, the veth pairs of attachments
+//! and links.
+
+use super::addressing::{first_v6, v6_hosts};
+use super::names::{is_port_fallback, link_name, reserved_name, valid_ifname};
+use super::*;
+
+impl Planner<'_> {
+    pub(super) fn bridges(
+        &mut self,
+        subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>,
+    ) {
+        for spec in &self.topo.bridges {
+            if self.bridge_ix.contains_key(&spec.name)
+                || self.topo.links.iter().any(|l| link_name(l) == spec.name)
+            {
+                self.err(format!(
+                    "network {:?} is declared more than once: give each network its own name",
+                    spec.name
+                ));
+                continue;
+            }
+            if !valid_ifname(&spec.name) {
+                self.err(format!(
+                    "bridge {:?}: the name is also the device name and must be 1-15 characters without '/', ':' or spaces",
+                    spec.name
+                ));
+            } else if is_port_fallback(&spec.name) {
+                self.err(reserved_name(
+                    &format!("bridge {:?}", spec.name),
+                    &spec.name,
+                ));
+            }
+            let Some(&owner) = self.node_ix.get(&spec.owner) else {
+                self.err(format!(
+                    "bridge {:?} is placed in node {:?}, which does not exist: declare the node or drop in_node()",
+                    spec.name, spec.owner
+                ));
+                continue;
+            };
+            if !self.ifnames[owner].insert(spec.name.clone()) {
+                self.err(format!(
+                    "bridge {:?}: node {:?} already has an interface of that name",
+                    spec.name, spec.owner
+                ));
+            }
+            let (v4, v6) = subnets.get(&spec.name).copied().unwrap_or((None, None));
+            let mut addrs = Vec::new();
+            if let Some(net) = v4 {
+                let gw = match &spec.gateway {
+                    Gateway::Off => None,
+                    Gateway::Auto => net.hosts().next(),
+                    Gateway::At(s) => self
+                        .parse_in(
+                            s,
+                            IpNet::V4(net),
+                            &format!("gateway of bridge {:?}", spec.name),
+                        )
+                        .and_then(|ip| match ip {
+                            IpAddr::V4(ip) => Some(ip),
+                            IpAddr::V6(_) => None,
+                        }),
+                };
+                if let Some(gw) = gw {
+                    self.take(IpAddr::V4(gw), format!("gateway of {:?}", spec.name));
+                    addrs.push(IpNet::V4(
+                        Ipv4Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
+                    ));
+                }
+            }
+            if let (Some(net), false) = (v6, matches!(spec.gateway, Gateway::Off)) {
+                let gw = first_v6(net);
+                self.take(IpAddr::V6(gw), format!("gateway of {:?}", spec.name));
+                addrs.push(IpNet::V6(
+                    Ipv6Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
+                ));
+            }
+            self.bridge_ix
+                .insert(spec.name.clone(), self.plan.bridges.len());
+            self.plan.bridges.push(PlannedBridge {
+                node: owner,
+                name: spec.name.clone(),
+                index: 0, // See indexes().
+                mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
+                addrs,
+                scoped_names: spec.scoped_names,
+                netfilter: spec.netfilter,
+            });
+        }
+    }
+
+    /// One bridge per overlay host, registered as `NAME@HOST`.
+    pub(super) fn overlay_bridges(&mut self) {
+        for o in &self.topo.overlays {
+            if self.bridge_ix.contains_key(&o.name) {
+                self.err(format!("overlay {:?}: a bridge network has that name too: give each network its own name", o.name));
+            }
+            if o.hosts.len() < 2 {
+                self.err(format!(
+                    "overlay {:?}: an overlay joins at least two hosts",
+                    o.name
+                ));
+            }
+            if o.vni == 0 || o.vni >= 1 << 24 {
+                self.err(format!(
+                    "overlay {:?}: VNI {} is outside 1..16777215",
+                    o.name, o.vni
+                ));
+            }
+            for host in &o.hosts {
+                let Some(&h) = self.node_ix.get(host) else {
+                    self.err(format!("overlay {:?}: host {host:?} does not exist: declare it with Topology::node", o.name));
+                    continue;
+                };
+                if !valid_ifname(&o.name) || !self.ifnames[h].insert(o.name.clone()) {
+                    self.err(format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
+                } else if is_port_fallback(&o.name) {
+                    self.err(reserved_name(&format!("overlay {:?}", o.name), &o.name));
+                }
+                self.bridge_ix
+                    .insert(format!("{}@{host}", o.name), self.plan.bridges.len());
+                self.plan.bridges.push(PlannedBridge {
+                    node: h,
+                    name: o.name.clone(),
+                    index: 0, // See indexes().
+                    mac: mac_from_name(&format!("{host}/{}", o.name)),
+                    addrs: Vec::new(),
+                    scoped_names: false,
+                    netfilter: false,
+                });
+            }
+        }
+    }
+
+    /// Resolves the bridge netfilter switch of every node holding bridges: one sysctl per
+    /// namespace, so the bridges declared in one node must agree; overlay bridges (from
+    /// `declared` on) follow them.
+    pub(super) fn bridge_netfilter(&mut self, declared: usize) {
+        let mut first: HashMap<usize, usize> = HashMap::new();
+        for b in 0..declared {
+            let bridge = &self.plan.bridges[b];
+            let Some(&f) = first.get(&bridge.node) else {
+                first.insert(bridge.node, b);
+                continue;
+            };
+            let other = &self.plan.bridges[f];
+            if other.netfilter != bridge.netfilter {
+                let (on, off) = if other.netfilter {
+                    (other, bridge)
+                } else {
+                    (bridge, other)
+                };
+                let msg = format!(
+                    "bridges {:?} and {:?} both live in node {:?}, where bridge netfilter (net.bridge.bridge-nf-call-iptables) is one switch for the whole namespace, but {:?} asks for it with bridge_netfilter(true) and {:?} does not: give both the same bridge_netfilter(..), or put one of them in another node with in_node()",
+                    other.name, bridge.name, self.plan.nodes[bridge.node].name, on.name, off.name
+                );
+                self.err(msg);
+            }
+        }
+        for b in declared..self.plan.bridges.len() {
+            let node = self.plan.bridges[b].node;
+            self.plan.bridges[b].netfilter = first
+                .get(&node)
+                .is_some_and(|&f| self.plan.bridges[f].netfilter);
+        }
+    }
+
+    /// The node holding the bridge an attachment plugs into, if it exists.
+    pub(super) fn attachment_owner(&self, a: &AttachSpec) -> Option<usize> {
+        let key = match (
+            &a.at,
+            self.topo.overlays.iter().any(|o| o.name == a.network),
+        ) {
+            (Some(host), true) => format!("{}@{host}", a.network),
+            _ => a.network.clone(),
+        };
+        self.bridge_ix.get(&key).map(|&b| self.plan.bridges[b].node)
+    }
+
+    pub(super) fn attachments(
+        &mut self,
+        subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>,
+    ) {
+        // Explicit addresses first, so that pools skip them whatever the declaration order.
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        let mut fixed: Vec<Vec<(Option<IpAddr>, Option<IpAddr>)>> = Vec::new();
+        for spec in &specs {
+            let mut per = Vec::new();
+            for a in &spec.attach {
+                let what = format!("node {:?} on {:?}", spec.name, a.network);
+                let (v4, v6) = subnets.get(&a.network).copied().unwrap_or((None, None));
+                let ip = match (&a.ip, v4) {
+                    (Some(s), Some(net)) => self
+                        .parse_in(s, IpNet::V4(net), &what)
+                        .filter(|ip| self.take(*ip, what.clone())),
+                    _ => None,
+                };
+                let ip6 = match (&a.ip6, v6) {
+                    (Some(s), Some(net)) => self
+                        .parse_in(s, IpNet::V6(net), &what)
+                        .filter(|ip| self.take(*ip, what.clone())),
+                    (Some(_), None) => {
+                        self.err(format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
+                        None
+                    }
+                    _ => None,
+                };
+                per.push((ip, ip6));
+            }
+            fixed.push(per);
+        }
+        for (spec, fixed) in specs.iter().zip(fixed) {
+            let node = self.node_ix[&spec.name];
+            for (a, (ip, ip6)) in spec.attach.iter().zip(fixed) {
+                let what = format!("node {:?} on {:?}", spec.name, a.network);
+                let overlay_bridge = match (
+                    &a.at,
+                    self.topo.overlays.iter().find(|o| o.name == a.network),
+                ) {
+                    (Some(host), Some(_)) => {
+                        match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
+                            Some(&b) => Some(b),
+                            None => {
+                                self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
+                                continue;
+                            }
+                        }
+                    }
+                    (None, Some(_)) => {
+                        self.err(format!("{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))", a.network));
+                        continue;
+                    }
+                    (Some(_), None) => {
+                        self.err(format!("{what}: at() is only for overlay networks"));
+                        continue;
+                    }
+                    (None, None) => None,
+                };
+                let Some(bridge) =
+                    overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied())
+                else {
+                    let known: Vec<&str> =
+                        self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
+                    self.err(format!(
+                        "{what}: there is no bridge network {:?} (known: {}): declare it with Topology::bridge",
+                        a.network,
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ));
+                    continue;
+                };
+                let owner = self.plan.bridges[bridge].node;
+                if owner == node {
+                    self.err(format!(
+                        "{what}: the bridge lives in this node already; its address is the bridge's gateway"
+                    ));
+                    continue;
+                }
+                let (v4, v6) = subnets[&a.network];
+                let ip =
+                    ip.or_else(|| v4.and_then(|net| self.alloc(IpNet::V4(net), &a.network, &what)));
+                let ip6 = ip6
+                    .or_else(|| v6.and_then(|net| self.alloc(IpNet::V6(net), &a.network, &what)));
+                let mut addrs = Vec::new();
+                if let (Some(ip), Some(net)) = (ip, v4) {
+                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                }
+                if let (Some(ip), Some(net)) = (ip6, v6) {
+                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                }
+                let ifname = self.next_ifname(node, a.ifname.as_deref(), &what);
+                let peer = self.port_name(owner, &spec.name, &ifname, a.peer.as_deref(), &what);
+                let mac = match ip {
+                    Some(IpAddr::V4(v4)) => mac_from_ipv4(v4),
+                    _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
+                };
+                let owner_name = self.plan.nodes[owner].name.clone();
+                if a.impairable {
+                    self.impairable.push(self.plan.veths.len());
+                }
+                self.plan.veths.push(PlannedVeth {
+                    ends: [
+                        VethEnd {
+                            node,
+                            name: ifname.clone(),
+                            index: 0, // See indexes().
+                            mac,
+                            addrs: addrs.clone(),
+                            master: None,
+                        },
+                        VethEnd {
+                            node: owner,
+                            name: peer.clone(),
+                            index: 0, // See indexes().
+                            mac: mac_from_name(&format!("{owner_name}/{peer}")),
+                            addrs: Vec::new(),
+                            master: Some(bridge),
+                        },
+                    ],
+                });
+                self.plan.nodes[node].ifaces.push(PlannedIface {
+                    name: ifname,
+                    network: a.network.clone(),
+                    mac,
+                    addrs,
+                });
+                // Docker's rule: the first network with a gateway gives the default route
+                // (an internal network gives none).
+                let internal = self
+                    .topo
+                    .bridges
+                    .iter()
+                    .any(|b| b.name == a.network && b.internal);
+                let gws: Vec<IpAddr> = if internal {
+                    Vec::new()
+                } else {
+                    self.plan.bridges[bridge]
+                        .addrs
+                        .iter()
+                        .map(|a| a.addr())
+                        .collect()
+                };
+                let slot = &mut self.gateways[node];
+                for gw in gws {
+                    match gw {
+                        IpAddr::V4(_) if slot.0.is_none() && ip.is_some() => slot.0 = Some(gw),
+                        IpAddr::V6(_) if slot.1.is_none() && ip6.is_some() => slot.1 = Some(gw),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        // The bridges' own addresses appear as interfaces of their owners too.
+        for b in &self.plan.bridges {
+            let iface = PlannedIface {
+                name: b.name.clone(),
+                network: b.name.clone(),
+                mac: b.mac,
+                addrs: b.addrs.clone(),
+            };
+            self.plan.nodes[b.node].ifaces.push(iface);
+        }
+    }
+
+    pub(super) fn links(&mut self) {
+        for spec in &self.topo.links {
+            let name = link_name(spec);
+            let (Some(&a), Some(&b)) = (self.node_ix.get(&spec.a), self.node_ix.get(&spec.b))
+            else {
+                for n in [&spec.a, &spec.b] {
+                    if !self.node_ix.contains_key(n) {
+                        self.err(format!("link {name}: node {n:?} does not exist: declare it with Topology::node"));
+                    }
+                }
+                continue;
+            };
+            if a == b {
+                self.err(format!(
+                    "link {name}: both ends are node {:?}: a link joins two different nodes",
+                    spec.a
+                ));
+                continue;
+            }
+            let Ok(net) = spec.subnet.parse::<Ipv4Net>().map(|n| n.trunc()) else {
+                continue;
+            };
+            let what = format!("link {name}");
+            let mut ips: [Option<IpAddr>; 2] = [None, None];
+            if let Some((ia, ib)) = &spec.ips {
+                ips[0] = self.parse_in(ia, IpNet::V4(net), &format!("{what} at {:?}", spec.a));
+                ips[1] = self.parse_in(ib, IpNet::V4(net), &format!("{what} at {:?}", spec.b));
+            } else {
+                let mut hosts = net.hosts();
+                ips = [hosts.next().map(IpAddr::V4), hosts.next().map(IpAddr::V4)];
+                if ips[1].is_none() {
+                    self.err(format!("{what}: subnet {net} has fewer than two host addresses: use a /30 or /31 or larger"));
+                }
+            }
+            let v6 = spec
+                .subnet6
+                .as_deref()
+                .and_then(|s| s.parse::<Ipv6Net>().ok())
+                .map(|n| n.trunc());
+            let ends = [(a, &spec.a, 0usize), (b, &spec.b, 1usize)];
+            let mut planned = Vec::new();
+            for (node, node_name, k) in ends {
+                let who = format!("{what} at {node_name:?}");
+                let mut addrs = Vec::new();
+                if let Some(ip) = ips[k] {
+                    if self.take(ip, who.clone()) {
+                        addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+                    }
+                }
+                if let Some(n6) = v6 {
+                    let ip = v6_hosts(n6).nth(k).expect("an IPv6 subnet has two hosts");
+                    if self.take(ip, who.clone()) {
+                        addrs.push(IpNet::new(ip, n6.prefix_len()).expect("valid prefix"));
+                    }
+                }
+                let wanted = spec
+                    .names
+                    .as_ref()
+                    .map(|(x, y)| if k == 0 { x.as_str() } else { y.as_str() });
+                let ifname = self.next_ifname(node, wanted, &who);
+                let mac = mac_from_name(&format!("{node_name}/{ifname}"));
+                self.plan.nodes[node].ifaces.push(PlannedIface {
+                    name: ifname.clone(),
+                    network: name.clone(),
+                    mac,
+                    addrs: addrs.clone(),
+                });
+                planned.push(VethEnd {
+                    node,
+                    name: ifname,
+                    index: 0, // See indexes().
+                    mac,
+                    addrs,
+                    master: None,
+                });
+            }
+            let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");
+            if spec.impairable {
+                self.impairable.push(self.plan.veths.len());
+            }
+            self.plan.veths.push(PlannedVeth { ends: [ea, eb] });
+        }
+    }
+
+    /// The VXLAN device of each overlay host, sending from the host's first IPv4 address.
+    pub(super) fn vxlans(&mut self) {
+        for o in &self.topo.overlays {
+            let mut locals = Vec::new();
+            for host in &o.hosts {
+                let Some(&h) = self.node_ix.get(host) else {
+                    continue;
+                };
+                let ip = self.plan.nodes[h]
+                    .ifaces
+                    .iter()
+                    .flat_map(|i| &i.addrs)
+                    .find_map(|a| match a {
+                        IpNet::V4(n) => Some(n.addr()),
+                        IpNet::V6(_) => None,
+                    });
+                match ip {
+                    Some(ip) => locals.push((h, host, ip)),
+                    None => self.err(format!(
+                        "overlay {:?}: host {host:?} has no IPv4 address to carry it: attach it to an underlay network",
+                        o.name
+                    )),
+                }
+            }
+            for &(h, host, local) in &locals {
+                let name = format!("vxlan{}", o.vni);
+                if !self.ifnames[h].insert(name.clone()) {
+                    self.err(format!(
+                        "overlay {:?}: {host:?} already has an interface {name:?}: use another VNI",
+                        o.name
+                    ));
+                }
+                self.plan.vxlans.push(PlannedVxlan {
+                    node: h,
+                    mac: mac_from_name(&format!("{host}/{name}")),
+                    name,
+                    index: 0, // See indexes().
+                    vni: o.vni,
+                    local,
+                    remotes: locals.iter().filter(|l| l.0 != h).map(|l| l.2).collect(),
+                    master: self.bridge_ix[&format!("{}@{host}", o.name)],
+                });
+            }
+        }
+    }
+
+    /// The interface index of every device, once all exist (relays included): from 2 (1
+    /// is `lo`), bridges first, then veth ends, then VXLAN devices, from one counter for
+    /// the whole plan (see [`Plan::ifindex`] for why).
+    pub(super) fn indexes(&mut self) {
+        let mut next = 2u32;
+        let mut by_name = vec![BTreeMap::new(); self.plan.nodes.len()];
+        let mut assign = |node: usize, name: &str, index: &mut u32| {
+            *index = next;
+            by_name[node].insert(name.to_string(), next);
+            next += 1;
+        };
+        for b in &mut self.plan.bridges {
+            assign(b.node, &b.name, &mut b.index);
+        }
+        for e in self.plan.veths.iter_mut().flat_map(|v| &mut v.ends) {
+            assign(e.node, &e.name, &mut e.index);
+        }
+        for x in &mut self.plan.vxlans {
+            assign(x.node, &x.name, &mut x.index);
+        }
+        self.plan.ifindexes = by_name;
+    }
+}
+
+/// A deterministic, locally administered unicast MAC derived from a name.
+pub(super) fn mac_from_name(name: &str) -> [u8; 6] {
+    // FNV-1a, 64 bit.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    [0x02, b[1], b[2], b[3], b[4], b[5]]
+}
+
+/// Docker's MAC scheme: `02:42` followed by the IPv4 address.
+fn mac_from_ipv4(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}

@@ -1,0 +1,128 @@
+//! nftables rules from the topology: masquerade, published ports, internal networks,
+//! isolation between the host's bridges.
+
+use super::*;
+
+impl Planner<'_> {
+    /// The nftables rules that Docker's iptables rules become: masquerade, published
+    /// ports, internal networks, isolation between the host's bridges.
+    pub(super) fn netfilter(&mut self) {
+        let add = |plan: &mut Plan, node: usize, f: &dyn Fn(Ruleset) -> Ruleset| {
+            let rules = plan.nodes[node].rules.take().unwrap_or_default();
+            plan.nodes[node].rules = Some(f(rules));
+        };
+        for spec in &self.topo.bridges {
+            let Some(&b) = self.bridge_ix.get(&spec.name) else {
+                continue;
+            };
+            let owner = self.plan.bridges[b].node;
+            let name = spec.name.clone();
+            let subnets: Vec<IpNet> = self.plan.bridges[b]
+                .addrs
+                .iter()
+                .map(|a| a.trunc())
+                .collect();
+            if spec.hairpin {
+                if subnets.is_empty() {
+                    self.err(format!("bridge {name:?}: hairpin needs a gateway on the bridge to masquerade to; drop no_gateway()"));
+                }
+                self.plan.nodes[owner].forwarding = true;
+                for net in &subnets {
+                    add(&mut self.plan, owner, &|r| {
+                        r.hairpin_masquerade(*net, &name)
+                    });
+                }
+            }
+            if spec.masquerade {
+                if subnets.is_empty() {
+                    self.err(format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
+                }
+                self.plan.nodes[owner].forwarding = true;
+                for net in subnets {
+                    add(&mut self.plan, owner, &|r| {
+                        r.nat_masquerade(net, Some(&name))
+                    });
+                }
+            }
+            if spec.internal {
+                // Docker's: -i BR ! -o BR -j DROP; -o BR ! -i BR -j DROP (traffic between
+                // members may pass the forward hook too, where bridges are filtered).
+                add(&mut self.plan, owner, &|r| {
+                    r.filter(Hook::Forward, Rule::new().iif(&name).not_oif(&name).drop())
+                        .filter(Hook::Forward, Rule::new().oif(&name).not_iif(&name).drop())
+                });
+            }
+        }
+        // Published ports, at the node holding the gateway of the node's first network.
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            if spec.publish.is_empty() {
+                continue;
+            }
+            let node = self.node_ix[&spec.name];
+            let first = spec
+                .attach
+                .iter()
+                .find_map(|a| self.bridge_ix.get(&a.network).map(|&b| (a, b)));
+            let Some((attach, b)) = first.filter(|(_, b)| !self.plan.bridges[*b].addrs.is_empty())
+            else {
+                self.err(format!(
+                    "node {:?} publishes ports but is on no bridge network with a gateway: attach it to one",
+                    spec.name
+                ));
+                continue;
+            };
+            let owner = self.plan.bridges[b].node;
+            let Some(ip) = self.plan.nodes[node]
+                .ifaces
+                .iter()
+                .filter(|i| i.network == attach.network)
+                .flat_map(|i| &i.addrs)
+                .map(|a| a.addr())
+                .find(IpAddr::is_ipv4)
+            else {
+                continue;
+            };
+            self.plan.nodes[owner].forwarding = true;
+            for &(proto, host_port, port) in &spec.publish {
+                let to = std::net::SocketAddr::new(ip, port);
+                add(&mut self.plan, owner, &|r| {
+                    r.dnat(proto, None, host_port, to)
+                });
+            }
+        }
+        // Isolation between the host's bridges once it forwards.
+        if self.plan.nodes[0].forwarding {
+            let host_bridges: Vec<String> = self
+                .plan
+                .bridges
+                .iter()
+                .filter(|b| b.node == 0 && self.topo.bridges.iter().any(|s| s.name == b.name))
+                .map(|b| b.name.clone())
+                .collect();
+            for a in &host_bridges {
+                for b in &host_bridges {
+                    let routed = self
+                        .topo
+                        .routed_between
+                        .iter()
+                        .any(|(x, y)| (x == a && y == b) || (x == b && y == a));
+                    if a != b && !routed {
+                        add(&mut self.plan, 0, &|r| {
+                            r.filter(Hook::Forward, Rule::new().iif(a).oif(b).drop())
+                        });
+                    }
+                }
+            }
+        }
+        for (a, b) in &self.topo.routed_between {
+            for n in [a, b] {
+                if !self.bridge_ix.contains_key(n) {
+                    self.err(format!(
+                        "route_between({a:?}, {b:?}): there is no bridge network {n:?}"
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Routes: default routes via gateways, static routes, routes through forwarding nodes.
+
+use super::*;
+
+/// One L3 segment: the nodes with an address in one subnet.
+#[derive(Debug)]
+struct Segment {
+    /// Members: (node, its address there).
+    members: Vec<(usize, IpAddr)>,
+}
+
+impl Planner<'_> {
+    /// Docker's rule: the default routes via the gateways [`Planner::attachments`] found,
+    /// unless the node declares its own or asks for none.
+    pub(super) fn default_routes(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in &specs {
+            let i = self.node_ix[&spec.name];
+            let has_default = spec
+                .routes
+                .iter()
+                .any(|(d, _)| d == "default" || d == "0.0.0.0/0");
+            if !spec.default_route || has_default {
+                self.gateways[i].0 = None;
+            }
+            let has_default6 = spec.routes.iter().any(|(d, _)| d == "::/0");
+            if !spec.default_route || has_default6 {
+                self.gateways[i].1 = None;
+            }
+            if let Some(gw) = self.gateways[i].0 {
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: "0.0.0.0/0".parse().expect("cidr"),
+                    via: gw,
+                });
+            }
+            if let Some(gw) = self.gateways[i].1 {
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: "::/0".parse().expect("cidr"),
+                    via: gw,
+                });
+            }
+        }
+    }
+
+    pub(super) fn static_routes(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in &specs {
+            let i = self.node_ix[&spec.name];
+            for (dest, via) in &spec.routes {
+                let what = format!("node {:?} route {dest} via {via}", spec.name);
+                let via_ip = match via.parse::<IpAddr>() {
+                    Ok(ip) => ip,
+                    Err(_) => {
+                        self.err(format!("{what}: {via:?} is not an IP address"));
+                        continue;
+                    }
+                };
+                let dest_net = match dest.as_str() {
+                    "default" if via_ip.is_ipv4() => {
+                        Ok("0.0.0.0/0".parse::<IpNet>().expect("cidr"))
+                    }
+                    "default" => Ok("::/0".parse::<IpNet>().expect("cidr")),
+                    d => d
+                        .parse::<IpNet>()
+                        .or_else(|_| d.parse::<IpAddr>().map(IpNet::from)),
+                };
+                let Ok(dest_net) = dest_net else {
+                    self.err(format!(
+                        "{what}: {dest:?} is neither \"default\", an address nor a CIDR"
+                    ));
+                    continue;
+                };
+                if dest_net.addr().is_ipv4() != via_ip.is_ipv4() {
+                    self.err(format!(
+                        "{what}: destination and gateway are of different IP families"
+                    ));
+                    continue;
+                }
+                let on_link = self.plan.nodes[i]
+                    .ifaces
+                    .iter()
+                    .flat_map(|f| &f.addrs)
+                    .any(|a| a.contains(&via_ip));
+                if !on_link {
+                    self.err(format!(
+                        "{what}: {via_ip} is not on any subnet of {:?}: the next hop must be a neighbour",
+                        spec.name
+                    ));
+                    continue;
+                }
+                self.plan.routes.push(PlannedRoute {
+                    node: i,
+                    dest: dest_net.trunc(),
+                    via: via_ip,
+                });
+            }
+        }
+    }
+
+    /// Routes through forwarding nodes to every subnet a node is not on, unless its
+    /// default route already leads there through the same next hop.
+    pub(super) fn auto_routes(&mut self) {
+        // Segments: subnet -> members (node, address).
+        let mut segs: BTreeMap<String, (IpNet, Vec<(usize, IpAddr)>)> = BTreeMap::new();
+        for (n, node) in self.plan.nodes.iter().enumerate() {
+            for a in node.ifaces.iter().flat_map(|i| &i.addrs) {
+                segs.entry(a.trunc().to_string())
+                    .or_insert_with(|| (a.trunc(), Vec::new()))
+                    .1
+                    .push((n, a.addr()));
+            }
+        }
+        let segments: Vec<Segment> = segs
+            .values()
+            .map(|(_, m)| Segment { members: m.clone() })
+            .collect();
+        let nets: Vec<IpNet> = segs.values().map(|(n, _)| *n).collect();
+        let hidden: HashSet<IpNet> = self
+            .topo
+            .bridges
+            .iter()
+            .filter(|b| b.masquerade)
+            .filter_map(|b| self.bridge_ix.get(&b.name))
+            .flat_map(|&b| self.plan.bridges[b].addrs.iter().map(|a| a.trunc()))
+            .collect();
+        let mut extra = Vec::new();
+        for src in 0..self.plan.nodes.len() {
+            // BFS over nodes; first hop remembered per reached node.
+            let mut first_hop: HashMap<usize, (IpAddr, bool)> = HashMap::new();
+            let mut queue = VecDeque::from([src]);
+            let mut seen = HashSet::from([src]);
+            while let Some(x) = queue.pop_front() {
+                for (s, seg) in segments.iter().enumerate() {
+                    if !seg.members.iter().any(|m| m.0 == x) {
+                        continue;
+                    }
+                    for &(y, ip) in &seg.members {
+                        if seen.contains(&y) || !self.plan.nodes[y].forwarding {
+                            continue;
+                        }
+                        if ip.is_ipv4() != nets[s].addr().is_ipv4() {
+                            continue;
+                        }
+                        seen.insert(y);
+                        let hop = if x == src {
+                            (ip, ip.is_ipv4())
+                        } else {
+                            first_hop[&x]
+                        };
+                        first_hop.insert(y, hop);
+                        queue.push_back(y);
+                    }
+                }
+            }
+            let direct: HashSet<usize> = (0..nets.len())
+                .filter(|&s| segments[s].members.iter().any(|m| m.0 == src))
+                .collect();
+            for (s, net) in nets.iter().enumerate() {
+                // A masqueraded subnet is hidden behind its NAT: nobody outside routes to it.
+                if direct.contains(&s) || hidden.contains(net) {
+                    continue;
+                }
+                // The nearest forwarding node on that segment, in BFS order of discovery.
+                let hop = segments[s]
+                    .members
+                    .iter()
+                    .filter_map(|m| first_hop.get(&m.0).copied())
+                    .find(|(ip, _)| ip.is_ipv4() == net.addr().is_ipv4());
+                let Some((via, _)) = hop else { continue };
+                let default = if via.is_ipv4() {
+                    self.gateways[src].0
+                } else {
+                    self.gateways[src].1
+                };
+                let has_route = self.plan.routes.iter().any(|r| {
+                    r.node == src && (r.dest == *net || (r.dest.prefix_len() == 0 && r.via == via))
+                });
+                if default == Some(via) || has_route {
+                    continue;
+                }
+                extra.push(PlannedRoute {
+                    node: src,
+                    dest: *net,
+                    via,
+                });
+            }
+        }
+        self.plan.routes.extend(extra);
+    }
+}

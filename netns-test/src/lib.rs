@@ -23,7 +23,8 @@
 //! - [`Topology`] and [`presets`]: the network, Docker's model in one declaration each
 //!   (bridges, containers, routers, links, NAT, published ports, isolation, overlays).
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
-//!   programs inside a node, changes at run time.
+//!   programs inside a node, changes at run time through one handle per kind of object
+//!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`]).
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
@@ -46,6 +47,7 @@ mod dns;
 pub mod environment;
 mod error;
 pub mod fault;
+mod handles;
 mod kernel;
 mod net;
 pub mod nft;
@@ -56,6 +58,7 @@ mod sys;
 pub mod topology;
 
 pub use error::{Error, Result};
+pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Net, Node, RouteEntry};
 pub use topology::Topology;
 

@@ -30,7 +30,6 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
 
-use netns_test::nft::conntrack;
 use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -151,7 +150,10 @@ async fn the_published_port_serves_the_internet_and_the_host(net: Net) -> anyhow
         .await;
     assert_eq!(outcome, Outcome::NetUnreachable);
     // ... and a route is all it lacks: given one through the host, it does.
-    outside.add_route("172.17.0.0/16", HOST_WAN.into()).await?;
+    outside
+        .route()
+        .add("172.17.0.0/16", HOST_WAN.into())
+        .await?;
     let page = curl(&outside, "http://172.17.0.2/").await?;
     assert_eq!(
         page.as_deref(),
@@ -214,7 +216,7 @@ async fn outbound_connections_leave_with_the_hosts_address(net: Net) -> anyhow::
 
     // host# conntrack -L -p tcp --dport 9000: the entry the masquerade made. The original
     // direction is web -> outside; the reply direction is addressed to the host.
-    let entries = host.exec(conntrack::list)?;
+    let entries = host.nft().conntrack()?;
     let entry = entries
         .iter()
         .find(|e| e.orig.src == IpAddr::V4(WEB) && e.orig.dport == 9000)
@@ -269,7 +271,10 @@ async fn a_published_udp_port_answers(net: Net) -> anyhow::Result<()> {
         .await;
     assert_eq!(outcome, Outcome::NetUnreachable);
     // ... which is all it lacks.
-    outside.add_route("172.17.0.0/16", HOST_WAN.into()).await?;
+    outside
+        .route()
+        .add("172.17.0.0/16", HOST_WAN.into())
+        .await?;
     outside.assert_reaches(IpAddr::V4(WEB), Probe::Udp(7)).await;
     Ok(())
 }

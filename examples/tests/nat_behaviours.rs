@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use netns_test::nft::{self, conntrack, Hook, NatMode, Proto, Rule, Ruleset};
+use netns_test::nft::{conntrack, Hook, NatMode, Proto, Rule, Ruleset};
 use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, presets, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -275,7 +275,7 @@ async fn address_and_port_dependent_mapping_shows_each_destination_another_port(
     ensure!(a != b && b != c && a != c, "a port was reused: {seen:?}");
 
     // The NAT's conntrack table holds the three flows, each with its own public port.
-    let entries = net.node("nat").exec(conntrack::list)?;
+    let entries = net.node("nat").nft().conntrack()?;
     let mut ports: Vec<u16> = entries
         .iter()
         .filter(|e| e.proto == Proto::Udp && e.orig.sport == ALICE_PORT && e.is_src_nat())
@@ -346,7 +346,7 @@ async fn address_and_port_dependent_filtering_keeps_strangers_out(net: Net) -> a
         .and_then(|n| n.rules.clone())
         .context("nat has planned rules")?;
     let open = planned.full_cone(IpAddr::V4(ALICE_IP), Proto::Udp, ALICE_PORT..=ALICE_PORT);
-    nat.exec(|| nft::apply(&open))?;
+    nat.nft().apply(&open)?;
     k.eve.send(k.public, "from eve").await?;
     assert_eq!(
         k.alice.receive_for(WINDOW).await,
@@ -472,7 +472,7 @@ fn bridge_netfilter_on(node: &Node) -> anyhow::Result<()> {
 
 /// The TCP connection from `client` to `to:8080` in `nat`'s conntrack table.
 fn client_flow(nat: &Node, to: Ipv4Addr) -> anyhow::Result<conntrack::Entry> {
-    let entries = nat.exec(conntrack::list)?;
+    let entries = nat.nft().conntrack()?;
     entries
         .iter()
         .find(|e| {
@@ -595,7 +595,7 @@ async fn hairpinning_leaves_direct_lan_traffic_alone_under_br_netfilter(
     bridge_netfilter_on(&nat)?;
     let direct = at(WEB_IP, WEB_PORT);
     let public = at(NAT_WAN, PUBLISHED);
-    let apply = |rules: Ruleset| nat.exec(|| netns_test::nft::apply(&rules));
+    let apply = |rules: Ruleset| nat.nft().apply(&rules);
 
     // Addresses alone: `ip saddr 192.168.1.0/24 masquerade`. Hairpinning works, but web
     // now sees the router for client's direct connection too, which nat only bridged.
@@ -606,7 +606,7 @@ async fn hairpinning_leaves_direct_lan_traffic_alone_under_br_netfilter(
     // `ct status dnat ip saddr 192.168.1.0/24 oifname "lan" masquerade`: only the
     // hairpinned connection.
     apply(Ruleset::named("hairpin").hairpin_masquerade("192.168.1.0/24", "lan"))?;
-    nat.exec(conntrack::flush)?;
+    nat.nft().flush_conntrack()?;
     assert_eq!(tcp_seen(&client, public, LONG).await?.ip(), NAT_LAN);
     assert_eq!(tcp_seen(&client, direct, LONG).await?.ip(), CLIENT_IP);
     Ok(())
@@ -621,7 +621,7 @@ const HOME2_WAN: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 3);
 
 /// The connection from `src` to the server in `router`'s conntrack table.
 fn flow_to_server(router: &Node, proto: Proto, src: IpAddr) -> anyhow::Result<conntrack::Entry> {
-    let entries = router.exec(conntrack::list)?;
+    let entries = router.nft().conntrack()?;
     entries
         .iter()
         .find(|e| e.proto == proto && e.orig.src == src && e.orig.dst == IpAddr::V4(SERVER_IP))

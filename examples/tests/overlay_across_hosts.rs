@@ -88,13 +88,13 @@ fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
     // Take the underlay away from host2: the containers lose each other.
     let (c1, host2) = (net.node("c1"), net.node("host2"));
     assert!(pings(&c1, "10.0.9.2"));
-    net.block_on(host2.link_down("eth0")).expect("link down");
+    net.block_on(host2.link("eth0").down()).expect("link down");
     assert!(
         !pings(&c1, "10.0.9.2"),
         "c1 still reaches c2 without the underlay"
     );
     // Give it back, and they find each other again.
-    net.block_on(host2.link_up("eth0")).expect("link up");
+    net.block_on(host2.link("eth0").up()).expect("link up");
     let back = c1
         .command("ping")
         .args(["-c", "1", "-w", "5", "10.0.9.2"])

@@ -67,7 +67,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use netns_test::nft::{conntrack, Hook, NatMode, Proto, Rule, Ruleset};
+use netns_test::nft::{Hook, NatMode, Proto, Rule, Ruleset};
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
@@ -305,7 +305,7 @@ type Received = Vec<(SocketAddr, String)>;
 /// The public port `router` gave the UDP flow `from:PEER_PORT -> to` (conntrack's reply
 /// direction is addressed to it): `conntrack -L -p udp -s FROM --sport 4000 -d TO`.
 fn mapped_port(router: &Node, from: IpAddr, to: SocketAddr) -> anyhow::Result<u16> {
-    let entries = router.exec(conntrack::list)?;
+    let entries = router.nft().conntrack()?;
     entries
         .iter()
         .find(|e| {
@@ -453,8 +453,8 @@ async fn a_symmetric_nat_defeats_hole_punching(net: Net) -> anyhow::Result<()> {
         Wan::DropUnsolicited,
     )
     .nat_masquerade("192.168.2.0/24", Some("lan_b"));
-    nat_b.exec(|| netns_test::nft::apply(&eim))?;
-    nat_b.exec(conntrack::flush)?;
+    nat_b.nft().apply(&eim)?;
+    nat_b.nft().flush_conntrack()?;
     let p = register_and_punch(&alice, &bob).await?;
     assert_eq!(p.bob_public, SocketAddr::from((NAT_B, PEER_PORT)));
     assert_eq!(sources(&p.alice_got), [p.bob_public], "{:?}", p.alice_got);
@@ -515,7 +515,7 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
 /// How many unsolicited packets `router` dropped on its WAN interface, from the counter
 /// of its `iifname "wan" drop` rule (`nft list ruleset`: `... # handle 7, packets 1 bytes 49`).
 fn wan_drops(router: &Node) -> anyhow::Result<u64> {
-    let ruleset = router.exec(netns_test::nft::list)?;
+    let ruleset = router.nft().list()?;
     let line = ruleset
         .lines()
         .find(|l| l.contains(r#"iifname "wan" counter drop"#))
@@ -557,7 +557,7 @@ async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<EarlyPunch> 
     let handled = || -> anyhow::Result<bool> {
         Ok(match wan {
             Wan::DropUnsolicited => wan_drops(&nat_b)? >= 1,
-            Wan::Open => nat_b.exec(conntrack::list)?.iter().any(|e| {
+            Wan::Open => nat_b.nft().conntrack()?.iter().any(|e| {
                 e.proto == Proto::Udp
                     && e.orig.src == IpAddr::V4(NAT_A)
                     && e.orig.dst == IpAddr::V4(NAT_B)
@@ -626,7 +626,7 @@ async fn a_router_that_takes_the_first_punch_itself_breaks_hole_punching(
     // That entry is all that broke it: once nat_b forgets it, and bob's flow to alice
     // exists before her next punch arrives, the same peers punch through.
     let nat_b = net.node("nat_b");
-    nat_b.exec(conntrack::flush)?;
+    nat_b.nft().flush_conntrack()?;
     let (alice_public, bob_public) = (
         SocketAddr::from((NAT_A, PEER_PORT)),
         SocketAddr::from((NAT_B, PEER_PORT)),

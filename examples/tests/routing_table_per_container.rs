@@ -15,7 +15,7 @@
 //! ```
 //!
 //! No traffic goes to 8.8.8.8: the tests only read routing tables (with `ip route`, and
-//! with [`Node::routes`]).
+//! with `node.route().list()`).
 
 use netns_test::{netns_test, Net, Node, RouteEntry, Topology};
 
@@ -68,7 +68,7 @@ async fn a_route_added_in_one_container_is_invisible_in_another(net: Net) -> any
     );
 
     // (netshoot-a)# route add -host 8.8.8.8 dev eth0
-    a.add_device_route("8.8.8.8/32", "eth0").await?;
+    a.route().add_dev("8.8.8.8/32", "eth0").await?;
 
     assert_eq!(
         ip_route(&a).await?,
@@ -94,14 +94,20 @@ async fn a_route_added_in_one_container_is_invisible_in_another(net: Net) -> any
 
     // The same through the API: netshoot-a's table has 8.8.8.8/32 on eth0, without gateway.
     let to_8888 = |r: &RouteEntry| r.dest.to_string() == "8.8.8.8/32";
-    let in_a: Vec<RouteEntry> = a.routes().await?.into_iter().filter(to_8888).collect();
+    let in_a: Vec<RouteEntry> = a
+        .route()
+        .list()
+        .await?
+        .into_iter()
+        .filter(to_8888)
+        .collect();
     let expected = RouteEntry {
         dest: "8.8.8.8/32".parse()?,
         via: None,
         dev: Some(a.iface("eth0")?.index),
     };
     assert_eq!(in_a, [expected]);
-    let in_b = b.routes().await?;
+    let in_b = b.route().list().await?;
     assert!(
         in_b.iter().any(|r| r.dest.to_string() == "172.17.0.0/16"),
         "netshoot-b's table is read: {in_b:?}"

@@ -14,7 +14,7 @@
 
 use std::net::Ipv4Addr;
 
-use netns_test::nft::{self, conntrack, Ruleset};
+use netns_test::nft::Ruleset;
 use netns_test::reach::Probe;
 use netns_test::{netns_test, Net, Node, Topology};
 
@@ -80,7 +80,7 @@ async fn with_forwarding_and_masquerade_sample_reaches_the_outside(net: Net) -> 
     net.host().assert_reaches(&sample, Probe::Icmp).await;
     outside.assert_cannot_reach(&sample, Probe::Icmp).await;
     // ... for want of that route alone: given one through the host, it does.
-    outside.add_route("10.1.1.0/24", HOST_WAN.into()).await?;
+    outside.route().add("10.1.1.0/24", HOST_WAN.into()).await?;
     outside.assert_reaches(&sample, Probe::Icmp).await;
     Ok(())
 }
@@ -104,8 +104,9 @@ async fn without_masquerade_the_outside_cannot_answer(net: Net) -> anyhow::Resul
     sample.assert_cannot_reach(&outside, Probe::Icmp).await;
     // The masquerade is what was missing: with it the same ping is answered.
     // root@test1:~# iptables -t nat -A POSTROUTING -s 10.1.1.0/24 ! -o samplebr -j MASQUERADE
-    host.exec(|| nft::apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr"))))?;
-    host.exec(conntrack::flush)?;
+    host.nft()
+        .apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr")))?;
+    host.nft().flush_conntrack()?;
     sample.assert_reaches(&outside, Probe::Icmp).await;
     Ok(())
 }

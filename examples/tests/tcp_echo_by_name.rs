@@ -66,11 +66,11 @@ fn a_echoes_through_b_with_std_sockets(net: Net) -> anyhow::Result<()> {
     server.join().expect("the server thread panicked")?;
 
     // With its only interface down, `a` has no route to `b` at all.
-    net.block_on(a.link_down("eth0"))?;
+    net.block_on(a.link("eth0").down())?;
     let err = a
         .exec(|| std::net::TcpStream::connect(("b", 7000)))
         .expect_err("a's eth0 is down");
     assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable, "{err}");
-    net.block_on(a.link_up("eth0"))?;
+    net.block_on(a.link("eth0").up())?;
     Ok(())
 }

@@ -26,7 +26,8 @@
 //!   entering the namespaces once, then building any number of networks).
 //! - [`sandbox`]: the runner behind the attribute, for code that runs a test without it.
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
-//!   programs inside a node, changes at run time.
+//!   programs inside a node, changes at run time through one handle per kind of object
+//!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`]).
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
@@ -51,6 +52,7 @@ mod dns;
 pub mod environment;
 mod error;
 pub mod fault;
+
 mod kernel;
 mod net;
 pub mod nft;
@@ -61,6 +63,7 @@ mod sys;
 pub mod topology;
 
 pub use error::{Error, Result};
+pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
 pub use topology::Topology;
 // `netns_test::presets`, documented here as well as in `topology`.

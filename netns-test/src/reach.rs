@@ -922,7 +922,7 @@ impl fmt::Display for PathReport {
 async fn routes_of(node: &Node) -> Result<Vec<RouteEntry>, String> {
     let mut tries = 0;
     loop {
-        match node.routes().await {
+        match node.route().list().await {
             Ok(r) => return Ok(r),
             Err(crate::Error::Netlink {
                 source: rtnetlink::Error::NetlinkError(m),

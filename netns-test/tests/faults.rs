@@ -204,7 +204,7 @@ fn tcp_goodput(from: &Node, to: &Node, bytes: u64, time: Duration, sndbuf: Optio
 }
 
 /// A send buffer of ~20 ms at `bits_per_sec` (the kernel doubles it), below the 50 ms
-/// queue of `set_rate`'s tbf.
+/// queue of the tbf of `conditions(..).rate(..)`.
 fn paced(bits_per_sec: u64) -> usize {
     ((bits_per_sec / 8 / 50) as usize / 2).max(4096)
 }
@@ -361,7 +361,7 @@ fn partition_errors_say_what_is_wrong(net: Net) {
 fn rate_limits_tcp_throughput(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
     let rate = 20_000_000u64;
-    net.block_on(a.set_rate("eth0", rate))?;
+    net.block_on(a.conditions("eth0").rate(rate))?;
     // About one second's worth at the rate; bounded by time if the limit did not hold.
     let got = tcp_goodput(&a, &b, rate / 8, Duration::from_secs(3), Some(paced(rate)));
     println!(
@@ -377,7 +377,7 @@ fn rate_limits_tcp_throughput(net: Net) -> anyhow::Result<()> {
         mbit(got),
         mbit(rate as f64)
     );
-    net.block_on(a.clear_conditions("eth0"))?;
+    net.block_on(a.conditions("eth0").clear())?;
     let free = tcp_goodput(&a, &b, 1 << 30, Duration::from_millis(300), None);
     println!("without the limit: {} Mbit/s", mbit(free));
     assert!(free > rate as f64 * 5.0, "{} Mbit/s", mbit(free));
@@ -399,7 +399,7 @@ fn relay_delay_raises_the_round_trip(net: Net) -> anyhow::Result<()> {
 
     let relay = Conditions::new().via(Emulator::Relay);
     assert_eq!(
-        net.block_on(a.set_conditions("eth0", relay.delay(ms(20))))?,
+        net.block_on(a.conditions("eth0").set(relay.delay(ms(20))))?,
         Applied::Relay
     );
     let one_way = rtts(&a, b.ip(), 7, 20);
@@ -408,22 +408,22 @@ fn relay_delay_raises_the_round_trip(net: Net) -> anyhow::Result<()> {
     assert!(m >= ms(20) && m < ms(20) + ms(10), "{m:?}");
 
     // Both directions, 10 ms each.
-    net.block_on(a.set_conditions("eth0", relay.delay(ms(10))))?;
-    net.block_on(b.set_conditions("eth0", relay.delay(ms(10))))?;
+    net.block_on(a.conditions("eth0").set(relay.delay(ms(10))))?;
+    net.block_on(b.conditions("eth0").set(relay.delay(ms(10))))?;
     let m = median(&rtts(&a, b.ip(), 7, 20));
     println!("10 ms each way: median RTT {m:?}");
     assert!(m >= ms(20) && m < ms(30), "{m:?}");
 
     // Jitter: 20 ms ± 10 ms on one side spreads the round trips over ~10..30 ms.
-    net.block_on(b.clear_conditions("eth0"))?;
-    net.block_on(a.set_conditions("eth0", relay.delay(ms(20)).jitter(ms(10))))?;
+    net.block_on(b.conditions("eth0").clear())?;
+    net.block_on(a.conditions("eth0").set(relay.delay(ms(20)).jitter(ms(10))))?;
     let j = rtts(&a, b.ip(), 7, 40);
     let (lo, hi) = (percentile(&j, 0.0), percentile(&j, 0.95));
     println!("20 ms ± 10 ms: RTT from {lo:?} to {hi:?} (95th percentile)");
     assert!(lo >= ms(10) && hi < ms(40), "{lo:?}..{hi:?}");
     assert!(hi - lo > ms(8), "no spread: {lo:?}..{hi:?}");
 
-    net.block_on(a.clear_conditions("eth0"))?;
+    net.block_on(a.conditions("eth0").clear())?;
     let m = median(&rtts(&a, b.ip(), 7, 20));
     assert!(m < ms(5), "{m:?} after clearing");
     Ok(())
@@ -435,12 +435,12 @@ fn relay_loss_drops_the_fraction(net: Net) -> anyhow::Result<()> {
     // Neighbours resolved before the loss starts (lost ARP would stall the first packets).
     net.block_on(a.assert_reaches(&b, Probe::Icmp));
     let relay = Conditions::new().via(Emulator::Relay);
-    net.block_on(a.set_conditions("eth0", relay.loss(0.3)))?;
-    let before = a.relay_stats("eth0")?;
+    net.block_on(a.conditions("eth0").set(relay.loss(0.3)))?;
+    let before = a.conditions("eth0").stats()?;
     let n = 400;
     let got = udp_delivered(&a, &b, n);
     let lost = 1.0 - f64::from(got) / f64::from(n);
-    let stats = a.relay_stats("eth0")?;
+    let stats = a.conditions("eth0").stats()?;
     println!(
         "30% loss: {got} of {n} delivered ({:.1}% lost); relay counted {} lost, {} forwarded",
         lost * 100.0,
@@ -459,9 +459,9 @@ fn relay_loss_drops_the_fraction(net: Net) -> anyhow::Result<()> {
 
     // The other direction is untouched; all-or-nothing ends behave.
     assert_eq!(udp_delivered(&b, &a, 100), 100);
-    net.block_on(a.set_conditions("eth0", relay.loss(1.0)))?;
+    net.block_on(a.conditions("eth0").set(relay.loss(1.0)))?;
     assert_eq!(udp_delivered(&a, &b, 50), 0);
-    net.block_on(a.clear_conditions("eth0"))?;
+    net.block_on(a.conditions("eth0").clear())?;
     assert_eq!(udp_delivered(&a, &b, 100), 100);
     Ok(())
 }
@@ -478,23 +478,23 @@ fn an_impairable_bridge_attachment(net: Net) -> anyhow::Result<()> {
     let _echo = a.udp_echo(7)?;
     let relay = Conditions::new().via(Emulator::Relay).delay(ms(15));
     // The bridge port `a-eth0` on the host sends toward a.
-    net.block_on(host.set_conditions("a-eth0", relay))?;
+    net.block_on(host.conditions("a-eth0").set(relay))?;
     let m = median(&rtts(&b, a.ip(), 7, 15));
     println!("15 ms toward a: b -> a median RTT {m:?}");
     assert!(m >= ms(15) && m < ms(25), "{m:?}");
-    net.block_on(host.clear_conditions("a-eth0"))?;
-    net.block_on(a.set_conditions("eth0", relay))?;
+    net.block_on(host.conditions("a-eth0").clear())?;
+    net.block_on(a.conditions("eth0").set(relay))?;
     let m = median(&rtts(&b, a.ip(), 7, 15));
     println!("15 ms from a: median RTT {m:?}");
     assert!(m >= ms(15) && m < ms(25), "{m:?}");
     // Taking a's end down cuts it off, through the relay too; up again, it is back.
-    net.block_on(a.link_down("eth0"))?;
+    net.block_on(a.link("eth0").down())?;
     net.block_on(b.assert_cannot_reach(&a, Probe::Icmp));
-    net.block_on(a.link_up("eth0"))?;
+    net.block_on(a.link("eth0").up())?;
     net.block_on(b.assert_reaches(&a, Probe::Icmp));
     // b's own attachment has no relay.
     let e = net
-        .block_on(b.set_conditions("eth0", relay))
+        .block_on(b.conditions("eth0").set(relay))
         .unwrap_err()
         .to_string();
     assert!(e.contains("has no relay"), "{e}");
@@ -509,25 +509,32 @@ async fn conditions_that_cannot_be_made_explain_why(net: Net) -> anyhow::Result<
     let a = net.node("a");
     let delay = Conditions::new().delay(ms(10));
     let e = a
-        .set_conditions("eth0", delay.via(Emulator::Relay))
+        .conditions("eth0")
+        .set(delay.via(Emulator::Relay))
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("has no relay"), "{e}");
     let e = a
-        .set_conditions("eth0", Conditions::new().loss(1.5))
+        .conditions("eth0")
+        .set(Conditions::new().loss(1.5))
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("probability from 0.0 to 1.0"), "{e}");
-    let e = a.set_rate("eth0", 0).await.unwrap_err().to_string();
-    assert!(e.contains("link_down"), "{e}");
-    let e = a.set_rate("eth9", 1_000_000).await.unwrap_err().to_string();
+    let e = a.conditions("eth0").rate(0).await.unwrap_err().to_string();
+    assert!(e.contains("link(IFACE).down()"), "{e}");
+    let e = a
+        .conditions("eth9")
+        .rate(1_000_000)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("no interface \"eth9\"") && e.contains("eth0"),
         "{e}"
     );
-    let e = a.relay_stats("eth0").unwrap_err().to_string();
+    let e = a.conditions("eth0").stats().unwrap_err().to_string();
     assert!(e.contains("not declared impairable"), "{e}");
     // The link still works after all these refusals.
     a.assert_reaches("b", Probe::Icmp).await;
@@ -545,14 +552,14 @@ async fn a_delay_on_a_plain_link_is_made_by_netem_or_refused_naming_it(
     let a = net.node("a");
     let delay = Conditions::new().delay(ms(10));
     if fault::netem_available(&a).await? {
-        assert_eq!(a.set_conditions("eth0", delay).await?, Applied::Netem);
+        assert_eq!(a.conditions("eth0").set(delay).await?, Applied::Netem);
         assert_eq!(
-            a.set_conditions("eth0", delay.via(Emulator::Netem)).await?,
+            a.conditions("eth0").set(delay.via(Emulator::Netem)).await?,
             Applied::Netem
         );
-        a.clear_conditions("eth0").await?;
+        a.conditions("eth0").clear().await?;
     } else {
-        let e = a.set_conditions("eth0", delay).await.unwrap_err();
+        let e = a.conditions("eth0").set(delay).await.unwrap_err();
         println!("{e}");
         assert!(matches!(e, Error::Condition(_)), "{e:?}");
         let msg = e.to_string();
@@ -566,7 +573,8 @@ async fn a_delay_on_a_plain_link_is_made_by_netem_or_refused_naming_it(
             assert!(msg.contains(part), "missing {part:?} in: {msg}");
         }
         let e = a
-            .set_conditions("eth0", delay.via(Emulator::Netem))
+            .conditions("eth0")
+            .set(delay.via(Emulator::Netem))
             .await
             .unwrap_err()
             .to_string();
@@ -594,15 +602,15 @@ fn netem_delays_and_drops_on_a_plain_link(net: Net) -> anyhow::Result<()> {
     assert!(base < ms(5), "{base:?}");
     let netem = Conditions::new().via(Emulator::Netem);
     assert_eq!(
-        net.block_on(a.set_conditions("eth0", netem.delay(ms(20))))?,
+        net.block_on(a.conditions("eth0").set(netem.delay(ms(20))))?,
         Applied::Netem
     );
     let m = median(&rtts(&a, b.ip(), 7, 20));
     println!("netem 20 ms on a's side: median RTT {m:?} (without: {base:?})");
     assert!(m >= ms(20) && m < ms(20) + ms(10), "{m:?}");
-    net.block_on(a.set_conditions("eth0", netem.loss(1.0)))?;
+    net.block_on(a.conditions("eth0").set(netem.loss(1.0)))?;
     assert_eq!(udp_delivered(&a, &b, 50), 0);
-    net.block_on(a.clear_conditions("eth0"))?;
+    net.block_on(a.conditions("eth0").clear())?;
     assert_eq!(udp_delivered(&a, &b, 100), 100);
     let m = median(&rtts(&a, b.ip(), 7, 20));
     assert!(m < ms(5), "{m:?} after clearing");
@@ -630,10 +638,13 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
     println!("| plain veth (no relay) | {plain:.2?} | | | | | |");
     let late_sum = |s: &fault::RelayStats| s.mean_lateness.as_nanos() as f64 * s.delayed as f64;
     for (delay, jitter) in [(0, 0), (1, 0), (10, 0), (50, 0), (10, 5)] {
-        net.block_on(c.set_conditions("eth0", relay.delay(ms(delay)).jitter(ms(jitter))))?;
-        let before = c.relay_stats("eth0")?;
+        net.block_on(
+            c.conditions("eth0")
+                .set(relay.delay(ms(delay)).jitter(ms(jitter))),
+        )?;
+        let before = c.conditions("eth0").stats()?;
         let s = rtts(&c, d.ip(), 7, 200);
-        let after = c.relay_stats("eth0")?;
+        let after = c.conditions("eth0").stats()?;
         let m = median(&s);
         let lateness = if after.delayed > before.delayed {
             let ns =
@@ -655,13 +666,13 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
             m.saturating_sub(plain)
         );
     }
-    net.block_on(c.clear_conditions("eth0"))?;
+    net.block_on(c.conditions("eth0").clear())?;
 
     println!("\n### Relay loss (UDP datagrams, 150 µs apart)\n");
     println!("| requested | sent | delivered | observed loss |");
     println!("| --- | --- | --- | --- |");
     for loss in [0.0, 0.01, 0.1, 0.3, 0.5] {
-        net.block_on(c.set_conditions("eth0", relay.loss(loss)))?;
+        net.block_on(c.conditions("eth0").set(relay.loss(loss)))?;
         let n = 2000;
         let got = udp_delivered(&c, &d, n);
         println!(
@@ -670,7 +681,7 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
             (1.0 - f64::from(got) / f64::from(n)) * 100.0
         );
     }
-    net.block_on(c.clear_conditions("eth0"))?;
+    net.block_on(c.conditions("eth0").clear())?;
 
     println!("\n### TCP throughput, 1 s bulk transfer, 3 runs each (Mbit/s)\n");
     println!("| path | run 1 | run 2 | run 3 |");
@@ -696,19 +707,19 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
         ("relay, 10 ms delay one way", relay.delay(ms(10))),
         ("relay, 1% loss one way", relay.loss(0.01)),
     ] {
-        net.block_on(c.set_conditions("eth0", cond))?;
+        net.block_on(c.conditions("eth0").set(cond))?;
         println!("| {what} | {} |", runs(&c, &d));
     }
-    net.block_on(c.clear_conditions("eth0"))?;
+    net.block_on(c.conditions("eth0").clear())?;
 
     println!("\n### Small frames: 64-byte UDP datagrams, one sender thread, 1 s, 3 runs\n");
     println!("| path | sent/s | delivered/s | delivered | relay overflow count |");
     println!("| --- | --- | --- | --- | --- |");
     for (what, from, to) in [("plain veth", &a, &b), ("relay, no conditions", &c, &d)] {
         for _ in 0..3 {
-            let before = c.relay_stats("eth0")?.overflowed;
+            let before = c.conditions("eth0").stats()?.overflowed;
             let (sent, got) = udp_blast(from, to, Duration::from_secs(1));
-            let overflow = c.relay_stats("eth0")?.overflowed - before;
+            let overflow = c.conditions("eth0").stats()?.overflowed - before;
             println!(
                 "| {what} | {sent} | {got} | {:.1}% | {overflow} |",
                 got as f64 * 100.0 / sent as f64
@@ -720,7 +731,7 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
     println!("| requested | sender paced (SO_SNDBUF ~20 ms) | ratio | sender unpaced | ratio |");
     println!("| --- | --- | --- | --- | --- |");
     for rate in [1_000_000u64, 10_000_000, 100_000_000, 1_000_000_000] {
-        net.block_on(a.set_rate("eth0", rate))?;
+        net.block_on(a.conditions("eth0").rate(rate))?;
         let paced = tcp_goodput(&a, &b, rate / 8, Duration::from_secs(3), Some(paced(rate)));
         let free = tcp_goodput(&a, &b, rate / 8, Duration::from_secs(3), None);
         println!(
@@ -732,8 +743,8 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
             free / rate as f64
         );
     }
-    net.block_on(a.clear_conditions("eth0"))?;
-    let stats = c.relay_stats("eth0")?;
+    net.block_on(a.conditions("eth0").clear())?;
+    let stats = c.conditions("eth0").stats()?;
     println!("\nrelay counters c->d: {stats:?}");
     println!(
         "build time of this topology (2 plain nodes + 2 on an impairable link): {:?}",

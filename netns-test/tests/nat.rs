@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use netns_test::nft::{self, conntrack, Hook, NatMode, Policy, Proto, Rule, Ruleset};
+use netns_test::nft::{self, Hook, NatMode, Policy, Proto, Rule, Ruleset};
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
@@ -138,7 +138,8 @@ async fn udp_ask(node: &Node, to: SocketAddr, timeout: Duration) -> std::io::Res
 }
 
 fn apply_in(node: &Node, rules: &Ruleset) -> anyhow::Result<()> {
-    node.exec(|| nft::apply(rules))
+    node.nft()
+        .apply(rules)
         .with_context(|| format!("applying in {}:\n{rules}", node.name()))
 }
 
@@ -162,15 +163,16 @@ fn timed_out<T>(r: &std::io::Result<T>) -> bool {
 #[netns_test(topology = lab(), timeout = "30s")]
 async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<()> {
     let (router, lan1, server) = (net.node("router"), net.node("lan1"), net.node("server"));
-    server.del_route("192.168.1.0/24").await?;
+    server.route().del("192.168.1.0/24").await?;
     ensure!(
         !server
-            .routes()
+            .route()
+            .list()
             .await?
             .iter()
             .any(|r| r.dest.to_string() != "198.51.100.0/24" && r.dest.addr().is_ipv4()),
         "the server still has a way back to the LAN: {:?}",
-        server.routes().await?
+        server.route().list().await?
     );
     tcp_peer_server(&server, sa("0.0.0.0:80")).await?;
     let to = sa(&format!("{SERVER}:80"));
@@ -192,7 +194,7 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
         "the server saw {seen}, not the router's WAN address"
     );
 
-    let listing = router.exec(nft::list)?;
+    let listing = router.nft().list()?;
     println!("{listing}");
     ensure!(listing.contains(r#"ip saddr 192.168.1.0/24 oifname != "lan" counter masquerade"#));
     let masquerade = listing
@@ -205,8 +207,8 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     );
 
     // Removing the table stops new connections again.
-    router.exec(nft::flush)?;
-    router.exec(conntrack::flush)?;
+    router.nft().flush()?;
+    router.nft().flush_conntrack()?;
     let after = tcp_ask(&lan1, to, None, SHORT).await;
     ensure!(
         timed_out(&after),
@@ -230,11 +232,11 @@ async fn masquerade_works_for_ipv6(net: Net) -> anyhow::Result<()> {
     // The server listens, and lan1 reaches it once the server has a route back to the
     // LAN (which the topology does not give it over IPv6) ...
     let lan1_6 = std::net::IpAddr::V6(lan1.ip6().context("lan1 has no IPv6 address")?);
-    server.add_route("fd00:1::/64", router_wan6).await?;
+    server.route().add("fd00:1::/64", router_wan6).await?;
     ensure!(tcp_ask(&lan1, to, None, LONG).await?.ip() == lan1_6);
     // ... and not without one.
-    server.del_route("fd00:1::/64").await?;
-    let routes = server.routes().await?;
+    server.route().del("fd00:1::/64").await?;
+    let routes = server.route().list().await?;
     ensure!(
         routes.iter().any(|r| r.dest.to_string() == "fd00:2::/64")
             && !routes.iter().any(|r| r.dest.contains(&lan1_6)),
@@ -315,7 +317,7 @@ async fn published_port_reaches_the_lan_host(net: Net) -> anyhow::Result<()> {
         "router:8081, not published: {r:?}"
     );
 
-    let entries = router.exec(conntrack::list)?;
+    let entries = router.nft().conntrack()?;
     ensure!(
         entries
             .iter()
@@ -347,7 +349,7 @@ async fn mapped_ports(
 #[netns_test(topology = lab(), timeout = "30s")]
 async fn snat_port_preserving_versus_random(net: Net) -> anyhow::Result<()> {
     let (router, lan1, server) = (net.node("router"), net.node("lan1"), net.node("server"));
-    server.del_route("192.168.1.0/24").await?;
+    server.route().del("192.168.1.0/24").await?;
     tcp_peer_server(&server, sa("0.0.0.0:80")).await?;
     let to = sa(&format!("{SERVER}:80"));
     let wan = wan_iface(&net);
@@ -466,10 +468,10 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
         timed_out(&r),
         "the server's input drop let port 80 in: {r:?}"
     );
-    server.exec(nft::flush)?;
+    server.nft().flush()?;
     tcp_ask(&lan1, p80, None, LONG).await?;
 
-    let listing = router.exec(nft::list)?;
+    let listing = router.nft().list()?;
     println!("{listing}");
     ensure!(listing.contains("policy drop;"));
 
@@ -483,7 +485,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
 #[netns_test(topology = lab(), timeout = "30s")]
 async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<()> {
     let (router, lan1, server) = (net.node("router"), net.node("lan1"), net.node("server"));
-    server.del_route("192.168.1.0/24").await?;
+    server.route().del("192.168.1.0/24").await?;
     tcp_peer_server(&server, sa("0.0.0.0:80")).await?;
     apply_in(
         &router,
@@ -492,7 +494,7 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
     let to = sa(&format!("{SERVER}:80"));
     let seen = tcp_ask(&lan1, to, Some(40100), LONG).await?;
 
-    let entries = router.exec(conntrack::list)?;
+    let entries = router.nft().conntrack()?;
     for e in &entries {
         println!("{e}");
     }
@@ -507,9 +509,9 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
     ensure!(flow.is_src_nat() && !flow.is_dst_nat() && flow.seen_reply());
     ensure!(flow.tcp_state.is_some());
 
-    router.exec(conntrack::flush)?;
+    router.nft().flush_conntrack()?;
     // (Multicast reports of the router itself may be tracked again at any time.)
-    let left = router.exec(conntrack::list)?;
+    let left = router.nft().conntrack()?;
     ensure!(
         !left.iter().any(|e| e.proto == Proto::Tcp),
         "TCP entries left after flush: {left:#?}"
@@ -522,38 +524,37 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
 fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
     let host = net.host();
     let err = host
-        .exec(|| nft::apply(&Ruleset::new().filter(Hook::Input, Rule::new().dport(80).accept())))
+        .nft()
+        .apply(&Ruleset::new().filter(Hook::Input, Rule::new().dport(80).accept()))
         .expect_err("a port without a protocol");
     let text = err.to_string();
     ensure!(text.contains("tcp") || text.contains("protocol"), "{text}");
     ensure!(text.contains("dport 80"), "{text}");
 
     let err = host
-        .exec(|| {
-            nft::apply(&Ruleset::new().filter(
-                Hook::Forward,
-                Rule::new().src("10.0.0.0/8").dst("fd00::/8").accept(),
-            ))
-        })
+        .nft()
+        .apply(&Ruleset::new().filter(
+            Hook::Forward,
+            Rule::new().src("10.0.0.0/8").dst("fd00::/8").accept(),
+        ))
         .expect_err("mixed families");
     ensure!(err.to_string().contains("mixes IPv4 and IPv6"), "{err}");
 
     let err = host
-        .exec(|| nft::apply(&Ruleset::new().filter(Hook::Input, Rule::new().src("10.0.0/8"))))
+        .nft()
+        .apply(&Ruleset::new().filter(Hook::Input, Rule::new().src("10.0.0/8")))
         .expect_err("bad network");
     ensure!(err.to_string().contains("10.0.0/8"), "{err}");
 
     // Nothing was installed: no table of ours (the sandbox's own tables aside) ...
-    let listing = host.exec(nft::list)?;
+    let listing = host.nft().list()?;
     ensure!(!listing.contains("table inet netns_test {"), "{listing}");
     // ... which the listing shows as soon as a valid rule is applied.
-    host.exec(|| {
-        nft::apply(&Ruleset::new().filter(
-            Hook::Input,
-            Rule::new().proto(Proto::Tcp).dport(80).accept(),
-        ))
-    })?;
-    let listing = host.exec(nft::list)?;
+    host.nft().apply(&Ruleset::new().filter(
+        Hook::Input,
+        Rule::new().proto(Proto::Tcp).dport(80).accept(),
+    ))?;
+    let listing = host.nft().list()?;
     ensure!(listing.contains("table inet netns_test {"), "{listing}");
     Ok(())
 }

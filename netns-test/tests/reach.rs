@@ -107,11 +107,11 @@ async fn icmp_v4_and_v6(net: Net) {
         Outcome::Timeout
     );
     // ... until b takes it: the same probe then gets its answer.
-    b.add_addr("eth0", "10.0.0.200/24").await.unwrap();
+    b.addr("eth0").add("10.0.0.200/24").await.unwrap();
     a.wait_until_reaches("10.0.0.200", Probe::Icmp, Duration::from_secs(5))
         .await
         .unwrap();
-    b.del_addr("eth0", "10.0.0.200/24").await.unwrap();
+    b.addr("eth0").del("10.0.0.200/24").await.unwrap();
 
     // A matrix over IPv6.
     let report = net
@@ -796,7 +796,7 @@ async fn a_closed_port_on_a_reachable_node_is_refused_not_isolated(
 /// refused, the isolation claim fails (as documented).
 #[netns_test(topology = presets::lan_wan(1))]
 async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Result<()> {
-    use netns_test::nft::{self, Hook, Proto, Rule, Ruleset};
+    use netns_test::nft::{Hook, Proto, Rule, Ruleset};
     let (lan1, router, server) = (net.node("lan1"), net.node("router"), net.node("server"));
     let _echo = server.udp_echo(7).unwrap();
     let listener = server
@@ -817,7 +817,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
             Hook::Forward,
             Rule::new().proto(Proto::Tcp).dport(80).reject(),
         );
-    router.exec(|| nft::apply(&rules))?;
+    router.nft().apply(&rules)?;
     let e = lan1
         .check_reaches(&server, Probe::Udp(7))
         .await
@@ -845,7 +845,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
     // The router itself is not filtered: the server still answers there ...
     router.assert_reaches(&server, Probe::Udp(7)).await;
     // ... and without the rules, the LAN again.
-    router.exec(nft::flush)?;
+    router.nft().flush()?;
     lan1.assert_reaches(&server, Probe::Udp(7)).await;
     lan1.assert_reaches(&server, Probe::Tcp(80)).await;
     accept.abort();

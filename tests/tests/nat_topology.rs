@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use netns_test::nft;
 use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, presets, Net, Node, Topology};
 
@@ -62,9 +61,9 @@ async fn a_masqueraded_lan_is_seen_as_the_routers_wan_address(net: Net) -> anyho
     // ... for lack of a route only: given one, the server gets in (masquerading changes
     // what leaves the LAN, not what may enter it).
     let router_wan = router.ip_on("router<->server")?;
-    server.add_route("192.168.1.0/24", router_wan).await?;
+    server.route().add("192.168.1.0/24", router_wan).await?;
     server.assert_reaches(&lan1, Probe::Icmp).await;
-    server.del_route("192.168.1.0/24").await?;
+    server.route().del("192.168.1.0/24").await?;
     server.assert_cannot_reach(&lan1, Probe::Icmp).await;
     Ok(())
 }
@@ -113,7 +112,8 @@ async fn an_internal_network_has_no_way_out(net: Net) -> netns_test::Result<()> 
     db.assert_cannot_reach(&outside, Probe::Icmp).await;
     // Not only for lack of a default route: with one, the host still forwards nothing out
     // of the internal network.
-    db.add_route("default", "172.30.0.1".parse().unwrap())
+    db.route()
+        .add("default", "172.30.0.1".parse().unwrap())
         .await?;
     db.assert_cannot_reach(&outside, Probe::Icmp).await;
     // Nor into it: db answers pings (cache, on its network, reaches it), web does not.
@@ -121,7 +121,7 @@ async fn an_internal_network_has_no_way_out(net: Net) -> netns_test::Result<()> 
     web.assert_cannot_reach(&db, Probe::Icmp).await;
     // Without the host's rules (the internal drops, and the masquerade with them) the
     // very same probes go through: the rules, not the wiring, kept them apart.
-    net.host().exec(nft::flush)?;
+    net.host().nft().flush()?;
     web.assert_reaches(&db, Probe::Icmp).await;
     db.assert_reaches(&web, Probe::Icmp).await;
     Ok(())
@@ -217,7 +217,7 @@ async fn the_hosts_bridges_are_isolated_although_it_forwards(net: Net) -> anyhow
     con1.assert_cannot_reach(&con3, Probe::Icmp).await;
     con3.assert_cannot_reach(&con1, Probe::Tcp(80)).await;
     // The isolation is the host's drop rules: without them it routes between the two.
-    host.exec(nft::flush)?;
+    host.nft().flush()?;
     con1.assert_reaches(&con3, Probe::Icmp).await;
     con3.assert_reaches(&con1, Probe::Tcp(80)).await;
     Ok(())

@@ -189,9 +189,9 @@ async fn taking_a_link_down_cuts_the_node_off_and_up_restores_it(
     let (a, b) = (net.node("a"), net.node("b"));
     let b_ip = b.ip().to_string();
     assert!(pings(&a, &b_ip));
-    b.link_down("eth0").await?;
+    b.link("eth0").down().await?;
     assert!(!pings(&a, &b_ip), "b is unreachable with its link down");
-    b.link_up("eth0").await?;
+    b.link("eth0").up().await?;
     // Carrier comes back asynchronously; ping retries within its own deadline.
     let ok = a
         .command("ping")
@@ -209,8 +209,8 @@ async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result
     let left = net.node("left");
     // A new address on the right node, reachable only once left has a route to it.
     let right = net.node("right");
-    right.add_addr("eth0", "192.0.2.7/32").await?;
-    let routes = left.routes().await?;
+    right.addr("eth0").add("192.0.2.7/32").await?;
+    let routes = left.route().list().await?;
     assert!(
         routes.iter().any(|r| r.dest.to_string() == "10.0.0.0/30"),
         "left's table is read (its link is there): {routes:?}"
@@ -220,17 +220,18 @@ async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result
         "{routes:?}"
     );
     let r1 = net.node("r1");
-    left.add_route("192.0.2.0/24", r1.ip_on("left<->r1")?)
+    left.route()
+        .add("192.0.2.0/24", r1.ip_on("left<->r1")?)
         .await?;
     assert!(!pings(&left, "192.0.2.7"), "r1 has no route there yet");
-    r1.add_route("192.0.2.7/32", right.ip()).await?;
+    r1.route().add("192.0.2.7/32", right.ip()).await?;
     assert!(
         pings(&left, "192.0.2.7"),
         "through r1, which learned the route at run time"
     );
-    r1.del_route("192.0.2.7/32").await?;
+    r1.route().del("192.0.2.7/32").await?;
     assert!(!pings(&left, "192.0.2.7"));
-    right.del_addr("eth0", "192.0.2.7/32").await?;
+    right.addr("eth0").del("192.0.2.7/32").await?;
     Ok(())
 }
 
@@ -306,7 +307,7 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
     // redirected to it, as Docker does) ...
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
-    let listing = b.exec(nft::list).expect("nft list");
+    let listing = b.nft().list().expect("nft list");
     assert!(
         listing.contains("ip daddr 127.0.0.11 udp dport 53 counter dnat ip to 127.0.0.11:53053"),
         "{listing}"
@@ -337,7 +338,7 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
 fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     for name in ["host", "a", "b"] {
         let node = net.node(name);
-        let listing = node.exec(nft::list).expect("nft list");
+        let listing = node.nft().list().expect("nft list");
         assert_eq!(
             listing, "# no nf_tables tables in this network namespace\n",
             "node {name}"
@@ -362,8 +363,9 @@ fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
     // The listing does see a table once there is one.
-    a.exec(|| nft::apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new())))
+    a.nft()
+        .apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new()))
         .expect("apply");
-    let listing = a.exec(nft::list).expect("nft list");
+    let listing = a.nft().list().expect("nft list");
     assert!(listing.contains("table inet netns_test {"), "{listing}");
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use netns_test::nft::{self, Hook, Proto, Rule, Ruleset};
+use netns_test::nft::{Hook, Proto, Rule, Ruleset};
 use netns_test::topology::HOST;
 use netns_test::{netns_test, Net, Node, Topology};
 
@@ -126,7 +126,7 @@ fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
         Hook::Forward,
         Rule::new().proto(Proto::Tcp).dport(PORT).drop(),
     );
-    Ok(net.host().exec(|| nft::apply(&rules))?)
+    Ok(net.host().nft().apply(&rules)?)
 }
 
 /// By default bridged frames do not traverse the IP hooks, on every machine (here
@@ -191,7 +191,7 @@ async fn with_bridge_netfilter_the_forward_chain_sees_bridged_traffic(
         !connects(&a, &b, SHORT).await?,
         "a -> b over br0 passed the host's FORWARD drop rule despite bridge_netfilter(true)"
     );
-    host.exec(nft::flush)?;
+    host.nft().flush()?;
     ensure!(
         connects(&a, &b, LONG).await?,
         "a -> b over br0 once the rule is gone"

@@ -144,7 +144,7 @@ fn feature(found: Result<(), String>, feature: &str, needs: &str) {
 
 /// Applies `rules` (a table of its own) in `host`: the probe of the nf_tables parts it uses.
 fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String> {
-    host.exec(|| nft::apply(&rules)).map_err(|e| e.to_string())
+    host.nft().apply(&rules).map_err(|e| e.to_string())
 }
 
 /// The checks run inside a sandbox, in its host node. Returns the missing essentials.
@@ -301,10 +301,8 @@ async fn inside(net: Net) -> Result<(), String> {
         "nf_tables, nft_nat, nft_masq (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
     );
     feature(
-        host.exec(nft::conntrack::list)
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        "conntrack listing and flushing (nft::conntrack)",
+        host.nft().conntrack().map(drop).map_err(|e| e.to_string()),
+        "conntrack listing and flushing (node.nft().conntrack(), nft::conntrack)",
         "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
     );
     // Per network namespace since Linux 5.3, present once the module is loaded.
@@ -329,10 +327,10 @@ async fn inside(net: Net) -> Result<(), String> {
         "vxlan (CONFIG_VXLAN)",
     );
     // On the sandbox's own link to `peer` (see main).
-    let tbf = host.set_rate("eth0", 10_000_000).await;
+    let tbf = host.conditions("eth0").rate(10_000_000).await;
     feature(
         tbf.map_err(|e| e.to_string()),
-        "link rate limits (Node::set_rate, Conditions::rate)",
+        "link rate limits (node.conditions(..).rate(..), Conditions::rate)",
         "sch_tbf (CONFIG_NET_SCH_TBF)",
     );
     let netem = match fault::netem_available(&host).await {
@@ -342,7 +340,7 @@ async fn inside(net: Net) -> Result<(), String> {
     };
     feature(
         netem,
-        "delay, jitter, loss by the kernel's netem (Node::set_conditions on any link)",
+        "delay, jitter, loss by the kernel's netem (node.conditions(..).set(..) on any link)",
         "sch_netem (CONFIG_NET_SCH_NETEM)",
     );
     let packet = host.exec(|| {

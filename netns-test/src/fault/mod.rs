@@ -2,11 +2,12 @@
 //!
 //! | instead of                                              | write                                                          |
 //! | ------------------------------------------------------- | -------------------------------------------------------------- |
-//! | `ip link set eth0 down` / `up`                          | `node.link_down("eth0").await?` / [`Node::link_up`]            |
+//! | `ip link set eth0 down` / `up`                          | `node.link("eth0").down().await?` / [`up`](crate::LinkHandle::up) |
 //! | `iptables -A INPUT -s B -j DROP` in every node, by hand | `let p = net.partition(&[&["a", "b"], &["c"]])?; ... p.heal()?` |
-//! | `tc qdisc replace dev eth0 root tbf rate 10mbit ...`    | `node.set_rate("eth0", 10_000_000).await?`                     |
-//! | `tc qdisc replace dev eth0 root netem delay 50ms 5ms loss 1%` | `node.set_conditions("eth0", Conditions::new().delay(ms(50)).jitter(ms(5)).loss(0.01)).await?` |
-//! | `tc qdisc del dev eth0 root`                            | `node.clear_conditions("eth0").await?`                         |
+//! | `tc qdisc replace dev eth0 root tbf rate 10mbit ...`    | `node.conditions("eth0").rate(10_000_000).await?`              |
+//! | `tc qdisc replace dev eth0 root netem delay 50ms 5ms loss 1%` | `node.conditions("eth0").set(Conditions::new().delay(ms(50)).jitter(ms(5)).loss(0.01)).await?` |
+//! | `tc qdisc del dev eth0 root`                            | `node.conditions("eth0").clear().await?`                       |
+//! | `tc -s qdisc show dev eth0` (a relay's counters)        | `node.conditions("eth0").stats()?`                             |
 //!
 //! Conditions apply to the frames an interface **sends**, like a qdisc: for a symmetric
 //! round-trip delay, set them on both ends of the link (or set the whole delay on one).
@@ -84,14 +85,15 @@
 //! - **Build cost**: an impairable link adds a network namespace, a veth pair and two
 //!   threads: ~1 ms of build time (median 4.2 ms against 3.2 ms for a plain link).
 //! - **Carrier**: the relay's own interfaces stay up when one end is taken down
-//!   ([`Node::link_down`]): the other end keeps its carrier and sees silence instead.
+//!   ([`LinkHandle::down`](crate::LinkHandle::down)): the other end keeps its carrier and
+//!   sees silence instead.
 //! - **Visibility**: the relay is a node of the [`Net`] without address or name
 //!   ([`Node::is_relay`]; names start with [`RELAY_PREFIX`]); the diagnostics capture both
 //!   of its links.
 //!
 //! # The rate limit's accuracy
 //!
-//! TCP goodput through `set_rate` is 96% of the rate from 10 Mbit/s to 1 Gbit/s (Ethernet,
+//! TCP goodput through [`ConditionsHandle::rate`] is 96% of the rate from 10 Mbit/s to 1 Gbit/s (Ethernet,
 //! IP and TCP headers count against the rate), and 100% at 1 Mbit/s over one second (the
 //! bucket's initial burst). A sender with a large socket buffer overflows the 50 ms queue
 //! now and then; a TCP retransmission timeout then costs ~200 ms of silence.
@@ -99,8 +101,6 @@
 mod partition;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 pub use partition::Partition;
@@ -116,7 +116,7 @@ use crate::topology::Plan;
 /// The longest delay (plus jitter) accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
-/// Link conditions for the frames an interface sends: see [`Node::set_conditions`].
+/// Link conditions for the frames an interface sends: see [`ConditionsHandle::set`].
 ///
 /// ```
 /// use netns_test::fault::Conditions;
@@ -202,7 +202,7 @@ impl Conditions {
         }
         if self.rate == Some(0) {
             return Err(
-                "a rate of 0 bit/s would stop all traffic: take the link down with Node::link_down instead"
+                "a rate of 0 bit/s would stop all traffic: take the link down with node.link(IFACE).down() instead"
                     .to_string(),
             );
         }
@@ -276,7 +276,7 @@ pub enum Emulator {
     Relay,
 }
 
-/// What [`Node::set_conditions`] did.
+/// What [`ConditionsHandle::set`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Applied {
     /// No condition is left on the interface.
@@ -289,35 +289,40 @@ pub enum Applied {
     Relay,
 }
 
-/// Whether netem is known to exist: 0 not probed yet, 1 yes, 2 no.
-static NETEM: AtomicU8 = AtomicU8::new(0);
-/// The kernel's answer when it refused a netem qdisc.
-static NETEM_REFUSAL: Mutex<Option<String>> = Mutex::new(None);
+/// Remembers, for `net`, that the kernel has netem.
+fn netem_is_present(net: &Net) {
+    let _ = net.state().netem.set(Ok(()));
+}
 
-/// Remembers that the kernel has no netem, and how it said so.
-fn netem_is_absent(e: &rtnetlink::Error) {
-    NETEM.store(2, Ordering::Relaxed);
+/// Remembers, for `net`, that the kernel has no netem, and how it said so.
+fn netem_is_absent(net: &Net, e: &rtnetlink::Error) {
     let answer = match tc::errno(e) {
         Some(libc::ENOENT) => "ENOENT, \"Specified qdisc kind is unknown\"".to_string(),
         Some(libc::EOPNOTSUPP) => "EOPNOTSUPP".to_string(),
         _ => e.to_string(),
     };
-    *NETEM_REFUSAL.lock().unwrap_or_else(|p| p.into_inner()) =
-        Some(format!("adding one was refused with {answer}"));
+    let _ = net
+        .state()
+        .netem
+        .set(Err(format!("adding one was refused with {answer}")));
 }
 
 /// Whether the kernel has the `netem` qdisc (`sch_netem`), found by adding one to `lo`
-/// of `node` and removing it again; the answer is remembered for the process.
+/// of `node` and removing it again; the answer is remembered by the node's network.
 pub async fn netem_available(node: &Node) -> Result<bool> {
-    match NETEM.load(Ordering::Relaxed) {
-        1 => return Ok(true),
-        2 => return Ok(false),
-        _ => {}
+    let net = node.network().ok_or_else(|| {
+        Error::NotFound(format!(
+            "node {:?}: probing netem needs the node's network, which is gone",
+            node.name()
+        ))
+    })?;
+    if let Some(known) = net.state().netem.get() {
+        return Ok(known.is_ok());
     }
     let nl = node.netlink();
     match tc::replace_root(nl, 1, "netem", tc::Netem::default().options()).await {
         Ok(()) => {
-            NETEM.store(1, Ordering::Relaxed);
+            netem_is_present(&net);
             tc::delete_root(nl, 1).await.map_err(|e| {
                 Error::netlink(
                     format!("node {:?}: removing the netem probe from lo", node.name()),
@@ -327,7 +332,7 @@ pub async fn netem_available(node: &Node) -> Result<bool> {
             Ok(true)
         }
         Err(e) if netem_absent(&e) => {
-            netem_is_absent(&e);
+            netem_is_absent(&net, &e);
             Ok(false)
         }
         Err(e) => Err(Error::netlink(
@@ -407,27 +412,46 @@ impl Node {
         Ok(Target { net, node, ifindex })
     }
 
-    /// Limits the rate at which `ifname` sends, in bits per second (a `tbf` qdisc:
+    /// The link conditions of the frames interface `ifname` of this node sends: like `tc
+    /// qdisc ... dev IFNAME root netem|tbf` run in the node (see [`crate::fault`]). The
+    /// interface may be one of the node's, or, on the node holding a bridge, a bridge port
+    /// (`a-eth0`: the frames toward `a`).
+    pub fn conditions(&self, ifname: &str) -> ConditionsHandle {
+        ConditionsHandle {
+            node: self.clone(),
+            ifname: ifname.to_string(),
+        }
+    }
+}
+
+/// The link conditions of one interface of a node (see [`Node::conditions`]), like `tc
+/// qdisc replace|del dev IFACE root netem|tbf` commands.
+#[derive(Clone, Debug)]
+pub struct ConditionsHandle {
+    node: Node,
+    ifname: String,
+}
+
+impl ConditionsHandle {
+    /// Limits the rate at which the interface sends, in bits per second (a `tbf` qdisc:
     /// `tc qdisc replace dev IFACE root tbf rate RATE burst 5ms limit 50ms`). Replaces
-    /// every condition the interface had; the same as [`Node::set_conditions`] with only
+    /// every condition the interface had; the same as [`ConditionsHandle::set`] with only
     /// a rate.
-    pub async fn set_rate(&self, ifname: &str, bits_per_sec: u64) -> Result<()> {
-        self.set_conditions(ifname, Conditions::new().rate(bits_per_sec))
+    pub async fn rate(&self, bits_per_sec: u64) -> Result<()> {
+        self.set(Conditions::new().rate(bits_per_sec))
             .await
             .map(drop)
     }
 
-    /// Removes every condition from `ifname`: no qdisc of ours, and its relay (if any)
-    /// forwards frames as they come.
-    pub async fn clear_conditions(&self, ifname: &str) -> Result<()> {
-        self.set_conditions(ifname, Conditions::new())
-            .await
-            .map(drop)
+    /// Removes every condition from the interface (`tc qdisc del dev IFACE root`): no
+    /// qdisc of ours, and its relay (if any) forwards frames as they come.
+    pub async fn clear(&self) -> Result<()> {
+        self.set(Conditions::new()).await.map(drop)
     }
 
-    /// Sets the conditions of the frames `ifname` sends: delay, jitter, loss and rate,
-    /// replacing whatever it had. The interface may be one of the node's, or, on the node
-    /// holding a bridge, a bridge port (`a-eth0`: the frames toward `a`).
+    /// Sets the conditions of the frames the interface sends: delay, jitter, loss and
+    /// rate, replacing whatever it had (`tc qdisc replace dev IFACE root netem delay D J
+    /// loss L rate R`, or `tbf` for a rate alone, or the link's relay).
     ///
     /// ```no_run
     /// use netns_test::fault::Conditions;
@@ -445,8 +469,8 @@ impl Node {
     /// #[netns_test(topology = wan())]
     /// async fn survives_a_slow_lossy_link(net: Net) -> netns_test::Result<()> {
     ///     let slow = Conditions::new().delay(Duration::from_millis(25)).loss(0.02);
-    ///     net.node("a").set_conditions("eth0", slow).await?;
-    ///     net.node("b").set_conditions("eth0", slow).await?;
+    ///     net.node("a").conditions("eth0").set(slow).await?;
+    ///     net.node("b").conditions("eth0").set(slow).await?;
     ///     // ... 50 ms round trips, 4% of exchanges lose a packet
     ///     Ok(())
     /// }
@@ -456,19 +480,20 @@ impl Node {
     /// has no netem (see the [module docs](crate::fault)); [`Conditions::via`] picks one.
     /// The result says which. Fails with [`Error::Condition`] when the conditions are
     /// invalid or cannot be made here, with what to do instead.
-    pub async fn set_conditions(&self, ifname: &str, c: Conditions) -> Result<Applied> {
+    pub async fn set(&self, c: Conditions) -> Result<Applied> {
+        let (node, ifname) = (&self.node, self.ifname.as_str());
         let refuse = |why: String| {
             Error::Condition(format!(
                 "node {:?}: cannot set {c} on {ifname}: {why}",
-                self.name()
+                node.name()
             ))
         };
         c.validate().map_err(refuse)?;
-        let t = self.target(ifname)?;
-        let nl = self.netlink();
+        let t = node.target(ifname)?;
+        let nl = node.netlink();
         let relay = relay::find(&t.net, t.node, ifname);
         let nl_err = |what: &str| {
-            let what = format!("node {:?}: {what} on {ifname}", self.name());
+            let what = format!("node {:?}: {what} on {ifname}", node.name());
             move |e| Error::netlink(what, e)
         };
         let set_relay = |delay, jitter, loss| {
@@ -501,7 +526,7 @@ impl Node {
         let try_netem = match c.via {
             Emulator::Relay => false,
             Emulator::Netem => true,
-            Emulator::Auto => NETEM.load(Ordering::Relaxed) != 2,
+            Emulator::Auto => !matches!(t.net.state().netem.get(), Some(Err(_))),
         };
         if try_netem {
             let netem = tc::Netem {
@@ -512,23 +537,21 @@ impl Node {
             };
             match tc::replace_root(nl, t.ifindex, "netem", netem.options()).await {
                 Ok(()) => {
-                    NETEM.store(1, Ordering::Relaxed);
+                    netem_is_present(&t.net);
                     set_relay(Duration::ZERO, Duration::ZERO, 0.0);
                     return Ok(Applied::Netem);
                 }
-                Err(e) if netem_absent(&e) => netem_is_absent(&e),
+                Err(e) if netem_absent(&e) => netem_is_absent(&t.net, &e),
                 Err(e) => return Err(nl_err("adding a netem qdisc")(e)),
             }
         }
         let no_netem = || {
             format!(
                 "this kernel has no netem qdisc (sch_netem{})",
-                NETEM_REFUSAL
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
+                match t.net.state().netem.get() {
+                    Some(Err(e)) => format!(": {e}"),
+                    _ => String::new(),
+                }
             )
         };
         if c.via == Emulator::Netem {
@@ -538,7 +561,7 @@ impl Node {
             )));
         }
         let Some((r, side)) = &relay else {
-            let link = self
+            let link = node
                 .iface(ifname)
                 .map(|i| format!("link {}", i.network))
                 .unwrap_or_else(|_| format!("link of {ifname}"));
@@ -558,16 +581,17 @@ impl Node {
         Ok(Applied::Relay)
     }
 
-    /// The counters of the relay of `ifname`'s impairable link, for the frames `ifname`
-    /// sends.
-    pub fn relay_stats(&self, ifname: &str) -> Result<RelayStats> {
-        let t = self.target(ifname)?;
+    /// The counters of the relay of the interface's impairable link, for the frames the
+    /// interface sends (what `tc -s qdisc show dev IFACE` counts for a netem qdisc).
+    pub fn stats(&self) -> Result<RelayStats> {
+        let (node, ifname) = (&self.node, self.ifname.as_str());
+        let t = node.target(ifname)?;
         relay::find(&t.net, t.node, ifname)
             .map(|(r, side)| r.stats(side))
             .ok_or_else(|| {
                 Error::NotFound(format!(
                     "node {:?}: the link of {ifname} has no relay: it was not declared impairable",
-                    self.name()
+                    node.name()
                 ))
             })
     }
@@ -594,7 +618,7 @@ mod tests {
             .rate(0)
             .validate()
             .unwrap_err()
-            .contains("link_down"));
+            .contains("link(IFACE).down()"));
         assert!(Conditions::new()
             .delay(Duration::from_secs(61))
             .validate()

@@ -13,14 +13,16 @@ use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
+use crate::kernel::NodeNs;
 pub use crate::kernel::RouteEntry;
-use crate::kernel::{self, NodeNs};
 use crate::sys;
 use crate::topology::{Plan, HOST};
 
+mod handles;
 mod lab;
 pub(crate) mod relay;
 
+pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use lab::Lab;
 pub(crate) use lab::{mount_name_files, namespaces_needed};
 pub use relay::RelayStats;
@@ -237,7 +239,12 @@ impl Net {
 
 /// One node of the network: a network namespace with its interfaces.
 ///
-/// Cheap to clone. Code that should see the node's network (sockets, `getaddrinfo` with
+/// Cheap to clone. Changes at run time go through one handle per kind of object, each
+/// mirroring a command: [`Node::link`] (`ip link`), [`Node::addr`] (`ip addr`),
+/// [`Node::route`] (`ip route`), [`Node::nft`] (`nft`, `conntrack`) and
+/// [`Node::conditions`] (`tc qdisc`).
+///
+/// Code that should see the node's network (sockets, `getaddrinfo` with
 /// its `/etc/hosts`, programs) runs through [`Node::run`], [`Node::spawn`],
 /// [`Node::exec`], [`Node::spawn_thread`] or [`Node::command`].
 ///
@@ -295,7 +302,7 @@ impl fmt::Debug for Node {
     }
 }
 
-/// An interface of a node, as planned (see [`Node::routes`] and the real tools for the
+/// An interface of a node, as planned (see [`Node::route`] and the real tools for the
 /// kernel's live view).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Iface {
@@ -640,103 +647,11 @@ impl Node {
         })
     }
 
-    fn index(&self, ifname: &str) -> Result<u32> {
-        if ifname == "lo" {
-            return Ok(1);
-        }
-        Ok(self.iface(ifname)?.index)
+    /// The lock that keeps dumps on the node's rtnetlink socket one at a time (the
+    /// kernel answers a second concurrent dump with EBUSY).
+    pub(crate) fn dump_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.dumps
     }
-
-    fn nl_err(&self, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
-        let node = self.inner.name.clone();
-        move |e| Error::netlink(format!("node {node:?}: {what}"), e)
-    }
-
-    /// Takes an interface down (`ip link set IFACE down`).
-    pub async fn link_down(&self, ifname: &str) -> Result<()> {
-        kernel::set_link(&self.inner.nl, self.index(ifname)?, false)
-            .await
-            .map_err(self.nl_err(format!("setting {ifname} down")))
-    }
-
-    /// Brings an interface up (`ip link set IFACE up`).
-    pub async fn link_up(&self, ifname: &str) -> Result<()> {
-        kernel::set_link(&self.inner.nl, self.index(ifname)?, true)
-            .await
-            .map_err(self.nl_err(format!("setting {ifname} up")))
-    }
-
-    /// Adds a route via a gateway (`ip route add DEST via VIA`); `dest` may be "default".
-    pub async fn add_route(&self, dest: &str, via: IpAddr) -> Result<()> {
-        let dest = parse_dest(dest, via.is_ipv6())?;
-        kernel::add_route(&self.inner.nl, dest, via)
-            .await
-            .map_err(self.nl_err(format!("adding route {dest} via {via}")))
-    }
-
-    /// Adds an on-link route through an interface (`ip route add DEST dev IFACE`, like the
-    /// tutorial's `route add -host 8.8.8.8 dev eth0`).
-    pub async fn add_device_route(&self, dest: &str, ifname: &str) -> Result<()> {
-        let dest = parse_dest(dest, false)?;
-        kernel::add_device_route(&self.inner.nl, dest, self.index(ifname)?)
-            .await
-            .map_err(self.nl_err(format!("adding route {dest} dev {ifname}")))
-    }
-
-    /// Deletes a route (`ip route del DEST`).
-    pub async fn del_route(&self, dest: &str) -> Result<()> {
-        let dest = parse_dest(dest, false)?;
-        kernel::del_route(&self.inner.nl, dest)
-            .await
-            .map_err(self.nl_err(format!("deleting route {dest}")))
-    }
-
-    /// Adds an address to an interface (`ip addr add CIDR dev IFACE`).
-    pub async fn add_addr(&self, ifname: &str, cidr: &str) -> Result<()> {
-        let addr: IpNet = cidr.parse().map_err(|_| {
-            Error::NotFound(format!(
-                "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
-            ))
-        })?;
-        kernel::add_address(&self.inner.nl, self.index(ifname)?, addr)
-            .await
-            .map_err(self.nl_err(format!("adding {addr} to {ifname}")))
-    }
-
-    /// Removes an address from an interface (`ip addr del CIDR dev IFACE`).
-    pub async fn del_addr(&self, ifname: &str, cidr: &str) -> Result<()> {
-        let addr: IpNet = cidr.parse().map_err(|_| {
-            Error::NotFound(format!(
-                "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
-            ))
-        })?;
-        kernel::del_address(&self.inner.nl, self.index(ifname)?, addr)
-            .await
-            .map_err(self.nl_err(format!("deleting {addr} from {ifname}")))
-    }
-
-    /// The node's main routing table, IPv4 then IPv6 (`ip route; ip -6 route`), without
-    /// link-local and multicast entries.
-    pub async fn routes(&self) -> Result<Vec<RouteEntry>> {
-        let _one_dump_at_a_time = self.inner.dumps.lock().await;
-        kernel::routes(&self.inner.nl)
-            .await
-            .map_err(self.nl_err("listing routes".to_string()))
-    }
-}
-
-fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
-    if dest == "default" {
-        return Ok(if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("cidr"));
-    }
-    dest.parse::<IpNet>()
-        .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
-        .map(|n| n.trunc())
-        .map_err(|_| {
-            Error::NotFound(format!(
-                "{dest:?} is neither \"default\", an address nor a CIDR"
-            ))
-        })
 }
 
 /// Where the program of a Command is.

@@ -2,11 +2,11 @@
 //! `conntrack` binary is involved).
 //!
 //! A [`Ruleset`] declares what `iptables -t nat ...`, `iptables -P FORWARD DROP` or
-//! `docker run -p 8080:80` would have set up; [`apply`] installs it in the network namespace
-//! of the **calling thread** as one atomic nf_tables transaction. Call it inside a node:
+//! `docker run -p 8080:80` would have set up; [`Node::nft`](crate::Node::nft) installs it
+//! in a node as one atomic nf_tables transaction, from whichever thread calls:
 //!
 //! ```no_run
-//! use netns_test::nft::{self, Hook, Policy, Proto, Rule, Ruleset};
+//! use netns_test::nft::{Hook, Policy, Proto, Rule, Ruleset};
 //! # fn demo(net: netns_test::Net) -> netns_test::Result<()> {
 //! let rules = Ruleset::new()
 //!     // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
@@ -17,8 +17,8 @@
 //!     .filter(Hook::Forward, Rule::new().ct_established().accept())
 //!     // iptables -A FORWARD -i lan -p tcp --dport 80 -j ACCEPT
 //!     .filter(Hook::Forward, Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept());
-//! net.node("router").exec(|| nft::apply(&rules))?;
-//! println!("{}", net.node("router").exec(nft::list)?);
+//! net.node("router").nft().apply(&rules)?;
+//! println!("{}", net.node("router").nft().list()?);
 //! # Ok(()) }
 //! ```
 //!
@@ -27,6 +27,20 @@
 //! and applying a changed one swaps the rules without a window where none are loaded.
 //! [`flush`] removes the table; [`list`] prints every table of the namespace, like
 //! `nft list ruleset`; [`conntrack`] lists and flushes the connection tracking table.
+//!
+//! | command                | in a node ([`NftHandle`](crate::NftHandle))  | in the calling thread's namespace |
+//! | ---------------------- | -------------------------------------------- | --------------------------------- |
+//! | `nft -f FILE`          | `node.nft().apply(&rules)`                   | [`apply`]                         |
+//! | `nft list ruleset`     | `node.nft().list()`                          | [`list`]                          |
+//! | `nft delete table inet netns_test` | `node.nft().flush()`             | [`flush`]                         |
+//! | `nft destroy table inet NAME` | `node.nft().delete_table(NAME)`       | [`delete_table`]                  |
+//! | `conntrack -L`         | `node.nft().conntrack()`                     | [`conntrack::list`]               |
+//! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
+//!
+//! The free functions act on the network namespace of the thread that calls them: a
+//! thread inside a node (`node.exec(|| nft::apply(&rules))`), or one that code of your own
+//! moved into a namespace. The handle is the recommended way from the test body or any
+//! other thread.
 //!
 //! Chains (created only when used):
 //!
@@ -906,8 +920,8 @@ impl fmt::Display for Ruleset {
 /// content of its table (`nft -f` with `delete table inet netns_test; table inet netns_test
 /// { ... }`) in one atomic transaction.
 ///
-/// Call it on a thread inside the node, e.g. `node.exec(|| nft::apply(&rules))`. Errors name
-/// the table, chain or rule the kernel refused and why.
+/// From the test body, [`Node::nft`](crate::Node::nft) (`node.nft().apply(&rules)`) does
+/// the same in a node. Errors name the table, chain or rule the kernel refused and why.
 ///
 /// It blocks until the kernel has committed the transaction: ~0.2 ms for a NAT table, chain
 /// and rule. The kernel frees the replaced objects an RCU grace period later (~10-20 ms on
@@ -969,7 +983,8 @@ pub fn flush() -> Result<()> {
     delete_table(TABLE)
 }
 
-/// Deletes the table `inet NAME` if it exists (`nft destroy table inet NAME`).
+/// Deletes the table `inet NAME` of the calling thread's network namespace if it exists
+/// (`nft destroy table inet NAME`).
 pub fn delete_table(name: &str) -> Result<()> {
     let batch = expr::delete_table_batch(name);
     sock::Nfnl::open()

@@ -54,8 +54,8 @@ impl Failure {
     pub(crate) fn into_error(self, context: &str) -> Error {
         let hint = match self.source.raw_os_error() {
             Some(libc::EPERM) => {
-                "hint: no CAP_NET_ADMIN over this network namespace: call it on a thread \
-                 inside a node of the sandbox, e.g. `node.exec(|| nft::apply(&rules))`"
+                "hint: no CAP_NET_ADMIN over this network namespace: go through a node of \
+                 the sandbox, e.g. `node.nft().apply(&rules)`"
             }
             Some(libc::EPROTONOSUPPORT) => {
                 "hint: the kernel has no nfnetlink (CONFIG_NETFILTER_NETLINK, CONFIG_NF_TABLES)"

@@ -78,7 +78,7 @@ impl NodeBuilder {
 
     /// nftables rules for this node, applied before the test body starts: filtering,
     /// NAT, default policies (see [`crate::nft::Ruleset`]). Change them at run time with
-    /// [`crate::nft::apply`] from [`crate::Node::exec`].
+    /// [`crate::Node::nft`]: `node.nft().apply(&rules)`.
     ///
     /// ```
     /// use netns_test::nft::{Policy, Proto, Rule, Hook};

@@ -1,0 +1,339 @@
+//! A node's run-time operations, grouped by the kind of object they change, like
+//! rtnetlink's handles (`handle.link()`, `handle.route()`, `handle.address()`):
+//!
+//! | instead of                                   | write                                        |
+//! | -------------------------------------------- | -------------------------------------------- |
+//! | `ip link set eth0 down` / `up`               | `node.link("eth0").down().await?` / `.up()`  |
+//! | `ip addr add 10.0.0.5/24 dev eth0` / `del`   | `node.addr("eth0").add("10.0.0.5/24").await?` / `.del(..)` |
+//! | `ip route add 192.0.2.0/24 via 10.0.0.1`     | `node.route().add("192.0.2.0/24", gw).await?` |
+//! | `ip route add 8.8.8.8 dev eth0`              | `node.route().add_dev("8.8.8.8/32", "eth0").await?` |
+//! | `ip route del 192.0.2.0/24`                  | `node.route().del("192.0.2.0/24").await?`    |
+//! | `ip route show; ip -6 route show`            | `node.route().list().await?`                 |
+//! | `nft -f rules.nft`                           | `node.nft().apply(&rules)?`                  |
+//! | `nft list ruleset`                           | `node.nft().list()?`                         |
+//! | `nft delete table inet netns_test`           | `node.nft().flush()?`                        |
+//! | `nft destroy table inet NAME`                | `node.nft().delete_table(NAME)?`             |
+//! | `conntrack -L` / `conntrack -F`              | `node.nft().conntrack()?` / `.flush_conntrack()?` |
+//!
+//! Link conditions (`tc qdisc ... netem|tbf`) have their handle in [`crate::fault`]:
+//! `node.conditions("eth0")`.
+//!
+//! A handle holds its node (a clone: cheap, the same node), so it can be kept in a
+//! variable to make several changes to the same object. The types are at the crate root
+//! ([`crate::LinkHandle`], [`crate::AddrHandle`], [`crate::RouteHandle`],
+//! [`crate::NftHandle`]); [`crate::fault::ConditionsHandle`] is with the conditions.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::error::{Error, Result};
+use crate::kernel::{self, RouteEntry};
+use crate::net::Node;
+use crate::nft::{self, conntrack, Ruleset};
+use crate::sys;
+
+impl Node {
+    /// The interface `name` of this node, to take it up or down: like `ip link set NAME
+    /// ...` run in the node. `"lo"` is accepted too.
+    ///
+    /// ```no_run
+    /// # async fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// let eth0 = net.node("a").link("eth0");
+    /// eth0.down().await?;
+    /// eth0.up().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn link(&self, name: &str) -> LinkHandle {
+        LinkHandle {
+            node: self.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The addresses of interface `ifname` of this node: like `ip addr ... dev IFNAME`
+    /// run in the node.
+    pub fn addr(&self, ifname: &str) -> AddrHandle {
+        AddrHandle {
+            node: self.clone(),
+            ifname: ifname.to_string(),
+        }
+    }
+
+    /// The main routing table of this node: like `ip route` run in the node.
+    pub fn route(&self) -> RouteHandle {
+        RouteHandle { node: self.clone() }
+    }
+
+    /// The nf_tables rules and connection tracking table of this node: like `nft` and
+    /// `conntrack` run in the node, over netlink sockets opened in the node's namespace,
+    /// whichever thread calls (the test body, a thread of another node, ...).
+    ///
+    /// ```no_run
+    /// use netns_test::nft::Ruleset;
+    /// # fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// let router = net.node("router");
+    /// // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
+    /// router.nft().apply(&Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")))?;
+    /// println!("{}", router.nft().list()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn nft(&self) -> NftHandle {
+        NftHandle { node: self.clone() }
+    }
+}
+
+/// One interface of a node (see [`Node::link`]), like `ip link set IFACE ...` commands.
+#[derive(Clone, Debug)]
+pub struct LinkHandle {
+    node: Node,
+    name: String,
+}
+
+impl LinkHandle {
+    /// The interface's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Brings the interface up (`ip link set IFACE up`).
+    pub async fn up(&self) -> Result<()> {
+        self.set(true).await
+    }
+
+    /// Takes the interface down (`ip link set IFACE down`).
+    pub async fn down(&self) -> Result<()> {
+        self.set(false).await
+    }
+
+    async fn set(&self, up: bool) -> Result<()> {
+        let index = ifindex(&self.node, &self.name)?;
+        kernel::set_link(self.node.netlink(), index, up)
+            .await
+            .map_err(nl_err(
+                &self.node,
+                format!("setting {} {}", self.name, if up { "up" } else { "down" }),
+            ))
+    }
+}
+
+/// The addresses of one interface of a node (see [`Node::addr`]), like `ip addr ... dev
+/// IFACE` commands.
+#[derive(Clone, Debug)]
+pub struct AddrHandle {
+    node: Node,
+    ifname: String,
+}
+
+impl AddrHandle {
+    /// Adds an address with its prefix length, like `"10.0.0.5/24"` (`ip addr add CIDR dev
+    /// IFACE`).
+    pub async fn add(&self, cidr: &str) -> Result<()> {
+        let addr = parse_cidr(cidr)?;
+        let index = ifindex(&self.node, &self.ifname)?;
+        kernel::add_address(self.node.netlink(), index, addr)
+            .await
+            .map_err(nl_err(
+                &self.node,
+                format!("adding {addr} to {}", self.ifname),
+            ))
+    }
+
+    /// Removes an address (`ip addr del CIDR dev IFACE`).
+    pub async fn del(&self, cidr: &str) -> Result<()> {
+        let addr = parse_cidr(cidr)?;
+        let index = ifindex(&self.node, &self.ifname)?;
+        kernel::del_address(self.node.netlink(), index, addr)
+            .await
+            .map_err(nl_err(
+                &self.node,
+                format!("deleting {addr} from {}", self.ifname),
+            ))
+    }
+}
+
+/// The main routing table of a node (see [`Node::route`]), like `ip route` commands.
+///
+/// A destination is `"default"`, a CIDR (`"192.0.2.0/24"`, host bits are ignored) or an
+/// address (a /32 or /128).
+#[derive(Clone, Debug)]
+pub struct RouteHandle {
+    node: Node,
+}
+
+impl RouteHandle {
+    /// Adds a route via a gateway (`ip route add DEST via VIA`); `dest` may be
+    /// `"default"` (of the gateway's family).
+    pub async fn add(&self, dest: &str, via: IpAddr) -> Result<()> {
+        let dest = parse_dest(dest, via.is_ipv6())?;
+        kernel::add_route(self.node.netlink(), dest, via)
+            .await
+            .map_err(nl_err(&self.node, format!("adding route {dest} via {via}")))
+    }
+
+    /// Adds an on-link route through an interface (`ip route add DEST dev IFACE`, like the
+    /// Docker tutorial's `route add -host 8.8.8.8 dev eth0`).
+    pub async fn add_dev(&self, dest: &str, ifname: &str) -> Result<()> {
+        let dest = parse_dest(dest, false)?;
+        let index = ifindex(&self.node, ifname)?;
+        kernel::add_device_route(self.node.netlink(), dest, index)
+            .await
+            .map_err(nl_err(
+                &self.node,
+                format!("adding route {dest} dev {ifname}"),
+            ))
+    }
+
+    /// Deletes a route (`ip route del DEST`); `"default"` is the IPv4 default route.
+    pub async fn del(&self, dest: &str) -> Result<()> {
+        let dest = parse_dest(dest, false)?;
+        kernel::del_route(self.node.netlink(), dest)
+            .await
+            .map_err(nl_err(&self.node, format!("deleting route {dest}")))
+    }
+
+    /// The main table, IPv4 then IPv6 (`ip route show; ip -6 route show`), without
+    /// link-local and multicast entries.
+    pub async fn list(&self) -> Result<Vec<RouteEntry>> {
+        let _one_dump_at_a_time = self.node.dump_lock().lock().await;
+        kernel::routes(self.node.netlink())
+            .await
+            .map_err(nl_err(&self.node, "listing routes".to_string()))
+    }
+}
+
+/// The nf_tables rules and connection tracking table of a node (see [`Node::nft`]), like
+/// the `nft` and `conntrack` commands run in it.
+///
+/// Each call opens its netlink socket in the node's namespace, whichever thread it is
+/// made from, and blocks until the kernel has answered. The free functions of
+/// [`crate::nft`] do the same in the calling thread's namespace instead.
+#[derive(Clone, Debug)]
+pub struct NftHandle {
+    node: Node,
+}
+
+impl NftHandle {
+    /// Installs `rules` in the node, replacing the previous content of their table, in one
+    /// atomic transaction (`nft -f FILE` with `delete table inet TABLE; table inet TABLE {
+    /// ... }`). See [`nft::apply`] for what errors name and how long it takes.
+    pub fn apply(&self, rules: &Ruleset) -> Result<()> {
+        self.in_node(|| nft::apply(rules))
+    }
+
+    /// Every nf_tables table, chain and rule of the node as `nft list ruleset`-like text
+    /// (see [`nft::list`]).
+    pub fn list(&self) -> Result<String> {
+        self.in_node(nft::list)
+    }
+
+    /// Deletes the table `inet netns_test` ([`nft::TABLE`]) and with it the rules the
+    /// topology declared for the node and every rule [`NftHandle::apply`] installed there
+    /// (`nft delete table inet netns_test`: `nft flush ruleset` for the crate's rules).
+    /// Not an error if there is none. Tables of [`nft::Ruleset::named`] and the name
+    /// service's stay; connections already NATed keep their mapping (see
+    /// [`NftHandle::flush_conntrack`]).
+    pub fn flush(&self) -> Result<()> {
+        self.in_node(nft::flush)
+    }
+
+    /// Deletes the table `inet NAME` if it exists (`nft destroy table inet NAME`).
+    pub fn delete_table(&self, name: &str) -> Result<()> {
+        self.in_node(|| nft::delete_table(name))
+    }
+
+    /// Every tracked connection of the node (`conntrack -L`); empty until something in it
+    /// needs tracking (NAT, `ct state` rules).
+    pub fn conntrack(&self) -> Result<Vec<conntrack::Entry>> {
+        self.in_node(conntrack::list)
+    }
+
+    /// Deletes every tracked connection of the node (`conntrack -F`): the next packet of
+    /// each is treated as new, so changed NAT rules apply to connections that already
+    /// exist.
+    pub fn flush_conntrack(&self) -> Result<()> {
+        self.in_node(conntrack::flush)
+    }
+
+    /// Runs `f` with the calling thread in the node's namespace, where `f` opens its
+    /// socket, then moves the thread back to where it was (a panic in `f` too).
+    fn in_node<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {
+        let f = std::panic::AssertUnwindSafe(f);
+        match sys::in_netns(self.node.netns(), || std::panic::catch_unwind(f)) {
+            Ok(Ok(r)) => r,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(e) => Err(Error::sys(
+                format!(
+                    "node {:?}: entering its network namespace for nf_tables",
+                    self.node.name()
+                ),
+                e,
+            )),
+        }
+    }
+}
+
+/// The index of interface `ifname` of `node` (`lo` is 1).
+fn ifindex(node: &Node, ifname: &str) -> Result<u32> {
+    if ifname == "lo" {
+        return Ok(1);
+    }
+    Ok(node.iface(ifname)?.index)
+}
+
+fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
+    let node = node.name().to_string();
+    move |e| Error::netlink(format!("node {node:?}: {what}"), e)
+}
+
+fn parse_cidr(cidr: &str) -> Result<IpNet> {
+    cidr.parse().map_err(|_| {
+        Error::NotFound(format!(
+            "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
+        ))
+    })
+}
+
+fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
+    if dest == "default" {
+        return Ok(if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("cidr"));
+    }
+    dest.parse::<IpNet>()
+        .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| {
+            Error::NotFound(format!(
+                "{dest:?} is neither \"default\", an address nor a CIDR"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_and_addresses_parse_as_ip_does() {
+        assert_eq!(
+            parse_dest("default", false).unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert_eq!(parse_dest("default", true).unwrap().to_string(), "::/0");
+        assert_eq!(
+            parse_dest("192.0.2.7/24", false).unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            parse_dest("8.8.8.8", false).unwrap().to_string(),
+            "8.8.8.8/32"
+        );
+        let e = parse_dest("8.8.8", false).unwrap_err().to_string();
+        assert!(e.contains("\"8.8.8\" is neither"), "{e}");
+        assert_eq!(
+            parse_cidr("10.0.0.5/24").unwrap().to_string(),
+            "10.0.0.5/24"
+        );
+        let e = parse_cidr("10.0.0.5").unwrap_err().to_string();
+        assert!(e.contains("like \"10.0.0.5/24\""), "{e}");
+    }
+}

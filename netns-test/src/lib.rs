@@ -48,7 +48,6 @@ compile_error!(
 );
 
 mod diag;
-mod dns;
 pub mod environment;
 mod error;
 pub mod fault;

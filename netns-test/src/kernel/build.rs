@@ -16,10 +16,9 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, Li
 use super::ops::{add_address, add_route, set_link};
 use super::NodeNs;
 use crate::error::{Error, Result};
+use crate::topology::name_service;
 use crate::topology::Plan;
-// The name service, a concern of the live network above, is bound and served from here,
-// as each namespace is set up: the one call of this layer upwards.
-use crate::{dns, nft, sys};
+use crate::{nft, sys};
 
 /// How long links may take to report operstate UP before the build fails.
 const UP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,9 +65,7 @@ pub(crate) fn open_namespaces(
         created += 1;
         let what = |step: &str| format!("{step} of node {:?}", node.name);
         // Who keeps port 53 free in this namespace: the node, or one sharing it.
-        let keeps_53 = std::iter::once(node)
-            .chain(plan.nodes.iter().filter(|n| n.net_of == Some(i)))
-            .find(|n| n.keep_port_53_free);
+        let keeps_53 = name_service::keeper(plan, i);
         let netns = if i == 0 && !fresh_host {
             host.try_clone()
         } else {
@@ -81,12 +78,12 @@ pub(crate) fn open_namespaces(
                 Error::sys(what("creating the network namespace"), e)
             }
         })?;
-        let (conn, nl, dns) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
+        let (conn, nl) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
             let (conn, nl, _) = rtnetlink::new_connection()?;
             set_sysctls(node.forwarding, ipv6)?;
-            // Loopback first: the name service listens on it.
+            // Loopback first: the name service (started by the live network) listens on it.
             sys::loopback_up()?;
-            Ok((conn, nl, dns::bind(keeps_53.is_some())?))
+            Ok((conn, nl))
         })
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
@@ -94,7 +91,7 @@ pub(crate) fn open_namespaces(
         // A node that keeps port 53 free first gets the redirect to its name service (a
         // transaction of its own, so that a refusal is known to be the redirect's); a node
         // with neither rules nor the redirect gets no nf_tables socket at all.
-        let redirect = keeps_53.map(|_| dns::redirect());
+        let redirect = keeps_53.map(|_| name_service::redirect());
         let tables: Vec<&nft::Ruleset> = redirect.iter().chain(&node.rules).collect();
         let kept = if tables.is_empty() {
             None
@@ -102,7 +99,7 @@ pub(crate) fn open_namespaces(
             let applied = sys::in_netns(netns.as_fd(), || nft::apply_each_kept(&tables))
                 .map_err(|e| Error::sys(what("entering the namespace"), e))?;
             Some(applied.map_err(|(refused, e)| match keeps_53 {
-                Some(by) if refused == 0 => dns::redirect_error(&node.name, &by.name, e),
+                Some(by) if refused == 0 => name_service::redirect_error(&node.name, &by.name, e),
                 _ => {
                     // The errno is kept, so that a limit (EMFILE) can be named.
                     let source = match &e {
@@ -119,7 +116,6 @@ pub(crate) fn open_namespaces(
             })?)
         };
         tokio::spawn(conn);
-        tokio::spawn(dns::serve(dns, plan.names_for(i).into_iter().collect()));
         let nft = match kept {
             Some(kept) if !keep_nft => {
                 // Dropped here if there is no closing thread (or it is gone).

@@ -1,8 +1,7 @@
 //! The netlink layer: applies a [`Plan`](crate::topology::Plan) to the kernel, and the
 //! netlink operations a test can make at run time. It knows the topology's plan, nf_tables
-//! and the system calls, and of the live network above it only the name service, which
-//! each namespace gets as it is set up (`open_namespaces`). What must run before the first
-//! frame, such as the relays of impairable links, the caller starts between `build` and
+//! and the system calls, nothing above. What must run before the first frame (the name
+//! services, the relays of impairable links) the live network starts between `build` and
 //! `Built::wait_up`.
 //!
 //! - `build.rs`: a namespace and a netlink socket per node, then every device, address

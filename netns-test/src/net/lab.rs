@@ -12,7 +12,12 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::topology::{Plan, Topology};
-use crate::{dns, environment, kernel, sys};
+use std::os::fd::AsFd;
+
+use crate::topology::name_service;
+use crate::{environment, kernel, sys};
+
+use super::dns;
 
 use super::Net;
 
@@ -142,6 +147,7 @@ impl Lab {
             kernel::open_namespaces(&plan, keep_nft, matches!(host, Host::Fresh))
         }
         .map_err(explain)?;
+        start_name_services(&plan, &ns, &rt)?;
         let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
         // Relays of impairable links, ready before the first frame.
         let relays = super::relay::start(&plan, &ns).map_err(explain)?;
@@ -191,6 +197,32 @@ impl Lab {
         }
         Ok(dir)
     }
+}
+
+/// Binds each namespace's name service (on its `lo`, up by now) and serves it on the
+/// network's runtime: the names that node may know (see [`Plan::names_for`]).
+fn start_name_services(
+    plan: &Plan,
+    ns: &[kernel::NodeNs],
+    rt: &tokio::runtime::Runtime,
+) -> Result<()> {
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if node.net_of.is_some() {
+            continue;
+        }
+        let keeps_53 = name_service::keeper(plan, i).is_some();
+        let sock = sys::in_netns(ns[i].netns.as_fd(), || dns::bind(keeps_53))
+            .and_then(|r| r)
+            .map_err(|e| {
+                explain(Error::sys(
+                    format!("starting the name service of node {:?}", node.name),
+                    e,
+                ))
+            })?;
+        let _guard = rt.enter();
+        rt.spawn(dns::serve(sock, plan.names_for(i).into_iter().collect()));
+    }
+    Ok(())
 }
 
 /// Where a network's `host` node is.

@@ -18,6 +18,7 @@ pub use crate::kernel::RouteEntry;
 use crate::sys;
 use crate::topology::{Plan, HOST};
 
+pub(crate) mod dns;
 mod handles;
 mod lab;
 pub(crate) mod relay;

@@ -23,6 +23,7 @@ use crate::error::Result;
 
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
+pub(crate) mod name_service;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;
 // Checks a topology and decides its plan, one file per concern.

@@ -31,23 +31,9 @@
 //! declaration.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
-use crate::error::Error;
-
-/// The address every node's resolver file names, like Docker's embedded DNS.
-pub(crate) const ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
-
-/// The port the responder listens on by default, and the one resolvers ask.
-pub(crate) const PORT: u16 = 53;
-
-/// The port the responder listens on in a node that keeps port 53 free; `ADDR:53` is
-/// DNATed to it there.
-pub(crate) const REDIRECTED_PORT: u16 = 53053;
-
-/// The table of the redirect, apart from the node's other rules so that those can be
-/// replaced at run time without touching it.
-pub(crate) const TABLE: &str = "netns_test_dns";
+pub(crate) use crate::topology::name_service::{ADDR, PORT, REDIRECTED_PORT};
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
@@ -155,39 +141,6 @@ pub(crate) fn bind(keep_port_53_free: bool) -> std::io::Result<std::net::UdpSock
     Ok(sock.into())
 }
 
-/// `ADDR:53` to the responder, for a node that keeps port 53 free: `ip daddr 127.0.0.11
-/// udp dport 53 dnat ip to 127.0.0.11:53053` in table `inet netns_test_dns` ([`TABLE`]).
-pub(crate) fn redirect() -> crate::nft::Ruleset {
-    crate::nft::Ruleset::named(TABLE).dnat(
-        crate::nft::Proto::Udp,
-        Some(IpAddr::V4(ADDR)),
-        PORT,
-        SocketAddr::new(IpAddr::V4(ADDR), REDIRECTED_PORT),
-    )
-}
-
-/// The build error when the kernel refuses the redirect of a node that keeps port 53
-/// free: names the node, the declaration (made by `declared_by`, the node itself or one
-/// sharing its namespace), the kernel module and the ways out.
-pub(crate) fn redirect_error(node: &str, declared_by: &str, e: Error) -> Error {
-    let who = if declared_by == node {
-        format!("node {node:?} declares keep_port_53_free()")
-    } else {
-        format!("node {declared_by:?}, which shares the network namespace of node {node:?}, declares keep_port_53_free()")
-    };
-    Error::Sys {
-        what: format!(
-            "{who}, so its name service is reached through an nf_tables DNAT rule \
-             ({ADDR}:{PORT} to {ADDR}:{REDIRECTED_PORT}), which needs nf_tables NAT in the kernel: \
-             the nft_nat module (CONFIG_NFT_NAT, with CONFIG_NF_TABLES). Load it \
-             (`modprobe nft_nat`), or drop keep_port_53_free() if the DNS server under test \
-             sets SO_REUSEADDR or SO_REUSEPORT (it can then bind port 53 next to the name \
-             service). The kernel refused the rule"
-        ),
-        source: std::io::Error::other(e.to_string()),
-    }
-}
-
 /// Answers queries on `sock` forever.
 pub(crate) async fn serve(sock: std::net::UdpSocket, zone: Zone) {
     let Ok(sock) = tokio::net::UdpSocket::from_std(sock) else {
@@ -207,6 +160,8 @@ pub(crate) async fn serve(sock: std::net::UdpSocket, zone: Zone) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::name_service::redirect_error;
+    use crate::Error;
 
     fn query(name: &str, qtype: u16) -> Vec<u8> {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];

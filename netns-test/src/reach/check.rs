@@ -39,7 +39,7 @@ impl Node {
         probe: Probe,
         wait: Duration,
     ) -> ProbeResult {
-        let names = Names::current();
+        let names = Names::of(self);
         probe_target(self, &target.into(), probe, wait, Mode::Once, &names).await
     }
 
@@ -85,7 +85,7 @@ impl Node {
         probe: Probe,
         timeout: Duration,
     ) -> Result<Duration, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target.into(), probe, timeout, Mode::Once, &names).await;
         if r.outcome.is_reached() {
             Ok(r.elapsed)
@@ -118,7 +118,7 @@ impl Node {
         match default_isolation_wait() {
             Ok((wait, from)) => self.cannot_reach(target, probe, wait, from).await,
             Err(why) => {
-                let names = Names::current();
+                let names = Names::of(self);
                 let (to, addr) = target.resolve(&names);
                 let result = ProbeResult {
                     from: self.name().to_string(),
@@ -156,7 +156,7 @@ impl Node {
         wait: Duration,
         from: WaitFrom,
     ) -> Result<Outcome, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target, probe, wait, Mode::Once, &names).await;
         if r.outcome.is_blocked() {
             Ok(r.outcome)
@@ -243,7 +243,7 @@ impl Node {
         deadline: Duration,
         claim: Claim,
     ) -> Result<Duration, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target, probe, deadline, Mode::Persist, &names).await;
         if r.outcome.is_reached() {
             Ok(r.elapsed)

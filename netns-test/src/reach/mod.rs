@@ -145,8 +145,8 @@ impl fmt::Display for Probe {
 // Targets
 
 /// Where a probe goes: a node (its first IPv4 address, else its first IPv6 address), an
-/// address, or a name (a node of the topology, looked up in the test's [`Net`] whatever
-/// the source's own resolver knows, or an address in text).
+/// address, or a name (a node of the probing node's network, whatever the source's own
+/// resolver knows, or an address in text).
 ///
 /// Every probing method takes `impl Into<Target>`: pass `&node`, `node.ip()`, an
 /// `Ipv6Addr`, `"con2"` or `"10.0.0.3"`; [`Target::v6`] picks a node's IPv6 address.
@@ -171,7 +171,8 @@ impl Target {
         Target(TargetKind::Node(node.clone(), Some(true)))
     }
 
-    /// The address and a label naming it (`con3 (172.19.0.2)`), or why there is none.
+    /// The address and a label naming it (`con3 (172.19.0.2)`), or why there is none. A
+    /// name is looked up in the network of `names`.
     fn resolve(&self, names: &Names) -> (String, Result<IpAddr, String>) {
         match &self.0 {
             TargetKind::Node(node, v6) => {
@@ -288,9 +289,11 @@ impl Names {
         names
     }
 
-    /// The names of the sandbox's network (empty outside one).
-    fn current() -> Names {
-        Net::current().map_or_else(Names::default, |net| Names::from_net(&net))
+    /// The names of the network `node` belongs to (none once that network is gone): the
+    /// probing node's network is the one its targets are named in.
+    fn of(node: &Node) -> Names {
+        node.network()
+            .map_or_else(Names::default, |net| Names::from_net(&net))
     }
 
     /// Whether two addresses belong to the same node of the topology.

@@ -4,7 +4,8 @@
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use netns_test::reach::{Matrix, MatrixError, Outcome, Probe, Target};
+use netns_test::reach::{Matrix, MatrixError, Outcome, Probe, Target, ISOLATION_WAIT_ENV};
+use netns_test::reach::{ISOLATION_WAIT, REACH_TIMEOUT};
 use netns_test::{netns_test, presets, Net, Topology};
 
 mod common;
@@ -36,7 +37,9 @@ async fn icmp_v4_and_v6(net: Net) {
 
     // Failing: nobody has 10.0.0.200 / fd00:1::99 (ARP / neighbour discovery unanswered).
     let e = a
-        .check_reaches_within("10.0.0.200", Probe::Icmp, Duration::from_millis(300))
+        .reach("10.0.0.200", Probe::Icmp)
+        .within(Duration::from_millis(300))
+        .reaches()
         .await
         .unwrap_err();
     println!("{e}");
@@ -52,11 +55,12 @@ async fn icmp_v4_and_v6(net: Net) {
         ],
     );
     let e = a
-        .check_reaches_within(
+        .reach(
             "fd00:1::99".parse::<std::net::Ipv6Addr>().unwrap(),
             Probe::Icmp,
-            Duration::from_millis(300),
         )
+        .within(Duration::from_millis(300))
+        .reaches()
         .await
         .unwrap_err();
     println!("{e}");
@@ -76,7 +80,7 @@ async fn icmp_v4_and_v6(net: Net) {
     );
 
     // Isolation claims that are wrong fail: b answers.
-    let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+    let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Reached);
     assert_has(
@@ -95,7 +99,8 @@ async fn icmp_v4_and_v6(net: Net) {
     );
     // ... until b takes it: the same probe then gets its answer.
     b.add_addr("eth0", "10.0.0.200/24").await.unwrap();
-    a.wait_until_reaches("10.0.0.200", Probe::Icmp, Duration::from_secs(5))
+    a.reach("10.0.0.200", Probe::Icmp)
+        .wait_until_reaches(Duration::from_secs(5))
         .await
         .unwrap();
     b.del_addr("eth0", "10.0.0.200/24").await.unwrap();
@@ -111,7 +116,7 @@ async fn icmp_v4_and_v6(net: Net) {
     assert!(report.to_string().contains("by ICMPv6 echo"));
 
     // A name the topology does not have.
-    let e = a.check_reaches("c", Probe::Icmp).await.unwrap_err();
+    let e = a.reach("c", Probe::Icmp).reaches().await.unwrap_err();
     assert_has(
         &e.to_string(),
         &[
@@ -122,6 +127,108 @@ async fn icmp_v4_and_v6(net: Net) {
     );
 }
 
+/// `Node::reach`: every conclusion of one check, each negative next to the positive that
+/// shows the same probe is answered where it may be.
+#[netns_test(topology = presets::bridge_pair())]
+async fn one_check_and_its_conclusions(net: Net) {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let ms = Duration::from_millis;
+    let to_b = a.reach(&b, Probe::Icmp);
+
+    // reaches, assert_reaches: b answers echo requests.
+    assert!(to_b.reaches().await.unwrap() < Duration::from_secs(1));
+    to_b.assert_reaches().await;
+    // result: what happened, with the deadline it had, without a claim.
+    let r = to_b.result().await;
+    assert_eq!(
+        (&r.outcome, r.wait),
+        (&Outcome::Reached, REACH_TIMEOUT),
+        "{r}"
+    );
+    let r = a.reach(&b, Probe::Tcp(80)).within(ms(700)).result().await;
+    assert_eq!((&r.outcome, r.wait), (&Outcome::Refused, ms(700)), "{r}");
+    assert_eq!((r.from.as_str(), r.to.as_str()), ("a", "b (10.0.0.3)"));
+
+    // within: a probe nobody answers gives up after it, not after REACH_TIMEOUT ...
+    let start = Instant::now();
+    let e = a
+        .reach("10.0.0.201", Probe::Icmp)
+        .within(ms(300))
+        .reaches()
+        .await
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1), "{e}");
+    assert_eq!((e.outcome(), e.result().wait), (&Outcome::Timeout, ms(300)));
+    assert_has(&e.to_string(), &["no answer within 300 ms"]);
+    // ... and is plenty for b.
+    a.reach(&b, Probe::Icmp)
+        .within(ms(300))
+        .reaches()
+        .await
+        .unwrap();
+
+    // cannot_reach, assert_cannot_reach, with a wait of their own: nobody has 10.0.0.200.
+    let nobody = a.reach("10.0.0.200", Probe::Icmp).isolation_wait(ms(350));
+    let start = Instant::now();
+    assert_eq!(nobody.cannot_reach().await.unwrap(), Outcome::Timeout);
+    assert!(start.elapsed() >= ms(350));
+    assert_eq!(nobody.assert_cannot_reach().await, Outcome::Timeout);
+    // The same claims about b fail, saying the wait came from the code ...
+    let e = to_b
+        .clone()
+        .isolation_wait(ms(350))
+        .cannot_reach()
+        .await
+        .unwrap_err();
+    assert_eq!((e.outcome(), e.result().wait), (&Outcome::Reached, ms(350)));
+    assert_has(&e.to_string(), &["the wait given in the code"]);
+    let msg = panic_message(to_b.assert_cannot_reach()).await;
+    assert_has(
+        &msg,
+        &["a should NOT reach b (10.0.0.3) by ICMP echo, but it did"],
+    );
+    // ... and `within` is not an isolation wait: the default (or the variable) applies.
+    let e = to_b
+        .clone()
+        .within(ms(900))
+        .cannot_reach()
+        .await
+        .unwrap_err();
+    assert!(!e.to_string().contains("the wait given in the code"), "{e}");
+    assert_has(&e.to_string(), &[ISOLATION_WAIT_ENV]);
+    if std::env::var_os(ISOLATION_WAIT_ENV).is_none() {
+        assert_eq!(e.result().wait, ISOLATION_WAIT);
+    }
+
+    // wait_until_reaches: once b takes 10.0.0.200, the very check that held now fails and
+    // the wait sees the address come.
+    b.add_addr("eth0", "10.0.0.200/24").await.unwrap();
+    nobody
+        .wait_until_reaches(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let e = nobody.cannot_reach().await.unwrap_err();
+    assert_eq!(e.outcome(), &Outcome::Reached);
+    b.del_addr("eth0", "10.0.0.200/24").await.unwrap();
+    // Nothing on TCP 80: refused all along, until a server listens.
+    let web = a.reach("b", Probe::Tcp(80));
+    let e = web.wait_until_reaches(ms(200)).await.unwrap_err();
+    assert_has(
+        &e.to_string(),
+        &["a did not reach b (10.0.0.3) by TCP port 80 within 200 ms, retrying all along; the last try: refused"],
+    );
+    let listener = b
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:80").await })
+        .await
+        .unwrap();
+    let server = b.spawn(async move { while listener.accept().await.is_ok() {} });
+    web.wait_until_reaches(Duration::from_secs(5))
+        .await
+        .unwrap();
+    web.assert_reaches().await;
+    server.abort();
+}
+
 #[netns_test(topology = presets::bridge_pair())]
 async fn tcp_reachable_and_refused(net: Net) -> std::io::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
@@ -130,11 +237,11 @@ async fn tcp_reachable_and_refused(net: Net) -> std::io::Result<()> {
         .await?;
     let server = b.spawn(async move { while listener.accept().await.is_ok() {} });
     a.assert_reaches(&b, Probe::Tcp(80)).await;
-    a.check_reaches("b", Probe::Tcp(80)).await.unwrap();
+    a.reach("b", Probe::Tcp(80)).reaches().await.unwrap();
 
     // Nothing listens on 81: refused, at once.
     let start = Instant::now();
-    let e = a.check_reaches(&b, Probe::Tcp(81)).await.unwrap_err();
+    let e = a.reach(&b, Probe::Tcp(81)).reaches().await.unwrap_err();
     println!("{e}");
     assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(e.outcome(), &Outcome::Refused);
@@ -191,7 +298,9 @@ async fn tcp_and_icmp_unreachable_across_networks(net: Net) -> std::io::Result<(
 
     // The host does not forward between docker0 and testnet: silence.
     let e = con1
-        .check_reaches_within(&con3, Probe::Tcp(80), Duration::from_millis(500))
+        .reach(&con3, Probe::Tcp(80))
+        .within(Duration::from_millis(500))
+        .reaches()
         .await
         .unwrap_err();
     println!("{e}");
@@ -226,7 +335,8 @@ async fn tcp_and_icmp_unreachable_across_networks(net: Net) -> std::io::Result<(
     // Without the isolation (the host forwarding), the very same probes get through: the
     // claims above were about the isolation, not about ports where nothing listens.
     host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
-    con1.wait_until_reaches(&con3, Probe::Icmp, Duration::from_secs(5))
+    con1.reach(&con3, Probe::Icmp)
+        .wait_until_reaches(Duration::from_secs(5))
         .await
         .unwrap();
     con1.assert_reaches("con3", Probe::Tcp(80)).await;
@@ -240,7 +350,7 @@ async fn no_route_is_network_unreachable(net: Net) {
     let a = net.node("a");
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
         let start = Instant::now();
-        let e = a.check_reaches("192.0.2.1", probe).await.unwrap_err();
+        let e = a.reach("192.0.2.1", probe).reaches().await.unwrap_err();
         println!("{e}");
         assert!(start.elapsed() < Duration::from_millis(100), "at once");
         assert_eq!(e.outcome(), &Outcome::NetUnreachable);
@@ -271,7 +381,7 @@ async fn a_blackhole_route_is_network_unreachable(net: Net) {
     };
     a.netlink().route().add(route()).execute().await.unwrap();
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
-        let e = a.check_reaches(&b, probe).await.unwrap_err();
+        let e = a.reach(&b, probe).reaches().await.unwrap_err();
         println!("{e}");
         assert_eq!(e.outcome(), &Outcome::NetUnreachable, "{e}");
         assert_has(
@@ -298,7 +408,7 @@ async fn a_router_says_net_unreachable(net: Net) {
         .enumerate()
     {
         let lan = net.node(&format!("lan{}", i + 1));
-        let e = lan.check_reaches("203.0.113.1", probe).await.unwrap_err();
+        let e = lan.reach("203.0.113.1", probe).reaches().await.unwrap_err();
         println!("{e}");
         assert_eq!(e.outcome(), &Outcome::NetUnreachable, "{e}");
         let icmp = e.result().icmp.as_ref().expect("the ICMP error");
@@ -324,7 +434,7 @@ async fn udp_echo_answers(net: Net) -> std::io::Result<()> {
     let any = b.udp_echo(0)?;
     a.assert_reaches(&b, Probe::Udp(any.port())).await;
     // Nothing on 5354: ICMP port unreachable.
-    let e = a.check_reaches(&b, Probe::Udp(5354)).await.unwrap_err();
+    let e = a.reach(&b, Probe::Udp(5354)).reaches().await.unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Refused);
     assert_has(
@@ -343,7 +453,8 @@ async fn udp_echo_answers(net: Net) -> std::io::Result<()> {
     // Stopped when dropped.
     drop(echo);
     tokio::task::yield_now().await;
-    a.wait_until_reaches(&b, Probe::Udp(5353), Duration::from_millis(300))
+    a.reach(&b, Probe::Udp(5353))
+        .wait_until_reaches(Duration::from_millis(300))
         .await
         .expect_err("the echo server stopped");
     Ok(())
@@ -425,7 +536,7 @@ fn probes_in_a_sync_body(net: Net) {
 async fn a_misspelt_node_fails_the_isolation_claim(net: Net) {
     let (a, b) = (net.node("a"), net.node("b"));
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
-        let e = a.check_cannot_reach("bx", probe).await.unwrap_err();
+        let e = a.reach("bx", probe).cannot_reach().await.unwrap_err();
         println!("{e}");
         assert!(matches!(e.outcome(), Outcome::Failed(_)), "{e}");
         assert_eq!(e.result().sent, 0);
@@ -440,7 +551,7 @@ async fn a_misspelt_node_fails_the_isolation_claim(net: Net) {
     let msg = panic_message(a.assert_cannot_reach("bx", Probe::Icmp)).await;
     assert_has(&msg, &["no node \"bx\""]);
     // A positive check says the same.
-    let e = a.check_reaches("bx", Probe::Icmp).await.unwrap_err();
+    let e = a.reach("bx", Probe::Icmp).reaches().await.unwrap_err();
     assert_has(
         &e.to_string(),
         &["the probe could not be sent", "no node \"bx\""],
@@ -457,7 +568,8 @@ async fn ipv6_probes_of_ipv4_only_nodes_are_errors(net: Net) {
     let (a, b) = (net.node("a"), net.node("b"));
     // The target has no IPv6 address.
     let e = a
-        .check_cannot_reach(Target::v6(&b), Probe::Icmp)
+        .reach(Target::v6(&b), Probe::Icmp)
+        .cannot_reach()
         .await
         .unwrap_err();
     println!("{e}");
@@ -473,7 +585,7 @@ async fn ipv6_probes_of_ipv4_only_nodes_are_errors(net: Net) {
     // The source has none to send from.
     let v6: std::net::Ipv6Addr = "fd00:1::3".parse().unwrap();
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
-        let e = a.check_cannot_reach(v6, probe).await.unwrap_err();
+        let e = a.reach(v6, probe).cannot_reach().await.unwrap_err();
         println!("{e}");
         assert!(matches!(e.outcome(), Outcome::Failed(_)), "{e}");
         assert_has(
@@ -525,7 +637,7 @@ async fn a_socket_that_cannot_be_opened_is_an_error(net: Net) {
         .unwrap();
     let server = b.spawn(async move { while listener.accept().await.is_ok() {} });
     for probe in [Probe::Icmp, Probe::Tcp(80)] {
-        let e = with_no_free_fd(a.check_cannot_reach(&b, probe))
+        let e = with_no_free_fd(a.reach(&b, probe).cannot_reach())
             .await
             .unwrap_err();
         println!("{e}");
@@ -551,7 +663,11 @@ async fn a_closed_port_on_a_reachable_node_is_refused_not_isolated(
 ) -> std::io::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
     // Nothing listens on b's TCP 80 or UDP 53: b answers with a reset / port unreachable.
-    let e = a.check_cannot_reach(&b, Probe::Tcp(80)).await.unwrap_err();
+    let e = a
+        .reach(&b, Probe::Tcp(80))
+        .cannot_reach()
+        .await
+        .unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Refused);
     assert!(e.outcome().is_refused() && !e.outcome().is_reached());
@@ -567,7 +683,11 @@ async fn a_closed_port_on_a_reachable_node_is_refused_not_isolated(
     );
     let msg = panic_message(a.assert_cannot_reach(&b, Probe::Tcp(80))).await;
     assert_has(&msg, &["but the target answered: refused"]);
-    let e = a.check_cannot_reach(&b, Probe::Udp(53)).await.unwrap_err();
+    let e = a
+        .reach(&b, Probe::Udp(53))
+        .cannot_reach()
+        .await
+        .unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Refused);
     assert_eq!(
@@ -627,7 +747,8 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
         );
     router.exec(|| nft::apply(&rules))?;
     let e = lan1
-        .check_reaches(&server, Probe::Udp(7))
+        .reach(&server, Probe::Udp(7))
+        .reaches()
         .await
         .unwrap_err();
     println!("{e}");
@@ -645,7 +766,8 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
         Outcome::Prohibited
     );
     let e = lan1
-        .check_cannot_reach(&server, Probe::Tcp(80))
+        .reach(&server, Probe::Tcp(80))
+        .cannot_reach()
         .await
         .unwrap_err();
     println!("{e}");
@@ -673,7 +795,7 @@ async fn the_isolation_wait_can_be_raised_from_the_environment(net: Net) {
     // The default: 300 ms, and the message says how to raise it. (b answers echo requests,
     // so every "cannot reach" below fails, which is what shows the wait.)
     std::env::remove_var(VAR);
-    let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+    let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     assert_eq!(e.result().wait, netns_test::reach::ISOLATION_WAIT);
     assert_has(
         &e.to_string(),
@@ -681,11 +803,11 @@ async fn the_isolation_wait_can_be_raised_from_the_environment(net: Net) {
     );
     // Empty means unset.
     std::env::set_var(VAR, "");
-    let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+    let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     assert_eq!(e.result().wait, Duration::from_millis(300));
 
     std::env::set_var(VAR, "1500ms");
-    let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+    let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     println!("{e}");
     assert_eq!(e.result().wait, Duration::from_millis(1500));
     assert_has(
@@ -714,7 +836,9 @@ async fn the_isolation_wait_can_be_raised_from_the_environment(net: Net) {
     );
     // A wait given in the code is used as given.
     let e = a
-        .check_cannot_reach_within(&b, Probe::Icmp, Duration::from_millis(400))
+        .reach(&b, Probe::Icmp)
+        .isolation_wait(Duration::from_millis(400))
+        .cannot_reach()
         .await
         .unwrap_err();
     assert_eq!(e.result().wait, Duration::from_millis(400));
@@ -739,7 +863,7 @@ async fn the_isolation_wait_can_be_raised_from_the_environment(net: Net) {
     // Invalid values fail every check that uses the default, naming the variable.
     for bad in ["soon", "100ms", "0"] {
         std::env::set_var(VAR, bad);
-        let e = a.check_cannot_reach(&b, Probe::Icmp).await.unwrap_err();
+        let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
         println!("{e}");
         assert!(matches!(e.outcome(), Outcome::Failed(_)), "{e}");
         assert_has(
@@ -755,13 +879,15 @@ async fn the_isolation_wait_can_be_raised_from_the_environment(net: Net) {
     }
     // Even a "cannot reach" that would hold: the check cannot run as asked.
     let e = a
-        .check_cannot_reach("10.0.0.200", Probe::Icmp)
+        .reach("10.0.0.200", Probe::Icmp)
+        .cannot_reach()
         .await
         .unwrap_err();
     assert_has(&e.to_string(), &["NETNS_TEST_ISOLATION_WAIT=\"0\""]);
     std::env::remove_var(VAR);
     assert_eq!(
-        a.check_cannot_reach("10.0.0.200", Probe::Icmp)
+        a.reach("10.0.0.200", Probe::Icmp)
+            .cannot_reach()
             .await
             .unwrap(),
         Outcome::Timeout

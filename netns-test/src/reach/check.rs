@@ -1,5 +1,6 @@
-//! The claims a test makes: single probes and assertions from a node, waiting for a
-//! service, and a whole matrix over a network ([`Net::assert_matrix`]).
+//! The claims a test makes: one check from a node to a target ([`Node::reach`], and the
+//! one-line forms `ping`, `assert_reaches`, `assert_cannot_reach`, `wait_for_port`), and a
+//! whole matrix over a network ([`Net::assert_matrix`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -15,12 +16,200 @@ use super::{
 };
 use crate::net::{Net, Node};
 
+/// One reachability check, from a node to a target by a probe, ready to run: made by
+/// [`Node::reach`], given its waits by [`ReachCheck::within`] and
+/// [`ReachCheck::isolation_wait`], run by the method that says what to conclude.
+///
+/// | instead of                              | write                                                       |
+/// | --------------------------------------- | ----------------------------------------------------------- |
+/// | `nc -z -w5 b 80`                        | `a.reach(&b, Probe::Tcp(80)).within(secs(5)).reaches()`     |
+/// | `! ping -c1 -W2 b` (isolation)          | `a.reach(&b, Probe::Icmp).isolation_wait(secs(2)).cannot_reach()` |
+/// | `until nc -z b 80; do sleep 0.1; done`  | `a.reach(&b, Probe::Tcp(80)).wait_until_reaches(secs(10))`  |
+/// | `ping -c1 -W2 b; echo $?`               | `a.reach(&b, Probe::Icmp).result()`                         |
+///
+/// (`secs` is `Duration::from_secs`; every method is `async`: `.await` it.)
+///
+/// Nothing is sent until a method is awaited; each await probes anew, so one check may
+/// serve as the positive control and, after a change, as the negative claim.
+#[derive(Clone, Debug)]
+#[must_use = "a reachability check sends nothing until one of its methods (reaches, cannot_reach, ...) is awaited"]
+pub struct ReachCheck {
+    from: Node,
+    target: Target,
+    probe: Probe,
+    within: Duration,
+    /// `None`: the default ([`ISOLATION_WAIT`] or `NETNS_TEST_ISOLATION_WAIT`).
+    isolation_wait: Option<Duration>,
+}
+
+impl ReachCheck {
+    /// How long a probe that should get through waits for its answer (`ping -W`,
+    /// `nc -w`): [`REACH_TIMEOUT`] unless set. It returns as soon as the answer comes.
+    /// Used by [`reaches`](ReachCheck::reaches), [`assert_reaches`](ReachCheck::assert_reaches)
+    /// and [`result`](ReachCheck::result).
+    pub fn within(mut self, timeout: Duration) -> ReachCheck {
+        self.within = timeout;
+        self
+    }
+
+    /// How long [`cannot_reach`](ReachCheck::cannot_reach) and
+    /// [`assert_cannot_reach`](ReachCheck::assert_cannot_reach) wait for the answer that
+    /// must not come: [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT` when set, unless
+    /// set here; a wait set here is used as given, whatever the variable says.
+    pub fn isolation_wait(mut self, wait: Duration) -> ReachCheck {
+        self.isolation_wait = Some(wait);
+        self
+    }
+
+    /// Probes once, waiting up to [`within`](ReachCheck::within) for the answer, and says
+    /// what happened without claiming anything: `ping -c1 -W2 b; echo $?`, with the
+    /// reason instead of an exit code. Never fails: a probe that could not be sent is
+    /// [`Outcome::Failed`].
+    pub async fn result(&self) -> ProbeResult {
+        let names = Names::of(&self.from);
+        self.once(self.within, &names).await
+    }
+
+    /// Checks that the probe gets through within [`within`](ReachCheck::within): what
+    /// `ping -c1 -W2 b` or `nc -z -w2 b 80` succeeding shows. Returns the time the answer
+    /// took.
+    ///
+    /// # Errors
+    /// A [`ReachError`] saying from where to where, by what, what happened (timeout,
+    /// refused, unreachable with the ICMP error and who sent it, could not be sent) and
+    /// the source's routes and addresses.
+    pub async fn reaches(&self) -> Result<Duration, ReachError> {
+        let names = Names::of(&self.from);
+        let r = self.once(self.within, &names).await;
+        if r.outcome.is_reached() {
+            Ok(r.elapsed)
+        } else {
+            Err(ReachError::new(&self.from, r, Claim::Reaches, &names).await)
+        }
+    }
+
+    /// Checks that the probe does *not* get through: it is sent and stopped before the
+    /// target (nothing answers within the isolation wait, or an unreachable or prohibited
+    /// answer: [`Outcome::is_blocked`]). What `! ping -c1 -W1 b` means to say, without
+    /// letting a refusal or a typo pass. Returns what happened (a test may insist on, say,
+    /// [`Outcome::Timeout`] rather than [`Outcome::Prohibited`]).
+    ///
+    /// The wait is [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT` when set (see the
+    /// [module documentation](super)), or [`isolation_wait`](ReachCheck::isolation_wait).
+    ///
+    /// # Errors
+    /// A [`ReachError`] when the target answered ([`Outcome::Reached`]), when it refused
+    /// ([`Outcome::Refused`]: the path exists, nothing listens; probe a port where
+    /// something does), and when the probe could not be sent ([`Outcome::Failed`]: an
+    /// unknown node or name, no address of the probed family, a socket that could not be
+    /// opened, an invalid `NETNS_TEST_ISOLATION_WAIT`).
+    pub async fn cannot_reach(&self) -> Result<Outcome, ReachError> {
+        let names = Names::of(&self.from);
+        let (wait, wait_from) = match self.isolation_wait {
+            Some(wait) => (wait, WaitFrom::Given),
+            None => match default_isolation_wait() {
+                Ok(default) => default,
+                Err(why) => {
+                    let (to, addr) = self.target.resolve(&names);
+                    let result = ProbeResult {
+                        from: self.from.name().to_string(),
+                        to,
+                        addr: addr.ok(),
+                        probe: self.probe,
+                        outcome: Outcome::Failed(why),
+                        elapsed: Duration::ZERO,
+                        wait: Duration::ZERO,
+                        sent: 0,
+                        errno: None,
+                        icmp: None,
+                    };
+                    return Err(
+                        ReachError::new(&self.from, result, Claim::CannotReach, &names).await,
+                    );
+                }
+            },
+        };
+        let r = self.once(wait, &names).await;
+        if r.outcome.is_blocked() {
+            Ok(r.outcome)
+        } else {
+            Err(ReachError::new(&self.from, r, Claim::CannotReach, &names)
+                .await
+                .with_wait_from(wait_from))
+        }
+    }
+
+    /// Asserts that the probe gets through (see [`reaches`](ReachCheck::reaches)); returns
+    /// the time the answer took.
+    ///
+    /// # Panics
+    /// With the [`ReachError`] message.
+    pub async fn assert_reaches(&self) -> Duration {
+        self.reaches().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Asserts that the probe does not get through: the isolation claim (see
+    /// [`cannot_reach`](ReachCheck::cannot_reach)); returns what stopped it.
+    ///
+    /// # Panics
+    /// With the [`ReachError`] message when the target answers, when it refuses, and when
+    /// the probe cannot be sent.
+    pub async fn assert_cannot_reach(&self) -> Outcome {
+        self.cannot_reach().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until the probe gets through, retrying through refusals and unreachable
+    /// answers (a service still starting, a route about to appear), for at most
+    /// `timeout`: `until nc -z b 80; do sleep 0.1; done` with a deadline and without the
+    /// sleeps. Returns how long it took.
+    ///
+    /// # Errors
+    /// A [`ReachError`] with the last try's outcome when `timeout` passes first.
+    pub async fn wait_until_reaches(&self, timeout: Duration) -> Result<Duration, ReachError> {
+        self.persist(timeout, Claim::EventuallyReaches).await
+    }
+
+    /// One probe that stops at the first definite answer.
+    async fn once(&self, wait: Duration, names: &Names) -> ProbeResult {
+        probe_target(
+            &self.from,
+            &self.target,
+            self.probe,
+            wait,
+            Mode::Once,
+            names,
+        )
+        .await
+    }
+
+    /// Probes through errors until reached or `deadline`, for `claim`.
+    async fn persist(&self, deadline: Duration, claim: Claim) -> Result<Duration, ReachError> {
+        let names = Names::of(&self.from);
+        let r = probe_target(
+            &self.from,
+            &self.target,
+            self.probe,
+            deadline,
+            Mode::Persist,
+            &names,
+        )
+        .await;
+        if r.outcome.is_reached() {
+            Ok(r.elapsed)
+        } else {
+            Err(ReachError::new(&self.from, r, claim, &names).await)
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
-// Node: single probes, assertions, waiting for services.
+// Node: the check, and its one-line forms.
 
 impl Node {
-    /// Probes `target` once from this node with a deadline, and says what happened; never
-    /// fails. The building block of the checks below.
+    /// A reachability check from this node to `target` by `probe` (an ICMP echo like
+    /// `ping`, a TCP connect like `nc -z`, a UDP datagram like `nc -u`), to be given its
+    /// waits and run by the method that says what to conclude (see [`ReachCheck`]). A
+    /// name in `target` is a node of this node's network.
     ///
     /// ```no_run
     /// # use netns_test::{netns_test, presets, Net};
@@ -28,24 +217,31 @@ impl Node {
     /// use std::time::Duration;
     ///
     /// #[netns_test(topology = presets::bridge_pair())]
-    /// async fn no_web_server_yet(net: Net) {
-    ///     let r = net.node("a").probe("b", Probe::Tcp(80), Duration::from_secs(1)).await;
+    /// async fn no_web_server_yet(net: Net) -> Result<(), netns_test::reach::ReachError> {
+    ///     let (a, b) = (net.node("a"), net.node("b"));
+    ///     // `nc -z -w1 b 80; echo $?`: b is there, nothing listens.
+    ///     let r = a.reach(&b, Probe::Tcp(80)).within(Duration::from_secs(1)).result().await;
     ///     assert_eq!(r.outcome, Outcome::Refused, "{r}");
+    ///     // Nobody has 10.0.0.200 (a claim with a wait of its own), while b answers.
+    ///     let wait = Duration::from_millis(500);
+    ///     a.reach("10.0.0.200", Probe::Icmp).isolation_wait(wait).cannot_reach().await?;
+    ///     a.reach(&b, Probe::Icmp).reaches().await?;
+    ///     Ok(())
     /// }
     /// ```
-    pub async fn probe(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-        wait: Duration,
-    ) -> ProbeResult {
-        let names = Names::of(self);
-        probe_target(self, &target.into(), probe, wait, Mode::Once, &names).await
+    pub fn reach(&self, target: impl Into<Target>, probe: Probe) -> ReachCheck {
+        ReachCheck {
+            from: self.clone(),
+            target: target.into(),
+            probe,
+            within: REACH_TIMEOUT,
+            isolation_wait: None,
+        }
     }
 
     /// Pings `target` (ICMP echo, or ICMPv6 for an IPv6 target) and returns the round-trip
     /// time; re-sends while it waits, gives up after [`REACH_TIMEOUT`]. Replaces
-    /// `ping -c1 -W2 TARGET`.
+    /// `ping -c1 -W2 TARGET`; the same as `self.reach(target, Probe::Icmp).reaches()`.
     ///
     /// ```no_run
     /// # use netns_test::{netns_test, presets, Net};
@@ -62,113 +258,13 @@ impl Node {
     /// }
     /// ```
     pub async fn ping(&self, target: impl Into<Target>) -> Result<Duration, ReachError> {
-        self.check_reaches_within(target, Probe::Icmp, REACH_TIMEOUT)
-            .await
-    }
-
-    /// Checks that this node reaches `target` by `probe` within [`REACH_TIMEOUT`]; the
-    /// error says from where to where, by what, what happened and the source's routes.
-    /// The non-panicking form of [`Node::assert_reaches`].
-    pub async fn check_reaches(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-    ) -> Result<Duration, ReachError> {
-        self.check_reaches_within(target, probe, REACH_TIMEOUT)
-            .await
-    }
-
-    /// [`Node::check_reaches`] with a deadline of your own.
-    pub async fn check_reaches_within(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-        timeout: Duration,
-    ) -> Result<Duration, ReachError> {
-        let names = Names::of(self);
-        let r = probe_target(self, &target.into(), probe, timeout, Mode::Once, &names).await;
-        if r.outcome.is_reached() {
-            Ok(r.elapsed)
-        } else {
-            Err(ReachError::new(self, r, Claim::Reaches, &names).await)
-        }
-    }
-
-    /// Checks that this node does *not* reach `target` by `probe`: the probe is sent and
-    /// stopped before the target (nothing answers within the isolation wait, or an
-    /// unreachable or prohibited answer: [`Outcome::is_blocked`]). Returns what happened
-    /// (a test may insist on, say, [`Outcome::Timeout`] rather than
-    /// [`Outcome::Prohibited`]). The non-panicking form of [`Node::assert_cannot_reach`].
-    ///
-    /// The wait is [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT` when set (see the
-    /// [module documentation](super)).
-    ///
-    /// # Errors
-    /// A [`ReachError`] when the target answered ([`Outcome::Reached`]), when it refused
-    /// ([`Outcome::Refused`]: the path exists, nothing listens; probe a port where
-    /// something does), and when the probe could not be sent ([`Outcome::Failed`]: an
-    /// unknown node or name, no address of the probed family, a socket that could not be
-    /// opened, an invalid `NETNS_TEST_ISOLATION_WAIT`).
-    pub async fn check_cannot_reach(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-    ) -> Result<Outcome, ReachError> {
-        let target = target.into();
-        match default_isolation_wait() {
-            Ok((wait, from)) => self.cannot_reach(target, probe, wait, from).await,
-            Err(why) => {
-                let names = Names::of(self);
-                let (to, addr) = target.resolve(&names);
-                let result = ProbeResult {
-                    from: self.name().to_string(),
-                    to,
-                    addr: addr.ok(),
-                    probe,
-                    outcome: Outcome::Failed(why),
-                    elapsed: Duration::ZERO,
-                    wait: Duration::ZERO,
-                    sent: 0,
-                    errno: None,
-                    icmp: None,
-                };
-                Err(ReachError::new(self, result, Claim::CannotReach, &names).await)
-            }
-        }
-    }
-
-    /// [`Node::check_cannot_reach`] with a wait of your own (used as given, whatever
-    /// `NETNS_TEST_ISOLATION_WAIT` says).
-    pub async fn check_cannot_reach_within(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-        wait: Duration,
-    ) -> Result<Outcome, ReachError> {
-        self.cannot_reach(target.into(), probe, wait, WaitFrom::Given)
-            .await
-    }
-
-    async fn cannot_reach(
-        &self,
-        target: Target,
-        probe: Probe,
-        wait: Duration,
-        from: WaitFrom,
-    ) -> Result<Outcome, ReachError> {
-        let names = Names::of(self);
-        let r = probe_target(self, &target, probe, wait, Mode::Once, &names).await;
-        if r.outcome.is_blocked() {
-            Ok(r.outcome)
-        } else {
-            Err(ReachError::new(self, r, Claim::CannotReach, &names)
-                .await
-                .with_wait_from(from))
-        }
+        self.reach(target, Probe::Icmp).reaches().await
     }
 
     /// Asserts that this node reaches `target` by `probe` (within [`REACH_TIMEOUT`]);
-    /// returns the time the answer took. Replaces `ping -c1 -W2 b`, `nc -z -w2 b 80`.
+    /// returns the time the answer took. Replaces `ping -c1 -W2 b`, `nc -z -w2 b 80`. The
+    /// same as `self.reach(target, probe).assert_reaches()`; [`ReachCheck::reaches`] is
+    /// the form that returns the error instead.
     ///
     /// # Panics
     /// With the [`ReachError`] message, e.g.
@@ -193,20 +289,21 @@ impl Node {
     /// }
     /// ```
     pub async fn assert_reaches(&self, target: impl Into<Target>, probe: Probe) -> Duration {
-        self.check_reaches(target, probe)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.reach(target, probe).assert_reaches().await
     }
 
     /// Asserts that this node does not reach `target` by `probe`: the isolation claim
     /// (waits [`ISOLATION_WAIT`], or `NETNS_TEST_ISOLATION_WAIT`, for an answer that must
-    /// not come). Replaces `! ping -c1 -W1 con3`.
+    /// not come). Replaces `! ping -c1 -W1 con3`. The same as
+    /// `self.reach(target, probe).assert_cannot_reach()`; [`ReachCheck::cannot_reach`] is
+    /// the form that returns the error instead, [`ReachCheck::isolation_wait`] sets the
+    /// wait.
     ///
     /// # Panics
     /// With the [`ReachError`] message when the target answers, when it refuses (a closed
     /// port proves the path exists: probe a port where something listens, or by ICMP),
     /// and when the probe cannot be sent (a misspelt node, no address of the family, a
-    /// socket refused): see [`Node::check_cannot_reach`].
+    /// socket refused): see [`ReachCheck::cannot_reach`].
     ///
     /// ```no_run
     /// # use netns_test::{netns_test, presets, Net};
@@ -218,38 +315,7 @@ impl Node {
     /// }
     /// ```
     pub async fn assert_cannot_reach(&self, target: impl Into<Target>, probe: Probe) -> Outcome {
-        self.check_cannot_reach(target, probe)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Waits until this node reaches `target` by `probe`, retrying through refusals and
-    /// unreachable answers (a service still starting, a route about to appear), for at
-    /// most `deadline`. Returns how long it took. Replaces `sleep 1` or a retry loop.
-    pub async fn wait_until_reaches(
-        &self,
-        target: impl Into<Target>,
-        probe: Probe,
-        deadline: Duration,
-    ) -> Result<Duration, ReachError> {
-        self.wait_reaching(target.into(), probe, deadline, Claim::EventuallyReaches)
-            .await
-    }
-
-    async fn wait_reaching(
-        &self,
-        target: Target,
-        probe: Probe,
-        deadline: Duration,
-        claim: Claim,
-    ) -> Result<Duration, ReachError> {
-        let names = Names::of(self);
-        let r = probe_target(self, &target, probe, deadline, Mode::Persist, &names).await;
-        if r.outcome.is_reached() {
-            Ok(r.elapsed)
-        } else {
-            Err(ReachError::new(self, r, claim, &names).await)
-        }
+        self.reach(target, probe).assert_cannot_reach().await
     }
 
     /// Waits until something in *this* node accepts on the port of `probe` (a TCP
@@ -279,7 +345,8 @@ impl Node {
         deadline: Duration,
     ) -> Result<Duration, ReachError> {
         let own = node_addr(self, None).unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        self.wait_reaching(own.into(), probe, deadline, Claim::Accepts)
+        self.reach(own, probe)
+            .persist(deadline, Claim::Accepts)
             .await
     }
 }

@@ -10,6 +10,33 @@
 //! | `sleep 1` before talking to a server               | `b.wait_for_port(Probe::Tcp(8080), Duration::from_secs(5))`  |
 //! | a loop of `ping`s over every pair (`pingAll`)      | `net.assert_matrix(Probe::Icmp, TABLE).await`                |
 //!
+//! Every form above is a shorthand of one check, [`Node::reach`], which takes the same
+//! target and probe, the waits ([`ReachCheck::within`], [`ReachCheck::isolation_wait`]),
+//! and ends in what to conclude: [`reaches`](ReachCheck::reaches),
+//! [`cannot_reach`](ReachCheck::cannot_reach) (or their panicking `assert_` forms),
+//! [`wait_until_reaches`](ReachCheck::wait_until_reaches), or the plain
+//! [`result`](ReachCheck::result):
+//!
+//! ```no_run
+//! # use netns_test::{netns_test, presets, Net};
+//! use netns_test::reach::Probe;
+//! use std::time::Duration;
+//!
+//! #[netns_test(topology = presets::bridge_pair())]
+//! async fn checks(net: Net) -> Result<(), netns_test::reach::ReachError> {
+//!     let (a, b) = (net.node("a"), net.node("b"));
+//!     // `nc -z -w1 b 80; echo $?`: what happened, without a claim (b is there, nothing
+//!     // listens).
+//!     let r = a.reach(&b, Probe::Tcp(80)).within(Duration::from_secs(1)).result().await;
+//!     println!("{r}");
+//!     // Nobody has 10.0.0.200, and the same probe to b gets its answer.
+//!     let nobody = a.reach("10.0.0.200", Probe::Icmp).isolation_wait(Duration::from_secs(1));
+//!     nobody.cannot_reach().await?;
+//!     a.reach(&b, Probe::Icmp).reaches().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Every probe runs from a socket opened inside the source node's namespace, waits on that
 //! socket with a bounded deadline and re-sends on a timer while it waits (no sleeps):
 //!
@@ -27,9 +54,9 @@
 //!
 //! # What proves isolation
 //!
-//! [`Node::assert_cannot_reach`], a matrix's `n` and the `check_*` negatives pass only when
-//! the probe was sent and stopped before the target: silence ([`Outcome::Timeout`]), no
-//! route ([`Outcome::NetUnreachable`], a blackhole route included), an unreachable host
+//! [`Node::assert_cannot_reach`], [`ReachCheck::cannot_reach`] and a matrix's `n` pass only
+//! when the probe was sent and stopped before the target: silence ([`Outcome::Timeout`]),
+//! no route ([`Outcome::NetUnreachable`], a blackhole route included), an unreachable host
 //! ([`Outcome::HostUnreachable`]) or a firewall rule on the way ([`Outcome::Prohibited`],
 //! which includes an ICMP port unreachable sent by a *router*: a `reject` rule in between).
 //! See [`Outcome::is_blocked`]. Two other answers fail them:
@@ -57,7 +84,7 @@
 //! environment variable `NETNS_TEST_ISOLATION_WAIT` (`"300ms"`, `"2s"`, `"1m"`, or a whole
 //! number of seconds; at least the default and at most 60 s; empty means unset; any other
 //! value fails the check, naming the variable). A wait given in the code
-//! ([`Node::check_cannot_reach_within`], [`Matrix::isolation_wait`]) is used as given. A
+//! ([`ReachCheck::isolation_wait`], [`Matrix::isolation_wait`]) is used as given. A
 //! failing negative check says how long it waited and where that came from.
 //!
 //! Routers rate-limit the ICMP errors they send (Linux: a burst of two or three per source,
@@ -82,8 +109,8 @@
 // The files, from the bottom up: `wait` (deadlines, pure), `outcome` (what happened to a
 // probe, pure), `matrix` (tables and their expectations, pure), `probe` (the engine:
 // sockets, schedules, the error queue), `report` (why a claim failed: routes, messages,
-// the matrix rendering), `check` (the claims a test makes: a node's probes, assertions
-// and waits, matrices over a `Net`), `echo` (a UDP echo server to probe).
+// the matrix rendering), `check` (the claims a test makes: `Node::reach` and the
+// one-liners, matrices over a `Net`), `echo` (a UDP echo server to probe).
 mod check;
 mod echo;
 mod matrix;
@@ -98,6 +125,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::net::{Net, Node};
 
+pub use check::ReachCheck;
 pub use echo::UdpEcho;
 pub use matrix::{Expect, IntoMatrix, Matrix};
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};

@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::wait::fmt_dur;
 use super::Probe;
 #[cfg(doc)]
+use super::ReachCheck;
+#[cfg(doc)]
 use crate::Node;
 
 /// What happened to a probe.
@@ -58,7 +60,7 @@ impl Outcome {
 
     /// True when the probe was sent and stopped before the target's stack: a timeout, an
     /// unreachable network or host, a firewall rule on the way. These, and only these,
-    /// satisfy [`Node::check_cannot_reach`] and a matrix's `n`.
+    /// satisfy [`ReachCheck::cannot_reach`] and a matrix's `n`.
     pub fn is_blocked(&self) -> bool {
         matches!(
             self,

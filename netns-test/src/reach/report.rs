@@ -10,7 +10,7 @@ use super::matrix::{differences, Expect};
 use super::probe::routes_of;
 use super::wait::{fmt_dur, wait_note, WaitFrom, ISOLATION_WAIT_ENV};
 #[cfg(doc)]
-use super::Matrix;
+use super::{Matrix, ReachCheck};
 use super::{Names, Outcome, Probe, ProbeResult};
 use crate::net::{Node, RouteEntry};
 
@@ -164,9 +164,11 @@ struct ReachErrorInner {
 /// Which claim a [`ReachError`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Claim {
+    /// [`ReachCheck::reaches`].
     Reaches,
+    /// [`ReachCheck::cannot_reach`].
     CannotReach,
-    /// [`Node::wait_until_reaches`].
+    /// [`ReachCheck::wait_until_reaches`].
     EventuallyReaches,
     /// [`Node::wait_for_port`].
     Accepts,

@@ -12,7 +12,7 @@ pub const REACH_TIMEOUT: Duration = Duration::from_secs(2);
 /// milliseconds; raise it on a very loaded machine with the environment variable
 /// [`ISOLATION_WAIT_ENV`] (for every check), or in the code with
 /// [`Matrix::isolation_wait`](super::Matrix::isolation_wait) and
-/// [`Node::check_cannot_reach_within`](crate::Node::check_cannot_reach_within).
+/// [`ReachCheck::isolation_wait`](super::ReachCheck::isolation_wait).
 pub const ISOLATION_WAIT: Duration = Duration::from_millis(300);
 
 /// The environment variable that raises the default isolation wait:
@@ -29,7 +29,7 @@ pub(super) enum WaitFrom {
     Default,
     /// [`ISOLATION_WAIT_ENV`].
     Env,
-    /// The code: `check_cannot_reach_within`, `Matrix::isolation_wait`.
+    /// The code: `ReachCheck::isolation_wait`, `Matrix::isolation_wait`.
     Given,
 }
 

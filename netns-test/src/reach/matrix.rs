@@ -1,13 +1,16 @@
-//! Reachability matrices: the table, the expectation of each cell, and which cells a
-//! probe's outcome contradicts. Pure: parsing, building and diffing need no socket and no
-//! node (the probing is in `check`, the rendering in `report`).
+//! Reachability matrices: the table, the expectation of each cell, what a check found
+//! and which cells a probe's outcome contradicts. Pure: parsing, building and diffing need
+//! no socket and no node (the probing is in `check`, the messages and the side-by-side
+//! rendering in `report`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::{MatrixError, Outcome, ProbeResult, REACH_TIMEOUT};
+use super::path::PathReport;
+use super::wait::WaitFrom;
 #[cfg(doc)]
-use super::{MatrixReport, ISOLATION_WAIT};
+use super::ISOLATION_WAIT;
+use super::{Outcome, Probe, ProbeResult, REACH_TIMEOUT};
 #[cfg(doc)]
 use crate::Net;
 
@@ -356,6 +359,75 @@ impl IntoMatrix for String {
 impl IntoMatrix for &String {
     fn into_matrix(self) -> Result<Matrix, MatrixError> {
         Matrix::parse(self)
+    }
+}
+
+/// Why a matrix check failed.
+#[derive(Clone, Debug)]
+pub enum MatrixError {
+    /// The table or the matrix does not fit the network (a typo, an unknown node).
+    Invalid(String),
+    /// Some cells differ from the expectation: the report renders expected and actual
+    /// side by side with the differing cells marked, then explains each of them.
+    Mismatch(Box<MatrixReport>),
+}
+
+/// What a matrix check found: every probed cell's result, and how long it took. Its
+/// `Display` is the side-by-side rendering of expected and actual.
+#[derive(Clone, Debug)]
+pub struct MatrixReport {
+    pub(super) probe: Probe,
+    pub(super) rows: Vec<String>,
+    pub(super) cols: Vec<String>,
+    pub(super) expected: Vec<Vec<Expect>>,
+    /// `None` for a cell not probed.
+    pub(super) results: Vec<Vec<Option<ProbeResult>>>,
+    /// The path from the source of each differing cell.
+    pub(super) paths: Vec<((usize, usize), PathReport)>,
+    pub(super) elapsed: Duration,
+    pub(super) timeout: Duration,
+    pub(super) isolation_wait: Duration,
+    pub(super) wait_from: WaitFrom,
+}
+
+impl MatrixReport {
+    fn cell(&self, from: &str, to: &str) -> Option<&ProbeResult> {
+        let r = self.rows.iter().position(|n| n == from)?;
+        let c = self.cols.iter().position(|n| n == to)?;
+        self.results[r][c].as_ref()
+    }
+
+    /// Whether `from` reached `to` ([`Outcome::is_reached`]; a refusal is `false`); `None` if
+    /// the cell was not probed. [`MatrixReport::result`] has the whole outcome.
+    pub fn reached(&self, from: &str, to: &str) -> Option<bool> {
+        self.cell(from, to).map(|r| r.outcome.is_reached())
+    }
+
+    /// The probe result of one cell.
+    pub fn result(&self, from: &str, to: &str) -> Option<&ProbeResult> {
+        self.cell(from, to)
+    }
+
+    /// The cells that differ from the expectation.
+    pub fn mismatches(&self) -> impl Iterator<Item = &ProbeResult> + '_ {
+        self.wrong_cells()
+            .into_iter()
+            .filter_map(|(r, c)| self.results[r][c].as_ref())
+    }
+
+    /// How long probing the whole matrix took (all cells concurrently).
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// How many cells were probed.
+    pub fn probed(&self) -> usize {
+        self.results.iter().flatten().flatten().count()
+    }
+
+    /// The cells that differ from the expectation.
+    pub(super) fn wrong_cells(&self) -> Vec<(usize, usize)> {
+        differences(&self.expected, &self.results)
     }
 }
 

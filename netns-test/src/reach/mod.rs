@@ -106,15 +106,17 @@
 //! }
 //! ```
 
-// The files, from the bottom up: `wait` (deadlines, pure), `outcome` (what happened to a
-// probe, pure), `matrix` (tables and their expectations, pure), `probe` (the engine:
-// sockets, schedules, the error queue), `report` (why a claim failed: routes, messages,
-// the matrix rendering), `check` (the claims a test makes: `Node::reach` and the
-// one-liners, matrices over a `Net`), `echo` (a UDP echo server to probe).
+// The files, from the bottom up: `wait` (deadlines), `outcome` (what happened to a
+// probe), `path` (the source's routes and addresses), `matrix` (tables, expectations,
+// what a check found and the diff), all pure; `probe` (the engine: sockets, schedules,
+// the error queue); `report` (why a claim failed in words, the matrix rendering);
+// `check` (the claims a test makes: `Node::reach` and the one-liners, matrices over a
+// `Net`); `echo` (a UDP echo server to probe). Each uses only those before it.
 mod check;
 mod echo;
 mod matrix;
 mod outcome;
+mod path;
 mod probe;
 mod report;
 mod wait;
@@ -127,9 +129,10 @@ use crate::net::{Net, Node};
 
 pub use check::ReachCheck;
 pub use echo::UdpEcho;
-pub use matrix::{Expect, IntoMatrix, Matrix};
+pub use matrix::{Expect, IntoMatrix, Matrix, MatrixError, MatrixReport};
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};
-pub use report::{MatrixError, MatrixReport, PathReport, ReachError};
+pub use path::PathReport;
+pub use report::ReachError;
 pub use wait::{ISOLATION_WAIT, ISOLATION_WAIT_ENV, REACH_TIMEOUT};
 
 /// What a probe sends, and what counts as reaching.

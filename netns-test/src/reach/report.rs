@@ -1,151 +1,17 @@
-//! Why a claim failed, in words: the source's routes and addresses ([`PathReport`]), a
-//! failed single claim ([`ReachError`]), and a matrix's expected and actual grids side by
-//! side ([`MatrixReport`], [`MatrixError`]).
+//! Why a claim failed, in words: a failed single claim ([`ReachError`], with the
+//! source's [`PathReport`]), and a matrix's expected and actual grids side by side (the
+//! messages of [`MatrixReport`] and [`MatrixError`]).
 
 use std::fmt;
-use std::net::IpAddr;
-use std::time::Duration;
 
-use super::matrix::{differences, Expect};
+use super::matrix::Expect;
+use super::path::PathReport;
 use super::probe::routes_of;
 use super::wait::{fmt_dur, wait_note, WaitFrom, ISOLATION_WAIT_ENV};
 #[cfg(doc)]
 use super::{Matrix, ReachCheck};
-use super::{Names, Outcome, Probe, ProbeResult};
-use crate::net::{Node, RouteEntry};
-
-/// What the way from the source looked like when a check failed: its routes toward the
-/// destination (main table, longest prefix first) and its addresses.
-#[derive(Clone, Debug)]
-pub struct PathReport {
-    from: String,
-    dest: Option<IpAddr>,
-    /// Routes whose prefix holds the destination, longest first.
-    matching: Vec<String>,
-    /// Every route of the destination's family (shown when none matches).
-    family: Vec<String>,
-    addrs: Vec<String>,
-    error: Option<String>,
-}
-
-impl PathReport {
-    pub(super) async fn of(node: &Node, dest: Option<IpAddr>, names: &Names) -> PathReport {
-        PathReport::build(node, dest, names, &routes_of(node).await)
-    }
-
-    pub(super) fn build(
-        node: &Node,
-        dest: Option<IpAddr>,
-        names: &Names,
-        routes: &Result<Vec<RouteEntry>, String>,
-    ) -> PathReport {
-        let ifname = |index: u32| -> String {
-            if index == 1 {
-                return "lo".to_string();
-            }
-            node.ifaces()
-                .iter()
-                .find(|i| i.index == index)
-                .map_or_else(|| format!("if{index}"), |i| i.name.clone())
-        };
-        let fmt_route = |r: &RouteEntry| -> String {
-            let mut s = r.dest.to_string();
-            if let Some(via) = r.via {
-                s.push_str(&format!(" via {}", names.addr_named(via)));
-            }
-            if let Some(dev) = r.dev {
-                s.push_str(&format!(" dev {}", ifname(dev)));
-            }
-            if r.via.is_none() {
-                s.push_str(" (on link)");
-            }
-            s
-        };
-        let addrs = node
-            .ifaces()
-            .iter()
-            .flat_map(|i| i.addrs.iter().map(move |a| format!("{} {a}", i.name)))
-            .collect();
-        let mut report = PathReport {
-            from: node.name().to_string(),
-            dest,
-            matching: Vec::new(),
-            family: Vec::new(),
-            addrs,
-            error: None,
-        };
-        let Some(dest) = dest else {
-            return report;
-        };
-        match routes {
-            Ok(routes) => {
-                let mut same: Vec<&RouteEntry> = routes
-                    .iter()
-                    .filter(|r| r.dest.addr().is_ipv6() == dest.is_ipv6())
-                    .collect();
-                report.family = same.iter().map(|r| fmt_route(r)).collect();
-                same.retain(|r| r.dest.contains(&dest));
-                same.sort_by_key(|r| std::cmp::Reverse(r.dest.prefix_len()));
-                report.matching = same.iter().map(|r| fmt_route(r)).collect();
-            }
-            Err(e) => report.error = Some(e.clone()),
-        }
-        report
-    }
-
-    /// The routes toward the destination, longest prefix (the one used) first.
-    pub fn routes(&self) -> &[String] {
-        &self.matching
-    }
-
-    /// The source's addresses, as `eth0 172.18.0.2/16`.
-    pub fn addrs(&self) -> &[String] {
-        &self.addrs
-    }
-
-    pub(super) fn write(&self, f: &mut dyn fmt::Write, indent: &str) -> fmt::Result {
-        let from = &self.from;
-        if let Some(dest) = self.dest {
-            if let Some(e) = &self.error {
-                writeln!(f, "{indent}{from}'s routes: could not be listed: {e}")?;
-            } else if self.matching.is_empty() {
-                let fam = if dest.is_ipv6() { "IPv6" } else { "IPv4" };
-                if self.family.is_empty() {
-                    writeln!(
-                        f,
-                        "{indent}{from} has no route toward {dest}, and no {fam} route at all"
-                    )?;
-                } else {
-                    writeln!(
-                        f,
-                        "{indent}{from} has no route toward {dest}; its {fam} routes: {}",
-                        self.family.join("; ")
-                    )?;
-                }
-            } else {
-                writeln!(
-                    f,
-                    "{indent}{from}'s route toward {dest}: {}",
-                    self.matching[0]
-                )?;
-                for r in &self.matching[1..] {
-                    writeln!(f, "{indent}  (also matching: {r})")?;
-                }
-            }
-        }
-        if self.addrs.is_empty() {
-            write!(f, "{indent}{from}'s addresses: none (only lo)")
-        } else {
-            write!(f, "{indent}{from}'s addresses: {}", self.addrs.join(", "))
-        }
-    }
-}
-
-impl fmt::Display for PathReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write(f, "")
-    }
-}
+use super::{MatrixError, MatrixReport, Names, Outcome, Probe, ProbeResult};
+use crate::net::Node;
 
 /// A reachability claim that did not hold: who, to whom, by what, what happened, and the
 /// path from the source.
@@ -176,7 +42,7 @@ pub(super) enum Claim {
 
 impl ReachError {
     pub(super) async fn new(node: &Node, result: ProbeResult, claim: Claim, names: &Names) -> Self {
-        let path = PathReport::of(node, result.addr, names).await;
+        let path = PathReport::build(node, result.addr, names, &routes_of(node).await);
         ReachError(Box::new(ReachErrorInner {
             result,
             claim,
@@ -278,16 +144,6 @@ impl fmt::Display for ReachError {
 
 impl std::error::Error for ReachError {}
 
-/// Why a matrix check failed.
-#[derive(Clone, Debug)]
-pub enum MatrixError {
-    /// The table or the matrix does not fit the network (a typo, an unknown node).
-    Invalid(String),
-    /// Some cells differ from the expectation: the report renders expected and actual
-    /// side by side with the differing cells marked, then explains each of them.
-    Mismatch(Box<MatrixReport>),
-}
-
 impl fmt::Display for MatrixError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -298,24 +154,6 @@ impl fmt::Display for MatrixError {
 }
 
 impl std::error::Error for MatrixError {}
-
-/// What a matrix check found: every probed cell's result, and how long it took. Its
-/// `Display` is the side-by-side rendering of expected and actual.
-#[derive(Clone, Debug)]
-pub struct MatrixReport {
-    pub(super) probe: Probe,
-    pub(super) rows: Vec<String>,
-    pub(super) cols: Vec<String>,
-    pub(super) expected: Vec<Vec<Expect>>,
-    /// `None` for a cell not probed.
-    pub(super) results: Vec<Vec<Option<ProbeResult>>>,
-    /// The path from the source of each differing cell.
-    pub(super) paths: Vec<((usize, usize), PathReport)>,
-    pub(super) elapsed: Duration,
-    pub(super) timeout: Duration,
-    pub(super) isolation_wait: Duration,
-    pub(super) wait_from: WaitFrom,
-}
 
 /// The mark of an outcome in a matrix's actual grid.
 fn outcome_symbol(o: &Outcome) -> &'static str {
@@ -328,45 +166,6 @@ fn outcome_symbol(o: &Outcome) -> &'static str {
 }
 
 impl MatrixReport {
-    fn cell(&self, from: &str, to: &str) -> Option<&ProbeResult> {
-        let r = self.rows.iter().position(|n| n == from)?;
-        let c = self.cols.iter().position(|n| n == to)?;
-        self.results[r][c].as_ref()
-    }
-
-    /// Whether `from` reached `to` ([`Outcome::is_reached`]; a refusal is `false`); `None` if
-    /// the cell was not probed. [`MatrixReport::result`] has the whole outcome.
-    pub fn reached(&self, from: &str, to: &str) -> Option<bool> {
-        self.cell(from, to).map(|r| r.outcome.is_reached())
-    }
-
-    /// The probe result of one cell.
-    pub fn result(&self, from: &str, to: &str) -> Option<&ProbeResult> {
-        self.cell(from, to)
-    }
-
-    /// The cells that differ from the expectation.
-    pub fn mismatches(&self) -> impl Iterator<Item = &ProbeResult> + '_ {
-        self.wrong_cells()
-            .into_iter()
-            .filter_map(|(r, c)| self.results[r][c].as_ref())
-    }
-
-    /// How long probing the whole matrix took (all cells concurrently).
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
-
-    /// How many cells were probed.
-    pub fn probed(&self) -> usize {
-        self.results.iter().flatten().flatten().count()
-    }
-
-    /// The cells that differ from the expectation.
-    pub(super) fn wrong_cells(&self) -> Vec<(usize, usize)> {
-        differences(&self.expected, &self.results)
-    }
-
     fn grid(
         &self,
         title: &str,
@@ -490,6 +289,8 @@ impl fmt::Display for MatrixReport {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::reach::outcome::tests::{has, notice, result};
     use crate::reach::{IcmpNotice, REACH_TIMEOUT};

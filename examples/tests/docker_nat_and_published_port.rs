@@ -251,11 +251,9 @@ async fn a_published_udp_port_answers(net: Net) -> anyhow::Result<()> {
     // 7008 never hears of it ...
     let unpublished = web.udp_echo(7008)?;
     let r = outside
-        .probe(
-            IpAddr::V4(HOST_WAN),
-            Probe::Udp(7008),
-            Duration::from_secs(2),
-        )
+        .reach(IpAddr::V4(HOST_WAN), Probe::Udp(7008))
+        .within(Duration::from_secs(2))
+        .result()
         .await;
     assert_eq!(r.outcome, Outcome::Refused, "{r}");
     assert_eq!(unpublished.echoed(), 0, "host:7008 was forwarded to web");

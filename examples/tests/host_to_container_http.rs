@@ -145,9 +145,17 @@ async fn host_fetches_a_page_from_the_container(net: Net) -> anyhow::Result<()> 
         "nothing listens on the host's end"
     );
     let wait = Duration::from_secs(2);
-    let r = host.probe("193.168.0.100", Probe::Tcp(80), wait).await;
+    let r = host
+        .reach("193.168.0.100", Probe::Tcp(80))
+        .within(wait)
+        .result()
+        .await;
     assert_eq!(r.outcome, Outcome::Refused, "{r}");
-    let r = host.probe("193.168.0.101", Probe::Tcp(80), wait).await;
+    let r = host
+        .reach("193.168.0.101", Probe::Tcp(80))
+        .within(wait)
+        .result()
+        .await;
     assert_eq!(r.outcome, Outcome::Reached, "{r}");
     drop(server);
     Ok(())

@@ -166,7 +166,7 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
     let both_reach = |what: &str| -> Result<(), Failed> {
         for net in [&one, &two] {
             let a = net.node("a");
-            net.block_on(async move { a.check_reaches("b", Probe::Icmp).await })
+            net.block_on(async move { a.reach("b", Probe::Icmp).reaches().await })
                 .map_err(|e| format!("{what}: {e}"))?;
         }
         Ok(())
@@ -175,18 +175,18 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
     let drop_all = Ruleset::named("cut").filter(Hook::Input, Rule::new().drop());
     one.node("b").exec(|| netns_test::nft::apply(&drop_all))?;
     let (a1, a2) = (one.node("a"), two.node("a"));
-    one.block_on(async move { a1.check_cannot_reach("b", Probe::Icmp).await })
+    one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
         .map_err(|e| format!("the rule did not cut the first network: {e}"))?;
-    two.block_on(async move { a2.check_reaches("b", Probe::Icmp).await })
+    two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's rule cut the second: {e}"))?;
     one.node("b").exec(netns_test::nft::flush)?;
     both_reach("after the flush")?;
     // A partition of one network leaves the other whole.
     let split = one.partition(&[&["a"], &["b"]])?;
     let (a1, a2) = (one.node("a"), two.node("a"));
-    one.block_on(async move { a1.check_cannot_reach("b", Probe::Icmp).await })
+    one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
         .map_err(|e| format!("the partition did not cut the first network: {e}"))?;
-    two.block_on(async move { a2.check_reaches("b", Probe::Icmp).await })
+    two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's partition cut the second: {e}"))?;
     split.heal()?;
     both_reach("after healing")?;

@@ -172,7 +172,9 @@ async fn a_published_port_reaches_the_container_from_outside_and_from_the_host(
     // the host itself (it is not forwarded to web, where 8081 is open) ...
     let outside = net.node("outside");
     let r = outside
-        .probe("203.0.113.1", Probe::Tcp(8081), Duration::from_secs(2))
+        .reach("203.0.113.1", Probe::Tcp(8081))
+        .within(Duration::from_secs(2))
+        .result()
         .await;
     assert_eq!(r.outcome, Outcome::Refused, "{r}");
     // ... while web's 8081 does accept: the host reaches it directly, and it is the first

@@ -11,6 +11,7 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use netns_test::fault::Conditions;
 use netns_test::nft::{Hook, Rule, Ruleset};
 use netns_test::reach::Probe;
 use netns_test::{presets, Lab, Net, Topology};
@@ -43,6 +44,10 @@ fn main() {
         trial(
             "routes_rules_and_partitions_of_one_network_leave_the_other_alone",
             routes_rules_partitions,
+        ),
+        trial(
+            "the_relay_of_one_network_leaves_the_other_alone",
+            relays_per_network,
         ),
         trial("a_dropped_network_releases_its_namespaces", dropped_network),
         trial("enter_again_gives_the_same_lab", |_| {
@@ -173,13 +178,13 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
     };
     both_reach("before the rule")?;
     let drop_all = Ruleset::named("cut").filter(Hook::Input, Rule::new().drop());
-    one.node("b").exec(|| netns_test::nft::apply(&drop_all))?;
+    one.node("b").nft().apply(&drop_all)?;
     let (a1, a2) = (one.node("a"), two.node("a"));
     one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
         .map_err(|e| format!("the rule did not cut the first network: {e}"))?;
     two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's rule cut the second: {e}"))?;
-    one.node("b").exec(netns_test::nft::flush)?;
+    one.node("b").nft().delete_table("cut")?;
     both_reach("after the flush")?;
     // A partition of one network leaves the other whole.
     let split = one.partition(&[&["a"], &["b"]])?;
@@ -190,6 +195,38 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
         .map_err(|e| format!("the first network's partition cut the second: {e}"))?;
     split.heal()?;
     both_reach("after healing")?;
+    Ok(())
+}
+
+fn relays_per_network(lab: &Lab) -> Result<(), Failed> {
+    let pair =
+        Topology::new()
+            .node("a", |n| n)
+            .node("b", |n| n)
+            .link_with("a", "b", "10.0.0.0/30", |l| l.impairable());
+    let one = lab.build(&pair)?;
+    let two = lab.build(&pair)?;
+    let ifname = one.node("a").ifaces()[0].name.clone();
+    // Positive control: both links carry pings through their relays.
+    for net in [&one, &two] {
+        let a = net.node("a");
+        net.block_on(async move { a.reach("b", Probe::Icmp).reaches().await })
+            .map_err(|e| format!("before any condition: {e}"))?;
+    }
+    // All loss on the first network's relay...
+    let (a1, a2) = (one.node("a"), two.node("a"));
+    let cond = a1.conditions(&ifname);
+    one.block_on(async move { cond.set(Conditions::new().loss(1.0)).await })?;
+    one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
+        .map_err(|e| format!("the loss did not cut the first network: {e}"))?;
+    // ... leaves the second's alone, and each relay counts its own frames.
+    two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
+        .map_err(|e| format!("the first network's relay cut the second: {e}"))?;
+    let lost_one = one.node("a").conditions(&ifname).stats()?.lost;
+    let lost_two = two.node("a").conditions(&ifname).stats()?.lost;
+    if lost_one == 0 || lost_two != 0 {
+        return Err(format!("relay counters crossed: lost {lost_one} and {lost_two}").into());
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use rtnetlink::Handle;
 use crate::nft;
 
 mod build;
+pub(crate) mod dump;
 mod ops;
 pub(crate) mod tc;
 

@@ -496,10 +496,10 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
                 })
                 .collect();
             names.sort();
-            return Err(Error::Timeout(format!(
-                "links still not operationally up after {UP_TIMEOUT:?}: {}",
-                names.join(", ")
-            )));
+            return Err(Error::LinksNotUp {
+                after: UP_TIMEOUT,
+                links: names,
+            });
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }

@@ -11,10 +11,26 @@ pub enum Error {
     #[error("invalid topology:\n{}", Problems(.0))]
     InvalidTopology(Vec<String>),
 
-    /// The kernel lacks something the topology asks for (a module); the message names it
-    /// and the remedy.
+    /// The environment cannot run what was asked; the message names the cause and the
+    /// remedy. (The common cases have variants of their own: [`Error::Unsupported`],
+    /// [`Error::Limit`], [`Error::NoBrNetfilter`], [`Error::ThreadsRunning`].)
     #[error("{0}")]
     Environment(String),
+
+    /// Bridges of a node ask for bridge netfilter, and the kernel has no `br_netfilter`.
+    #[error(
+        "node {node:?}: {} for bridge netfilter (bridge_netfilter(true)), but this kernel has no \
+         /proc/sys/net/bridge: the br_netfilter module is not loaded. Load it with `sudo \
+         modprobe br_netfilter` (its switches are per namespace from Linux 5.3 on), or drop \
+         bridge_netfilter(true) from the topology",
+        bridges_ask(bridges)
+    )]
+    NoBrNetfilter {
+        /// The node holding the bridges.
+        node: String,
+        /// The bridges that ask for it.
+        bridges: Vec<String>,
+    },
 
     /// A netlink request failed while building or changing the network.
     #[error("{what}: {source}")]
@@ -205,6 +221,14 @@ impl Error {
     }
 }
 
+fn bridges_ask(bridges: &[String]) -> String {
+    let names: Vec<String> = bridges.iter().map(|b| format!("{b:?}")).collect();
+    match names.len() {
+        1 => format!("bridge {} asks", names[0]),
+        _ => format!("bridges {} ask", names.join(", ")),
+    }
+}
+
 fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool) -> String {
     if conditions {
         format!(
@@ -296,7 +320,9 @@ mod tests {
     #[test]
     fn reach_and_matrix_errors_convert_with_their_text() {
         fn check() -> Result<()> {
-            Err(MatrixError::Invalid("reachability matrix, line 2: no node \"x\"".into()))?;
+            Err(MatrixError::Invalid(
+                "reachability matrix, line 2: no node \"x\"".into(),
+            ))?;
             Ok(())
         }
         let e = check().unwrap_err();

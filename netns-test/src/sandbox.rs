@@ -876,7 +876,10 @@ mod tests {
         ];
         for outcome in &outcomes {
             assert!(outcome.is_outcome(), "{outcome:?}");
-            assert_eq!(Report::decode(&outcome.encode()), [outcome.clone()]);
+            assert_eq!(
+                Report::decode(&outcome.encode()),
+                std::slice::from_ref(outcome)
+            );
             let sent = Report::Ready.encode() + &outcome.encode();
             assert_eq!(Report::decode(&sent), [Report::Ready, outcome.clone()]);
         }

@@ -36,10 +36,14 @@ pub(crate) fn diagnose(err: &io::Error, step: &str) -> Error {
         libc::EAGAIN => thread_causes(),
         _ => namespace_causes(errno),
     };
-    Error::Environment(format!(
-        "netns-test cannot run tests here: {step} failed: {err}.\n  cause: {}",
-        causes.join("\n  cause: ")
-    ))
+    Error::Unsupported {
+        step: step.to_string(),
+        source: match err.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(err.kind(), err.to_string()),
+        },
+        causes,
+    }
 }
 
 fn namespace_causes(errno: i32) -> Vec<String> {
@@ -157,20 +161,28 @@ pub(crate) fn too_few_fds(need: FdNeed, before: u64, limit: u64) -> Error {
     } else {
         " (soft and hard limit)".to_string()
     };
-    Error::Environment(format!(
-        "not enough file descriptors: this topology needs about {} ({} network namespaces at {} \
-         each: the namespace, its netlink socket and its name service's socket; {} for the sandbox \
-         and the test's body), but `ulimit -n` (RLIMIT_NOFILE) allows {}{raised}. Remedy: raise \
-         the hard limit before running the tests, e.g. `ulimit -n {}` (as root, or `nofile` in \
-         /etc/security/limits.conf, `LimitNOFILE=` in a systemd unit, `--ulimit nofile=` for \
-         Docker), or build fewer nodes",
-        need.total,
-        need.namespaces,
-        need.per_namespace,
-        need.reserve,
-        limit_text(limit),
-        round_up(need.total),
-    ))
+    Error::Limit {
+        limit: "RLIMIT_NOFILE",
+        current: (limit != u64::MAX).then_some(limit),
+        needed: need.total,
+        node: None,
+        message: format!(
+            "not enough file descriptors: this topology needs about {} ({} network namespaces at \
+             {} each: the namespace, its netlink socket and its name service's socket; {} for the \
+             sandbox and the test's body), but `ulimit -n` (RLIMIT_NOFILE) allows {}{raised}.",
+            need.total,
+            need.namespaces,
+            need.per_namespace,
+            need.reserve,
+            limit_text(limit),
+        ),
+        remedy: format!(
+            "Remedy: raise the hard limit before running the tests, e.g. `ulimit -n {}` (as root, \
+             or `nofile` in /etc/security/limits.conf, `LimitNOFILE=` in a systemd unit, \
+             `--ulimit nofile=` for Docker), or build fewer nodes",
+            round_up(need.total),
+        ),
+    }
 }
 
 fn fd_causes(errno: i32) -> Vec<String> {
@@ -237,12 +249,18 @@ fn net_ns_remedy(need: u64) -> String {
 /// `user.max_net_namespaces` allows at all.
 pub(crate) fn check_net_namespaces(need: u64, max: Option<u64>) -> Result<(), Error> {
     match max {
-        Some(max) if need > max => Err(Error::Environment(format!(
-            "netns-test cannot run this test here: its topology needs {need} network namespaces \
-             (one per node with a network of its own, the host included), but the limit \
-             user.max_net_namespaces ({MAX_NET_NS}) is {max}. {}",
-            net_ns_remedy(need)
-        ))),
+        Some(max) if need > max => Err(Error::Limit {
+            limit: "user.max_net_namespaces",
+            current: Some(max),
+            needed: need,
+            node: None,
+            message: format!(
+                "netns-test cannot run this test here: its topology needs {need} network \
+                 namespaces (one per node with a network of its own, the host included), but the \
+                 limit user.max_net_namespaces ({MAX_NET_NS}) is {max}."
+            ),
+            remedy: net_ns_remedy(need),
+        }),
         _ => Ok(()),
     }
 }
@@ -250,17 +268,24 @@ pub(crate) fn check_net_namespaces(need: u64, max: Option<u64>) -> Result<(), Er
 /// A node's network namespace could not be created because a namespace limit is reached
 /// (ENOSPC part-way through the topology).
 pub(crate) fn out_of_net_namespaces(node: &str, nth: u64, need: u64, err: &io::Error) -> Error {
-    let limit = binding_max_net_namespaces()
+    let current = binding_max_net_namespaces();
+    let limit = current
         .map(|m| m.to_string())
         .unwrap_or_else(|| "unreadable".to_string());
-    Error::Environment(format!(
-        "netns-test ran out of network namespaces: creating the network namespace of node {node:?} \
-         (namespace {nth} of the {need} this topology needs, the host's included) failed: {err}.\n  \
-         cause: the limit user.max_net_namespaces ({MAX_NET_NS}) is {limit} here, and every network \
-         namespace of this user counts: those of other tests running at the same time, and those \
-         the kernel is still cleaning up after tests that ended. {}",
-        net_ns_remedy(need)
-    ))
+    Error::Limit {
+        limit: "user.max_net_namespaces",
+        current,
+        needed: need,
+        node: Some(node.to_string()),
+        message: format!(
+            "netns-test ran out of network namespaces: creating the network namespace of node \
+             {node:?} (namespace {nth} of the {need} this topology needs, the host's included) \
+             failed: {err}.\n  cause: the limit user.max_net_namespaces ({MAX_NET_NS}) is {limit} \
+             here, and every network namespace of this user counts: those of other tests running \
+             at the same time, and those the kernel is still cleaning up after tests that ended."
+        ),
+        remedy: net_ns_remedy(need),
+    }
 }
 
 /// Whether this process is root of the initial user namespace (then RLIMIT_NPROC does not

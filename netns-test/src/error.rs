@@ -11,9 +11,26 @@ pub enum Error {
     #[error("invalid topology:\n{}", Problems(.0))]
     InvalidTopology(Vec<String>),
 
-    /// The environment cannot create the namespaces a test needs.
+    /// The environment cannot run what was asked; the message names the cause and the
+    /// remedy. (The common cases have variants of their own: [`Error::Unsupported`],
+    /// [`Error::Limit`], [`Error::NoBrNetfilter`], [`Error::ThreadsRunning`].)
     #[error("{0}")]
     Environment(String),
+
+    /// Bridges of a node ask for bridge netfilter, and the kernel has no `br_netfilter`.
+    #[error(
+        "node {node:?}: {} for bridge netfilter (bridge_netfilter(true)), but this kernel has no \
+         /proc/sys/net/bridge: the br_netfilter module is not loaded. Load it with `sudo \
+         modprobe br_netfilter` (its switches are per namespace from Linux 5.3 on), or drop \
+         bridge_netfilter(true) from the topology",
+        bridges_ask(bridges)
+    )]
+    NoBrNetfilter {
+        /// The node holding the bridges.
+        node: String,
+        /// The bridges that ask for it.
+        bridges: Vec<String>,
+    },
 
     /// A netlink request failed while building or changing the network.
     #[error("{what}: {source}")]
@@ -46,22 +63,143 @@ pub enum Error {
         detail: String,
     },
 
-    /// A program run inside a node failed; the message has its status and stderr.
-    #[error("{0}")]
-    Command(String),
+    /// A program run inside a node exited with a failure ([`crate::Node::output`]).
+    #[error("node {node:?}: `{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The node it ran in.
+        node: String,
+        /// The command line as shown (program and arguments, space-separated).
+        command: String,
+        /// How it ended.
+        status: std::process::ExitStatus,
+        /// Its standard error, trailing whitespace removed.
+        stderr: String,
+    },
 
-    /// A node, interface or address that the topology does not have.
-    #[error("{0}")]
-    NotFound(String),
+    /// A node the topology does not have.
+    #[error("the topology has no node {name:?}; its nodes are: {}", .known.join(", "))]
+    UnknownNode {
+        /// The name asked for.
+        name: String,
+        /// The nodes there are, the host first.
+        known: Vec<String>,
+    },
 
-    /// A link did not come up in time.
-    #[error("{0}")]
-    Timeout(String),
+    /// An interface a node does not have.
+    #[error("{}", unknown_interface(node, name, known, *conditions))]
+    UnknownInterface {
+        /// The node asked.
+        node: String,
+        /// The interface asked for.
+        name: String,
+        /// The interfaces it has, `lo` left out.
+        known: Vec<String>,
+        /// Whether it was asked for to set link conditions on (see [`crate::fault`]);
+        /// the message says so.
+        conditions: bool,
+    },
+
+    /// A node has no IPv4 address on a network.
+    #[error("node {node:?} has no IPv4 address on {network:?}")]
+    NoAddress {
+        /// The node.
+        node: String,
+        /// The network asked for.
+        network: String,
+    },
+
+    /// The link of an interface has no relay: it was not declared impairable.
+    #[error("node {node:?}: the link of {iface} has no relay: it was not declared impairable")]
+    NoRelay {
+        /// The node.
+        node: String,
+        /// Its interface.
+        iface: String,
+    },
+
+    /// A node outlived its network, and what was asked needs the network.
+    #[error("node {node:?}: {needed_for}, which is gone")]
+    NetworkGone {
+        /// The node.
+        node: String,
+        /// What needs the network, e.g. "link conditions need the test's network".
+        needed_for: &'static str,
+    },
+
+    /// A text argument (an address, a CIDR, a route destination) does not parse.
+    #[error("{input:?} is {expected}")]
+    Parse {
+        /// What it should be, e.g. "route destination".
+        what: &'static str,
+        /// The text given.
+        input: String,
+        /// What is expected, as the message says it after "is", e.g. `neither "default",
+        /// an address nor a CIDR`.
+        expected: &'static str,
+    },
+
+    /// The sandbox cannot be created here: a namespace step failed. The message names each
+    /// likely cause and its remedy (see [`crate::environment::probe`]).
+    #[error("netns-test cannot run tests here: {step} failed: {source}.\n  cause: {}", .causes.join("\n  cause: "))]
+    Unsupported {
+        /// The step that failed.
+        step: String,
+        /// Its errno.
+        source: std::io::Error,
+        /// The causes found on this machine, each with its remedy.
+        causes: Vec<String>,
+    },
+
+    /// A limit of the machine or the process (`RLIMIT_NOFILE`, `user.max_net_namespaces`)
+    /// is too low for the topology.
+    #[error("{message} {remedy}")]
+    Limit {
+        /// The limit, e.g. "RLIMIT_NOFILE" or "user.max_net_namespaces".
+        limit: &'static str,
+        /// Its value, `None` when unreadable or unlimited.
+        current: Option<u64>,
+        /// What the topology needs.
+        needed: u64,
+        /// The node whose namespace could not be created, if any.
+        node: Option<String>,
+        /// The message up to the remedy: what was needed, what the limit is.
+        message: String,
+        /// The remedy, a sentence starting "Remedy:".
+        remedy: String,
+    },
+
+    /// [`crate::Lab::enter`] was called when the process already runs threads.
+    #[error(
+        "Lab::enter must run before the process starts any thread, and this one runs \
+         {threads}: call it first thing in main (before a tokio runtime, a logger or a \
+         test harness starts threads). Inside a #[netns_test] test, use its Net."
+    )]
+    ThreadsRunning {
+        /// How many threads the process runs.
+        threads: u64,
+    },
+
+    /// Links did not come up in time while building the network.
+    #[error("links still not operationally up after {after:?}: {}", .links.join(", "))]
+    LinksNotUp {
+        /// How long the build waited.
+        after: std::time::Duration,
+        /// The links still down, `node:interface`, sorted.
+        links: Vec<String>,
+    },
 
     /// A fault or link condition cannot be honoured (see [`crate::fault`]); the message
     /// says why and what to do.
     #[error("{0}")]
     Condition(String),
+
+    /// A reachability claim did not hold (see [`crate::reach`]).
+    #[error(transparent)]
+    Reach(#[from] crate::reach::ReachError),
+
+    /// A reachability matrix is invalid or did not match (see [`crate::reach`]).
+    #[error(transparent)]
+    Matrix(#[from] crate::reach::MatrixError),
 }
 
 /// Shorthand for results of this crate.
@@ -83,6 +221,32 @@ impl Error {
     }
 }
 
+fn bridges_ask(bridges: &[String]) -> String {
+    let names: Vec<String> = bridges.iter().map(|b| format!("{b:?}")).collect();
+    match names.len() {
+        1 => format!("bridge {} asks", names[0]),
+        _ => format!("bridges {} ask", names.join(", ")),
+    }
+}
+
+fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool) -> String {
+    if conditions {
+        format!(
+            "node {node:?} has no interface {name:?} to set conditions on; it has: {}",
+            if known.is_empty() {
+                "none but lo".to_string()
+            } else {
+                known.join(", ")
+            }
+        )
+    } else {
+        format!(
+            "node {node:?} has no interface {name:?}; it has: lo, {}",
+            known.join(", ")
+        )
+    }
+}
+
 struct Problems<'a>(&'a [String]);
 
 impl fmt::Display for Problems<'_> {
@@ -94,5 +258,75 @@ impl fmt::Display for Problems<'_> {
             write!(f, "  - {p}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reach::MatrixError;
+
+    #[test]
+    fn lookups_name_what_there_is() {
+        let e = Error::UnknownNode {
+            name: "c".into(),
+            known: vec!["host".into(), "a".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the topology has no node \"c\"; its nodes are: host, a"
+        );
+        let known = vec!["eth0".to_string(), "eth1".to_string()];
+        let e = |known: &[String], conditions| Error::UnknownInterface {
+            node: "a".into(),
+            name: "eth9".into(),
+            known: known.to_vec(),
+            conditions,
+        };
+        assert_eq!(
+            e(&known, false).to_string(),
+            "node \"a\" has no interface \"eth9\"; it has: lo, eth0, eth1"
+        );
+        assert_eq!(
+            e(&known, true).to_string(),
+            "node \"a\" has no interface \"eth9\" to set conditions on; it has: eth0, eth1"
+        );
+        assert_eq!(
+            e(&[], true).to_string(),
+            "node \"a\" has no interface \"eth9\" to set conditions on; it has: none but lo"
+        );
+        let e = Error::NoAddress {
+            node: "a".into(),
+            network: "lan".into(),
+        };
+        assert_eq!(e.to_string(), "node \"a\" has no IPv4 address on \"lan\"");
+    }
+
+    #[test]
+    fn a_failed_command_names_node_command_status_and_stderr() {
+        use std::os::unix::process::ExitStatusExt;
+        let e = Error::Command {
+            node: "a".into(),
+            command: "ip route".into(),
+            status: std::process::ExitStatus::from_raw(2 << 8),
+            stderr: "Error: nope".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "node \"a\": `ip route` failed (exit status: 2): Error: nope"
+        );
+    }
+
+    #[test]
+    fn reach_and_matrix_errors_convert_with_their_text() {
+        fn check() -> Result<()> {
+            Err(MatrixError::Invalid(
+                "reachability matrix, line 2: no node \"x\"".into(),
+            ))?;
+            Ok(())
+        }
+        let e = check().unwrap_err();
+        assert!(matches!(e, Error::Matrix(MatrixError::Invalid(_))), "{e:?}");
+        assert_eq!(e.to_string(), "reachability matrix, line 2: no node \"x\"");
     }
 }

@@ -76,6 +76,90 @@ enum BodyEnd<'a> {
     Panicked(Option<&'a str>),
 }
 
+/// One message of the child's report to the parent, over the status fd (fd 3). The child
+/// sends [`Report::Ready`] once the network is built, then one outcome; when the network
+/// cannot be built, [`Report::Setup`] alone. [`Report::Spawn`] comes from the spawned
+/// process before it runs the test binary (see [`crate::sys::spawn_sandbox`]), written
+/// there without allocating in the same form as [`Report::encode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Report {
+    /// The network is built and the body runs.
+    Ready,
+    /// The body returned normally (or `Ok`).
+    Ok,
+    /// The body panicked with this message.
+    Panic(String),
+    /// The body panicked with a payload that is not a string.
+    PanicPayload,
+    /// The body returned this error (its `Debug` text).
+    Err(String),
+    /// The network could not be built: the error's message.
+    Setup(String),
+    /// A step of the sandbox's spawn failed, before the test binary ran.
+    Spawn {
+        /// The step, e.g. `execve`.
+        step: String,
+        /// Its errno.
+        errno: i32,
+    },
+}
+
+impl Report {
+    /// The message as sent: a first line naming the kind, then the text, if any.
+    fn encode(&self) -> String {
+        match self {
+            Report::Ready => "ready\n".to_string(),
+            Report::Ok => "ok\n".to_string(),
+            Report::Panic(msg) => format!("panic\n{msg}"),
+            Report::PanicPayload => "panic-payload\n".to_string(),
+            Report::Err(msg) => format!("err\n{msg}"),
+            Report::Setup(msg) => format!("setup\n{msg}"),
+            Report::Spawn { step, errno } => format!("spawn\n{step} errno={errno}"),
+        }
+    }
+
+    /// Every message of what the child sent (`status`, read to its end): a spawn failure,
+    /// or `Ready` and then the outcome, or an outcome alone (a setup failure); a message
+    /// that is not complete or not known is left out, and the child's exit is judged.
+    fn decode(status: &str) -> Vec<Report> {
+        let mut reports = Vec::new();
+        if let Some(rest) = status.strip_prefix("spawn\n") {
+            let rest = rest.trim();
+            let (step, errno) = match rest.rsplit_once(" errno=") {
+                Some((step, errno)) => (step, errno.parse().unwrap_or(0)),
+                None => (rest, 0),
+            };
+            reports.push(Report::Spawn {
+                step: step.to_string(),
+                errno,
+            });
+            return reports;
+        }
+        let outcome = match status.strip_prefix("ready\n") {
+            Some(rest) => {
+                reports.push(Report::Ready);
+                rest
+            }
+            None => status,
+        };
+        let (kind, msg) = outcome.split_once('\n').unwrap_or((outcome, ""));
+        reports.extend(match kind {
+            "ok" => Some(Report::Ok),
+            "panic" => Some(Report::Panic(msg.to_string())),
+            "panic-payload" => Some(Report::PanicPayload),
+            "err" => Some(Report::Err(msg.to_string())),
+            "setup" => Some(Report::Setup(msg.to_string())),
+            _ => None,
+        });
+        reports
+    }
+
+    /// Whether this is a final outcome, after which the child lets go of its output.
+    fn is_outcome(&self) -> bool {
+        !matches!(self, Report::Ready | Report::Spawn { .. })
+    }
+}
+
 /// Whether the body's end is the test's expected outcome (libtest's rules for
 /// `#[should_panic]`); if not, why, in libtest's words.
 fn verdict(should_panic: ShouldPanic, end: BodyEnd<'_>) -> Result<(), String> {
@@ -339,12 +423,14 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
             environment::diagnose(&e, "creating the sandbox (clone with namespace flags)")
         ),
     };
-    let report = relay(&child, name, timeout);
-    judge(report, spec, name, timeout);
+    let relayed = relay(&child, name, timeout);
+    judge(relayed, spec, name, timeout);
 }
 
-struct Report {
-    status: String,
+/// What the parent got from the child.
+struct Relayed {
+    /// The child's report.
+    status: Vec<Report>,
     /// How the child ended; `None` when it reported an outcome and is reaped in the
     /// background.
     exit: Option<sys::Exit>,
@@ -352,7 +438,7 @@ struct Report {
 }
 
 /// Relays the child's output until it ends or the timeout kills it.
-fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
+fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Relayed {
     let mut deadline = Instant::now() + timeout;
     let pipes = [&child.stdout, &child.stderr, &child.status];
     let fds = pipes.map(AsFd::as_fd);
@@ -367,7 +453,7 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
             // A child that runs its body writes its diagnostics on this signal and then
             // exits (see crate::diag); it gets a grace period for that.
             if !timed_out
-                && status.starts_with(b"ready\n")
+                && Report::decode(&String::from_utf8_lossy(&status)).first() == Some(&Report::Ready)
                 && sys::send_signal(child.pid, diag::DUMP_SIGNAL).is_ok()
             {
                 timed_out = true;
@@ -404,11 +490,11 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     for (i, p) in pending.iter_mut().enumerate() {
         emit_lines(p, i, name, true);
     }
-    let status = String::from_utf8_lossy(&status).into_owned();
+    let status = Report::decode(&String::from_utf8_lossy(&status));
     // A child that reported its outcome has released its output; what is left of its
     // exit (closing capture sockets waits for an RCU grace period, namespaces are freed
     // asynchronously anyway) need not delay the test. It is reaped in the background.
-    let reaped_in_background = !timed_out && outcome_reported(&status) && {
+    let reaped_in_background = !timed_out && status.iter().any(Report::is_outcome) && {
         let pid = child.pid;
         // Without a thread to spare (a thread limit), it is waited for here.
         std::thread::Builder::new()
@@ -421,18 +507,11 @@ fn relay(child: &sys::SandboxChild, name: &str, timeout: Duration) -> Report {
     } else {
         Some(sys::wait(child.pid).unwrap_or_else(|e| panic!("netns-test: waitpid: {e}")))
     };
-    Report {
+    Relayed {
         status,
         exit,
         timed_out,
     }
-}
-
-/// Whether the report holds a final outcome.
-fn outcome_reported(status: &str) -> bool {
-    let after_ready = status.strip_prefix("ready\n").unwrap_or(status);
-    let outcome = after_ready.split('\n').next().unwrap_or("");
-    matches!(outcome, "ok" | "panic" | "panic-payload" | "err" | "setup")
 }
 
 /// One read from a pipe; 0 at its end (or on an error, which ends it too).
@@ -483,29 +562,19 @@ fn is_runner_chatter(line: &str, name: &str) -> bool {
 /// Turns the child's report into the test's outcome. Only the body's own end is judged
 /// against `#[should_panic]`; every failure of the sandbox fails the test.
 #[track_caller]
-fn judge(report: Report, spec: &TestSpec, name: &str, timeout: Duration) {
+fn judge(report: Relayed, spec: &TestSpec, name: &str, timeout: Duration) {
     let status = report.status;
-    let (head, rest) = status.split_once('\n').unwrap_or((status.as_str(), ""));
-    if head == "spawn" {
-        let step = rest.trim();
-        let errno = step
-            .rsplit_once("errno=")
-            .and_then(|(_, e)| e.parse::<i32>().ok())
-            .unwrap_or(0);
+    if let Some(Report::Spawn { step, errno }) = status.first() {
         panic!(
             "{}",
             environment::diagnose(
-                &std::io::Error::from_raw_os_error(errno),
-                &format!("setting up the sandbox ({step})")
+                &std::io::Error::from_raw_os_error(*errno),
+                &format!("setting up the sandbox ({step} errno={errno})")
             )
         );
     }
-    let after_ready = if head == "ready" {
-        rest
-    } else {
-        status.as_str()
-    };
-    let (outcome, msg) = after_ready.split_once('\n').unwrap_or((after_ready, ""));
+    let ready = status.first() == Some(&Report::Ready);
+    let outcome = status.iter().find(|r| r.is_outcome());
     if report.timed_out {
         panic!(
             "netns-test: test {name} timed out after {timeout:?}; its sandbox and every process in it were \
@@ -513,17 +582,19 @@ fn judge(report: Report, spec: &TestSpec, name: &str, timeout: Duration) {
         );
     }
     let end = match outcome {
-        "ok" => BodyEnd::Returned,
-        "panic" => BodyEnd::Panicked(Some(msg)),
-        "panic-payload" => BodyEnd::Panicked(None),
-        "err" => BodyEnd::Err(msg),
-        "setup" => panic!("netns-test could not build the topology of {name}: {msg}"),
-        _ => match report.exit.expect("waited for a child that reported nothing") {
+        Some(Report::Ok) => BodyEnd::Returned,
+        Some(Report::Panic(msg)) => BodyEnd::Panicked(Some(msg)),
+        Some(Report::PanicPayload) => BodyEnd::Panicked(None),
+        Some(Report::Err(msg)) => BodyEnd::Err(msg),
+        Some(Report::Setup(msg)) => {
+            panic!("netns-test could not build the topology of {name}: {msg}")
+        }
+        Some(Report::Ready | Report::Spawn { .. }) | None => match report.exit.expect("waited for a child that reported nothing") {
             sys::Exit::Signal(sig) => panic!(
                 "netns-test: the sandbox of {name} was killed by signal {sig} ({}) before it reported an outcome",
                 signal_name(sig)
             ),
-            sys::Exit::Code(code) if head == "ready" => panic!(
+            sys::Exit::Code(code) if ready => panic!(
                 "netns-test: the sandbox of {name} exited with code {code} while the test ran, without \
                  reporting an outcome (std::process::exit in the test?)"
             ),
@@ -537,7 +608,9 @@ fn judge(report: Report, spec: &TestSpec, name: &str, timeout: Duration) {
     match (spec.should_panic, end) {
         // The body's own panic fails the test as it was: its message and location are in
         // the relayed output.
-        (ShouldPanic::No, BodyEnd::Panicked(_)) => resume_unwind(Box::new(msg.to_string())),
+        (ShouldPanic::No, BodyEnd::Panicked(msg)) => {
+            resume_unwind(Box::new(msg.unwrap_or("").to_string()))
+        }
         (should_panic, end) => {
             if let Err(why) = verdict(should_panic, end) {
                 panic!("{why}");
@@ -569,17 +642,17 @@ impl Status {
         Status(sys::take_status_fd())
     }
 
-    fn send(&mut self, msg: &str) {
+    fn send(&mut self, report: &Report) {
         // The parent reads to EOF; a failed write means it is gone, and PDEATHSIG follows.
-        let _ = self.0.write_all(msg.as_bytes());
+        let _ = self.0.write_all(report.encode().as_bytes());
     }
 
     /// Sends the final outcome and lets go of everything the parent reads (the report
     /// channel, stdout, stderr), so that it can judge without waiting for this process
     /// to finish exiting. What the runner prints after this goes nowhere: the parent
     /// filters it anyway.
-    fn finish(mut self, msg: &str) {
-        self.send(msg);
+    fn finish(mut self, report: &Report) {
+        self.send(report);
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         sys::release_stdio();
@@ -623,14 +696,14 @@ fn child(
     let net = match setup {
         Ok(net) => net,
         Err(e) => {
-            status.finish(&format!("setup\n{e}"));
+            status.finish(&Report::Setup(e.to_string()));
             panic!("{e}");
         }
     };
     // Capture starts after the build, before the body; the folder is written on failure.
     // (The parent has checked the timeout already.)
     let diag = diag::Diag::start(spec.path, timeout(spec).unwrap_or(DEFAULT_TIMEOUT), &net);
-    status.send("ready\n");
+    status.send(&Report::Ready);
     // Held until the body ends: the network lives as long as the test, whatever the body
     // does with its own handle.
     let keep = net.clone();
@@ -646,10 +719,10 @@ fn child(
         Err(_) => BodyEnd::Panicked(message.as_deref()),
     };
     let report = match end {
-        BodyEnd::Returned => "ok\n".to_string(),
-        BodyEnd::Err(msg) => format!("err\n{msg}"),
-        BodyEnd::Panicked(Some(msg)) => format!("panic\n{msg}"),
-        BodyEnd::Panicked(None) => "panic-payload\n".to_string(),
+        BodyEnd::Returned => Report::Ok,
+        BodyEnd::Err(msg) => Report::Err(msg.to_string()),
+        BodyEnd::Panicked(Some(msg)) => Report::Panic(msg.to_string()),
+        BodyEnd::Panicked(None) => Report::PanicPayload,
     };
     // The parent judges; the same verdict decides here whether the diagnostics are kept.
     match verdict(spec.should_panic, end) {
@@ -789,6 +862,45 @@ mod tests {
             verdict(No, BodyEnd::Err("no")),
             Err("the test returned an error: no".to_string())
         );
+    }
+
+    #[test]
+    fn every_report_round_trips() {
+        let outcomes = [
+            Report::Ok,
+            Report::Panic("boom\nat src/lib.rs:3".to_string()),
+            Report::Panic(String::new()),
+            Report::PanicPayload,
+            Report::Err("Timeout(\"x\")\n".to_string()),
+            Report::Setup("invalid topology:\n  - a".to_string()),
+        ];
+        for outcome in &outcomes {
+            assert!(outcome.is_outcome(), "{outcome:?}");
+            assert_eq!(
+                Report::decode(&outcome.encode()),
+                std::slice::from_ref(outcome)
+            );
+            let sent = Report::Ready.encode() + &outcome.encode();
+            assert_eq!(Report::decode(&sent), [Report::Ready, outcome.clone()]);
+        }
+        assert_eq!(Report::decode(&Report::Ready.encode()), [Report::Ready]);
+        let spawn = Report::Spawn {
+            step: "prctl(PR_SET_PDEATHSIG)".to_string(),
+            errno: libc::EPERM,
+        };
+        assert!(!spawn.is_outcome() && !Report::Ready.is_outcome());
+        assert_eq!(Report::decode(&spawn.encode()), [spawn]);
+        // As the spawned process writes it, without allocating (crate::sys).
+        assert_eq!(
+            Report::decode("spawn\nexecve errno=2"),
+            [Report::Spawn {
+                step: "execve".to_string(),
+                errno: 2
+            }]
+        );
+        // Nothing, or a message cut short: no outcome, the exit is judged.
+        assert_eq!(Report::decode(""), []);
+        assert_eq!(Report::decode("ready\npan"), [Report::Ready]);
     }
 
     #[test]

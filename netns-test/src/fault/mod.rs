@@ -310,11 +310,9 @@ fn netem_is_absent(net: &Net, e: &rtnetlink::Error) {
 /// Whether the kernel has the `netem` qdisc (`sch_netem`), found by adding one to `lo`
 /// of `node` and removing it again; the answer is remembered by the node's network.
 pub async fn netem_available(node: &Node) -> Result<bool> {
-    let net = node.network().ok_or_else(|| {
-        Error::NotFound(format!(
-            "node {:?}: probing netem needs the node's network, which is gone",
-            node.name()
-        ))
+    let net = node.network().ok_or_else(|| Error::NetworkGone {
+        node: node.name().to_string(),
+        needed_for: "probing netem needs the node's network",
     })?;
     if let Some(known) = net.state().netem.get() {
         return Ok(known.is_ok());
@@ -373,11 +371,9 @@ impl Node {
     }
 
     fn target(&self, ifname: &str) -> Result<Target> {
-        let net = self.network().ok_or_else(|| {
-            Error::NotFound(format!(
-                "node {:?}: link conditions need the test's network, which is gone",
-                self.name()
-            ))
+        let net = self.network().ok_or_else(|| Error::NetworkGone {
+            node: self.name().to_string(),
+            needed_for: "link conditions need the test's network",
         })?;
         let plan: &Plan = net.plan();
         let i = plan
@@ -399,15 +395,12 @@ impl Node {
                 )
                 .collect();
             names.sort();
-            Error::NotFound(format!(
-                "node {:?} has no interface {ifname:?} to set conditions on; it has: {}",
-                self.name(),
-                if names.is_empty() {
-                    "none but lo".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ))
+            Error::UnknownInterface {
+                node: self.name().to_string(),
+                name: ifname.to_string(),
+                known: names,
+                conditions: true,
+            }
         })?;
         Ok(Target { net, node, ifindex })
     }
@@ -588,11 +581,9 @@ impl ConditionsHandle {
         let t = node.target(ifname)?;
         relay::find(&t.net, t.node, ifname)
             .map(|(r, side)| r.stats(side))
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "node {:?}: the link of {ifname} has no relay: it was not declared impairable",
-                    node.name()
-                ))
+            .ok_or_else(|| Error::NoRelay {
+                node: node.name().to_string(),
+                iface: ifname.to_string(),
             })
     }
 }

@@ -212,17 +212,10 @@ fn set_bridge_netfilter(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
 
 /// The build's error where a topology asks for bridge netfilter and the kernel has none.
 fn br_netfilter_missing(node: &str, bridges: &[&str]) -> Error {
-    let names: Vec<String> = bridges.iter().map(|b| format!("{b:?}")).collect();
-    let who = match names.len() {
-        1 => format!("bridge {} asks", names[0]),
-        _ => format!("bridges {} ask", names.join(", ")),
-    };
-    Error::Environment(format!(
-        "node {node:?}: {who} for bridge netfilter (bridge_netfilter(true)), but \
-         this kernel has no /proc/sys/net/bridge: the br_netfilter module is not loaded. \
-         Load it with `sudo modprobe br_netfilter` (its switches are per namespace from \
-         Linux 5.3 on), or drop bridge_netfilter(true) from the topology"
-    ))
+    Error::NoBrNetfilter {
+        node: node.to_string(),
+        bridges: bridges.iter().map(|b| b.to_string()).collect(),
+    }
 }
 
 /// Writes `/proc/sys/<key>` for the calling thread's netns.
@@ -496,10 +489,10 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
                 })
                 .collect();
             names.sort();
-            return Err(Error::Timeout(format!(
-                "links still not operationally up after {UP_TIMEOUT:?}: {}",
-                names.join(", ")
-            )));
+            return Err(Error::LinksNotUp {
+                after: UP_TIMEOUT,
+                links: names,
+            });
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
     }

@@ -287,10 +287,10 @@ fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
 }
 
 fn parse_cidr(cidr: &str) -> Result<IpNet> {
-    cidr.parse().map_err(|_| {
-        Error::NotFound(format!(
-            "{cidr:?} is not an address with prefix like \"10.0.0.5/24\""
-        ))
+    cidr.parse().map_err(|_| Error::Parse {
+        what: "address with prefix",
+        input: cidr.to_string(),
+        expected: "not an address with prefix like \"10.0.0.5/24\"",
     })
 }
 
@@ -301,10 +301,10 @@ fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
     dest.parse::<IpNet>()
         .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
         .map(|n| n.trunc())
-        .map_err(|_| {
-            Error::NotFound(format!(
-                "{dest:?} is neither \"default\", an address nor a CIDR"
-            ))
+        .map_err(|_| Error::Parse {
+            what: "route destination",
+            input: dest.to_string(),
+            expected: "neither \"default\", an address nor a CIDR",
         })
 }
 

@@ -88,11 +88,7 @@ impl Lab {
         }
         let threads = sys::thread_count().unwrap_or(1);
         if threads > 1 {
-            return Err(Error::Environment(format!(
-                "Lab::enter must run before the process starts any thread, and this one runs \
-                 {threads}: call it first thing in main (before a tokio runtime, a logger or a \
-                 test harness starts threads). Inside a #[netns_test] test, use its Net."
-            )));
+            return Err(Error::ThreadsRunning { threads });
         }
         let nofile = environment::raise_nofile();
         sys::unshare_lab().map_err(|(step, e)| environment::diagnose(&e, step))?;

@@ -181,12 +181,14 @@ impl Net {
             .iter()
             .find(|n| n.name() == name)
             .cloned()
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.inner.nodes.iter().map(|n| n.name()).collect();
-                Error::NotFound(format!(
-                    "the topology has no node {name:?}; its nodes are: {}",
-                    names.join(", ")
-                ))
+            .ok_or_else(|| Error::UnknownNode {
+                name: name.to_string(),
+                known: self
+                    .inner
+                    .nodes
+                    .iter()
+                    .map(|n| n.name().to_string())
+                    .collect(),
             })
     }
 
@@ -335,13 +337,11 @@ impl Node {
             .ifaces
             .iter()
             .find(|i| i.name == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.inner.ifaces.iter().map(|i| i.name.as_str()).collect();
-                Error::NotFound(format!(
-                    "node {:?} has no interface {name:?}; it has: lo, {}",
-                    self.inner.name,
-                    names.join(", ")
-                ))
+            .ok_or_else(|| Error::UnknownInterface {
+                node: self.inner.name.clone(),
+                name: name.to_string(),
+                known: self.inner.ifaces.iter().map(|i| i.name.clone()).collect(),
+                conditions: false,
             })
     }
 
@@ -386,11 +386,9 @@ impl Node {
             .flat_map(|i| &i.addrs)
             .map(|a| a.addr())
             .find(IpAddr::is_ipv4)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "node {:?} has no IPv4 address on {network:?}",
-                    self.inner.name
-                ))
+            .ok_or_else(|| Error::NoAddress {
+                node: self.inner.name.clone(),
+                network: network.to_string(),
             })
     }
 
@@ -582,13 +580,12 @@ impl Node {
             .output()
             .map_err(|e| Error::sys(starting(), e))?;
         if !out.status.success() {
-            return Err(Error::Command(format!(
-                "node {:?}: `{}` failed ({}): {}",
-                self.inner.name,
-                shown(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            )));
+            return Err(Error::Command {
+                node: self.inner.name.clone(),
+                command: shown(),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

@@ -3,7 +3,7 @@
 //! libtest runs tests on threads, and a multi-threaded process cannot enter a new user
 //! namespace. So the test function, when called by the runner (the *parent*), re-executes
 //! the test binary for just this test (`NAME --exact`) as PID 1 of new user, network,
-//! mount and PID namespaces (see [`crate::sys::spawn_sandbox`]). In that *child* the same
+//! mount and PID namespaces (a raw `clone` with namespace flags, then `execve`). In that *child* the same
 //! test function finds `NETNS_TEST_SANDBOX` set, builds the topology and runs the body.
 //!
 //! The parent relays the child's stdout/stderr into the test's output, kills the whole
@@ -15,7 +15,7 @@
 //! The parent alone judges the outcome, `#[should_panic]` included (the attribute is not
 //! passed to libtest): only the body's own panic can satisfy it. Before the build, the
 //! child raises its soft `RLIMIT_NOFILE` to the hard limit and checks the topology's cost
-//! in file descriptors against it (see [`fds_needed`]).
+//! in file descriptors against it (see [`Lab`]).
 
 use std::ffi::CString;
 use std::fmt::Debug;

@@ -25,6 +25,8 @@
 //! - [`Lab`]: networks for programs that are not `#[netns_test]` tests (a `main`
 //!   entering the namespaces once, then building any number of networks).
 //! - [`sandbox`]: the runner behind the attribute, for code that runs a test without it.
+//! - [`harness`]: the harness mode, every test of a `harness = false` target in one
+//!   process (`netns_test::main!()`), for the most tests per second.
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time.
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
@@ -49,6 +51,7 @@ mod dns;
 pub mod environment;
 mod error;
 pub mod fault;
+pub mod harness;
 mod kernel;
 mod net;
 pub mod nft;
@@ -146,4 +149,8 @@ pub mod __private {
     pub use crate::sandbox::{
         run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
     };
+
+    // The harness mode's registry (see `crate::harness`).
+    pub use crate::harness::registry::{block_on, Registered, TESTS};
+    pub use linkme;
 }

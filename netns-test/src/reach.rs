@@ -277,7 +277,7 @@ impl Target {
             TargetKind::Addr(a) => (names.label(*a), Ok(*a)),
             TargetKind::Name(s) => match s.parse::<IpAddr>() {
                 Ok(a) => (names.label(a), Ok(a)),
-                Err(_) => match Net::current().map(|net| net.try_node(s)) {
+                Err(_) => match names.net.as_ref().map(|net| net.try_node(s)) {
                     Some(Ok(node)) => Target::from(node).resolve(names),
                     Some(Err(e)) => (s.clone(), Err(e.to_string())),
                     None => (s.clone(), Err(format!("no network to look {s:?} up in"))),
@@ -362,11 +362,16 @@ fn node_addr(node: &Node, v6: Option<bool>) -> Result<IpAddr, String> {
 #[derive(Default)]
 struct Names {
     by_addr: HashMap<IpAddr, String>,
+    /// The network node names are looked up in.
+    net: Option<Net>,
 }
 
 impl Names {
     fn from_net(net: &Net) -> Names {
-        let mut names = Names::default();
+        let mut names = Names {
+            net: Some(net.clone()),
+            ..Names::default()
+        };
         for node in net.nodes() {
             for a in node.addrs() {
                 names.add(a.addr(), node.name());
@@ -375,9 +380,11 @@ impl Names {
         names
     }
 
-    /// The names of the sandbox's network (empty outside one).
-    fn current() -> Names {
-        Net::current().map_or_else(Names::default, |net| Names::from_net(&net))
+    /// The names of the network `node` belongs to (none once it is torn down): that
+    /// network's, never another's, when a process has several (a `Lab`, the harness mode).
+    fn of(node: &Node) -> Names {
+        node.network()
+            .map_or_else(Names::default, |net| Names::from_net(&net))
     }
 
     /// Whether two addresses belong to the same node of the topology.
@@ -1670,7 +1677,7 @@ impl Node {
         probe: Probe,
         wait: Duration,
     ) -> ProbeResult {
-        let names = Names::current();
+        let names = Names::of(self);
         probe_target(self, &target.into(), probe, wait, Mode::Once, &names).await
     }
 
@@ -1716,7 +1723,7 @@ impl Node {
         probe: Probe,
         timeout: Duration,
     ) -> Result<Duration, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target.into(), probe, timeout, Mode::Once, &names).await;
         if r.outcome.is_reached() {
             Ok(r.elapsed)
@@ -1749,7 +1756,7 @@ impl Node {
         match default_isolation_wait() {
             Ok((wait, from)) => self.cannot_reach(target, probe, wait, from).await,
             Err(why) => {
-                let names = Names::current();
+                let names = Names::of(self);
                 let (to, addr) = target.resolve(&names);
                 let result = ProbeResult {
                     from: self.name().to_string(),
@@ -1787,7 +1794,7 @@ impl Node {
         wait: Duration,
         from: WaitFrom,
     ) -> Result<Outcome, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target, probe, wait, Mode::Once, &names).await;
         if r.outcome.is_blocked() {
             Ok(r.outcome)
@@ -1874,7 +1881,7 @@ impl Node {
         deadline: Duration,
         claim: Claim,
     ) -> Result<Duration, ReachError> {
-        let names = Names::current();
+        let names = Names::of(self);
         let r = probe_target(self, &target, probe, deadline, Mode::Persist, &names).await;
         if r.outcome.is_reached() {
             Ok(r.elapsed)

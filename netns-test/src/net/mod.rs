@@ -35,10 +35,6 @@ pub struct Net {
     inner: Arc<NetInner>,
 }
 
-/// The sandbox's network, held weakly (see [`Net::current`]).
-static CURRENT: std::sync::Mutex<std::sync::Weak<NetInner>> =
-    std::sync::Mutex::new(std::sync::Weak::new());
-
 pub(crate) struct NetInner {
     plan: Plan,
     nodes: Vec<Node>,
@@ -137,15 +133,7 @@ impl Net {
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });
-        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&inner);
         Net { inner }
-    }
-
-    /// The network of this sandbox process (there is one per test), while it lives: lets
-    /// code holding only a [`Node`] look nodes up by name (see `reach`).
-    pub(crate) fn current() -> Option<Net> {
-        let weak = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
-        weak.upgrade().map(|inner| Net { inner })
     }
 
     /// What the features above keep for this network.

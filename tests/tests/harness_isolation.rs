@@ -13,7 +13,10 @@
 //!   8081 of its server, while `left`'s cannot (and reaches 8080 of the same server);
 //! - names: each client resolves its own extra node and not the other's, through its
 //!   node's name service (getaddrinfo) and through the node names of `reach`;
-//! - files: each server's programs see the server's own resolv.conf.
+//! - files: each server's programs see the server's own resolv.conf;
+//! - link conditions: `left` makes its client-server link (impairable: a relay in the
+//!   middle) lose every frame; `right`'s relay keeps forwarding its frames, and each
+//!   relay counts its own network's frames only.
 //!
 //! Under `cargo nextest run` each test is a process of its own: the two cannot meet, and
 //! each one runs its checks alone (and says so).
@@ -26,6 +29,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use netns_test::fault::{Conditions, Emulator};
 use netns_test::nft::{self, Hook, Proto, Rule, Ruleset};
 use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, Net, Node, Topology};
@@ -47,7 +51,7 @@ fn twin(side: &str) -> Topology {
         .node("client", |n| n)
         .node("server", |n| n.resolv_conf(&resolv))
         .node(&extra, |n| n)
-        .link("client", "server", "10.90.0.0/30")
+        .link_with("client", "server", "10.90.0.0/30", |l| l.impairable())
         .link("client", &extra, "10.90.1.0/30")
 }
 
@@ -133,8 +137,33 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
         dropped, expected,
         "connections to {side}'s server on {DROPPED}"
     );
-    // Neither network goes before both have counted.
     meet(side, "connections counted");
+
+    // Link conditions: left's relay drops every frame left's client sends; right's
+    // forwards right's.
+    if side == "left" {
+        let lossy = Conditions::new().loss(1.0).via(Emulator::Relay);
+        net.block_on(client.set_conditions("eth0", lossy))
+            .expect("loss on left's client-server link");
+    }
+    meet(side, "left's link loses every frame");
+    let before = client.relay_stats("eth0").expect("the relay of the link");
+    let r = net.block_on(client.probe(server_addr, Probe::Icmp, Duration::from_secs(1)));
+    let after = client.relay_stats("eth0").expect("the relay of the link");
+    if side == "left" {
+        assert_eq!(r.outcome, Outcome::Timeout, "{r}");
+        assert!(after.lost > before.lost, "{before:?} -> {after:?}");
+        assert_eq!(after.forwarded, before.forwarded, "{before:?} -> {after:?}");
+    } else {
+        assert_eq!(r.outcome, Outcome::Reached, "{r}");
+        assert_eq!(after.lost, 0, "{after:?}");
+        assert!(
+            after.forwarded > before.forwarded,
+            "{before:?} -> {after:?}"
+        );
+    }
+    // Neither network goes before both have checked.
+    meet(side, "link conditions checked");
 }
 
 /// The tasks a body spawns on its runtime stand in the host node, as in the default mode

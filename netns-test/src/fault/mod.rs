@@ -493,7 +493,7 @@ impl Node {
         c.validate().map_err(refuse)?;
         let t = self.target(ifname)?;
         let nl = self.netlink();
-        let relay = relay::find(t.net.plan(), t.node, ifname);
+        let relay = relay::find(&t.net, t.node, ifname);
         let nl_err = |what: &str| {
             let what = format!("node {:?}: {what} on {ifname}", self.name());
             move |e| Error::netlink(what, e)
@@ -589,7 +589,7 @@ impl Node {
     /// sends.
     pub fn relay_stats(&self, ifname: &str) -> Result<RelayStats> {
         let t = self.target(ifname)?;
-        relay::find(t.net.plan(), t.node, ifname)
+        relay::find(&t.net, t.node, ifname)
             .map(|(r, side)| r.stats(side))
             .ok_or_else(|| {
                 Error::NotFound(format!(

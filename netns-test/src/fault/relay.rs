@@ -3,13 +3,14 @@
 //! [`crate::fault`] for what it can and cannot do).
 
 use std::collections::{BinaryHeap, HashMap};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::kernel::{self, NodeNs};
+use crate::net::Net;
 use crate::sys;
 use crate::topology::Plan;
 
@@ -86,6 +87,10 @@ impl Direction {
 /// A running relay.
 #[derive(Debug)]
 pub(crate) struct Relay {
+    /// The relay's own node (plan index) and the identity of its network namespace: what
+    /// tells the relays of two networks of one process apart.
+    pub node: usize,
+    pub netns: (libc::dev_t, libc::ino_t),
     /// The link's ends: (node index in the plan, interface name).
     pub sides: [(usize, String); 2],
     /// `dirs[i]`: the frames side `i` sends.
@@ -101,15 +106,30 @@ impl Relay {
     }
 }
 
-/// The relays of this sandbox (one network per process).
+/// The relays of every network of this process (a sandbox has one; a `Lab` and the
+/// harness mode's tests have several at once, with the same plan indexes and names).
 static RELAYS: Mutex<Vec<Arc<Relay>>> = Mutex::new(Vec::new());
 
-/// The relay on the link whose end is `ifname` of node `node` (a plan index; a node that
-/// shares another's namespace is looked up as that one), and which side that end is.
-pub(crate) fn find(plan: &Plan, node: usize, ifname: &str) -> Option<(Arc<Relay>, usize)> {
-    let node = plan.nodes.get(node)?.net_of.unwrap_or(node);
+/// The identity of a network namespace (its nsfs device and inode).
+fn netns_id(fd: BorrowedFd<'_>) -> Option<(libc::dev_t, libc::ino_t)> {
+    let st = nix::sys::stat::fstat(fd).ok()?;
+    Some((st.st_dev, st.st_ino))
+}
+
+/// The relay of `net` on the link whose end is `ifname` of node `node` (a plan index; a
+/// node that shares another's namespace is looked up as that one), and which side that end
+/// is.
+pub(crate) fn find(net: &Net, node: usize, ifname: &str) -> Option<(Arc<Relay>, usize)> {
+    let node = net.plan().nodes.get(node)?.net_of.unwrap_or(node);
     let relays = RELAYS.lock().unwrap_or_else(|e| e.into_inner());
     relays.iter().find_map(|r| {
+        let ours = net
+            .nodes()
+            .get(r.node)
+            .is_some_and(|n| netns_id(n.netns()) == Some(r.netns));
+        if !ours {
+            return None;
+        }
         r.sides
             .iter()
             .position(|(n, i)| *n == node && i == ifname)
@@ -163,13 +183,24 @@ pub(crate) fn start(
                 .spawn(move || forward(&dir, &rx, &tx, seed))
                 .map_err(|e| Error::sys(format!("{}: a thread", what()), e))?;
         }
+        let netns = netns_id(ns[relay.node].netns.as_fd()).ok_or_else(|| {
+            Error::sys(
+                format!("{}: fstat of its namespace", what()),
+                std::io::Error::last_os_error(),
+            )
+        })?;
         started.push(Arc::new(Relay {
+            node: relay.node,
+            netns,
             sides: relay.sides.clone().map(|s| (s.node, s.ifname)),
             dirs,
             sockets: [socks[0].clone(), socks[1].clone()],
         }));
     }
-    *RELAYS.lock().unwrap_or_else(|e| e.into_inner()) = started;
+    RELAYS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(started);
     Ok(())
 }
 

@@ -100,7 +100,13 @@ pub use topology::Topology;
 /// against the body's own panic only: a timeout, a sandbox that cannot be created or a
 /// topology that cannot be built fails the test whatever the attribute says.
 ///
-/// Without the macro, the test above is (the runner of [`sandbox`], public API):
+/// In a `harness = false` target ending with `netns_test::main!();`, the same tests run in
+/// [`harness`] mode: all in one process, each on a thread and in a network of its own. The
+/// attribute registers every test for it (a `static` in a list the linker gathers), and
+/// the `#[test]` function below reads the test from there.
+///
+/// Without the macro, the default mode's test above is (the runner of [`sandbox`], public
+/// API):
 ///
 /// ```no_run
 /// # use netns_test::{Net, Topology};

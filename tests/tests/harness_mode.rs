@@ -4,7 +4,8 @@
 //!
 //! The fixture binary is found at `NEXTEST_BIN_EXE_harness_fixtures` (set by nextest at run
 //! time, also in a run from an archive), else at `CARGO_BIN_EXE_harness_fixtures` (set by
-//! cargo when this test is built; cargo builds the package's bins for every test run).
+//! cargo when this test is built; cargo builds the package's bins for every test run), else
+//! beside this test binary (a copy of both run from another folder).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,9 +29,18 @@ const FIXTURES: &[(&str, bool)] = &[
 ];
 
 fn fixture_binary() -> PathBuf {
-    std::env::var_os("NEXTEST_BIN_EXE_harness_fixtures")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_harness_fixtures")))
+    if let Some(path) = std::env::var_os("NEXTEST_BIN_EXE_harness_fixtures") {
+        return PathBuf::from(path);
+    }
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_harness_fixtures"));
+    // A copy of this test binary run elsewhere may have the fixture beside it.
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("harness_fixtures")));
+    match beside {
+        Some(path) if !built.exists() && path.exists() => path,
+        _ => built,
+    }
 }
 
 /// A temporary folder, removed when dropped.

@@ -120,13 +120,16 @@ pub fn main() -> ! {
     // Before anything starts a thread.
     let lab = Lab::enter();
     let args = Arguments::from_args();
+    // In libtest's order: by name (the linker's order is no order at all).
+    let mut tests: Vec<&'static Registered> = TESTS.iter().collect();
+    tests.sort_by_key(|t| sandbox::test_name(t.spec.path));
     let trials = match &lab {
-        Ok(lab) => TESTS.iter().map(|t| trial(t, lab)).collect(),
+        Ok(lab) => tests.into_iter().map(|t| trial(t, lab)).collect(),
         Err(e) => {
             if !args.list {
                 eprintln!("netns-test: no test of this binary can run: {e}");
             }
-            TESTS.iter().map(|t| cannot_run(t, e)).collect()
+            tests.into_iter().map(|t| cannot_run(t, e)).collect()
         }
     };
     if lab.is_ok() && !args.list {

@@ -133,6 +133,13 @@ pub fn main() -> ! {
         }
     };
     if lab.is_ok() && !args.list {
+        // Still the only thread: the namespace's PID 1 is a fork of this process.
+        if let Err(e) = pid_namespace::enter() {
+            eprintln!(
+                "netns-test: warning: the tests run without a PID namespace of their own \
+                 ({e}): programs they leave running outlive this process"
+            );
+        }
         exit_guard::install();
     }
     libtest_mimic::run(&args, trials).exit()
@@ -332,6 +339,87 @@ fn explain(e: Error) -> Error {
             environment::diagnose(&source, &what)
         }
         e => e,
+    }
+}
+
+/// The tests run as PID 1 of a PID namespace of their own, as a sandbox's test does: when
+/// the run ends, however it ends, the kernel kills every process in it, so no program a
+/// test started and left running outlives the run.
+mod pid_namespace {
+    use std::io::Read;
+
+    use nix::sched::CloneFlags;
+    use nix::sys::signal::{SigHandler, Signal};
+    use nix::sys::wait::WaitStatus;
+    use nix::unistd::ForkResult;
+
+    use super::*;
+
+    /// Makes a new PID namespace and forks its PID 1, which returns and runs the tests;
+    /// this process waits for it and exits as it did (a signal that killed it kills this
+    /// process too). PID 1 dies with this process (`PR_SET_PDEATHSIG`): a runner that
+    /// kills the test binary (nextest's timeout, Ctrl-C) ends every test and program.
+    pub(super) fn enter() -> io::Result<()> {
+        let threads = sys::thread_count().unwrap_or(1);
+        if threads > 1 {
+            return Err(io::Error::other(format!(
+                "the process already runs {threads} threads"
+            )));
+        }
+        nix::sched::unshare(CloneFlags::CLONE_NEWPID)?;
+        // Closed by this process's death: how the child knows that its parent was gone
+        // before its PR_SET_PDEATHSIG was set.
+        let (alive_r, alive_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        match fork()? {
+            ForkResult::Child => {
+                drop(alive_w);
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+                let mut alive = std::fs::File::from(alive_r);
+                nix::fcntl::fcntl(
+                    &alive,
+                    nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                )?;
+                if let Ok(0) = alive.read(&mut [0u8; 1]) {
+                    std::process::exit(101);
+                }
+                // This PID namespace's own /proc (best effort, as in a sandbox).
+                let _ = sys::mount_proc();
+                Ok(())
+            }
+            ForkResult::Parent { child } => {
+                drop(alive_r);
+                let status = loop {
+                    match nix::sys::wait::waitpid(child, None) {
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        other => break other,
+                    }
+                };
+                match status {
+                    Ok(WaitStatus::Exited(_, code)) => std::process::exit(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => {
+                        // Dies of the same signal, as a runner expects.
+                        let _ = default_action(sig);
+                        let _ = nix::sys::signal::raise(sig);
+                        std::process::exit(128 + sig as i32)
+                    }
+                    other => {
+                        eprintln!("netns-test: waiting for the tests' process: {other:?}");
+                        std::process::exit(101)
+                    }
+                }
+            }
+        }
+    }
+
+    fn fork() -> io::Result<ForkResult> {
+        // SAFETY: the process runs a single thread (checked by the caller), so the child
+        // may run any code after the fork, as the parent would have.
+        Ok(unsafe { nix::unistd::fork() }?)
+    }
+
+    fn default_action(sig: Signal) -> nix::Result<SigHandler> {
+        // SAFETY: SIG_DFL installs no handler code; it is valid for any signal.
+        unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) }
     }
 }
 

@@ -18,6 +18,7 @@ const FIXTURES: &[(&str, bool)] = &[
     ("exits_the_process", true),
     ("hangs", false),
     ("ignored_passes", true),
+    ("leaves_programs_running", true),
     ("panics", false),
     ("passes_after", false),
     ("passes_before", false),
@@ -129,11 +130,12 @@ fn a_panicking_a_hanging_and_an_erring_test_fail_alone_and_are_reported() {
         ("ignored_passes", "ignored"),
         ("exits_the_process", "ignored"),
         ("runs_while_another_exits", "ignored"),
+        ("leaves_programs_running", "ignored"),
     ] {
         assert_eq!(outcome(&so, name), Some(expected), "{name}\n{t}");
     }
     assert!(
-        so.contains("test result: FAILED. 3 passed; 5 failed; 3 ignored"),
+        so.contains("test result: FAILED. 3 passed; 5 failed; 4 ignored"),
         "{t}"
     );
     assert!(
@@ -225,6 +227,62 @@ fn a_test_that_exits_fails_the_run_whatever_its_exit_code() {
         "{t}"
     );
     assert!(took < Duration::from_secs(20), "took {took:?}\n{t}");
+}
+
+/// Processes whose command line is exactly `args`.
+fn processes(args: &[&str]) -> Vec<String> {
+    let wanted: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn programs_a_test_leaves_running_end_with_the_run() {
+    let artifacts = Temp::new("programs");
+    let marker = format!(
+        "{}.{}",
+        4000 + std::process::id() % 1000,
+        std::process::id()
+    );
+    // Output to files, not pipes: programs left running would hold a pipe open.
+    let log = artifacts.0.join("out.txt");
+    let file = std::fs::File::create(&log).expect("the output file");
+    let status = Command::new(fixture_binary())
+        .args(["--ignored", "--exact", "leaves_programs_running"])
+        .env("FIXTURE_MARKER", &marker)
+        .env("NETNS_TEST_ARTIFACTS", &artifacts.0)
+        .stdout(file.try_clone().expect("the output file"))
+        .stderr(file)
+        .status()
+        .expect("running the harness fixtures");
+    let t = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status:?}\n{t}");
+    assert!(t.contains("1 passed; 0 failed"), "{t}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes(&["sleep", &marker]);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the programs the test left running outlived the run: pids {left:?}\n{t}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -341,8 +341,39 @@ fn net_by_reference(pat: &syn::Pat, reference: &syn::TypeReference) -> syn::Erro
     syn::Error::new_spanned(reference, message)
 }
 
-/// The test: a plain `#[test] fn name()` that hands the original function, nested
-/// inside it, to the runtime.
+/// `#[ignore]` or `#[ignore = "reason"]` among the test's attributes: whether it is
+/// ignored, and the reason, for the harness mode's registration (libtest reads the
+/// attribute itself, which stays on the `#[test]` function).
+fn ignore_of(attrs: &[Attribute]) -> (bool, Option<syn::LitStr>) {
+    for attr in attrs {
+        if !attr.path().is_ident("ignore") {
+            continue;
+        }
+        let reason = match &attr.meta {
+            Meta::NameValue(syn::MetaNameValue {
+                value:
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Str(reason),
+                        ..
+                    }),
+                ..
+            }) => Some(reason.clone()),
+            _ => None,
+        };
+        return (true, reason);
+    }
+    (false, None)
+}
+
+/// The test, in two parts that share one copy of the function:
+///
+/// - a `static` registered in the runtime's list of tests (`__private::TESTS`, a
+///   distributed slice), holding the test's settings and the function, nested inside it,
+///   behind a `fn(Net) -> Outcome`: what the harness mode (`netns_test::main!()` in a
+///   `harness = false` target) runs. It exists in every build, since a `#[test]` function
+///   exists only under `--test`;
+/// - a plain `#[test] fn name()` that hands the registered test to the sandbox runner:
+///   the default mode, under libtest.
 fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenStream {
     let FinalConfig {
         topology,
@@ -367,11 +398,6 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
     };
     // As libtest names the test: a raw identifier keeps its `r#`.
     let name_str = name.to_string();
-    let runner = if sig.asyncness.is_some() {
-        quote!(#krate::__private::run_async)
-    } else {
-        quote!(#krate::__private::run_sync)
-    };
     let timeout_ms = match timeout_ms {
         Some(ms) => {
             let ms = Literal::u64_suffixed(ms);
@@ -379,6 +405,15 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
         }
         None => quote!(::core::option::Option::None),
     };
+    let (ignore, reason) = ignore_of(&attrs);
+    let ignore_reason = match reason {
+        Some(reason) => quote!(::core::option::Option::Some(#reason)),
+        None => quote!(::core::option::Option::None),
+    };
+    // The registration follows the test's own `#[cfg]`s: a test compiled out is not
+    // registered either.
+    let cfgs: Vec<&Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    let registered = Ident::new(&format!("__NETNS_TEST_{}", name.unraw()), name.span());
     // The body's value goes through a check of its type spanned on the return type, so
     // that a return type that is neither `()` nor a `Result` is reported there: rustc
     // spans an expression from its first token to its last, so the first tokens carry the
@@ -406,18 +441,14 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
         group
     };
     let args = parens(arg);
-    let value = if sig.asyncness.is_some() {
+    let call = if sig.asyncness.is_some() {
         let awaited = respan(quote!(.await), last);
-        parens(quote!(#callee #args #awaited))
+        let value = parens(quote!(#callee #args #awaited));
+        quote!(|net| #krate::__private::block_on(net, |#param| async move { #check #value }))
     } else {
-        parens(quote!(#callee #args))
+        let value = parens(quote!(#callee #args));
+        quote!(|#param| #check #value)
     };
-    let value = if sig.asyncness.is_some() {
-        quote!(async move { #check #value })
-    } else {
-        quote!(#check #value)
-    };
-    let call = quote!(|#param| #value);
     let mut inner = sig.to_token_stream();
     brace.surround(&mut inner, |tokens| tokens.extend(body));
 
@@ -425,17 +456,32 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
         #[::core::prelude::v1::test]
         #(#attrs)*
         #vis fn #name() {
+            #krate::__private::run_sync(
+                #registered.spec,
+                #registered.topology,
+                #registered.body,
+            )
+        }
+
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[#krate::__private::linkme::distributed_slice(#krate::__private::TESTS)]
+        #[linkme(crate = #krate::__private::linkme)]
+        static #registered: #krate::__private::Registered = {
             #inner
-            #runner(
-                #krate::__private::TestSpec {
+            #krate::__private::Registered {
+                spec: #krate::__private::TestSpec {
                     path: ::core::concat!(::core::module_path!(), "::", #name_str),
                     timeout_ms: #timeout_ms,
                     keep_artifacts: #keep_artifacts,
                     should_panic: #should_panic,
                 },
-                || #topology,
-                #call,
-            )
-        }
+                ignore: #ignore,
+                ignore_reason: #ignore_reason,
+                topology: || #topology,
+                body: #call,
+            }
+        };
     }
 }

@@ -48,21 +48,39 @@ fn async_fn_with_net_returning_result() {
         out,
         r#"#[::core::prelude::v1::test]
 fn a_reaches_b() {
+    ::netns_test::__private::run_sync(
+        __NETNS_TEST_a_reaches_b.spec,
+        __NETNS_TEST_a_reaches_b.topology,
+        __NETNS_TEST_a_reaches_b.body,
+    )
+}
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+#[::netns_test::__private::linkme::distributed_slice(::netns_test::__private::TESTS)]
+#[linkme(crate = ::netns_test::__private::linkme)]
+static __NETNS_TEST_a_reaches_b: ::netns_test::__private::Registered = {
     async fn a_reaches_b(net: Net) -> anyhow::Result<()> {
         net.node("a");
         Ok(())
     }
-    ::netns_test::__private::run_async(
-        ::netns_test::__private::TestSpec {
+    ::netns_test::__private::Registered {
+        spec: ::netns_test::__private::TestSpec {
             path: ::core::concat!(::core::module_path!(), "::", "a_reaches_b"),
             timeout_ms: ::core::option::Option::Some(10000u64),
             keep_artifacts: false,
             should_panic: ::netns_test::__private::ShouldPanic::No,
         },
-        || lan(),
-        |net| async move { ::netns_test::__private::test_result(a_reaches_b(net).await) },
-    )
-}
+        ignore: false,
+        ignore_reason: ::core::option::Option::None,
+        topology: || lan(),
+        body: |net| ::netns_test::__private::block_on(
+            net,
+            |net| async move {
+                ::netns_test::__private::test_result(a_reaches_b(net).await)
+            },
+        ),
+    }
+};
 "#
     );
 }
@@ -79,20 +97,33 @@ fn sync_fn_without_args_keeps_attributes_but_not_should_panic() {
 /// Checks nothing.
 #[ignore]
 pub(crate) fn plain() {
+    ::netns_test::__private::run_sync(
+        __NETNS_TEST_plain.spec,
+        __NETNS_TEST_plain.topology,
+        __NETNS_TEST_plain.body,
+    )
+}
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+#[::netns_test::__private::linkme::distributed_slice(::netns_test::__private::TESTS)]
+#[linkme(crate = ::netns_test::__private::linkme)]
+static __NETNS_TEST_plain: ::netns_test::__private::Registered = {
     fn plain() {
         panic!("boom")
     }
-    ::netns_test::__private::run_sync(
-        ::netns_test::__private::TestSpec {
+    ::netns_test::__private::Registered {
+        spec: ::netns_test::__private::TestSpec {
             path: ::core::concat!(::core::module_path!(), "::", "plain"),
             timeout_ms: ::core::option::Option::None,
             keep_artifacts: false,
             should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage("boom"),
         },
-        || ::netns_test::Topology::new(),
-        |_| ::netns_test::__private::test_result(plain()),
-    )
-}
+        ignore: true,
+        ignore_reason: ::core::option::Option::None,
+        topology: || ::netns_test::Topology::new(),
+        body: |_| ::netns_test::__private::test_result(plain()),
+    }
+};
 "#
     );
 }
@@ -107,18 +138,31 @@ fn custom_crate_path() {
         out,
         r#"#[::core::prelude::v1::test]
 fn uses_alias() {
-    fn uses_alias(net: Net) {}
     my::netns::__private::run_sync(
-        my::netns::__private::TestSpec {
+        __NETNS_TEST_uses_alias.spec,
+        __NETNS_TEST_uses_alias.topology,
+        __NETNS_TEST_uses_alias.body,
+    )
+}
+#[doc(hidden)]
+#[allow(non_upper_case_globals)]
+#[my::netns::__private::linkme::distributed_slice(my::netns::__private::TESTS)]
+#[linkme(crate = my::netns::__private::linkme)]
+static __NETNS_TEST_uses_alias: my::netns::__private::Registered = {
+    fn uses_alias(net: Net) {}
+    my::netns::__private::Registered {
+        spec: my::netns::__private::TestSpec {
             path: ::core::concat!(::core::module_path!(), "::", "uses_alias"),
             timeout_ms: ::core::option::Option::None,
             keep_artifacts: true,
             should_panic: my::netns::__private::ShouldPanic::No,
         },
-        || my::netns::Topology::new(),
-        |net| my::netns::__private::test_result(uses_alias(net)),
-    )
-}
+        ignore: false,
+        ignore_reason: ::core::option::Option::None,
+        topology: || my::netns::Topology::new(),
+        body: |net| my::netns::__private::test_result(uses_alias(net)),
+    }
+};
 "#
     );
     assert!(
@@ -245,7 +289,9 @@ fn bad_timeouts() {
 #[test]
 fn raw_identifier_keeps_its_prefix_in_the_test_path() {
     let out = expand("", "fn r#match() {}");
-    assert!(out.contains("fn r#match() {\n    fn r#match() {}"), "{out}");
+    assert!(out.contains("fn r#match() {\n    ::netns_test"), "{out}");
+    assert!(out.contains("static __NETNS_TEST_match:"), "{out}");
+    assert!(out.contains("    fn r#match() {}"), "{out}");
     assert!(out.contains(r#""::", "r#match")"#), "{out}");
 }
 
@@ -280,7 +326,7 @@ fn all_errors_are_reported_and_the_test_is_still_expanded() {
         out.starts_with("#[::core::prelude::v1::test]\nfn t() {"),
         "{out}"
     );
-    assert!(out.contains("::netns_test::__private::run_async("), "{out}");
+    assert!(out.contains("::netns_test::__private::block_on("), "{out}");
     assert!(out.contains("|| ::netns_test::Topology::new(),"), "{out}");
 }
 
@@ -399,4 +445,53 @@ fn net_by_reference_says_to_take_it_by_value() {
         errors("", "fn t(net: &str) {}"),
         ["the parameter of a `#[netns_test]` function is the `Net` handle, taken by value: write `net: Net` instead of `net: &str`"]
     );
+}
+
+/// What the harness mode registers of a test: its `#[ignore]` (with the reason), and its
+/// `#[cfg]`s, which the registration follows.
+#[test]
+fn registration_follows_ignore_and_cfg() {
+    let field = |out: &str, key: &str| -> String {
+        out.lines()
+            .find(|line| line.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .trim()
+            .to_owned()
+    };
+    let out = expand("", "#[ignore = \"needs a fix\"]\nfn later() {}");
+    assert!(
+        out.contains("#[ignore = \"needs a fix\"]\nfn later() {"),
+        "{out}"
+    );
+    assert_eq!(field(&out, "ignore:"), "ignore: true,");
+    assert_eq!(
+        field(&out, "ignore_reason:"),
+        "ignore_reason: ::core::option::Option::Some(\"needs a fix\"),"
+    );
+    let out = expand("", "fn now() {}");
+    assert_eq!(field(&out, "ignore:"), "ignore: false,");
+    let out = expand(
+        "",
+        "#[cfg(feature = \"slow\")]\n#[allow(unused)]\nfn slow() {}",
+    );
+    assert!(
+        out.contains("#[cfg(feature = \"slow\")]\n#[doc(hidden)]\n#[allow(non_upper_case_globals)]\n#[::netns_test::__private::linkme::distributed_slice("),
+        "{out}"
+    );
+    assert!(
+        out.contains("#[::core::prelude::v1::test]\n#[cfg(feature = \"slow\")]\n#[allow(unused)]\nfn slow() {"),
+        "{out}"
+    );
+    // Only the `#[cfg]` goes to the registration.
+    assert_eq!(out.matches("#[allow(unused)]").count(), 1, "{out}");
+}
+
+/// The function exists once, in the registration, whichever mode runs it: the `#[test]`
+/// function (compiled only under `--test`) reads it from there.
+#[test]
+fn the_function_is_emitted_once() {
+    let out = expand("", "async fn once(net: Net) { net.host(); }");
+    assert_eq!(out.matches("async fn once(net: Net)").count(), 1, "{out}");
+    let test_fn = &out[..out.find("#[doc(hidden)]").expect("registration")];
+    assert!(!test_fn.contains("async fn"), "{test_fn}");
 }

@@ -25,6 +25,8 @@
 //! - [`Lab`]: networks for programs that are not `#[netns_test]` tests (a `main`
 //!   entering the namespaces once, then building any number of networks).
 //! - [`sandbox`]: the runner behind the attribute, for code that runs a test without it.
+//! - [`harness`]: the harness mode, every test of a `harness = false` target in one
+//!   process (`netns_test::main!()`), for the most tests per second.
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time through one handle per kind of object
 //!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`]).
@@ -51,7 +53,7 @@ mod diag;
 pub mod environment;
 mod error;
 pub mod fault;
-
+pub mod harness;
 mod kernel;
 mod net;
 pub mod nft;
@@ -104,7 +106,13 @@ pub use topology::presets;
 /// against the body's own panic only: a timeout, a sandbox that cannot be created or a
 /// topology that cannot be built fails the test whatever the attribute says.
 ///
-/// Without the macro, the test above is (the runner of [`sandbox`], public API):
+/// In a `harness = false` target ending with `netns_test::main!();`, the same tests run in
+/// [`harness`] mode: all in one process, each on a thread and in a network of its own. The
+/// attribute registers every test for it (a `static` in a list the linker gathers), and
+/// the `#[test]` function below reads the test from there.
+///
+/// Without the macro, the default mode's test above is (the runner of [`sandbox`], public
+/// API):
 ///
 /// ```no_run
 /// # use netns_test::{Net, Topology};
@@ -153,4 +161,8 @@ pub mod __private {
     pub use crate::sandbox::{
         run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
     };
+
+    // The harness mode's registry (see `crate::harness`).
+    pub use crate::harness::registry::{block_on, Registered, TESTS};
+    pub use linkme;
 }

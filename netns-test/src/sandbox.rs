@@ -36,7 +36,7 @@ use crate::{diag, environment, sys};
 /// Set in the sandboxed child: the name of the test it runs.
 const ENV_SANDBOX: &str = "NETNS_TEST_SANDBOX";
 /// Overrides the default timeout of every test.
-const ENV_TIMEOUT: &str = "NETNS_TEST_TIMEOUT";
+pub(crate) const ENV_TIMEOUT: &str = "NETNS_TEST_TIMEOUT";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What the attribute knows about a test.
@@ -69,7 +69,7 @@ pub enum ShouldPanic {
 
 /// How the body ended, as the child reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyEnd<'a> {
+pub(crate) enum BodyEnd<'a> {
     Returned,
     Err(&'a str),
     /// The panic message, `None` when the payload was not a string.
@@ -162,7 +162,7 @@ impl Report {
 
 /// Whether the body's end is the test's expected outcome (libtest's rules for
 /// `#[should_panic]`); if not, why, in libtest's words.
-fn verdict(should_panic: ShouldPanic, end: BodyEnd<'_>) -> Result<(), String> {
+pub(crate) fn verdict(should_panic: ShouldPanic, end: BodyEnd<'_>) -> Result<(), String> {
     match (should_panic, end) {
         (ShouldPanic::No, BodyEnd::Returned) => Ok(()),
         (ShouldPanic::No, BodyEnd::Err(msg)) => Err(format!("the test returned an error: {msg}")),
@@ -273,7 +273,7 @@ enum Role {
 }
 
 /// The name libtest knows the test by: its path without the crate name.
-fn test_name(path: &str) -> &str {
+pub(crate) fn test_name(path: &str) -> &str {
     path.split_once("::").map_or(path, |(_, rest)| rest)
 }
 
@@ -351,7 +351,7 @@ fn parse_env_timeout(text: &str) -> Result<Duration, String> {
 /// The test's timeout: the attribute's, else `NETNS_TEST_TIMEOUT`, else the default. A
 /// `NETNS_TEST_TIMEOUT` that is not a timeout is an error even where the attribute sets
 /// one: a misspelt setting must not go unnoticed.
-fn timeout(spec: &TestSpec) -> Result<Duration, String> {
+pub(crate) fn timeout(spec: &TestSpec) -> Result<Duration, String> {
     let env = std::env::var_os(ENV_TIMEOUT);
     pick_timeout(spec, env.as_deref().map(|v| v.to_string_lossy()).as_deref())
 }
@@ -660,7 +660,7 @@ impl Status {
 }
 
 /// The message of a panic, `None` for a payload that is not a string.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     if let Some(s) = payload.downcast_ref::<&str>() {
         Some(s.to_string())
     } else {

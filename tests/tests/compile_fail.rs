@@ -4,11 +4,11 @@
 //! `TRYBUILD=overwrite cargo test -p netns-test-suite --test compile_fail` and review the
 //! `.stderr` files.
 //!
-//! Errors that rustc finds only in a test build (a wrong return type: a `#[test]` function
-//! is dropped from every other build, and trybuild builds binaries) are in
-//! `ui-test-build/`, compiled with `rustc --test` against the netns-test this test was
-//! built with; `//~ TEXT: MESSAGE` on a line says that an error points at TEXT there and
-//! says MESSAGE.
+//! trybuild builds binaries, as in a `harness = false` target; how the same errors point
+//! in a test build (`rustc --test`, where the `#[test]` function of the default mode exists
+//! too and must not repeat them) is checked by the cases in `ui-test-build/`, compiled with
+//! `rustc --test` against the netns-test this test was built with; `//~ TEXT: MESSAGE` on a
+//! line says that an error points at TEXT there and says MESSAGE.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -30,6 +30,7 @@ mod limits;
 mod mount;
 mod netns;
 mod packet;
+mod process;
 mod signal;
 mod spawn;
 
@@ -42,6 +43,7 @@ pub(crate) use self::netns::{current_netns, enter_netns, in_netns, loopback_up, 
 pub(crate) use self::packet::{
     packet_drops, packet_recv, packet_socket, relay_recv, relay_send, relay_socket,
 };
+pub(crate) use self::process::{at_exit, default_action, exit_now, fork_single_threaded};
 pub(crate) use self::signal::{on_signal_write_byte, poll_readable, send_signal, wait_readable};
 pub(crate) use self::spawn::{
     kill, release_stdio, seccomp_mode, spawn_sandbox, take_status_fd, thread_count,

@@ -454,3 +454,40 @@ mod tests {
         assert_eq!(row("b"), ["b", "!*", "-"]);
     }
 }
+
+impl From<ReachError> for crate::Error {
+    fn from(e: ReachError) -> Self {
+        crate::Error::Reach(Box::new(e))
+    }
+}
+
+impl From<MatrixError> for crate::Error {
+    fn from(e: MatrixError) -> Self {
+        crate::Error::Matrix(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod conversion_tests {
+    use super::*;
+    use crate::{Error, Result};
+
+    #[test]
+    fn reach_and_matrix_errors_convert_with_their_text() {
+        fn check() -> Result<()> {
+            Err(MatrixError::Invalid(
+                "reachability matrix, line 2: no node \"x\"".into(),
+            ))?;
+            Ok(())
+        }
+        let e = check().unwrap_err();
+        let Error::Matrix(inner) = &e else {
+            panic!("not a matrix error: {e:?}")
+        };
+        assert!(
+            matches!(inner.downcast_ref(), Some(MatrixError::Invalid(_))),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "reachability matrix, line 2: no node \"x\"");
+    }
+}

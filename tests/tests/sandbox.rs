@@ -678,10 +678,21 @@ fn a_thousand_nodes_build_under_the_default_soft_limit() {
 
 #[test]
 fn a_process_limit_is_named() {
-    // RLIMIT_NPROC does not bind root: as root, the fixture runs as `nobody` instead.
+    // RLIMIT_NPROC does not bind root: as root, the fixture runs as `nobody` instead, from
+    // a copy of this binary in a folder of its own, removed when the test ends.
+    struct Removed(Option<std::path::PathBuf>);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            if let Some(dir) = &self.0 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    let mut copy = Removed(None);
     let mut cmd = if is_root() {
         let dir = std::env::temp_dir().join(format!("netns-test-nproc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a folder for the copy");
+        copy.0 = Some(dir.clone());
         let exe = dir.join("sandbox-test");
         std::fs::copy(std::env::current_exe().expect("own path"), &exe).expect("copying");
         use std::os::unix::fs::PermissionsExt;

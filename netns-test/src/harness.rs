@@ -32,7 +32,10 @@
 //!
 //! - The process enters its user, mount and network namespaces once, first thing in
 //!   [`main`] ([`Lab::enter`]); a machine that does not allow it fails every selected
-//!   test with the diagnosis (cause and remedy), never passes them.
+//!   test with the diagnosis (cause and remedy), never passes them. The tests then run in
+//!   a child that is PID 1 of a PID namespace of its own, with its own `/proc`: when the
+//!   run ends, however it ends, the kernel ends every program a test left running, as a
+//!   sandbox's end does.
 //! - Each test runs on a thread of its own, which first moves into a network namespace of
 //!   its own: the test's `host` node, where the topology is built as in a sandbox. Its
 //!   network's runtime starts from that thread, so the body, `tokio::spawn`ed tasks
@@ -57,12 +60,13 @@
 //! - Output is not captured (libtest-mimic cannot capture on stable Rust): under
 //!   `cargo test`, the lines of tests running at the same time interleave, and a passing
 //!   test's output is shown; nextest captures each test's output as usual.
-//! - The mount namespace and `/proc` are the process's: a body that mounts something does
-//!   so for every test, and `/proc/net/...` shows the main thread's network (read
-//!   `/proc/thread-self/net/...`, or use the node's programs). Programs a test starts and
-//!   leaves running live until the process ends (in the default mode they die with the
-//!   test's sandbox).
+//! - The mount and PID namespaces are the run's: a body that mounts something does so for
+//!   every test, `/proc/net/...` shows the main thread's network (read
+//!   `/proc/thread-self/net/...`, or use the node's programs), and a program a test leaves
+//!   running lives until the run ends (in the default mode, until the test's end).
 //! - The file descriptor and thread limits are shared by the tests running at once.
+//! - One filter on the command line (libtest takes several), and the reason of
+//!   `#[ignore = "..."]` is not printed.
 
 use std::cell::Cell;
 use std::io;

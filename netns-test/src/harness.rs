@@ -24,9 +24,9 @@
 //! The same attribute, the same tests: `#[netns_test]` registers every test for this mode
 //! too (in a list the linker gathers, see `linkme`), and [`main`] runs the registered ones
 //! with [libtest-mimic](https://docs.rs/libtest-mimic), so the command line is libtest's
-//! (filters, `--exact`, `--skip`, `--ignored`, `--include-ignored`, `--list --format
-//! terse`, `--test-threads`, `--nocapture`) and `cargo test` and `cargo nextest run` run
-//! the target as any other.
+//! (a filter, `--exact`, `--skip`, `--ignored`, `--include-ignored`, `--list --format
+//! terse`, `--test-threads` or `RUST_TEST_THREADS`, `--nocapture`) and `cargo test` and
+//! `cargo nextest run` run the target as any other.
 //!
 //! What a test gets is what it gets in the default mode:
 //!
@@ -123,7 +123,24 @@ macro_rules! main {
 pub fn main() -> ! {
     // Before anything starts a thread.
     let lab = Lab::enter();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // As libtest: `--test-threads`, else `RUST_TEST_THREADS`, else one per CPU.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|&n: &usize| n > 0);
+    }
+    if TESTS.is_empty() && !args.list {
+        // Never "0 passed" for a suite whose tests did not register.
+        eprintln!(
+            "netns-test: this binary has no #[netns_test] test, so netns_test::main!() has \
+             nothing to run. Plain #[test] functions do not run in a `harness = false` \
+             target (only libtest runs them): make them #[netns_test] functions, or remove \
+             `harness = false` and netns_test::main!()."
+        );
+        std::process::exit(101);
+    }
     // In libtest's order: by name (the linker's order is no order at all).
     let mut tests: Vec<&'static Registered> = TESTS.iter().collect();
     tests.sort_by_key(|t| sandbox::test_name(t.spec.path));

@@ -50,6 +50,8 @@
 //!   cannot be killed: the body of a timed-out test goes on running in its own network
 //!   until the process ends, which does not wait for it. The other tests are not affected.
 //! - A failing test writes its diagnostics folder as in the default mode.
+//! - A binary none of whose tests registered (plain `#[test]` functions, which only
+//!   libtest runs) fails instead of passing with 0 tests.
 //!
 //! What differs, and why:
 //!

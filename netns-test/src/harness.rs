@@ -24,15 +24,18 @@
 //! The same attribute, the same tests: `#[netns_test]` registers every test for this mode
 //! too (in a list the linker gathers, see `linkme`), and [`main`] runs the registered ones
 //! with [libtest-mimic](https://docs.rs/libtest-mimic), so the command line is libtest's
-//! (filters, `--exact`, `--skip`, `--ignored`, `--include-ignored`, `--list --format
-//! terse`, `--test-threads`, `--nocapture`) and `cargo test` and `cargo nextest run` run
-//! the target as any other.
+//! (a filter, `--exact`, `--skip`, `--ignored`, `--include-ignored`, `--list --format
+//! terse`, `--test-threads` or `RUST_TEST_THREADS`, `--nocapture`) and `cargo test` and
+//! `cargo nextest run` run the target as any other.
 //!
 //! What a test gets is what it gets in the default mode:
 //!
 //! - The process enters its user, mount and network namespaces once, first thing in
 //!   [`main`] ([`Lab::enter`]); a machine that does not allow it fails every selected
-//!   test with the diagnosis (cause and remedy), never passes them.
+//!   test with the diagnosis (cause and remedy), never passes them. The tests then run in
+//!   a child that is PID 1 of a PID namespace of its own, with its own `/proc`: when the
+//!   run ends, however it ends, the kernel ends every program a test left running, as a
+//!   sandbox's end does.
 //! - Each test runs on a thread of its own, which first moves into a network namespace of
 //!   its own: the test's `host` node, where the topology is built as in a sandbox. Its
 //!   network's runtime starts from that thread, so the body, `tokio::spawn`ed tasks
@@ -47,6 +50,8 @@
 //!   cannot be killed: the body of a timed-out test goes on running in its own network
 //!   until the process ends, which does not wait for it. The other tests are not affected.
 //! - A failing test writes its diagnostics folder as in the default mode.
+//! - A binary none of whose tests registered (plain `#[test]` functions, which only
+//!   libtest runs) fails instead of passing with 0 tests.
 //!
 //! What differs, and why:
 //!
@@ -57,12 +62,13 @@
 //! - Output is not captured (libtest-mimic cannot capture on stable Rust): under
 //!   `cargo test`, the lines of tests running at the same time interleave, and a passing
 //!   test's output is shown; nextest captures each test's output as usual.
-//! - The mount namespace and `/proc` are the process's: a body that mounts something does
-//!   so for every test, and `/proc/net/...` shows the main thread's network (read
-//!   `/proc/thread-self/net/...`, or use the node's programs). Programs a test starts and
-//!   leaves running live until the process ends (in the default mode they die with the
-//!   test's sandbox).
+//! - The mount and PID namespaces are the run's: a body that mounts something does so for
+//!   every test, `/proc/net/...` shows the main thread's network (read
+//!   `/proc/thread-self/net/...`, or use the node's programs), and a program a test leaves
+//!   running lives until the run ends (in the default mode, until the test's end).
 //! - The file descriptor and thread limits are shared by the tests running at once.
+//! - One filter on the command line (libtest takes several), and the reason of
+//!   `#[ignore = "..."]` is not printed.
 
 use std::cell::Cell;
 use std::io;
@@ -119,7 +125,24 @@ macro_rules! main {
 pub fn main() -> ! {
     // Before anything starts a thread.
     let lab = Lab::enter();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // As libtest: `--test-threads`, else `RUST_TEST_THREADS`, else one per CPU.
+    if args.test_threads.is_none() {
+        args.test_threads = std::env::var("RUST_TEST_THREADS")
+            .ok()
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|&n: &usize| n > 0);
+    }
+    if TESTS.is_empty() && !args.list {
+        // Never "0 passed" for a suite whose tests did not register.
+        eprintln!(
+            "netns-test: this binary has no #[netns_test] test, so netns_test::main!() has \
+             nothing to run. Plain #[test] functions do not run in a `harness = false` \
+             target (only libtest runs them): make them #[netns_test] functions, or remove \
+             `harness = false` and netns_test::main!()."
+        );
+        std::process::exit(101);
+    }
     // In libtest's order: by name (the linker's order is no order at all).
     let mut tests: Vec<&'static Registered> = TESTS.iter().collect();
     tests.sort_by_key(|t| sandbox::test_name(t.spec.path));

@@ -18,8 +18,9 @@
 //!   middle) lose every frame; `right`'s relay keeps forwarding its frames, and each
 //!   relay counts its own network's frames only.
 //!
-//! Under `cargo nextest run` each test is a process of its own: the two cannot meet, and
-//! each one runs its checks alone (and says so).
+//! Under `cargo nextest run` each test is a process of its own, and with one test thread
+//! they run one after the other: the two cannot meet, and each one runs its checks alone
+//! (and says so).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -310,11 +311,29 @@ impl Drop for FailsTheMeeting {
     }
 }
 
-/// Waits until the twin test reaches the same step. Under nextest the twin runs in another
-/// process: this test runs its checks alone.
-fn meet(side: &str, step: &str) {
+/// Why the twin cannot run at the same time as this test, if it cannot: nextest runs it in
+/// another process, one test thread runs it after this one.
+fn alone() -> Option<&'static str> {
     if std::env::var_os("NEXTEST_RUN_ID").is_some() {
-        println!("{side}: {step} (alone: nextest runs each test in a process of its own)");
+        return Some("nextest runs each test in a process of its own");
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| match a.as_str() {
+        "--test-threads" => args.get(i + 1).cloned(),
+        a => a.strip_prefix("--test-threads=").map(str::to_string),
+    });
+    let threads = from_args
+        .or_else(|| std::env::var("RUST_TEST_THREADS").ok())
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(Into::into));
+    (threads == Some(1)).then_some("one test thread runs the tests one after the other")
+}
+
+/// Waits until the twin test reaches the same step; where it cannot run at the same time
+/// ([`alone`]), this test runs its checks alone.
+fn meet(side: &str, step: &str) {
+    if let Some(why) = alone() {
+        println!("{side}: {step} (alone: {why})");
         return;
     }
     let mut m = MEETING.lock().unwrap_or_else(|e| e.into_inner());

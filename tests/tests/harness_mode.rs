@@ -346,6 +346,30 @@ fn the_command_line_is_libtests() {
     assert!(so.contains("3 passed; 0 failed; 0 ignored"), "{t}");
 }
 
+/// A binary none of whose tests registered fails instead of passing "0 tests".
+#[test]
+fn a_harness_binary_without_registered_tests_fails() {
+    let bin = std::env::var_os("NEXTEST_BIN_EXE_harness_empty").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_harness_empty")),
+        PathBuf::from,
+    );
+    let out = Command::new(&bin).output().expect("running harness_empty");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("this binary has no #[netns_test] test"),
+        "{t}"
+    );
+    assert!(!stdout(&out).contains("test result: ok"), "{t}");
+    // Listing it is not an error: there is nothing to list.
+    let out = Command::new(&bin)
+        .args(["--list", "--format", "terse"])
+        .output()
+        .expect("listing harness_empty");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
 /// A machine where no user namespace can be created: every selected test fails with the
 /// diagnosis, none passes (and listing still works, for nextest).
 #[netns_test]

@@ -283,7 +283,12 @@ fn test_thread(test: &'static Registered, lab: &Lab, timeout: Duration, tx: &Sen
         }
     };
     // Capture starts after the build, before the body; the folder is written on failure.
-    let diag = Arc::new(Mutex::new(Some(Diag::start(test.spec.path, timeout, &net))));
+    let diag = Arc::new(Mutex::new(Some(Diag::start(
+        test.spec.path,
+        timeout,
+        &net,
+        false,
+    ))));
     let _ = tx.send(Msg::Ready(Arc::clone(&diag)));
     // Held until the report: the network lives as long as the test, whatever the body
     // does with its own handle.

@@ -702,7 +702,12 @@ fn child(
     };
     // Capture starts after the build, before the body; the folder is written on failure.
     // (The parent has checked the timeout already.)
-    let diag = diag::Diag::start(spec.path, timeout(spec).unwrap_or(DEFAULT_TIMEOUT), &net);
+    let diag = diag::Diag::start(
+        spec.path,
+        timeout(spec).unwrap_or(DEFAULT_TIMEOUT),
+        &net,
+        true,
+    );
     status.send(&Report::Ready);
     // Held until the body ends: the network lives as long as the test, whatever the body
     // does with its own handle.

@@ -136,7 +136,10 @@ impl Diag {
     /// Removes a stale folder of this test and starts the capture (unless
     /// `NETNS_TEST_CAPTURE=0`) and the timeout handler. Never fails the test: a capture that
     /// cannot start is reported in the dump.
-    pub(crate) fn start(path: &str, timeout: Duration, net: &Net) -> Diag {
+    /// With `dump_on_signal` (the sandbox's child, whose parent keeps the clock),
+    /// [`DUMP_SIGNAL`] makes the capture thread write the folder; the harness mode, which
+    /// keeps its own clock, needs no handler (and installs none per test).
+    pub(crate) fn start(path: &str, timeout: Duration, net: &Net, dump_on_signal: bool) -> Diag {
         let start = Instant::now();
         let location = Location::here(path);
         let mut notes = location.clear_stale();
@@ -162,8 +165,10 @@ impl Diag {
         let wake = UnixStream::pair().and_then(|(r, w)| {
             r.set_nonblocking(true)?;
             w.set_nonblocking(true)?;
-            let for_signal = w.try_clone()?;
-            sys::on_signal_write_byte(DUMP_SIGNAL, OwnedFd::from(for_signal))?;
+            if dump_on_signal {
+                let for_signal = w.try_clone()?;
+                sys::on_signal_write_byte(DUMP_SIGNAL, OwnedFd::from(for_signal))?;
+            }
             Ok((r, w))
         });
         if let Err(e) = &wake {

@@ -19,21 +19,29 @@ fn compile_fail() {
     t.compile_fail("ui/*.rs");
 }
 
-/// The deps folder this test binary was built in, and the netns-test library in it.
+/// The deps folder the netns-test library this test binary was built with is in, and the
+/// library: next to this binary, or (for a binary run from a `cargo nextest archive`,
+/// extracted elsewhere) in `$CARGO_TARGET_DIR/debug/deps`.
 fn built_netns_test() -> (PathBuf, PathBuf) {
     let exe = std::env::current_exe().expect("own path");
-    let deps = exe.parent().expect("deps folder").to_path_buf();
-    let rlib = std::fs::read_dir(&deps)
-        .expect("deps folder")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with("libnetns_test-") && name.ends_with(".rlib")
+    let beside = exe.parent().expect("deps folder").to_path_buf();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("debug").join("deps"));
+    std::iter::once(beside)
+        .chain(target)
+        .find_map(|deps| {
+            let rlib = std::fs::read_dir(&deps)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with("libnetns_test-") && name.ends_with(".rlib")
+                })
+                .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())?;
+            Some((deps, rlib))
         })
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("libnetns_test-*.rlib next to this test binary");
-    (deps, rlib)
+        .expect("libnetns_test-*.rlib next to this test binary or in $CARGO_TARGET_DIR/debug/deps")
 }
 
 /// `rustc` of the toolchain that runs this test.

@@ -20,8 +20,12 @@ use crate::topology::name_service;
 use crate::topology::Plan;
 use crate::{nft, sys};
 
-/// How long links may take to report operstate UP before the build fails.
-const UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long links may take to report operstate UP before the build fails: 10 s, plus
+/// 20 ms per link (the kernel brings bridge ports up one after the other; 1000 ports on a
+/// loaded 2-core machine have been seen to need more than 10 s).
+fn up_timeout(links: usize) -> Duration {
+    Duration::from_secs(10) + Duration::from_millis(20) * links as u32
+}
 
 /// Creates one network namespace per node (the first node, the host, is the calling
 /// thread's, or a fresh one with `fresh_host`), opens a netlink socket in each and sets the
@@ -462,6 +466,7 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
                 .push((bridge.index, bridge.name.clone()));
         }
     }
+    let limit = up_timeout(pending.values().map(Vec::len).sum());
     let start = Instant::now();
     loop {
         let checks = pending.iter().map(|(&node, links)| async move {
@@ -480,7 +485,7 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        if start.elapsed() > UP_TIMEOUT {
+        if start.elapsed() > limit {
             let mut names: Vec<String> = pending
                 .iter()
                 .flat_map(|(n, l)| {
@@ -490,7 +495,7 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
                 .collect();
             names.sort();
             return Err(Error::LinksNotUp {
-                after: UP_TIMEOUT,
+                after: limit,
                 links: names,
             });
         }

@@ -27,20 +27,7 @@ pub(crate) fn packet_socket(ifindexes: &[u32]) -> io::Result<OwnedFd> {
     }
     // SAFETY: socket returned a fresh fd that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let on: libc::c_int = 1;
-    // SAFETY: the option value points to a c_int and its size is passed with it.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
     let mut prog = ifindex_filter(ifindexes)?;
     let fprog = libc::sock_fprog {
         len: prog.len() as libc::c_ushort,

@@ -142,7 +142,7 @@ pub(crate) fn bind(keep_port_53_free: bool) -> std::io::Result<std::net::UdpSock
 }
 
 /// Answers queries on `sock` forever.
-pub(crate) async fn serve(sock: std::net::UdpSocket, zone: Zone) {
+pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>) {
     let Ok(sock) = tokio::net::UdpSocket::from_std(sock) else {
         return;
     };

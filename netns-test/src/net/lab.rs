@@ -202,6 +202,7 @@ fn start_name_services(
     ns: &[kernel::NodeNs],
     rt: &tokio::runtime::Runtime,
 ) -> Result<()> {
+    let mut zones = std::collections::HashMap::new();
     for (i, node) in plan.nodes.iter().enumerate() {
         if node.net_of.is_some() {
             continue;
@@ -215,8 +216,13 @@ fn start_name_services(
                     e,
                 ))
             })?;
+        let zone = |i| Arc::new(plan.names_for(i).into_iter().collect::<dns::Zone>());
+        let zone = match plan.names_view(i) {
+            Some(view) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
+            None => zone(i),
+        };
         let _guard = rt.enter();
-        rt.spawn(dns::serve(sock, plan.names_for(i).into_iter().collect()));
+        rt.spawn(dns::serve(sock, zone));
     }
     Ok(())
 }

@@ -181,6 +181,22 @@ impl Plan {
         out
     }
 
+    /// What decides the names node `x` knows ([`Plan::names_for`]), where that is not the
+    /// node itself: whether it is the host, and the networks of its namespace (a node with
+    /// interfaces finds its own name, and those sharing its namespace, on them). Nodes with
+    /// the same view know the same names: a network of 1000 containers on one bridge
+    /// needs one table, not 1000.
+    pub(crate) fn names_view(&self, x: usize) -> Option<(bool, Vec<&str>)> {
+        let ifaces = &self.nodes[self.nodes[x].net_of.unwrap_or(x)].ifaces;
+        if ifaces.is_empty() {
+            return None;
+        }
+        let mut nets: Vec<&str> = ifaces.iter().map(|i| i.network.as_str()).collect();
+        nets.sort_unstable();
+        nets.dedup();
+        Some((x == 0, nets))
+    }
+
     /// The names node `x` can resolve, with their addresses: every node's, except
     /// that members of networks with [`BridgeBuilder::scoped_names`] are known only to
     /// nodes sharing such a network with them (and to the host). A name resolves to the

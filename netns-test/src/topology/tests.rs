@@ -400,3 +400,40 @@ fn every_device_gets_an_index_of_its_own_across_the_plan() {
     assert_eq!(p.ifindex(a, "lo"), None);
     assert_eq!(p.ifindex(a, "eth9"), None);
 }
+
+#[test]
+fn nodes_with_the_same_names_view_know_the_same_names() {
+    let shared = Topology::new()
+        .bridge("docker0", "172.17.0.0/16")
+        .bridge_with("testnet", "172.19.0.0/16", |b| b.scoped_names())
+        .node("web", |n| n.on("docker0"))
+        .node("db", |n| n.on("docker0").on("testnet"))
+        .node("cache", |n| n.on("testnet"))
+        .node("sidecar", |n| n.net_of("web"))
+        .node("lonely", |n| n)
+        .node("hostnet", |n| n.net_of(HOST));
+    for t in [
+        shared,
+        presets::two_networks(),
+        presets::cgnat(),
+        presets::nat_lan_wan(3),
+        presets::router_line(3),
+        presets::docker_bridge(4),
+    ] {
+        let p = t.plan().unwrap();
+        for x in 0..p.nodes.len() {
+            for y in 0..p.nodes.len() {
+                if let (Some(a), Some(b)) = (p.names_view(x), p.names_view(y)) {
+                    if a == b {
+                        assert_eq!(p.names_for(x), p.names_for(y), "{x} {y}");
+                    }
+                }
+            }
+        }
+        let con = p
+            .nodes
+            .iter()
+            .position(|n| n.name != HOST && !n.ifaces.is_empty());
+        assert!(con.is_some_and(|c| p.names_view(c).is_some()));
+    }
+}

@@ -349,7 +349,7 @@ fn setup(test: &Registered, lab: &Lab) -> Result<Net, String> {
 fn own_netns() -> crate::Result<()> {
     let what = "creating the network namespace of the host node";
     let back = sys::current_netns().map_err(|e| explain(Error::sys(what, e)))?;
-    let ns = sys::new_netns(std::os::fd::AsFd::as_fd(&back))
+    let (ns, _) = crate::kernel::pool::take(std::os::fd::AsFd::as_fd(&back))
         .map_err(|e| explain(Error::sys(what, e)))?;
     sys::enter_netns(std::os::fd::AsFd::as_fd(&ns)).map_err(|e| explain(Error::sys(what, e)))
 }

@@ -50,6 +50,10 @@ fn main() {
             relays_per_network,
         ),
         trial("a_dropped_network_releases_its_namespaces", dropped_network),
+        trial(
+            "namespaces_made_ahead_of_time_are_fresh_and_never_shared",
+            pooled_namespaces_are_fresh,
+        ),
         trial("enter_again_gives_the_same_lab", |_| {
             Lab::enter().map(drop).map_err(|e| e.to_string().into())
         }),
@@ -261,6 +265,76 @@ fn dropped_network(lab: &Lab) -> Result<(), Failed> {
             .into());
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// A lab makes namespaces ahead of time (see `kernel::pool`): networks built back to back,
+/// more of them than the pool holds, each get namespaces nobody else has, with nothing in
+/// them but what their topology asks for, `lo` up and unprivileged ping allowed.
+fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
+    let nets: Vec<Net> = (0..8)
+        .map(|_| lab.build(&presets::bridge_pair()))
+        .collect::<Result<_, _>>()?;
+    let plan = presets::bridge_pair().plan()?;
+    let mut seen = std::collections::HashSet::new();
+    for net in &nets {
+        for node in net.nodes() {
+            let inode = nix::sys::stat::fstat(node.netns())
+                .map_err(|e| format!("fstat: {e}"))?
+                .st_ino;
+            if !seen.insert(inode) {
+                return Err(format!("node {} shares namespace {inode}", node.name()).into());
+            }
+            let (dev, ping) = node.exec(|| {
+                (
+                    std::fs::read_to_string("/proc/thread-self/net/dev"),
+                    std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range"),
+                )
+            });
+            let mut have: Vec<String> = dev?
+                .lines()
+                .skip(2)
+                .filter_map(|l| l.split(':').next().map(|n| n.trim().to_string()))
+                .collect();
+            have.sort();
+            // Every device the plan puts in this node's namespace, bridge ports included.
+            let i = plan
+                .node_index(node.name())
+                .ok_or("a node not in the plan")?;
+            let mut want: Vec<String> = plan
+                .bridges
+                .iter()
+                .filter(|b| b.node == i)
+                .map(|b| b.name.clone())
+                .collect();
+            want.extend(
+                plan.veths
+                    .iter()
+                    .flat_map(|v| &v.ends)
+                    .filter(|e| e.node == i)
+                    .map(|e| e.name.clone()),
+            );
+            want.push("lo".to_string());
+            want.sort();
+            if have != want {
+                return Err(format!(
+                    "node {}: interfaces {have:?}, planned {want:?}",
+                    node.name()
+                )
+                .into());
+            }
+            if ping?.split_whitespace().collect::<Vec<_>>() != ["0", "0"] {
+                return Err(format!("node {}: ping_group_range not set", node.name()).into());
+            }
+        }
+    }
+    // lo is up: every node answers on it.
+    for net in &nets {
+        let node = net.node("a");
+        node.exec(|| {
+            TcpListener::bind("127.0.0.1:0").and_then(|l| TcpStream::connect(l.local_addr()?))
+        })?;
     }
     Ok(())
 }

@@ -70,12 +70,12 @@ pub(crate) fn open_namespaces(
         let what = |step: &str| format!("{step} of node {:?}", node.name);
         // Who keeps port 53 free in this namespace: the node, or one sharing it.
         let keeps_53 = name_service::keeper(plan, i);
-        let netns = if i == 0 && !fresh_host {
-            host.try_clone()
+        let fresh = if i == 0 && !fresh_host {
+            host.try_clone().map(|fd| (fd, false))
         } else {
-            sys::new_netns(host.as_fd())
-        }
-        .map_err(|e| {
+            super::pool::take(host.as_fd())
+        };
+        let (netns, prepared) = fresh.map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOSPC) {
                 crate::environment::out_of_net_namespaces(&node.name, created, needed, &e)
             } else {
@@ -84,9 +84,11 @@ pub(crate) fn open_namespaces(
         })?;
         let (conn, nl) = sys::in_netns(netns.as_fd(), || -> std::io::Result<_> {
             let (conn, nl, _) = rtnetlink::new_connection()?;
-            set_sysctls(node.forwarding, ipv6)?;
             // Loopback first: the name service (started by the live network) listens on it.
-            sys::loopback_up()?;
+            if !prepared {
+                super::pool::prepare()?;
+            }
+            set_sysctls(node.forwarding, ipv6)?;
             Ok((conn, nl))
         })
         .and_then(|r| r)
@@ -152,10 +154,9 @@ pub(crate) fn open_namespaces(
         .collect())
 }
 
-/// Writes the sysctls of the calling thread's netns.
+/// Writes the sysctls of the calling thread's netns that depend on the node (those every
+/// node gets are [`super::pool::prepare`]'s).
 fn set_sysctls(forwarding: bool, ipv6: bool) -> std::io::Result<()> {
-    // ICMP datagram sockets (unprivileged ping) for the one group the sandbox maps.
-    write_sysctl("net/ipv4/ping_group_range", "0 0")?;
     if forwarding {
         write_sysctl("net/ipv4/ip_forward", "1")?;
         // IPv6 too, whatever the topology's addresses (IPv6 added at run time is

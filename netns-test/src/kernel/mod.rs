@@ -9,6 +9,8 @@
 //! - `ops.rs`: run-time operations on links, addresses and routes (`ip link`, `ip addr`,
 //!   `ip route`).
 //! - `tc.rs`: root qdiscs (`tbf`, `netem`), for link conditions.
+//! - `pool.rs`: fresh network namespaces made ahead of time, for processes that build
+//!   many networks.
 //!
 //! Every node gets its own rtnetlink socket, opened by a thread standing in that node's
 //! namespace. Links are created with both ends directly in their target namespaces (moving
@@ -24,6 +26,7 @@ use crate::nft;
 mod build;
 pub(crate) mod dump;
 mod ops;
+pub(crate) mod pool;
 pub(crate) mod tc;
 
 pub(crate) use build::{build, open_namespaces, write_sysctl};

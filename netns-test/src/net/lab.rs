@@ -93,6 +93,9 @@ impl Lab {
         let nofile = environment::raise_nofile();
         sys::unshare_lab().map_err(|(step, e)| environment::diagnose(&e, step))?;
         mount_name_files()?;
+        // A process that entered a lab builds network after network: their namespaces
+        // are made ahead of time (see `kernel::pool`).
+        kernel::pool::enable();
         let lab = Lab::new(nofile);
         Ok(ENTERED.get_or_init(|| lab).clone())
     }

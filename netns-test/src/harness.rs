@@ -165,7 +165,10 @@ pub fn main() -> ! {
         }
         exit_guard::install();
     }
-    libtest_mimic::run(&args, trials).exit()
+    let failed = libtest_mimic::run(&args, trials).has_failed();
+    let code = if failed { 101 } else { 0 };
+    pid_namespace::done(code);
+    std::process::exit(i32::from(code))
 }
 
 /// The trial of one registered test.
@@ -383,10 +386,18 @@ mod pid_namespace {
 
     use super::*;
 
+    /// PID 1's end of the pipe on which it reports the run's exit code ([`done`]).
+    static DONE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
     /// Makes a new PID namespace and forks its PID 1, which returns and runs the tests;
     /// this process waits for it and exits as it did (a signal that killed it kills this
     /// process too). PID 1 dies with this process (`PR_SET_PDEATHSIG`): a runner that
     /// kills the test binary (nextest's timeout, Ctrl-C) ends every test and program.
+    ///
+    /// Once every test has been reported, PID 1 says so ([`done`]) and this process exits
+    /// with its code at once: the rest of PID 1's exit (closing capture sockets waits for
+    /// the kernel's RCU grace periods, several ms each) goes on in the background, as a
+    /// sandbox's does in the default mode, with its output already released.
     pub(super) fn enter() -> io::Result<()> {
         let threads = sys::thread_count().unwrap_or(1);
         if threads > 1 {
@@ -398,9 +409,12 @@ mod pid_namespace {
         // Closed by this process's death: how the child knows that its parent was gone
         // before its PR_SET_PDEATHSIG was set.
         let (alive_r, alive_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (done_r, done_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         match crate::sys::fork_single_threaded()? {
             ForkResult::Child => {
                 drop(alive_w);
+                drop(done_r);
+                let _ = DONE.set(std::fs::File::from(done_w));
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                 let mut alive = std::fs::File::from(alive_r);
                 nix::fcntl::fcntl(
@@ -416,6 +430,18 @@ mod pid_namespace {
             }
             ForkResult::Parent { child } => {
                 drop(alive_r);
+                drop(done_w);
+                let mut done = std::fs::File::from(done_r);
+                let mut code = [0u8; 1];
+                loop {
+                    match done.read(&mut code) {
+                        Ok(1) => std::process::exit(i32::from(code[0])),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        // Ended without reporting (a signal, `process::exit` in a test):
+                        // its status says how.
+                        _ => break,
+                    }
+                }
                 let status = loop {
                     match nix::sys::wait::waitpid(child, None) {
                         Err(nix::errno::Errno::EINTR) => continue,
@@ -436,6 +462,22 @@ mod pid_namespace {
                     }
                 }
             }
+        }
+    }
+    /// Called by PID 1 when every test has been reported: flushes its output and hands
+    /// the run's exit code to the waiting parent, which exits with it at once. Without a
+    /// PID namespace (nobody waits), nothing to do.
+    ///
+    /// Its standard output and error are released too (pointed at `/dev/null`): a runner
+    /// reads them to their end, and a process's files close only once its last thread
+    /// has exited, which a thread closing a capture socket holds up.
+    pub(super) fn done(code: u8) {
+        use std::io::Write;
+        let _ = io::stdout().flush();
+        let _ = io::stderr().flush();
+        if let Some(mut pipe) = DONE.get() {
+            sys::release_stdio();
+            let _ = pipe.write_all(&[code]);
         }
     }
 }

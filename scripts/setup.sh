@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the examples and tests run inside their nodes: ip, ping, curl, python3,
-# and nft/tcpdump for inspecting a sandbox by hand. The framework itself needs none of them.
+# nft/tcpdump for inspecting a sandbox by hand, and nc for the benchmark's shell baseline.
+# The framework itself needs none of them.
 # Idempotent; uses sudo when not root.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ have curl || need+=(curl)
 [ -x /usr/bin/python3 ] || need+=(python3)
 have nft || need+=(nftables)
 have tcpdump || need+=(tcpdump)
+# The perf benchmark's baseline, scripts/nat-lab-recipe.sh, connects with nc.
+have nc || need+=(netcat-openbsd)
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! have apt-get; then

@@ -618,7 +618,7 @@ fn netem_delays_and_drops_on_a_plain_link(net: Net) -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Measurements for BENCHMARKS.md
+// Measurements for docs/measurements.md
 
 #[netns_test(topology = side_by_side(), timeout = "180s")]
 #[ignore = "a measurement: run with --ignored --nocapture"]

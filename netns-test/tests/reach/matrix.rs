@@ -116,7 +116,7 @@ const LEFT: [&str; 5] = ["n1", "n2", "n3", "n4", "n5"];
 const RIGHT: [&str; 5] = ["n6", "n7", "n8", "n9", "n10"];
 
 /// A TIMED TEST: prints the time of a 10-node matrix (90 probes, 50 of them unreachable);
-/// the figure goes to BENCHMARKS.md, nothing is asserted on it.
+/// the figure goes to docs/measurements.md, nothing is asserted on it.
 #[netns_test(topology = two_groups_of_five())]
 async fn ten_node_matrix_timing(net: Net) {
     let m = Matrix::groups(&[&LEFT, &RIGHT]);

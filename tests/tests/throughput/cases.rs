@@ -1,7 +1,7 @@
 //! 50 tests of two nodes on a link (no bridge), each with a TCP connection from one to the
-//! other: the suite `scripts/harness-throughput.sh` times in both modes. `throughput_default`
-//! runs them under libtest (a sandbox process per test), `throughput_harness` in harness
-//! mode (one process).
+//! other, in both modes: `throughput_default` runs them under libtest (a sandbox process per
+//! test), `throughput_harness` in harness mode (one process). The perf benchmark
+//! (`netns-test/benches/perf/`) times suites like it.
 
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;

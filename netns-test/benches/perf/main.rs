@@ -227,11 +227,43 @@ fn harness_overhead(f: &mut Figures) {
         p.push(ms(t));
         floor.push(ms(timed(Command::new("unshare").args(["-Urn", "true"])).0));
     }
+    // The CPU the whole machine spends on one harness-mode test, the kernel's teardown of
+    // its namespace (after the run) included: busy time of all CPUs from the start of a
+    // run to 300 ms after its end, per test, less the same for the plain tests.
+    let mut cpu = vec![];
+    for _ in 0..SAMPLES {
+        let before = busy_ms();
+        timed(&mut harness(&["suite::empty::", "--test-threads=1"]));
+        std::thread::sleep(Duration::from_millis(300));
+        let test = busy_ms() - before;
+        let before = busy_ms();
+        timed(&mut fixture(&["plain::", "--test-threads=1"]));
+        std::thread::sleep(Duration::from_millis(300));
+        cpu.push((test - (busy_ms() - before)) / 100.0);
+    }
+    f.add("harness.cpu_per_test_ms", median_f(cpu));
     let per_test = (median_f(h) - median_f(p)) / 100.0;
     let floor = median_f(floor);
     f.add("harness.per_test_ms", per_test);
     f.add("harness.floor_ms", floor);
     f.add("harness.per_test_x", per_test / floor);
+}
+
+/// Busy time of all CPUs since boot (`/proc/stat`), in ms.
+fn busy_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .expect("cpu line")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().expect("ticks"))
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: f64 = ticks.iter().take(8).sum::<f64>() - ticks[3] - ticks[4];
+    // USER_HZ is 100 on Linux.
+    busy * 10.0
 }
 
 fn nat(f: &mut Figures) {
@@ -422,6 +454,26 @@ fn lab_section(section: &str) {
             // the earlier ones competes with every new build, as in a suite). Bridged,
             // also with two ways around the teardown of each bridge: networks released
             // 25 at a time (one teardown batch), and each bridge deleted before release.
+            // What a harness-mode test cannot do without: a network namespace made (its
+            // `lo` up) and freed, back to back, the kernel's teardown of the earlier ones
+            // running meanwhile, as in a suite.
+            let home = std::fs::File::open("/proc/thread-self/ns/net").expect("own netns");
+            let mut start = Instant::now();
+            for i in 0..250 {
+                if i == 50 {
+                    start = Instant::now();
+                }
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+                let lo = rtnetlink::LinkUnspec::new_with_index(1).up().build();
+                rt.block_on(async {
+                    let (conn, nl, _) = rtnetlink::new_connection().expect("rtnetlink");
+                    tokio::spawn(conn);
+                    nl.link().set(lo).execute().await.expect("lo up");
+                });
+                nix::sched::setns(&home, nix::sched::CloneFlags::CLONE_NEWNET).expect("home");
+            }
+            figure("harness.kernel_netns_ms", ms(start.elapsed()) / 200.0);
+            std::thread::sleep(Duration::from_millis(500));
             let free = suite::two_nodes().plan().expect("plan");
             let bridged = presets::bridge_pair().plan().expect("plan");
             for (name, plan) in [
@@ -510,6 +562,8 @@ fn report(f: &Figures, rounds: usize) {
         ("harness.floor_ms".into(), Target::None),
         ("harness.per_test_ms".into(), Target::None),
         ("harness.per_test_x".into(), Target::AtMost(0.25)),
+        ("harness.kernel_netns_ms".into(), Target::None),
+        ("harness.cpu_per_test_ms".into(), Target::None),
         ("nat.recipe_ms".into(), Target::None),
         ("nat.default_ms".into(), Target::None),
         ("nat.harness_ms".into(), Target::None),

@@ -148,6 +148,15 @@ mod fixtures {
             "the sandbox raised its soft limit to the hard one"
         );
         println!("built 1000 nodes in {:?}", net.build_time());
+        // Every link is up and carries frames, the last ones built included.
+        let (first, last) = (net.node("con1"), net.node("con1000"));
+        net.block_on(async move {
+            last.assert_reaches("con1", netns_test::reach::Probe::Icmp)
+                .await;
+            first
+                .assert_reaches("host", netns_test::reach::Probe::Icmp)
+                .await;
+        });
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `ops.rs`: run-time operations on links, addresses and routes (`ip link`, `ip addr`,
 //!   `ip route`).
 //! - `tc.rs`: root qdiscs (`tbf`, `netem`), for link conditions.
+//! - `kick.rs`: keeps the kernel's linkwatch going while many links come up.
 //! - `pool.rs`: fresh network namespaces made ahead of time, for processes that build
 //!   many networks.
 //!
@@ -25,6 +26,7 @@ use crate::nft;
 
 mod build;
 pub(crate) mod dump;
+mod kick;
 mod ops;
 pub(crate) mod pool;
 pub(crate) mod tc;

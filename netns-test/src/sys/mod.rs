@@ -39,7 +39,9 @@ pub(crate) use self::limits::{get_rlimit, set_rlimit, set_timer_slack, Rlimit};
 pub(crate) use self::mount::{
     bind_memfiles, make_mounts_private, mount_proc, mount_tmpfs, set_hostname,
 };
-pub(crate) use self::netns::{current_netns, enter_netns, in_netns, loopback_up, new_netns};
+pub(crate) use self::netns::{
+    current_netns, enter_netns, in_netns, loopback_up, new_netns, set_if_flags,
+};
 pub(crate) use self::packet::{
     packet_drops, packet_recv, packet_socket, relay_recv, relay_send, relay_socket,
 };

@@ -42,6 +42,16 @@ pub(crate) fn in_netns<R>(fd: BorrowedFd<'_>, f: impl FnOnce() -> R) -> io::Resu
 
 /// Brings `lo` of the calling thread's netns up (`SIOCSIFFLAGS`, one ioctl).
 pub(crate) fn loopback_up() -> io::Result<()> {
+    set_if_flags(
+        b"lo\0",
+        libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING,
+    )
+}
+
+/// Sets the flags of interface `name` (NUL-terminated) of the calling thread's netns
+/// (`SIOCSIFFLAGS`, one ioctl): with or without `IFF_UP`, the interface goes up or down.
+pub(crate) fn set_if_flags(name: &[u8], flags: libc::c_int) -> io::Result<()> {
+    assert!(name.len() <= libc::IFNAMSIZ && name.ends_with(b"\0"));
     // SAFETY: a plain socket for the ioctl, closed below.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if sock < 0 {
@@ -51,11 +61,10 @@ pub(crate) fn loopback_up() -> io::Result<()> {
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     // SAFETY: ifreq is plain data; zeroed is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+    for (dst, src) in req.ifr_name.iter_mut().zip(name) {
         *dst = *src as libc::c_char;
     }
-    req.ifr_ifru.ifru_flags =
-        (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: valid fd and a valid ifreq.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
         return Err(io::Error::last_os_error());

@@ -359,9 +359,12 @@ fn figure(key: &str, value: f64) {
 }
 
 /// Lets the kernel free a dropped network before the next sample: ~3 ms per namespace,
-/// and each bridge 20-30 ms of serialized work (`../shared/DESIGN.md`).
+/// each bridge 20-30 ms of serialized work (`../shared/DESIGN.md`), each nf_tables
+/// ruleset a grace period or two, with room to spare (the NAT lab's samples, build and
+/// floor alike, took 3-5 times as long now and then with half of it).
 fn settle(plan: &Plan) {
-    let ms = 20 + 3 * plan.nodes.len() as u64 + 40 * plan.bridges.len() as u64;
+    let rules = plan.nodes.iter().filter(|n| n.rules.is_some()).count() as u64;
+    let ms = 50 + 3 * plan.nodes.len() as u64 + 80 * plan.bridges.len() as u64 + 80 * rules;
     std::thread::sleep(Duration::from_millis(ms));
 }
 

@@ -35,8 +35,9 @@
 //!   200 idle nodes.
 //!
 //! With `--lab SECTION` it is the fixture process of an in-process section; with
-//! `NETNS_PERF_HARNESS=1` it runs its `#[netns_test]`s in harness mode; with libtest
-//! arguments it runs them in the default mode.
+//! `NETNS_PERF_HARNESS=1` it runs its `#[netns_test]`s in harness mode; without
+//! `--bench` (which `cargo bench` passes) it is a test binary: libtest arguments, its
+//! tests in the default mode.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -71,12 +72,15 @@ fn main() {
         lab_section(&args[1]);
         return;
     }
+    // `cargo bench` passes `--bench` (after any sections given after `--`); without it,
+    // the binary is a test binary like any other, its tests run in the default mode.
+    let bench = args.iter().any(|a| a == "--bench");
     let sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|a| *a != "--bench")
         .collect();
-    if sections.iter().all(|s| SECTIONS.contains(s)) {
+    if bench && sections.iter().all(|s| SECTIONS.contains(s)) {
         drive(if sections.is_empty() {
             SECTIONS.to_vec()
         } else {

@@ -474,6 +474,22 @@ fn thread_causes() -> Vec<String> {
     causes
 }
 
+/// A failed system call whose errno has a known environmental cause (permissions, a
+/// file descriptor or thread limit) becomes the diagnosis of that cause.
+pub(crate) fn explain(e: Error) -> Error {
+    match e {
+        Error::Sys { what, source }
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::EPERM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)
+            ) =>
+        {
+            diagnose(&source, &what)
+        }
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

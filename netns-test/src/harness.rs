@@ -84,7 +84,10 @@ use crate::diag::{self, Diag};
 use crate::error::Error;
 use crate::net::{Lab, Net};
 use crate::sandbox::{self, BodyEnd, TestResult, ENV_TIMEOUT};
-use crate::{environment, sys};
+use std::os::fd::AsFd;
+
+use crate::environment::explain;
+use crate::{kernel, sys};
 
 pub(crate) mod registry;
 
@@ -343,34 +346,22 @@ fn setup(test: &Registered, lab: &Lab) -> Result<Net, String> {
                 .unwrap_or("(a non-string payload)")
         )
     })?;
-    let built = own_netns().and_then(|()| lab.build_here(&topology));
+    let built = own_netns().and_then(|()| lab.build_here(&topology, true));
     built.map_err(|e| format!("netns-test could not build the topology of {name}: {e}"))
 }
 
-/// Moves the calling thread into a new network namespace (only this thread: a thread's
-/// network namespace is its own).
+/// Moves the calling thread into a new, [`kernel::pool::prepare`]d network namespace
+/// (only this thread: a thread's network namespace is its own).
 fn own_netns() -> crate::Result<()> {
     let what = "creating the network namespace of the host node";
-    let back = sys::current_netns().map_err(|e| explain(Error::sys(what, e)))?;
-    let (ns, _) = crate::kernel::pool::take(std::os::fd::AsFd::as_fd(&back))
-        .map_err(|e| explain(Error::sys(what, e)))?;
-    sys::enter_netns(std::os::fd::AsFd::as_fd(&ns)).map_err(|e| explain(Error::sys(what, e)))
-}
-
-/// A failed system call whose errno has a known environmental cause (permissions, a file
-/// descriptor or thread limit) becomes the diagnosis of that cause.
-fn explain(e: Error) -> Error {
-    match e {
-        Error::Sys { what, source }
-            if matches!(
-                source.raw_os_error(),
-                Some(libc::EPERM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)
-            ) =>
-        {
-            environment::diagnose(&source, &what)
-        }
-        e => e,
+    let sys_err = |e| explain(Error::sys(what, e));
+    let back = sys::current_netns().map_err(sys_err)?;
+    let (ns, prepared) = kernel::pool::take(back.as_fd()).map_err(sys_err)?;
+    sys::enter_netns(ns.as_fd()).map_err(sys_err)?;
+    if !prepared {
+        kernel::pool::prepare().map_err(sys_err)?;
     }
+    Ok(())
 }
 
 /// The tests run as PID 1 of a PID namespace of their own, as a sandbox's test does: when

@@ -691,7 +691,7 @@ fn child(
     let setup = (|| -> Result<Net, Error> {
         let topology = topology();
         prepare_mounts()?;
-        Lab::in_sandbox(nofile).build_here(&topology)
+        Lab::in_sandbox(nofile).build_here(&topology, false)
     })();
     let net = match setup {
         Ok(net) => net,

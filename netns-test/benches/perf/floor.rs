@@ -26,7 +26,7 @@ use std::os::fd::AsRawFd;
 /// A network built by [`build`]: dropping it closes every fd, and the kernel frees it.
 pub struct Floor {
     _netns: Vec<File>,
-    _handles: Vec<Handle>,
+    handles: Vec<Handle>,
 }
 
 impl Floor {
@@ -35,7 +35,7 @@ impl Floor {
     pub fn delete_bridges(&self, plan: &Plan, rt: &tokio::runtime::Runtime) {
         rt.block_on(async {
             for b in &plan.bridges {
-                self._handles[b.node]
+                self.handles[b.node]
                     .link()
                     .del(b.index)
                     .execute()
@@ -166,6 +166,6 @@ pub fn build(plan: &Plan, rt: &tokio::runtime::Runtime) -> Floor {
     setns(home.as_fd(), CloneFlags::CLONE_NEWNET).expect("back home");
     Floor {
         _netns: netns,
-        _handles: nl.clone(),
+        handles: nl.clone(),
     }
 }

@@ -27,20 +27,24 @@ fn up_timeout(links: usize) -> Duration {
     Duration::from_secs(10) + Duration::from_millis(20) * links as u32
 }
 
-/// Creates one network namespace per node (the first node, the host, is the calling
-/// thread's, or a fresh one with `fresh_host`), opens a netlink socket in each and sets the
-/// node's sysctls.
+/// Where a network's first node, the host, lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum HostNs {
+    /// A network namespace of its own, made for it.
+    Fresh,
+    /// The calling thread's, [`super::pool::prepare`]d already or not.
+    Current { prepared: bool },
+}
+
+/// Creates one network namespace per node (the first node, the host, where `host_ns`
+/// says), opens a netlink socket in each and sets the node's sysctls.
 ///
 /// With `keep_nft`, each node's nf_tables socket stays open while the network lives (see
 /// [`nft::Kept`]); without (a file descriptor limit too tight for it), it is closed by a
 /// thread of its own as soon as the node's rules are in.
 ///
 /// Must run inside a tokio runtime context: the netlink connections are spawned on it.
-pub(crate) fn open_namespaces(
-    plan: &Plan,
-    keep_nft: bool,
-    fresh_host: bool,
-) -> Result<Vec<NodeNs>> {
+pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> Result<Vec<NodeNs>> {
     let host = sys::current_netns().map_err(|e| Error::sys("opening the sandbox's netns", e))?;
     let ipv6 = plan
         .nodes
@@ -70,8 +74,8 @@ pub(crate) fn open_namespaces(
         let what = |step: &str| format!("{step} of node {:?}", node.name);
         // Who keeps port 53 free in this namespace: the node, or one sharing it.
         let keeps_53 = name_service::keeper(plan, i);
-        let fresh = if i == 0 && !fresh_host {
-            host.try_clone().map(|fd| (fd, false))
+        let fresh = if let (0, HostNs::Current { prepared }) = (i, host_ns) {
+            host.try_clone().map(|fd| (fd, prepared))
         } else {
             super::pool::take(host.as_fd())
         };

@@ -31,7 +31,7 @@ mod ops;
 pub(crate) mod pool;
 pub(crate) mod tc;
 
-pub(crate) use build::{build, open_namespaces, write_sysctl};
+pub(crate) use build::{build, open_namespaces, write_sysctl, HostNs};
 pub use ops::RouteEntry;
 pub(crate) use ops::{
     add_address, add_device_route, add_route, del_address, del_route, routes, set_link,

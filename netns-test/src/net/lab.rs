@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::kernel::HostNs;
 use crate::topology::{Plan, Topology};
 use std::os::fd::AsFd;
 
+use crate::environment::explain;
 use crate::topology::name_service;
 use crate::{environment, kernel, sys};
 
@@ -123,16 +125,17 @@ impl Lab {
     /// problem; a machine limit (file descriptors, network namespaces, threads) is named
     /// with its value and the remedy.
     pub fn build(&self, topology: &Topology) -> Result<Net> {
-        self.build_network(topology, Host::Fresh)
+        self.build_network(topology, HostNs::Fresh)
     }
 
     /// Builds a network whose `host` node is the calling thread's network namespace (the
-    /// sandbox's, where a `#[netns_test]` body runs).
-    pub(crate) fn build_here(&self, topology: &Topology) -> Result<Net> {
-        self.build_network(topology, Host::Here)
+    /// sandbox's, or a harness-mode test's, where a `#[netns_test]` body runs); `prepared`
+    /// when that namespace had [`kernel::pool::prepare`] already.
+    pub(crate) fn build_here(&self, topology: &Topology, prepared: bool) -> Result<Net> {
+        self.build_network(topology, HostNs::Current { prepared })
     }
 
-    fn build_network(&self, topology: &Topology, host: Host) -> Result<Net> {
+    fn build_network(&self, topology: &Topology, host: HostNs) -> Result<Net> {
         let planning = Instant::now();
         let plan = topology.plan()?;
         let keep_nft = fd_budget(&plan, self.inner.nofile).map_err(explain)?;
@@ -143,7 +146,7 @@ impl Lab {
         let files = self.node_files(id, &plan).map_err(explain)?;
         let ns = {
             let _guard = rt.enter();
-            kernel::open_namespaces(&plan, keep_nft, matches!(host, Host::Fresh))
+            kernel::open_namespaces(&plan, keep_nft, host)
         }
         .map_err(explain)?;
         start_name_services(&plan, &ns, &rt)?;
@@ -228,14 +231,6 @@ fn start_name_services(
         rt.spawn(dns::serve(sock, zone));
     }
     Ok(())
-}
-
-/// Where a network's `host` node is.
-enum Host {
-    /// A network namespace of its own.
-    Fresh,
-    /// The calling thread's.
-    Here,
 }
 
 /// Mounts the lab's `/etc/hosts`, `/etc/resolv.conf` and `/etc/nsswitch.conf` (after
@@ -396,22 +391,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
                 ),
             ))
         }
-    }
-}
-
-/// A failed system call whose errno has a known environmental cause (permissions, a
-/// file descriptor or thread limit) becomes the diagnosis of that cause.
-pub(crate) fn explain(e: Error) -> Error {
-    match e {
-        Error::Sys { what, source }
-            if matches!(
-                source.raw_os_error(),
-                Some(libc::EPERM | libc::EMFILE | libc::ENFILE | libc::EAGAIN)
-            ) =>
-        {
-            environment::diagnose(&source, &what)
-        }
-        e => e,
     }
 }
 

@@ -47,23 +47,8 @@ pub(crate) fn packet_socket(ifindexes: &[u32]) -> io::Result<OwnedFd> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as libc::c_ushort;
-    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
     // Every interface (ifindex 0); the filter picks.
-    sll.sll_ifindex = 0;
-    // SAFETY: the address points to a sockaddr_ll and its size is passed with it.
-    let r = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    bind_all_protocols(&fd, 0)?;
     Ok(fd)
 }
 
@@ -238,6 +223,13 @@ pub(crate) fn relay_socket(ifindex: u32, bufsize: usize) -> io::Result<OwnedFd> 
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {}
         r => r?,
     }
+    bind_all_protocols(&fd, ifindex)?;
+    Ok(fd)
+}
+
+/// Binds a packet socket to every protocol (`ETH_P_ALL`) of interface `ifindex` (0: of
+/// every interface).
+fn bind_all_protocols(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
     // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as libc::c_ushort;
@@ -254,7 +246,7 @@ pub(crate) fn relay_socket(ifindex: u32, bufsize: usize) -> io::Result<OwnedFd> 
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(fd)
+    Ok(())
 }
 
 /// One frame read from a relay socket.

@@ -17,6 +17,11 @@
     ci_tools.py partitions LIST J1 J2 ...      checks that the JUnit reports of the
                                                partitions together ran every test of LIST
                                                exactly once; prints the counts
+    ci_tools.py soak-report DIR N              the report of scripts/soak.sh: every test
+                                               that failed in any of the N iterations
+                                               under DIR (iter-K/junit.xml), how many
+                                               times, and each failure's diagnostics
+                                               folder; exits 1 if any test failed
 """
 
 import json
@@ -137,6 +142,50 @@ def partitions(list_path, reports):
     print("partitions: ok: together they ran every test of the suite exactly once")
 
 
+DIAG_LINE = re.compile(r"netns-test: diagnostics for this failure are in (.+)")
+
+
+def soak_report(out, n):
+    failed = {}  # "BINARY-ID TEST" -> [(iteration, folders)]
+    problems = []
+    for k in range(1, n + 1):
+        it = f"{out}/iter-{k}"
+        try:
+            with open(f"{it}/exit", encoding="utf-8") as f:
+                rc = int(f.read().strip())
+        except (OSError, ValueError):
+            problems.append(f"iteration {k} did not run")
+            continue
+        try:
+            root = ET.parse(f"{it}/junit.xml").getroot()
+        except (OSError, ET.ParseError) as e:
+            problems.append(f"iteration {k} exited {rc} and wrote no JUnit report ({e}): see {it}/log")
+            continue
+        failures = 0
+        for suite in root.iter("testsuite"):
+            for case in suite.iter("testcase"):
+                if not {child.tag for child in case} & {"failure", "error"}:
+                    continue
+                failures += 1
+                text = "\n".join(child.text or "" for child in case)
+                folders = sorted(set(m.strip() for m in DIAG_LINE.findall(text)))
+                failed.setdefault(f"{suite.get('name')} {case.get('name')}", []).append((k, folders))
+        if rc != 0 and failures == 0:
+            problems.append(f"iteration {k} exited {rc} with no failed test in its report: see {it}/log")
+    print()
+    if not failed and not problems:
+        print(f"soak: no test failed in {n} iterations")
+        return
+    for name, runs in sorted(failed.items()):
+        print(f"soak: FAILED {len(runs)} of {n}: {name}")
+        for k, folders in runs:
+            where = ", ".join(folders) if folders else "no diagnostics folder named in its output"
+            print(f"soak:   iteration {k}: {where} (log: {out}/iter-{k}/log)")
+    for p in problems:
+        print(f"soak: FAILED: {p}")
+    sys.exit(1)
+
+
 def main():
     args = sys.argv[1:]
     cmd = args[0] if args else ""
@@ -152,6 +201,8 @@ def main():
         junit(args[1])
     elif cmd == "partitions":
         partitions(args[1], args[2:])
+    elif cmd == "soak-report":
+        soak_report(args[1], int(args[2]))
     else:
         sys.exit(__doc__)
 

@@ -50,6 +50,8 @@
 //!   cannot be killed: the body of a timed-out test goes on running in its own network
 //!   until the process ends, which does not wait for it. The other tests are not affected.
 //! - A failing test writes its diagnostics folder as in the default mode.
+//! - A test that finds at run time that it cannot do what it is for calls [`ignore`]: it
+//!   is reported *ignored*, with the reason, instead of passing.
 //! - A binary none of whose tests registered (plain `#[test]` functions, which only
 //!   libtest runs) fails instead of passing with 0 tests.
 //!
@@ -78,7 +80,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::{Arguments, Completion, Trial};
 
 use crate::diag::{self, Diag};
 use crate::error::Error;
@@ -174,10 +176,47 @@ pub fn main() -> ! {
     std::process::exit(i32::from(code))
 }
 
+/// Ends the calling test as *ignored*, with `reason`: for a test that finds at run time
+/// that it cannot do what it is for (`#[ignore]` is decided before the run). Call it from
+/// the test body's own thread (not from a thread or task it started).
+///
+/// In harness mode the test is reported `ignored (reason)` and counted as ignored. Under
+/// `cargo nextest run`, which judges a test by its process's exit status alone, the
+/// process exits 0 and nextest counts it as passed; its output says `ignored (reason)`.
+/// In the default mode, where libtest has no such outcome, the test **fails** with the
+/// reason: it never passes unnoticed.
+///
+/// ```no_run
+/// use netns_test::{harness, netns_test, Net};
+///
+/// #[netns_test]
+/// fn needs_two_threads(net: Net) {
+///     if std::env::var_os("NEXTEST_RUN_ID").is_some() {
+///         harness::ignore("nextest runs each test in a process of its own");
+///     }
+///     // ...
+/// }
+/// # netns_test::main!();
+/// ```
+pub fn ignore(reason: impl Into<String>) -> ! {
+    // Unwinds without the panic hook: nothing is printed as a panic.
+    std::panic::resume_unwind(Box::new(Ignored(reason.into())))
+}
+
+/// The payload with which [`ignore`] unwinds the body.
+pub(crate) struct Ignored(pub(crate) String);
+
+impl Ignored {
+    /// The reason, when `payload` is an [`ignore`]'s.
+    pub(crate) fn reason(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+        payload.downcast_ref::<Ignored>().map(|i| i.0.as_str())
+    }
+}
+
 /// The trial of one registered test.
 fn trial(test: &'static Registered, lab: &Lab) -> Trial {
     let lab = lab.clone();
-    Trial::test(sandbox::test_name(test.spec.path), move || {
+    Trial::ignorable_test(sandbox::test_name(test.spec.path), move || {
         run(test, &lab).map_err(Into::into)
     })
     .with_ignored_flag(test.ignore)
@@ -194,12 +233,12 @@ fn cannot_run(test: &'static Registered, why: &Error) -> Trial {
 enum Msg {
     /// The network is built and the body starts; the diagnostics, for the timeout.
     Ready(Arc<Mutex<Option<Diag>>>),
-    /// The test's outcome.
-    Done(Result<(), String>),
+    /// The test's outcome: passed or ignored, or why it failed.
+    Done(Result<Completion, String>),
 }
 
 /// Runs one test on a thread of its own and waits for it, at most its timeout.
-fn run(test: &'static Registered, lab: &Lab) -> Result<(), String> {
+fn run(test: &'static Registered, lab: &Lab) -> Result<Completion, String> {
     let name = sandbox::test_name(test.spec.path);
     let timeout = sandbox::timeout(&test.spec)?;
     let (tx, rx) = mpsc::channel();
@@ -300,6 +339,16 @@ fn test_thread(test: &'static Registered, lab: &Lab, timeout: Duration, tx: &Sen
     // does with its own handle.
     let keep = net.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| (test.body)(net).into_outcome()));
+    if let Some(reason) = outcome.as_ref().err().and_then(|p| Ignored::reason(&**p)) {
+        let ignored = Completion::ignored_with(reason);
+        // Taken, unless the timeout took it first (the test has been reported then).
+        if let Some(d) = diag.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(Msg::Done(Ok(ignored)));
+            d.passed(test.spec.keep_artifacts);
+        }
+        drop(keep);
+        return;
+    }
     let message = match &outcome {
         Err(payload) => sandbox::panic_message(&**payload),
         Ok(_) => None,
@@ -316,11 +365,11 @@ fn test_thread(test: &'static Registered, lab: &Lab, timeout: Duration, tx: &Sen
     match (verdict, diag) {
         (Ok(()), Some(d)) if d.keeps_when_passing(keep_artifacts) => {
             d.passed(keep_artifacts);
-            let _ = tx.send(Msg::Done(Ok(())));
+            let _ = tx.send(Msg::Done(Ok(Completion::Completed)));
         }
         // Reported first: closing the capture sockets waits for an RCU grace period.
         (Ok(()), Some(d)) => {
-            let _ = tx.send(Msg::Done(Ok(())));
+            let _ = tx.send(Msg::Done(Ok(Completion::Completed)));
             d.passed(keep_artifacts);
         }
         (Err(why), Some(d)) => {
@@ -328,7 +377,7 @@ fn test_thread(test: &'static Registered, lab: &Lab, timeout: Duration, tx: &Sen
             let _ = tx.send(Msg::Done(Err(why)));
         }
         (verdict, None) => {
-            let _ = tx.send(Msg::Done(verdict));
+            let _ = tx.send(Msg::Done(verdict.map(|()| Completion::Completed)));
         }
     }
     drop(keep);

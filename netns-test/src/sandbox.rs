@@ -660,6 +660,15 @@ impl Status {
 }
 
 /// The message of a panic, `None` for a payload that is not a string.
+/// The failure of a test that called `harness::ignore` in the default mode.
+fn ignored_in_default_mode(reason: &str) -> String {
+    format!(
+        "netns-test: the test asked to be ignored at run time ({reason}), which only the \
+         harness mode can report (libtest decides what is ignored before the run): it fails \
+         instead of passing"
+    )
+}
+
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     if let Some(s) = payload.downcast_ref::<&str>() {
         Some(s.to_string())
@@ -712,8 +721,16 @@ fn child(
     // Held until the body ends: the network lives as long as the test, whatever the body
     // does with its own handle.
     let keep = net.clone();
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(net)));
+    let mut outcome = catch_unwind(AssertUnwindSafe(|| body(net)));
     drop(keep);
+    // `harness::ignore`: libtest has no outcome for it, so the test fails, with the reason.
+    if let Some(reason) = outcome
+        .as_ref()
+        .err()
+        .and_then(|p| crate::harness::Ignored::reason(&**p))
+    {
+        outcome = Ok(Err(ignored_in_default_mode(reason)));
+    }
     let message = match &outcome {
         Err(payload) => panic_message(&**payload),
         Ok(_) => None,

@@ -18,9 +18,11 @@
 //!   middle) lose every frame; `right`'s relay keeps forwarding its frames, and each
 //!   relay counts its own network's frames only.
 //!
-//! Under `cargo nextest run` each test is a process of its own, and with one test thread
-//! they run one after the other: the two cannot meet, and each one runs its checks alone
-//! (and says so).
+//! Each says `met its twin at: <step>` at every step. Under `cargo nextest run` each test
+//! is a process of its own, and with one test thread they run one after the other: the two
+//! cannot meet, each one runs its checks alone and is then reported *ignored*, with the
+//! reason (`harness::ignore`), not passed: what they are for was not shown. `.ci/run` runs
+//! the binary with two test threads and checks that both met at the last step.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -33,7 +35,7 @@ use std::time::Duration;
 use netns_test::fault::{Conditions, Emulator};
 use netns_test::nft::{self, Hook, Proto, Rule, Ruleset};
 use netns_test::reach::{Outcome, Probe};
-use netns_test::{netns_test, Net, Node, Topology};
+use netns_test::{harness, netns_test, Net, Node, Topology};
 
 /// Served by both servers.
 const OPEN: u16 = 8080;
@@ -186,6 +188,13 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
     }
     // Neither network goes before both have checked.
     meet(side, "link conditions checked");
+    if let Some(why) = alone() {
+        harness::ignore(format!(
+            "{side} could not meet {other}: {why}; its checks ran alone, so its isolation \
+             from a twin running at the same time was not shown (run `cargo test --test \
+             harness_isolation` with 2 or more test threads)"
+        ));
+    }
 }
 
 /// The tasks a body spawns on its runtime stand in the host node, as in the default mode
@@ -342,6 +351,7 @@ fn meet(side: &str, step: &str) {
     if m.0 == 2 {
         *m = (0, generation + 1, m.2);
         MET.notify_all();
+        println!("{side}: met its twin at: {step}");
         return;
     }
     let (m, wait) = MET
@@ -358,6 +368,7 @@ fn meet(side: &str, step: &str) {
          other: run them together with at least 2 test threads (`cargo test --test \
          harness_isolation`), or see the twin's own failure"
     );
+    println!("{side}: met its twin at: {step}");
 }
 
 netns_test::main!();

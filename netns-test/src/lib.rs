@@ -165,4 +165,12 @@ pub mod __private {
     // The harness mode's registry (see `crate::harness`).
     pub use crate::harness::registry::{block_on, Registered, TESTS};
     pub use linkme;
+
+    /// Not part of the API: for the project's own tests of hangs during a build. Sets a
+    /// function that every network build of this process calls on its own thread, once
+    /// the links are made and before they are up (a hook that blocks hangs the build);
+    /// `false` if one was set already.
+    pub fn set_build_hook(hook: fn()) -> bool {
+        crate::net::set_build_hook(hook)
+    }
 }

@@ -17,7 +17,13 @@ use netns_test::netns_test;
 const FIXTURES: &[(&str, bool)] = &[
     ("exits_the_process", true),
     ("hangs", false),
+    ("hung::beside_connects", true),
+    ("hung::beside_timing", true),
+    ("hung::in_its_build", true),
+    ("hung::spinning_a_cpu", true),
+    ("hung::with_a_network", true),
     ("ignored_passes", true),
+    ("ignores_itself", true),
     ("leaves_programs_running", true),
     ("panics", false),
     ("passes_after", false),
@@ -135,7 +141,7 @@ fn a_panicking_a_hanging_and_an_erring_test_fail_alone_and_are_reported() {
         assert_eq!(outcome(&so, name), Some(expected), "{name}\n{t}");
     }
     assert!(
-        so.contains("test result: FAILED. 3 passed; 5 failed; 4 ignored"),
+        so.contains("test result: FAILED. 3 passed; 5 failed; 10 ignored"),
         "{t}"
     );
     assert!(
@@ -280,6 +286,183 @@ fn programs_a_test_leaves_running_end_with_the_run() {
         assert!(
             Instant::now() < deadline,
             "the programs the test left running outlived the run: pids {left:?}\n{t}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A test that calls `harness::ignore` is reported ignored, with its reason, and the run
+/// passes; its diagnostics folder is not kept.
+#[test]
+fn a_test_can_ignore_itself_at_run_time() {
+    let artifacts = Temp::new("ignore");
+    let (out, _) = run(
+        &["--ignored", "--exact", "ignores_itself"],
+        &[],
+        &artifacts.0,
+    );
+    let (t, so) = (text(&out), stdout(&out));
+    assert!(out.status.success(), "{t}");
+    assert_eq!(
+        outcome(&so, "ignores_itself"),
+        Some("ignored (the fixture's reason)"),
+        "{t}"
+    );
+    assert!(so.contains("0 passed; 0 failed; 1 ignored"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(
+        !artifacts
+            .0
+            .join("harness_fixtures__ignores_itself")
+            .exists(),
+        "{t}"
+    );
+}
+
+/// In the default mode, which libtest runs, there is no ignored outcome at run time: the
+/// test fails with the reason (`default_mode::ignores_itself`, run through this binary).
+#[test]
+fn a_test_that_ignores_itself_fails_in_the_default_mode() {
+    let artifacts = Temp::new("ignore-default");
+    let mut cmd = Command::new(std::env::current_exe().expect("this test binary"));
+    cmd.args(["default_mode::ignores_itself", "--exact", "--ignored"]);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("NEXTEST") || k.starts_with("NETNS_TEST_") {
+            cmd.env_remove(&*k);
+        }
+    }
+    let out = cmd
+        .env("NETNS_TEST_ARTIFACTS", &artifacts.0)
+        .output()
+        .expect("running this test binary");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(101), "{t}");
+    assert!(t.contains("0 passed; 1 failed"), "{t}");
+    assert!(
+        t.contains("the test asked to be ignored at run time (the fixture's reason)"),
+        "{t}"
+    );
+}
+
+mod default_mode {
+    use netns_test::netns_test;
+
+    #[netns_test]
+    #[ignore = "fixture: run by a_test_that_ignores_itself_fails_in_the_default_mode"]
+    fn ignores_itself() {
+        netns_test::harness::ignore("the fixture's reason");
+    }
+}
+
+/// Processes (pids) that have `FIXTURE_MARKER=marker` in their environment, or whose
+/// network namespace is one of `netns` (inodes).
+fn traces_of(marker: &str, netns: &[u64]) -> Vec<String> {
+    let var = format!("FIXTURE_MARKER={marker}");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| {
+            let p = e.path();
+            let env = std::fs::read(p.join("environ")).unwrap_or_default();
+            let in_env = env.split(|&b| b == 0).any(|v| v == var.as_bytes());
+            let ns = std::fs::read_link(p.join("ns/net")).ok()?;
+            let ns = ns.to_string_lossy().into_owned();
+            let in_ns = netns.iter().any(|i| ns == format!("net:[{i}]"));
+            (in_env || in_ns).then(|| format!("{} ({ns})", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+/// Three tests hang (in the body with a network and a program in a node, in the build of
+/// the network, spinning a CPU) beside two that pass, one timing round trips and timers:
+/// the two pass, the three fail at their timeout, the run ends then, and nothing of the
+/// hung tests (programs, namespaces, threads) outlives it.
+#[test]
+fn hung_tests_fail_at_their_timeout_and_leave_nothing_behind() {
+    let artifacts = Temp::new("hung");
+    let marker = format!(
+        "{}.{}",
+        5000 + std::process::id() % 1000,
+        std::process::id()
+    );
+    let traces = artifacts.0.join("traces");
+    std::fs::create_dir_all(&traces).expect("the traces folder");
+    let log = artifacts.0.join("out.txt");
+    let file = std::fs::File::create(&log).expect("the output file");
+    let start = Instant::now();
+    let status = Command::new(fixture_binary())
+        .args(["--ignored", "hung::", "--test-threads", "5"])
+        .env("FIXTURE_HUNG_BESIDE", "1")
+        .env("FIXTURE_MARKER", &marker)
+        .env("FIXTURE_TRACE", &traces)
+        .env("NETNS_TEST_ARTIFACTS", &artifacts.0)
+        .env_remove("NETNS_TEST_TIMEOUT")
+        .stdout(file.try_clone().expect("the output file"))
+        .stderr(file)
+        .status()
+        .expect("running the harness fixtures");
+    let took = start.elapsed();
+    let t = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(101), "{t}");
+    // The tests beside ran while the three hung, and passed.
+    for name in ["beside_connects", "beside_timing"] {
+        assert_eq!(outcome(&t, &format!("hung::{name}")), Some("ok"), "{t}");
+        assert!(
+            t.contains(&format!("{name}: runs while 3 of 3 hung tests hang")),
+            "{t}"
+        );
+    }
+    assert!(t.contains("beside_timing: spinning beside: true;"), "{t}");
+    // The hung ones failed at their timeout, each saying where it hung.
+    for (name, phase) in [
+        ("with_a_network", "while its body ran"),
+        ("spinning_a_cpu", "while its body ran"),
+        ("in_its_build", "before its network was built"),
+    ] {
+        let name = format!("hung::{name}");
+        assert_eq!(outcome(&t, &name), Some("FAILED"), "{name}\n{t}");
+        let why = failure(&t, &name);
+        assert!(
+            why.contains(&format!("test {name} timed out after 2s {phase}")),
+            "{t}"
+        );
+    }
+    assert!(t.contains("test result: FAILED. 2 passed; 3 failed"), "{t}");
+    let outcome_txt = artifacts
+        .0
+        .join("harness_fixtures__hung__with_a_network/outcome.txt");
+    let hung = std::fs::read_to_string(&outcome_txt)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{t}", outcome_txt.display()));
+    assert!(hung.contains("timed out after 2s"), "{hung}");
+    // The run ended at the timeouts: it did not wait for the hung bodies.
+    assert!(took < Duration::from_secs(30), "took {took:?}\n{t}");
+    // Nothing of the hung tests outlives the run: no process of the run (the spinning
+    // thread's included), no program they started, nothing in their namespaces.
+    let netns: Vec<u64> = ["with_a_network", "in_its_build"]
+        .iter()
+        .map(|w| {
+            let f = traces.join(format!("{w}.netns"));
+            let ino =
+                std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}\n{t}", f.display()));
+            ino.trim().parse().expect("an inode")
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = traces_of(&marker, &netns);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of the hung tests outlived the run: {left:?}\n{t}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -27,6 +27,15 @@ use super::Net;
 /// mounted over `/run` inside the lab, one folder per network and node.
 pub(crate) const NODE_FILES: &str = "/run/netns-test";
 
+/// For the project's own tests only ([`crate::__private::set_build_hook`]): called by every
+/// network build on its own thread, once the links are made and before they are up.
+static BUILD_HOOK: OnceLock<fn()> = OnceLock::new();
+
+/// Sets [`BUILD_HOOK`], once per process; `false` if it was set already.
+pub(crate) fn set_build_hook(hook: fn()) -> bool {
+    BUILD_HOOK.set(hook).is_ok()
+}
+
 /// The namespaces a program's networks live in: a user namespace in which the program is
 /// root (its own uid and gid mapped to 0), a mount namespace with the lab's own
 /// `/etc/hosts`, `/etc/resolv.conf` and `/etc/nsswitch.conf` (every node asks its own name
@@ -153,6 +162,9 @@ impl Lab {
         let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
         // Relays of impairable links, ready before the first frame.
         let relays = super::relay::start(&plan, &ns).map_err(explain)?;
+        if let Some(hook) = BUILD_HOOK.get() {
+            hook();
+        }
         rt.block_on(built.wait_up()).map_err(explain)?;
         Ok(Net::new(
             plan,

@@ -25,7 +25,7 @@ pub(crate) mod relay;
 
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use lab::Lab;
-pub(crate) use lab::{mount_name_files, namespaces_needed};
+pub(crate) use lab::{mount_name_files, namespaces_needed, set_build_hook};
 pub use relay::RelayStats;
 
 /// A network: every node of its topology, built and up. A `#[netns_test]` body gets one;

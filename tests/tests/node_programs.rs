@@ -120,7 +120,7 @@ fn mounts_made_in_the_sandbox_show_in_the_nodes(net: Net) {
     let a = net.node("a");
     // a's programs already run in its mount namespace before the mount is made.
     a.output("true", [] as [&str; 0]).unwrap();
-    let dir = std::env::temp_dir().join("netns-test-mounted-later");
+    let dir = std::env::temp_dir().join(format!("netns-test-mounted-later-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let status = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "tmpfs"])
@@ -139,6 +139,8 @@ fn mounts_made_in_the_sandbox_show_in_the_nodes(net: Net) {
         .success());
     assert!(!file.exists());
     assert!(a.output("cat", [&file]).is_err());
+    // Nothing left in the temporary folder (the leak check of .ci/run looks).
+    std::fs::remove_dir(&dir).unwrap();
 }
 
 #[netns_test(topology = two_networks())]

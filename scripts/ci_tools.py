@@ -17,6 +17,15 @@
     ci_tools.py partitions LIST J1 J2 ...      checks that the JUnit reports of the
                                                partitions together ran every test of LIST
                                                exactly once; prints the counts
+    ci_tools.py readme-crate README DIR PATH   a crate in DIR of every ```rust block of
+                                               README, each a file of its own (a test, a
+                                               harness-mode test, or a program with
+                                               `fn main`), netns-test from PATH; prints
+                                               `LINE<TAB>KIND<TAB>TARGET` a block, KIND
+                                               `ignored` for ```rust,ignore fragments
+    ci_tools.py temp-files                     the `netns-test-*` entries of the
+                                               temporary folders (/tmp, and $TMPDIR if
+                                               set), sorted
     ci_tools.py soak-report DIR N              the report of scripts/soak.sh: every test
                                                that failed in any of the N iterations
                                                under DIR (iter-K/junit.xml), how many
@@ -142,6 +151,63 @@ def partitions(list_path, reports):
     print("partitions: ok: together they ran every test of the suite exactly once")
 
 
+FENCE = re.compile(r"^```(rust[^\n]*)\n(.*?)^```$", re.S | re.M)
+
+
+def readme_crate(readme, out, netns_test):
+    import os
+    text = open(readme, encoding="utf-8").read()
+    sec = text[text.index("## Use it in your crate"):text.index("## In this repository")]
+    toml = re.search(r"```toml\n(.*?)```", sec, re.S).group(1)
+    if 'netns-test = "0.1"' not in toml:
+        sys.exit("the README's dev-dependency line is not netns-test = \"0.1\"")
+    dep = f'netns-test = {{ path = "{netns_test}" }}'
+    # The README's own dev-dependencies, and anyhow, which it names for anyhow bodies.
+    toml = toml.replace('netns-test = "0.1"', dep) + 'anyhow = "1"\n'
+    targets, harness = [], []
+    for m in FENCE.finditer(text):
+        info, code = m.group(1), m.group(2)
+        line = text.count("\n", 0, m.start()) + 1
+        flags = info.split(",")[1:]
+        if flags and set(flags) <= {"ignore", "no_run"} and "ignore" in flags:
+            targets.append((line, "ignored", "-"))
+            continue
+        if info != "rust":
+            sys.exit(f"README.md:{line}: ```{info}: a rust block is ```rust or ```rust,ignore")
+        name = f"readme_{line}"
+        if re.search(r"^fn main\(", code, re.M):
+            path, kind = f"src/bin/{name}.rs", "bin"
+        elif "netns_test::main!()" in code:
+            path, kind = f"tests/{name}.rs", "harness"
+            harness.append(name)
+        else:
+            path, kind = f"tests/{name}.rs", "test"
+        os.makedirs(os.path.dirname(f"{out}/{path}"), exist_ok=True)
+        with open(f"{out}/{path}", "w", encoding="utf-8") as f:
+            f.write(code)
+        targets.append((line, kind, name))
+    manifest = ('[package]\nname = "readme-user"\nversion = "0.0.0"\nedition = "2021"\n'
+                'publish = false\n\n[workspace]\n\n'
+                f'# The programs (fn main) build a Lab of their own.\n[dependencies]\n{dep}\n\n'
+                + toml)
+    for name in harness:
+        manifest += f'\n[[test]]\nname = "{name}"\nharness = false\n'
+    os.makedirs(f"{out}/src", exist_ok=True)
+    open(f"{out}/src/lib.rs", "a").close()
+    with open(f"{out}/Cargo.toml", "w", encoding="utf-8") as f:
+        f.write(manifest)
+    for t in targets:
+        print(*t, sep="\t")
+
+
+def temp_files():
+    import glob
+    import os
+    dirs = {"/tmp", os.environ.get("TMPDIR") or "/tmp"}
+    for path in sorted(p for d in dirs for p in glob.glob(f"{d.rstrip('/')}/netns-test-*")):
+        print(path)
+
+
 DIAG_LINE = re.compile(r"netns-test: diagnostics for this failure are in (.+)")
 
 
@@ -201,6 +267,10 @@ def main():
         junit(args[1])
     elif cmd == "partitions":
         partitions(args[1], args[2:])
+    elif cmd == "readme-crate":
+        readme_crate(args[1], args[2], args[3])
+    elif cmd == "temp-files":
+        temp_files()
     elif cmd == "soak-report":
         soak_report(args[1], int(args[2]))
     else:

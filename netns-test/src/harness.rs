@@ -15,7 +15,7 @@
 //!
 //! #[netns_test(topology = presets::bridge_pair())]
 //! fn b_has_its_address(net: Net) {
-//!     assert_eq!(net.node("b").ip().to_string(), "172.18.0.3");
+//!     assert_eq!(net.node("b").ip().to_string(), "10.0.0.3");
 //! }
 //!
 //! netns_test::main!();

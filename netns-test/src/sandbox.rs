@@ -659,7 +659,6 @@ impl Status {
     }
 }
 
-/// The message of a panic, `None` for a payload that is not a string.
 /// The failure of a test that called `harness::ignore` in the default mode.
 fn ignored_in_default_mode(reason: &str) -> String {
     format!(
@@ -669,6 +668,7 @@ fn ignored_in_default_mode(reason: &str) -> String {
     )
 }
 
+/// The message of a panic, `None` for a payload that is not a string.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
     if let Some(s) = payload.downcast_ref::<&str>() {
         Some(s.to_string())

@@ -18,11 +18,13 @@
 //!   middle) lose every frame; `right`'s relay keeps forwarding its frames, and each
 //!   relay counts its own network's frames only.
 //!
-//! Each says `met its twin at: <step>` at every step. Under `cargo nextest run` each test
-//! is a process of its own, and with one test thread they run one after the other: the two
-//! cannot meet, each one runs its checks alone and is then reported *ignored*, with the
-//! reason (`harness::ignore`), not passed: what they are for was not shown. `.ci/run` runs
-//! the binary with two test threads and checks that both met at the last step.
+//! Each says `met its twin at: <step>` at every step. With one test thread they run one
+//! after the other: the two cannot meet, each one runs its checks alone and is then
+//! reported *ignored*, with the reason (`harness::ignore`), not passed: what they are for
+//! was not shown. `cargo nextest run` runs each test in a process of its own, where they
+//! could never meet: the repository's `.config/nextest.toml` leaves this binary out.
+//! `.ci/run` runs the binary with two test threads and checks that both met at the last
+//! step.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

@@ -439,7 +439,8 @@ mod pid_namespace {
     /// the kernel's RCU grace periods, several ms each) goes on in the background, as a
     /// sandbox's does in the default mode, with its output already released.
     pub(super) fn enter() -> io::Result<()> {
-        let threads = sys::thread_count().unwrap_or(1);
+        // Refused with more than one thread, as the fork below would be.
+        let threads = sys::thread_count()?;
         if threads > 1 {
             return Err(io::Error::other(format!(
                 "the process already runs {threads} threads"

@@ -406,14 +406,21 @@ impl Node {
         self.inner
             .runtime
             .get_or_init(|| {
-                let fd = self.inner.netns.as_raw_fd();
+                // The runtime's threads may start as long as it lives: each enters the
+                // namespace through an fd of the runtime's own.
+                let fd = Arc::new(self.inner.netns.try_clone().unwrap_or_else(|e| {
+                    panic!(
+                        "duplicating the netns fd of node {:?}: {e}",
+                        self.inner.name
+                    )
+                }));
                 let name = self.inner.name.clone();
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name(format!("netns-{name}"))
                     .enable_all()
                     .on_thread_start(move || {
-                        sys::enter_netns(sys::borrow_raw(fd))
+                        sys::enter_netns(fd.as_fd())
                             .unwrap_or_else(|e| panic!("entering the netns of node {name:?}: {e}"))
                     })
                     .build()

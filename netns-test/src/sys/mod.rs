@@ -21,7 +21,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -55,10 +54,4 @@ pub(crate) use self::spawn::{
 fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-}
-
-/// Borrows a raw fd that is known to stay open for `'a`.
-pub(crate) fn borrow_raw<'a>(fd: RawFd) -> BorrowedFd<'a> {
-    // SAFETY: callers pass fds owned by a value that outlives the borrow.
-    unsafe { BorrowedFd::borrow_raw(fd) }
 }

@@ -6,11 +6,19 @@ use std::io;
 use nix::sys::signal::{SigHandler, Signal};
 use nix::unistd::ForkResult;
 
-/// `fork()` of a process that runs a single thread (the caller checks it), so that the
-/// child may run any code after the fork, as the parent would have.
+/// `fork()` of a process that runs a single thread, so that the child may run any code
+/// after the fork, as the parent would have. Refuses (an error naming the thread count)
+/// when the process runs more than one thread.
 pub(crate) fn fork_single_threaded() -> io::Result<ForkResult> {
-    // SAFETY: the caller guarantees that the process runs a single thread, so no lock
-    // held by another thread can be inherited by the child.
+    let threads = super::thread_count()?;
+    if threads > 1 {
+        return Err(io::Error::other(format!(
+            "the process already runs {threads} threads"
+        )));
+    }
+    // SAFETY: the process runs a single thread (counted just above; only this thread
+    // could start another, and it is here), so no lock held by another thread can be
+    // inherited by the child.
     Ok(unsafe { nix::unistd::fork() }?)
 }
 
@@ -35,4 +43,16 @@ pub(crate) fn at_exit(f: extern "C" fn()) -> io::Result<()> {
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit has no preconditions and does not return.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A unit test runs beside libtest's own threads: the fork is refused, not made.
+    #[test]
+    fn fork_single_threaded_refuses_a_process_with_threads() {
+        let t = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
+        let e = super::fork_single_threaded().expect_err("forked a multi-threaded process");
+        assert!(e.to_string().contains("already runs"), "{e}");
+        t.join().unwrap();
+    }
 }

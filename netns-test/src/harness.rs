@@ -194,6 +194,7 @@ pub fn main() -> ! {
 ///     if std::env::var_os("NEXTEST_RUN_ID").is_some() {
 ///         harness::ignore("nextest runs each test in a process of its own");
 ///     }
+///     let _server = net.node("b");
 ///     // ...
 /// }
 /// # netns_test::main!();

@@ -36,6 +36,8 @@
 //! - [`environment`]: can this machine create the namespaces, and if not, why.
 //! - The `netns-test-doctor` binary checks every feature of the machine at once.
 #![warn(missing_docs)]
+// Examples in the docs are code a user copies: a warning in one is a defect.
+#![doc(test(attr(deny(warnings))))]
 // `unsafe` lives in `sys` only: every other module uses its safe wrappers.
 #![deny(unsafe_code)]
 
@@ -66,6 +68,9 @@ pub mod topology;
 pub use error::{Error, Result};
 pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
+/// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so
+/// that requests of your own use the same version.
+pub use rtnetlink;
 pub use topology::Topology;
 // `netns_test::presets`, documented here as well as in `topology`.
 #[doc(inline)]
@@ -115,6 +120,7 @@ pub use topology::presets;
 /// API):
 ///
 /// ```no_run
+/// # #![allow(unused)] // `#[test]` functions are compiled only under `cargo test`
 /// # use netns_test::{Net, Topology};
 /// # fn lan() -> Topology { Topology::new() }
 /// #[test]

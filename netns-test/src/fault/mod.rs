@@ -250,7 +250,7 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 /// `20 Mbit/s`, `1.5 Gbit/s`, `800 kbit/s`, `300 bit/s`.
-pub fn fmt_rate(bits_per_sec: u64) -> String {
+fn fmt_rate(bits_per_sec: u64) -> String {
     let r = bits_per_sec as f64;
     let (v, unit) = if r >= 1e9 {
         (r / 1e9, "Gbit/s")

@@ -38,7 +38,7 @@ impl Node {
     /// ...` run in the node. `"lo"` is accepted too.
     ///
     /// ```no_run
-    /// # async fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// # #[allow(dead_code)] async fn f(net: netns_test::Net) -> netns_test::Result<()> {
     /// let eth0 = net.node("a").link("eth0");
     /// eth0.down().await?;
     /// eth0.up().await?;
@@ -71,7 +71,7 @@ impl Node {
     ///
     /// ```no_run
     /// use netns_test::nft::Ruleset;
-    /// # fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// # #[allow(dead_code)] fn f(net: netns_test::Net) -> netns_test::Result<()> {
     /// let router = net.node("router");
     /// // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
     /// router.nft().apply(&Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")))?;

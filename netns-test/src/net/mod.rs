@@ -551,7 +551,7 @@ impl Node {
     /// the error names the package that provides it.
     ///
     /// ```no_run
-    /// # fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// # #[allow(dead_code)] fn f(net: netns_test::Net) -> netns_test::Result<()> {
     /// let routes = net.node("con1").output("ip", ["route"])?;
     /// assert!(routes.contains("default via 172.17.0.1 dev eth0"));
     /// let mac = net.node("con1").output("cat", ["/sys/class/net/eth0/address"])?;

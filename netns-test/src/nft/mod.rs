@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use netns_test::nft::{Hook, Policy, Proto, Rule, Ruleset};
-//! # fn demo(net: netns_test::Net) -> netns_test::Result<()> {
+//! # #[allow(dead_code)] fn demo(net: netns_test::Net) -> netns_test::Result<()> {
 //! let rules = Ruleset::new()
 //!     // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
 //!     .nat_masquerade("192.168.1.0/24", Some("lan"))
@@ -644,7 +644,7 @@ impl ChainKind {
 /// namespace. Install it with [`apply`]; print it (`{}`) to see the nft text it stands for.
 ///
 /// ```
-/// use netns_test::nft::{NatMode, Policy, Proto, Ruleset};
+/// use netns_test::nft::{Policy, Proto, Ruleset};
 /// let rules = Ruleset::new()
 ///     .nat_masquerade("10.1.1.0/24", Some("samplebr"))
 ///     .dnat(Proto::Tcp, None, 8080, "172.17.0.2:80".parse().unwrap())

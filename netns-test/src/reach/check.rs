@@ -245,7 +245,6 @@ impl Node {
     ///
     /// ```no_run
     /// # use netns_test::{netns_test, presets, Net};
-    /// use netns_test::reach::Target;
     ///
     /// #[netns_test(topology = presets::bridge_pair())]
     /// async fn a_pings_b(net: Net) -> Result<(), netns_test::reach::ReachError> {

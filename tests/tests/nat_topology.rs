@@ -80,6 +80,41 @@ async fn without_masquerade_the_server_sees_the_lan_address(net: Net) -> std::io
     Ok(())
 }
 
+/// A router whose LAN has an IPv4 and an IPv6 subnet, without NAT, on an internet whose
+/// IPv4 subnet's text sorts before its IPv6 one's.
+fn dual_stack_routed_lan() -> Topology {
+    Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| {
+            b.no_gateway().ipv6("2001:db8:1::/64")
+        })
+        .bridge_with("lan", "192.168.1.0/24", |b| {
+            b.in_node("router").ipv6("fd00:1::/64")
+        })
+        .router("router", |n| n.on("internet"))
+        .node("pc", |n| n.on("lan"))
+        .node("public", |n| n.on("internet"))
+}
+
+/// Both families of a routed LAN are reachable from the public side: the public node has a
+/// route to each of the LAN's subnets, not to whichever sorted first.
+#[netns_test(topology = dual_stack_routed_lan())]
+async fn a_dual_stack_routed_lan_is_reached_over_both_families(net: Net) -> anyhow::Result<()> {
+    let (public, pc) = (net.node("public"), net.node("pc"));
+    let pc6 = pc.ip6().expect("pc has an IPv6 address");
+    public.assert_reaches(pc.ip(), Probe::Icmp).await;
+    public
+        .assert_reaches(std::net::IpAddr::V6(pc6), Probe::Icmp)
+        .await;
+    let routes = public.route().list().await?;
+    for lan in ["192.168.1.0/24", "fd00:1::/64"] {
+        assert!(
+            routes.iter().any(|r| r.dest.to_string() == lan),
+            "public has no route to {lan}: {routes:?}"
+        );
+    }
+    Ok(())
+}
+
 fn internal_and_normal() -> Topology {
     Topology::new()
         .bridge_with("backend", "172.30.0.0/24", |b| b.internal())

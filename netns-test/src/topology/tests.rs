@@ -437,3 +437,47 @@ fn nodes_with_the_same_names_view_know_the_same_names() {
         assert!(con.is_some_and(|c| p.names_view(c).is_some()));
     }
 }
+
+/// A router whose LAN has an IPv4 and an IPv6 subnet and no NAT: the public node gets a
+/// route to both, however the subnets' texts sort (the IPv4 internet first, then the IPv6
+/// one first).
+#[test]
+fn a_dual_stack_routed_lan_gets_routes_for_both_families() {
+    for (wan4, wan6) in [
+        ("198.51.100.0/24", "2001:db8:1::/64"),
+        ("203.0.113.0/24", "2001:db8:1::/64"),
+        ("10.9.0.0/24", "fd00:9::/64"),
+    ] {
+        let p = Topology::new()
+            .bridge_with("internet", wan4, |b| b.no_gateway().ipv6(wan6))
+            .bridge_with("lan", "192.168.1.0/24", |b| {
+                b.in_node("r").ipv6("fd00:1::/64")
+            })
+            .router("r", |n| n.on("internet"))
+            .node("pc", |n| n.on("lan"))
+            .node("public", |n| n.on("internet"))
+            .plan()
+            .unwrap();
+        let public = p.node_index("public").unwrap();
+        let r = p.node("r").unwrap();
+        let r_ips: Vec<IpAddr> = r
+            .ifaces
+            .iter()
+            .filter(|i| i.network == "internet")
+            .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+            .collect();
+        for lan in ["192.168.1.0/24", "fd00:1::/64"] {
+            let route = p
+                .routes
+                .iter()
+                .find(|x| x.node == public && x.dest.to_string() == lan);
+            let route = route.unwrap_or_else(|| {
+                panic!(
+                    "internet {wan4} + {wan6}: no route to {lan}\n{}",
+                    p.summary()
+                )
+            });
+            assert!(r_ips.contains(&route.via), "{route:?} via r: {r_ips:?}");
+        }
+    }
+}

@@ -53,6 +53,10 @@
 //! punching fails although both NATs are "endpoint-independent", for as long as alice
 //! keeps sending and 30 s after (`nf_conntrack_udp_timeout`). With the drop the entry is
 //! never confirmed, and the order in which the first punches arrive does not matter.
+//! The topology adds such a guard to every NAT router of its own accord
+//! (`Ruleset::wan_guard`; `tests/tests/hole_punch_reliability.rs` punches through it
+//! many times over); the rules here show it by hand, and the open-WAN case turns the
+//! topology's off with `no_wan_guard()`.
 //!
 //! | test | shows |
 //! | --- | --- |
@@ -68,6 +72,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netns_test::nft::{Hook, NatMode, Proto, Rule, Ruleset};
+use netns_test::topology::NodeBuilder;
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
@@ -93,8 +98,9 @@ const LATE: Duration = Duration::from_secs(1);
 enum Wan {
     /// `iifname "wan" drop` after accepting established flows: a home router's WAN zone.
     DropUnsolicited,
-    /// No input filter: the router answers unsolicited packets itself (ICMP port
-    /// unreachable), and their conntrack entries stay.
+    /// No input filter, neither this one nor the topology's (`no_wan_guard()`): the
+    /// router answers unsolicited packets itself (ICMP port unreachable), and their
+    /// conntrack entries stay.
     Open,
 }
 
@@ -120,6 +126,15 @@ fn home_router(rules: Ruleset, lan: &str, wan_ip: Ipv4Addr, mode: NatMode, wan: 
     }
 }
 
+/// With [`Wan::Open`], also without the topology's own guard of a NAT router's WAN side
+/// (`Ruleset::wan_guard`, which drops the same packets as [`Wan::DropUnsolicited`]).
+fn open_wan(n: NodeBuilder, wan: Wan) -> NodeBuilder {
+    match wan {
+        Wan::Open => n.no_wan_guard(),
+        Wan::DropUnsolicited => n,
+    }
+}
+
 /// The internet (server, eve and the two routers' WAN sides on one bridge without a
 /// gateway) and two LANs, each a bridge inside its router.
 fn two_nats(a: NatMode, b: NatMode, wan: Wan) -> Topology {
@@ -134,12 +149,16 @@ fn two_nats(a: NatMode, b: NatMode, wan: Wan) -> Topology {
             br.in_node("nat_b").masquerade()
         })
         .router("nat_a", |n| {
-            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
-                .firewall(|r| home_router(r, "192.168.1.0/24", NAT_A, a, wan))
+            let n = n
+                .on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+                .firewall(|r| home_router(r, "192.168.1.0/24", NAT_A, a, wan));
+            open_wan(n, wan)
         })
         .router("nat_b", |n| {
-            n.on_with("internet", |i| i.name("wan").ip("198.51.100.2"))
-                .firewall(|r| home_router(r, "192.168.2.0/24", NAT_B, b, wan))
+            let n = n
+                .on_with("internet", |i| i.name("wan").ip("198.51.100.2"))
+                .firewall(|r| home_router(r, "192.168.2.0/24", NAT_B, b, wan));
+            open_wan(n, wan)
         })
         .node("server", |n| n.on_ip("internet", "198.51.100.10"))
         .node("eve", |n| n.on_ip("internet", "198.51.100.66"))

@@ -42,7 +42,7 @@
 //! [`BridgeBuilder::hairpin`]: netns_test::topology::BridgeBuilder::hairpin
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -160,10 +160,11 @@ async fn start_reflector(node: &Node, addr: SocketAddr) -> anyhow::Result<()> {
 /// Datagrams received: source and text.
 type Received = Vec<(SocketAddr, String)>;
 
-/// A UDP socket bound inside a node.
+/// A UDP socket bound inside a node, with every datagram any of its methods read.
 struct Udp {
     node: Node,
     sock: Arc<UdpSocket>,
+    log: Arc<Mutex<Received>>,
 }
 
 impl Udp {
@@ -172,12 +173,13 @@ impl Udp {
         Ok(Udp {
             node: node.clone(),
             sock: Arc::new(sock),
+            log: Arc::default(),
         })
     }
 
     /// Asks the reflector at `to` which endpoint it sees: up to 5 tries, 100 ms apart.
     async fn seen_by(&self, to: SocketAddr) -> anyhow::Result<SocketAddr> {
-        let sock = self.sock.clone();
+        let (sock, log) = (self.sock.clone(), self.log.clone());
         let name = self.node.name().to_string();
         self.node
             .run(async move {
@@ -188,6 +190,7 @@ impl Udp {
                     while let Ok(got) = timeout_at(deadline, sock.recv_from(&mut buf)).await {
                         let (n, from) = got?;
                         let text = String::from_utf8_lossy(&buf[..n]);
+                        log.lock().unwrap().push((from, text.to_string()));
                         if let (true, Some(seen)) = (from == to, text.strip_prefix("SEEN ")) {
                             return Ok(seen.parse()?);
                         }
@@ -209,13 +212,20 @@ impl Udp {
 
     /// Everything that arrives within `window`, sorted.
     async fn receive_for(&self, window: Duration) -> Received {
+        self.receive_until(Instant::now() + window).await
+    }
+
+    /// Everything that arrives until `deadline` (what is queued already, if it has
+    /// passed), sorted.
+    async fn receive_until(&self, deadline: Instant) -> Received {
         let sock = self.sock.clone();
         let mut got = self
             .node
             .run(async move {
                 let mut got = Vec::new();
                 let mut buf = [0u8; 512];
-                let deadline = Instant::now() + window;
+                // A timeout polls the read before its deadline: queued datagrams are read
+                // even once the deadline has passed.
                 while let Ok(Ok((n, from))) = timeout_at(deadline, sock.recv_from(&mut buf)).await {
                     got.push((from, String::from_utf8_lossy(&buf[..n]).into_owned()));
                 }
@@ -223,12 +233,33 @@ impl Udp {
             })
             .await;
         got.sort();
+        self.log.lock().unwrap().extend(got.iter().cloned());
         got
+    }
+
+    /// Fails if a datagram with one of the texts `unsolicited` ever reached the socket:
+    /// read by any method so far, or arriving until [`LATE`] after `sent`. A negative
+    /// check's [`WINDOW`] is short; a datagram that was only slow fails the test too.
+    async fn assert_never_got(&self, sent: Instant, unsolicited: &[&str]) {
+        self.receive_until(sent + LATE).await;
+        let log = self.log.lock().unwrap();
+        let late: Vec<_> = log
+            .iter()
+            .filter(|(_, text)| unsolicited.contains(&text.as_str()))
+            .collect();
+        assert!(
+            late.is_empty(),
+            "{} got unsolicited datagrams after the check's window: {late:?}",
+            self.node.name()
+        );
     }
 }
 
 /// Long enough for a datagram inside one machine to have arrived or been dropped.
 const WINDOW: Duration = Duration::from_millis(200);
+/// How long after sending a datagram a negative check still looks for it: one that
+/// arrives after [`WINDOW`] on a slow machine must fail the test, not pass it.
+const LATE: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------
 // Mapping (RFC 5780 section 4.3).
@@ -291,14 +322,18 @@ async fn address_and_port_dependent_mapping_shows_each_destination_another_port(
 // ---------------------------------------------------------------------------------------
 // Filtering (RFC 5780 section 4.4).
 
-/// What [`filtering_test`] saw: alice's public endpoint, alice's and eve's sockets, and
-/// what reached alice unsolicited.
+/// What [`filtering_test`] saw: alice's public endpoint, alice's and eve's sockets, what
+/// reached alice unsolicited within [`WINDOW`], and when it was sent.
 struct Knocked {
     public: SocketAddr,
     alice: Udp,
     eve: Udp,
     got: Received,
+    sent: Instant,
 }
+
+/// The texts [`filtering_test`] sends to alice unsolicited.
+const UNSOLICITED: [&str; 2] = ["from eve", "from the server's other port"];
 
 /// alice talks to the server's primary port and learns her public endpoint; then eve
 /// (another address and port) and the server's alternate port (same address, other port)
@@ -316,16 +351,16 @@ async fn filtering_test(net: &Net) -> anyhow::Result<Knocked> {
         at(NAT_WAN, ALICE_PORT),
         "endpoint-independent mapping"
     );
-    eve.send(public, "from eve").await?;
-    alternate
-        .send(public, "from the server's other port")
-        .await?;
+    let sent = Instant::now();
+    eve.send(public, UNSOLICITED[0]).await?;
+    alternate.send(public, UNSOLICITED[1]).await?;
     let got = alice.receive_for(WINDOW).await;
     Ok(Knocked {
         public,
         alice,
         eve,
         got,
+        sent,
     })
 }
 
@@ -336,6 +371,8 @@ async fn address_and_port_dependent_filtering_keeps_strangers_out(net: Net) -> a
     assert_eq!(k.got, [], "nothing unsolicited gets in");
     // The endpoint alice talked to still does: its answers are replies.
     assert_eq!(k.alice.seen_by(at(SERVER_IP, PRIMARY)).await?, k.public);
+    // Nor did they arrive late (read meanwhile, or queued until a second after sending).
+    k.alice.assert_never_got(k.sent, &UNSOLICITED).await;
     // It is the filtering that kept eve out, nothing on the way: with the NAT's rules
     // opened for anyone (endpoint-independent filtering added at run time), the same
     // datagram from eve gets in.

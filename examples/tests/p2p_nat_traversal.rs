@@ -53,6 +53,10 @@
 //! punching fails although both NATs are "endpoint-independent", for as long as alice
 //! keeps sending and 30 s after (`nf_conntrack_udp_timeout`). With the drop the entry is
 //! never confirmed, and the order in which the first punches arrive does not matter.
+//! The topology adds such a guard to every NAT router of its own accord
+//! (`Ruleset::wan_guard`; `tests/tests/hole_punch_reliability.rs` punches through it
+//! many times over); the rules here show it by hand, and the open-WAN case turns the
+//! topology's off with `no_wan_guard()`.
 //!
 //! | test | shows |
 //! | --- | --- |
@@ -64,10 +68,11 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use netns_test::nft::{Hook, NatMode, Proto, Rule, Ruleset};
+use netns_test::topology::NodeBuilder;
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::net::UdpSocket;
 use tokio::time::{timeout_at, Instant};
@@ -82,14 +87,20 @@ const PEER_PORT: u16 = 4000;
 /// How many punches each peer sends, and how far apart: 10 x 50 ms, half a second.
 const PUNCHES: u32 = 10;
 const PUNCH_INTERVAL: Duration = Duration::from_millis(50);
+/// Long enough for a datagram inside one machine to have arrived or been dropped.
+const WINDOW: Duration = Duration::from_millis(200);
+/// How long after sending a datagram a negative check still looks for it: one that
+/// arrives after [`WINDOW`] on a slow machine must fail the test, not pass it.
+const LATE: Duration = Duration::from_secs(1);
 
 /// Whether a NAT router drops unsolicited packets arriving on its WAN interface.
 #[derive(Clone, Copy)]
 enum Wan {
     /// `iifname "wan" drop` after accepting established flows: a home router's WAN zone.
     DropUnsolicited,
-    /// No input filter: the router answers unsolicited packets itself (ICMP port
-    /// unreachable), and their conntrack entries stay.
+    /// No input filter, neither this one nor the topology's (`no_wan_guard()`): the
+    /// router answers unsolicited packets itself (ICMP port unreachable), and their
+    /// conntrack entries stay.
     Open,
 }
 
@@ -115,6 +126,15 @@ fn home_router(rules: Ruleset, lan: &str, wan_ip: Ipv4Addr, mode: NatMode, wan: 
     }
 }
 
+/// With [`Wan::Open`], also without the topology's own guard of a NAT router's WAN side
+/// (`Ruleset::wan_guard`, which drops the same packets as [`Wan::DropUnsolicited`]).
+fn open_wan(n: NodeBuilder, wan: Wan) -> NodeBuilder {
+    match wan {
+        Wan::Open => n.no_wan_guard(),
+        Wan::DropUnsolicited => n,
+    }
+}
+
 /// The internet (server, eve and the two routers' WAN sides on one bridge without a
 /// gateway) and two LANs, each a bridge inside its router.
 fn two_nats(a: NatMode, b: NatMode, wan: Wan) -> Topology {
@@ -129,12 +149,16 @@ fn two_nats(a: NatMode, b: NatMode, wan: Wan) -> Topology {
             br.in_node("nat_b").masquerade()
         })
         .router("nat_a", |n| {
-            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
-                .firewall(|r| home_router(r, "192.168.1.0/24", NAT_A, a, wan))
+            let n = n
+                .on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+                .firewall(|r| home_router(r, "192.168.1.0/24", NAT_A, a, wan));
+            open_wan(n, wan)
         })
         .router("nat_b", |n| {
-            n.on_with("internet", |i| i.name("wan").ip("198.51.100.2"))
-                .firewall(|r| home_router(r, "192.168.2.0/24", NAT_B, b, wan))
+            let n = n
+                .on_with("internet", |i| i.name("wan").ip("198.51.100.2"))
+                .firewall(|r| home_router(r, "192.168.2.0/24", NAT_B, b, wan));
+            open_wan(n, wan)
         })
         .node("server", |n| n.on_ip("internet", "198.51.100.10"))
         .node("eve", |n| n.on_ip("internet", "198.51.100.66"))
@@ -196,11 +220,13 @@ async fn start_server(node: &Node) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A peer: its node and its UDP socket on port [`PEER_PORT`], bound inside the node.
+/// A peer: its node and its UDP socket on port [`PEER_PORT`], bound inside the node, with
+/// every datagram [`Peer::ask`] and [`Peer::receive_for`] read.
 struct Peer {
     name: String,
     node: Node,
     sock: Arc<UdpSocket>,
+    log: Arc<Mutex<Received>>,
 }
 
 impl Peer {
@@ -210,12 +236,13 @@ impl Peer {
             name: node.name().to_string(),
             node,
             sock: Arc::new(sock),
+            log: Arc::default(),
         })
     }
 
     /// Sends `msg` to the server and returns its answer: up to 10 tries, 100 ms apart.
     async fn ask(&self, msg: String) -> anyhow::Result<String> {
-        let sock = self.sock.clone();
+        let (sock, log) = (self.sock.clone(), self.log.clone());
         let name = self.name.clone();
         self.node
             .run(async move {
@@ -225,8 +252,10 @@ impl Peer {
                     let deadline = Instant::now() + Duration::from_millis(100);
                     while let Ok(got) = timeout_at(deadline, sock.recv_from(&mut buf)).await {
                         let (n, from) = got?;
+                        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        log.lock().unwrap().push((from, text.clone()));
                         if from == SERVER {
-                            return Ok(String::from_utf8_lossy(&buf[..n]).into_owned());
+                            return Ok(text);
                         }
                     }
                 }
@@ -275,18 +304,44 @@ impl Peer {
 
     /// Everything that arrives within `window`.
     async fn receive_for(&self, window: Duration) -> Received {
+        self.receive_until(Instant::now() + window).await
+    }
+
+    /// Everything that arrives until `deadline` (what is queued already, if it has passed).
+    async fn receive_until(&self, deadline: Instant) -> Received {
         let sock = self.sock.clone();
-        self.node
+        let got = self
+            .node
             .run(async move {
                 let mut got = Vec::new();
                 let mut buf = [0u8; 512];
-                let deadline = Instant::now() + window;
+                // A timeout polls the read before its deadline: queued datagrams are read
+                // even once the deadline has passed.
                 while let Ok(Ok((n, from))) = timeout_at(deadline, sock.recv_from(&mut buf)).await {
                     got.push((from, String::from_utf8_lossy(&buf[..n]).into_owned()));
                 }
                 got
             })
-            .await
+            .await;
+        self.log.lock().unwrap().extend(got.iter().cloned());
+        got
+    }
+
+    /// Fails if a datagram with one of the texts `unsolicited` ever reached the socket:
+    /// read by any method so far, or arriving until [`LATE`] after `sent`. A negative
+    /// check's [`WINDOW`] is short; a datagram that was only slow fails the test too.
+    async fn assert_never_got(&self, sent: Instant, unsolicited: &[&str]) {
+        self.receive_until(sent + LATE).await;
+        let log = self.log.lock().unwrap();
+        let late: Vec<_> = log
+            .iter()
+            .filter(|(_, text)| unsolicited.contains(&text.as_str()))
+            .collect();
+        assert!(
+            late.is_empty(),
+            "{} got unsolicited datagrams after the check's window: {late:?}",
+            self.name
+        );
     }
 
     /// Sends one datagram to `to`.
@@ -473,17 +528,23 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
 
     // alice has a flow to server:3478 only. Knowing her public endpoint is not enough:
     // - eve, another address, sends to it;
-    eve.send(public, "unsolicited from eve").await?;
-    eve.send(public, "unsolicited from eve, again").await?;
+    let unsolicited = [
+        "unsolicited from eve",
+        "unsolicited from eve, again",
+        "from server:3479",
+    ];
+    let sent = Instant::now();
+    eve.send(public, unsolicited[0]).await?;
+    eve.send(public, unsolicited[1]).await?;
     // - the server itself sends from another port (3479): same address, other port.
     let other = Arc::new(server.run(UdpSocket::bind((SERVER_IP, 3479))).await?);
     let from_3479 = |msg: &'static str| {
         let other = other.clone();
         server.run(async move { other.send_to(msg.as_bytes(), public).await })
     };
-    from_3479("from server:3479").await?;
+    from_3479(unsolicited[2]).await?;
     // Everything above has long arrived, or been dropped, in this window.
-    let got = alice.receive_for(Duration::from_millis(200)).await;
+    let got = alice.receive_for(WINDOW).await;
     assert_eq!(
         got,
         [],
@@ -491,20 +552,22 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
     );
     // The endpoint alice talked to, server:3478, does get in: its answers are replies.
     assert_eq!(alice.lookup("alice").await?, public);
+    // Nor did they arrive late (read meanwhile, or queued until a second after sending).
+    alice.assert_never_got(sent, &unsolicited).await;
 
     // Once alice sends to eve, eve's endpoint may answer: the filter opens per endpoint.
     let eve_at = SocketAddr::from((EVE, PEER_PORT));
     alice.send(eve_at, "hello eve").await?;
-    let eve_got = eve.receive_for(Duration::from_millis(200)).await;
+    let eve_got = eve.receive_for(WINDOW).await;
     assert_eq!(eve_got, [(public, "hello eve".to_string())]);
     eve.send(public, "hello alice").await?;
-    let got = alice.receive_for(Duration::from_millis(200)).await;
+    let got = alice.receive_for(WINDOW).await;
     assert_eq!(got, [(eve_at, "hello alice".to_string())]);
     // The same for the server's other port.
     let other_at = SocketAddr::from((SERVER_IP, 3479));
     alice.send(other_at, "hello server:3479").await?;
     from_3479("hello alice, from server:3479").await?;
-    let got = alice.receive_for(Duration::from_millis(200)).await;
+    let got = alice.receive_for(WINDOW).await;
     assert_eq!(
         got,
         [(other_at, "hello alice, from server:3479".to_string())]

@@ -80,6 +80,97 @@ async fn without_masquerade_the_server_sees_the_lan_address(net: Net) -> std::io
     Ok(())
 }
 
+/// A router whose LAN has an IPv4 and an IPv6 subnet, without NAT, on an internet whose
+/// IPv4 subnet's text sorts before its IPv6 one's.
+fn dual_stack_routed_lan() -> Topology {
+    Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| {
+            b.no_gateway().ipv6("2001:db8:1::/64")
+        })
+        .bridge_with("lan", "192.168.1.0/24", |b| {
+            b.in_node("router").ipv6("fd00:1::/64")
+        })
+        .router("router", |n| n.on("internet"))
+        .node("pc", |n| n.on("lan"))
+        .node("public", |n| n.on("internet"))
+}
+
+/// Both families of a routed LAN are reachable from the public side: the public node has a
+/// route to each of the LAN's subnets, not to whichever sorted first.
+#[netns_test(topology = dual_stack_routed_lan())]
+async fn a_dual_stack_routed_lan_is_reached_over_both_families(net: Net) -> anyhow::Result<()> {
+    let (public, pc) = (net.node("public"), net.node("pc"));
+    let pc6 = pc.ip6().expect("pc has an IPv6 address");
+    public.assert_reaches(pc.ip(), Probe::Icmp).await;
+    public
+        .assert_reaches(std::net::IpAddr::V6(pc6), Probe::Icmp)
+        .await;
+    let routes = public.route().list().await?;
+    for lan in ["192.168.1.0/24", "fd00:1::/64"] {
+        assert!(
+            routes.iter().any(|r| r.dest.to_string() == lan),
+            "public has no route to {lan}: {routes:?}"
+        );
+    }
+    Ok(())
+}
+
+/// [`presets::nat_lan_wan`] with a LAN host `web` whose TCP port 80 is published as the
+/// router's 8080.
+fn nat_lan_wan_published() -> Topology {
+    presets::nat_lan_wan(0).node("web", |n| n.on("lan").publish(8080, 80))
+}
+
+/// A masquerading router is a home router towards its WAN side: new connections to the
+/// router itself from outside are dropped (no reset, no port unreachable, and no conntrack
+/// entry left behind), unless the router runs a service there; published ports, replies and
+/// ICMP pass, and the LAN side is untouched.
+#[netns_test(topology = nat_lan_wan_published())]
+async fn a_masquerading_router_drops_unsolicited_traffic_to_itself_but_serves_its_services(
+    net: Net,
+) -> anyhow::Result<()> {
+    let (router, server, web) = (net.node("router"), net.node("server"), net.node("web"));
+    let wan = router.ip_on("router<->server")?;
+    let wait = Duration::from_millis(700);
+
+    // Positive controls: the router answers pings from outside, and a published port
+    // reaches the LAN host behind it.
+    server.assert_reaches(wan, Probe::Icmp).await;
+    let listener = web.run(tokio::net::TcpListener::bind("0.0.0.0:80")).await?;
+    web.spawn(async move { while listener.accept().await.is_ok() {} });
+    server.assert_reaches(wan, Probe::Tcp(8080)).await;
+
+    // Closed ports of the router: silence from outside, where a plain Linux box refuses.
+    for probe in [Probe::Tcp(9), Probe::Udp(9)] {
+        let r = server.reach(wan, probe).within(wait).result().await;
+        assert_eq!(r.outcome, Outcome::Timeout, "{r}");
+    }
+    let ours = router
+        .nft()
+        .conntrack()?
+        .into_iter()
+        .find(|e| e.orig.src == server.ip() && e.orig.dst == wan && e.orig.dport == 9);
+    assert_eq!(ours, None, "a dropped packet must leave no conntrack entry");
+    // From the LAN, the same ports refuse, as before.
+    let lan_side = router.ip_on("lan")?;
+    let r = web
+        .reach(lan_side, Probe::Tcp(9))
+        .within(wait)
+        .result()
+        .await;
+    assert_eq!(r.outcome, Outcome::Refused, "{r}");
+
+    // Services the router runs itself are reached from outside: TCP and UDP.
+    let listener = router
+        .run(tokio::net::TcpListener::bind("0.0.0.0:7000"))
+        .await?;
+    router.spawn(async move { while listener.accept().await.is_ok() {} });
+    let _echo = router.udp_echo(7001)?;
+    server.assert_reaches(wan, Probe::Tcp(7000)).await;
+    server.assert_reaches(wan, Probe::Udp(7001)).await;
+    Ok(())
+}
+
 fn internal_and_normal() -> Topology {
     Topology::new()
         .bridge_with("backend", "172.30.0.0/24", |b| b.internal())

@@ -37,6 +37,54 @@ async fn the_link_handle_takes_an_interface_down_and_up(net: Net) -> anyhow::Res
     Ok(())
 }
 
+/// A dual-stack LAN behind a router, and a server on the far side reached only through the
+/// LAN node's default routes.
+fn dual_stack_lan_and_server() -> Topology {
+    Topology::new()
+        .bridge_with("lan", "192.168.1.0/24", |b| {
+            b.in_node("router").ipv6("fd00:1::/64")
+        })
+        .bridge_with("internet", "198.51.100.0/24", |b| {
+            b.no_gateway().ipv6("2001:db8:1::/64")
+        })
+        .router("router", |n| n.on("internet"))
+        .node("pc", |n| n.on("lan"))
+        .node("server", |n| n.on("internet"))
+}
+
+/// The kernel drops every route through a link that goes down (and its IPv6 addresses):
+/// `up()` puts back those the topology gave, so the default routes work again.
+#[netns_test(topology = dual_stack_lan_and_server())]
+async fn the_link_handle_restores_the_default_routes_when_the_link_comes_back(
+    net: Net,
+) -> anyhow::Result<()> {
+    let (pc, server) = (net.node("pc"), net.node("server"));
+    let server6 = IpAddr::V6(server.ip6().expect("server has an IPv6 address"));
+    pc.assert_reaches(server.ip(), Probe::Icmp).await;
+    pc.assert_reaches(server6, Probe::Icmp).await;
+    let defaults = |routes: &[netns_test::RouteEntry]| {
+        routes.iter().filter(|r| r.dest.prefix_len() == 0).count()
+    };
+    assert_eq!(defaults(&pc.route().list().await?), 2);
+
+    let eth0 = pc.link("eth0");
+    eth0.down().await?;
+    let routes = pc.route().list().await?;
+    ensure!(
+        defaults(&routes) == 0,
+        "the kernel kept a default route: {routes:?}"
+    );
+    eth0.up().await?;
+    let routes = pc.route().list().await?;
+    ensure!(defaults(&routes) == 2, "after up: {routes:?}");
+    pc.assert_reaches(server.ip(), Probe::Icmp).await;
+    pc.assert_reaches(server6, Probe::Icmp).await;
+    // Up again while up: nothing to restore, and not an error.
+    eth0.up().await?;
+    pc.assert_reaches(server.ip(), Probe::Icmp).await;
+    Ok(())
+}
+
 #[netns_test(topology = presets::bridge_pair())]
 async fn the_addr_handle_adds_and_removes_an_address(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));

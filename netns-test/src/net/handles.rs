@@ -96,14 +96,60 @@ impl LinkHandle {
         &self.name
     }
 
-    /// Brings the interface up (`ip link set IFACE up`).
+    /// Brings the interface up (`ip link set IFACE up`), and puts back what the kernel
+    /// removed when it went down, as when a cable is plugged back in: the IPv6 addresses
+    /// the topology gave the interface, and the routes the topology planned through it
+    /// (the default route among them). Those still there are left as they are; routes
+    /// and addresses added at run time are not restored.
     pub async fn up(&self) -> Result<()> {
-        self.set(true).await
+        self.set(true).await?;
+        self.restore_planned().await
     }
 
     /// Takes the interface down (`ip link set IFACE down`).
     pub async fn down(&self) -> Result<()> {
         self.set(false).await
+    }
+
+    /// Adds again the planned IPv6 addresses of the interface and the planned routes whose
+    /// next hop is on one of its subnets (the kernel keeps IPv4 addresses on a link that
+    /// goes down, but drops its IPv6 ones and every route through it).
+    async fn restore_planned(&self) -> Result<()> {
+        let (Some(net), Ok(iface)) = (self.node.network(), self.node.iface(&self.name)) else {
+            // `lo`, a device made at run time, or a network already torn down.
+            return Ok(());
+        };
+        let plan = net.plan();
+        let Some(me) = plan.node_index(self.node.name()) else {
+            return Ok(());
+        };
+        let owner = plan.nodes[me].net_of.unwrap_or(me);
+        let sharing = |i: usize| i == owner || plan.nodes[i].net_of == Some(owner);
+        let nl = self.node.netlink();
+        let exists = |r: std::result::Result<(), rtnetlink::Error>| match r {
+            Err(e) if kernel::tc::errno(&e) == Some(libc::EEXIST) => Ok(()),
+            r => r,
+        };
+        for addr in iface.addrs.iter().filter(|a| a.addr().is_ipv6()) {
+            exists(kernel::add_address(nl, iface.index, *addr).await).map_err(nl_err(
+                &self.node,
+                format!("{} up: restoring its address {addr}", self.name),
+            ))?;
+        }
+        let routes = plan
+            .routes
+            .iter()
+            .filter(|r| sharing(r.node) && iface.addrs.iter().any(|a| a.contains(&r.via)));
+        for r in routes {
+            exists(kernel::add_route(nl, r.dest, r.via).await).map_err(nl_err(
+                &self.node,
+                format!(
+                    "{} up: restoring the route {} via {}",
+                    self.name, r.dest, r.via
+                ),
+            ))?;
+        }
+        Ok(())
     }
 
     async fn set(&self, up: bool) -> Result<()> {

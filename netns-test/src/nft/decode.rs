@@ -32,6 +32,7 @@ const NFT_CT_STATUS: u32 = 2;
 const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
 const NFTA_FIB_F_DADDR: u32 = 1 << 1;
 const RTN_LOCAL: u32 = 2;
+const NFT_SOCKET_TRANSPARENT: u32 = 0;
 const NFT_REJECT_TCP_RST: u32 = 1;
 const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
@@ -86,6 +87,10 @@ pub(crate) enum Ex {
         dreg: u32,
         result: u32,
         flags: u32,
+    },
+    Socket {
+        key: u32,
+        dreg: u32,
     },
     Reject {
         kind: u32,
@@ -218,6 +223,10 @@ fn ex_of(name: &str, bytes: &[u8]) -> Option<Ex> {
             dreg: f.u32(1)?,
             result: f.u32(2)?,
             flags: f.u32(3)?,
+        },
+        "socket" => Ex::Socket {
+            key: f.u32(1)?,
+            dreg: f.u32(2)?,
         },
         "reject" => Ex::Reject {
             kind: f.u32(1)?,
@@ -433,6 +442,14 @@ fn candidate(exprs: &[Ex]) -> Option<Rule> {
             }, c, ..] => {
                 (is_cmp(c, NFT_CMP_EQ)? == RTN_LOCAL.to_ne_bytes()).then_some(())?;
                 (Match::DstLocal, 2)
+            }
+            [Ex::Socket {
+                key: NFT_SOCKET_TRANSPARENT,
+                dreg: 1,
+            }, lo, hi, ..] => {
+                (is_cmp(lo, NFT_CMP_GTE)? == [0] && is_cmp(hi, NFT_CMP_LTE)? == [1])
+                    .then_some(())?;
+                (Match::Socket, 3)
             }
             _ => break,
         };

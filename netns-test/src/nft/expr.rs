@@ -3,7 +3,7 @@
 //! The expressions are those `nft` itself generates (see `nft --debug=netlink`); their
 //! attributes are defined in the kernel's `include/uapi/linux/netfilter/nf_tables.h`.
 //! Expressions netlink-packet-netfilter knows (meta, payload, cmp, bitwise, immediate) use
-//! its types; the others (ct, fib, counter, reject, masq, nat) are encoded here.
+//! its types; the others (ct, fib, socket, counter, reject, masq, nat) are encoded here.
 
 use std::net::IpAddr;
 
@@ -70,6 +70,11 @@ const NFT_NAT_DNAT: u32 = 1;
 // nf_nat.h range flags
 const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
 const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+
+// enum nft_socket_attributes / nft_socket_keys
+const NFTA_SOCKET_KEY: u16 = 1;
+const NFTA_SOCKET_DREG: u16 = 2;
+const NFT_SOCKET_TRANSPARENT: u32 = 0;
 
 /// `NFTNL_UDATA_RULE_COMMENT` (libnftnl): the TLV type `nft` shows as `comment "..."`.
 pub(crate) const UDATA_RULE_COMMENT: u8 = 0;
@@ -288,6 +293,19 @@ pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
                     ],
                 ));
                 e.push(cmp(Operator::Equal, RTN_LOCAL.to_ne_bytes().to_vec()));
+            }
+            Match::Socket => {
+                // The expression ends the rule where there is no socket; where there is
+                // one, its transparent flag (0 or 1) is in the register.
+                e.push(other(
+                    "socket",
+                    vec![
+                        u32_nla(NFTA_SOCKET_KEY, NFT_SOCKET_TRANSPARENT),
+                        u32_nla(NFTA_SOCKET_DREG, 1),
+                    ],
+                ));
+                e.push(cmp(Operator::GreatherThanEqual, vec![0]));
+                e.push(cmp(Operator::LessThanEqual, vec![1]));
             }
             Match::Iface { .. } | Match::Proto(_) | Match::Invalid(_) => {}
         }

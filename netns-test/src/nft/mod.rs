@@ -250,6 +250,8 @@ enum Match {
     DstLocal,
     /// `ct status dnat` (a mask of IPS_* bits).
     CtStatus(u32),
+    /// `socket transparent 0-1`: a socket of this namespace would receive the packet.
+    Socket,
     /// An argument that did not parse; reported by `apply`.
     Invalid(String),
 }
@@ -283,7 +285,8 @@ enum Action {
 /// [`Rule::drop`] or [`Rule::reject`]; a rule without a verdict only counts packets.
 ///
 /// It prints (`{}`) in nft syntax, its matches in a fixed order whatever order they were
-/// added in: `iifname`, `ct`, addresses, `fib`, `oifname`, then protocol and ports. That
+/// added in: `iifname`, `ct`, addresses, `fib` and `socket`, `oifname`, then protocol
+/// and ports. That
 /// is also how [`list`] prints it when it reads it back from the kernel.
 ///
 /// ```
@@ -440,6 +443,15 @@ impl Rule {
     /// `fib daddr type local`).
     pub fn dst_local(self) -> Rule {
         self.with(Match::DstLocal)
+    }
+
+    /// A socket of this node would receive the packet: a listening TCP socket or a bound
+    /// UDP socket for its destination address and port, or the socket of the connection
+    /// it belongs to (nft `socket transparent 0-1`, the `socket` expression, which finds a
+    /// socket whether it is transparent or not; iptables `-m socket`). Only in the input
+    /// chain (and prerouting); needs `nft_socket` (`CONFIG_NFT_SOCKET`) in the kernel.
+    pub fn local_socket(self) -> Rule {
+        self.with(Match::Socket)
     }
 
     /// Part of a connection whose destination was rewritten by DNAT, such as one to a
@@ -822,6 +834,70 @@ impl Ruleset {
         let mut rule = Rule::new().ct_dnat().src(subnet).oif(lan_iface);
         rule.action = Action::Masquerade;
         self.push(ChainKind::NatPostrouting, rule)
+    }
+
+    /// A home router's input filter for what arrives from outside for the router itself:
+    /// new TCP and UDP connections to this node that come in on any interface but
+    /// `lan_ifaces` and `lo` are dropped, unless a socket of the node would receive them (a
+    /// service running on the router, see [`Rule::local_socket`]). Replies to the node's
+    /// own connections, forwarded traffic (published ports among it) and ICMP pass.
+    ///
+    /// ```text
+    /// iifname != "lan" iifname != "lo" ct state new socket transparent 0-1 counter accept
+    /// iifname != "lan" iifname != "lo" ct state new meta l4proto tcp counter drop
+    /// iifname != "lan" iifname != "lo" ct state new meta l4proto udp counter drop
+    /// ```
+    ///
+    /// Why a NAT needs it: connection tracking keeps (confirms) an entry for every packet
+    /// that survives all hooks. A peer's first hole-punching packet that reaches the NAT
+    /// before the host behind it has sent anything is delivered to the router itself, and
+    /// its entry is kept; the host's own flow to that peer then collides with the entry,
+    /// the NAT gives it another source port, and the peer's NAT drops everything from that
+    /// port. Dropped in the input hook, the packet leaves no entry. The topology adds
+    /// these rules to every router that masquerades or source-NATs (see
+    /// [`NodeBuilder::no_wan_guard`](crate::topology::NodeBuilder::no_wan_guard)).
+    ///
+    /// Needs `nft_socket` (`CONFIG_NFT_SOCKET`) in the kernel.
+    pub fn wan_guard(self, lan_ifaces: &[&str]) -> Ruleset {
+        let outside = || {
+            let rule = lan_ifaces
+                .iter()
+                .chain(&["lo"])
+                .fold(Rule::new(), |r, lan| r.not_iif(lan));
+            rule.ct_new()
+        };
+        self.filter(Hook::Input, outside().local_socket().accept())
+            .filter(Hook::Input, outside().proto(Proto::Tcp).drop())
+            .filter(Hook::Input, outside().proto(Proto::Udp).drop())
+    }
+
+    /// The interfaces this ruleset's source NAT rules name: those NATed traffic must not
+    /// leave through (`oifname != "lan"`: the LAN) and those it must (`oifname "wan"`:
+    /// the WAN). Hairpin rules (`ct status dnat`) are not source NAT towards outside and
+    /// are left out.
+    pub(crate) fn nat_ifaces(&self) -> (Vec<String>, Vec<String>) {
+        let (mut lan, mut wan) = (Vec::new(), Vec::new());
+        for (chain, rule) in &self.rules {
+            let snat = matches!(rule.action, Action::Masquerade | Action::Snat { .. });
+            let hairpin = rule.matches.iter().any(|m| matches!(m, Match::CtStatus(_)));
+            if *chain != ChainKind::NatPostrouting || !snat || hairpin {
+                continue;
+            }
+            for m in &rule.matches {
+                if let Match::Iface {
+                    out: true,
+                    name,
+                    neg,
+                } = m
+                {
+                    let side = if *neg { &mut lan } else { &mut wan };
+                    if !side.contains(name) {
+                        side.push(name.clone());
+                    }
+                }
+            }
+        }
+        (lan, wan)
     }
 
     /// The policy of a filter chain (`iptables -P INPUT|FORWARD|OUTPUT DROP`).

@@ -32,7 +32,7 @@ fn rank(m: &Match) -> u8 {
         Match::Iface { out: false, .. } => 0,
         Match::CtState(_) | Match::CtStatus(_) => 1,
         Match::Net { .. } => 2,
-        Match::DstLocal => 3,
+        Match::DstLocal | Match::Socket => 3,
         Match::Iface { out: true, .. } => 4,
         Match::Proto(_) | Match::Port { .. } => 5,
         Match::Invalid(_) => 6,
@@ -79,6 +79,7 @@ pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result 
                 words.push(format!("ct state {}", decode::ct_states(*mask).join(",")))
             }
             Match::DstLocal => words.push("fib daddr type local".into()),
+            Match::Socket => words.push("socket transparent 0-1".into()),
             Match::CtStatus(IPS_DST_NAT) => words.push("ct status dnat".into()),
             Match::CtStatus(mask) => words.push(format!("ct status & {mask:#x} != 0")),
             Match::Invalid(e) => words.push(format!("<invalid: {e}>")),

@@ -60,6 +60,12 @@ impl Failure {
             Some(libc::EPROTONOSUPPORT) => {
                 "hint: the kernel has no nfnetlink (CONFIG_NETFILTER_NETLINK, CONFIG_NF_TABLES)"
             }
+            Some(libc::ENOENT) if self.what.contains("socket transparent") => {
+                "hint: the kernel lacks nft_socket (CONFIG_NFT_SOCKET), which the rule's \
+                 `socket` match needs; a NAT router of a topology has it in its WAN guard \
+                 (Ruleset::wan_guard): declare the router with `no_wan_guard()` on such a \
+                 kernel"
+            }
             Some(libc::ENOENT) if self.what.contains("rule") => {
                 "hint: the kernel lacks an nf_tables expression this rule needs \
                  (CONFIG_NFT_NAT, CONFIG_NFT_MASQ, CONFIG_NFT_CT, CONFIG_NFT_FIB_INET, \
@@ -505,5 +511,31 @@ impl Nfnl {
             }
         }
         Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_nft_socket_is_named_with_the_way_out() {
+        let what = "adding rule #1 `iifname != \"lan\" iifname != \"lo\" ct state new socket \
+                    transparent 0-1 counter accept` to chain inet netns_test input";
+        let f = Failure::new(what, io::Error::from_raw_os_error(libc::ENOENT));
+        let text = f
+            .into_error("nf_tables (table inet netns_test)")
+            .to_string();
+        assert!(text.contains("CONFIG_NFT_SOCKET"), "{text}");
+        assert!(text.contains("no_wan_guard()"), "{text}");
+        // Other rules keep the general hint.
+        let f = Failure::new(
+            "adding rule #1 `counter masquerade`",
+            io::Error::from_raw_os_error(libc::ENOENT),
+        );
+        let text = f
+            .into_error("nf_tables (table inet netns_test)")
+            .to_string();
+        assert!(text.contains("CONFIG_NFT_MASQ"), "{text}");
     }
 }

@@ -96,6 +96,19 @@ impl NodeBuilder {
         self
     }
 
+    /// Leaves the node's WAN side open, as a plain Linux box rather than a home router:
+    /// without it, a node other than [`HOST`] that masquerades a bridge it holds (or whose
+    /// [`NodeBuilder::firewall`] source-NATs through a named interface) drops new TCP and
+    /// UDP connections addressed to itself from outside its LANs, unless one of its
+    /// sockets would receive them ([`crate::nft::Ruleset::wan_guard`]: what keeps hole
+    /// punching through it reliable). With this, such packets reach the node's stack,
+    /// which answers a closed port with a reset or ICMP port unreachable, and connection
+    /// tracking keeps an entry for each.
+    pub fn no_wan_guard(mut self) -> Self {
+        self.0.wan_guard = false;
+        self
+    }
+
     /// The node's own `/etc/resolv.conf`, seen by the programs started in it
     /// ([`crate::Node::command`]), like `/etc/netns/NAME/resolv.conf` for `ip netns exec`.
     /// Name lookups from Rust code in the node still use the node's name service.
@@ -338,6 +351,7 @@ pub(super) struct NodeSpec {
     pub(super) firewall: Option<Ruleset>,
     pub(super) resolv_conf: Option<String>,
     pub(super) keep_port_53_free: bool,
+    pub(super) wan_guard: bool,
 }
 
 impl NodeSpec {
@@ -353,6 +367,7 @@ impl NodeSpec {
             firewall: None,
             resolv_conf: None,
             keep_port_53_free: false,
+            wan_guard: true,
         }
     }
 }

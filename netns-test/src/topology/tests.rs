@@ -437,3 +437,110 @@ fn nodes_with_the_same_names_view_know_the_same_names() {
         assert!(con.is_some_and(|c| p.names_view(c).is_some()));
     }
 }
+
+/// A router whose LAN has an IPv4 and an IPv6 subnet and no NAT: the public node gets a
+/// route to both, however the subnets' texts sort (the IPv4 internet first, then the IPv6
+/// one first).
+#[test]
+fn a_dual_stack_routed_lan_gets_routes_for_both_families() {
+    for (wan4, wan6) in [
+        ("198.51.100.0/24", "2001:db8:1::/64"),
+        ("203.0.113.0/24", "2001:db8:1::/64"),
+        ("10.9.0.0/24", "fd00:9::/64"),
+    ] {
+        let p = Topology::new()
+            .bridge_with("internet", wan4, |b| b.no_gateway().ipv6(wan6))
+            .bridge_with("lan", "192.168.1.0/24", |b| {
+                b.in_node("r").ipv6("fd00:1::/64")
+            })
+            .router("r", |n| n.on("internet"))
+            .node("pc", |n| n.on("lan"))
+            .node("public", |n| n.on("internet"))
+            .plan()
+            .unwrap();
+        let public = p.node_index("public").unwrap();
+        let r = p.node("r").unwrap();
+        let r_ips: Vec<IpAddr> = r
+            .ifaces
+            .iter()
+            .filter(|i| i.network == "internet")
+            .flat_map(|i| i.addrs.iter().map(|a| a.addr()))
+            .collect();
+        for lan in ["192.168.1.0/24", "fd00:1::/64"] {
+            let route = p
+                .routes
+                .iter()
+                .find(|x| x.node == public && x.dest.to_string() == lan);
+            let route = route.unwrap_or_else(|| {
+                panic!(
+                    "internet {wan4} + {wan6}: no route to {lan}\n{}",
+                    p.summary()
+                )
+            });
+            assert!(r_ips.contains(&route.via), "{route:?} via r: {r_ips:?}");
+        }
+    }
+}
+
+/// A router that masquerades its LAN (or source-NATs through a named WAN interface) gets
+/// a home router's input filter for its WAN side; the host (Docker's model) and a router
+/// with `no_wan_guard()` do not.
+#[test]
+fn nat_routers_guard_their_wan_side() {
+    let guard_of = |t: Topology, node: &str| -> Option<String> {
+        let p = t.plan().unwrap();
+        let rules = p.node(node).unwrap().rules.as_ref()?.to_string();
+        rules.contains("socket transparent 0-1").then_some(rules)
+    };
+    let home = |no_guard: bool| {
+        Topology::new()
+            .bridge_with("lan", "192.168.1.0/24", |b| b.in_node("r").masquerade())
+            .router("r", |n| {
+                let n = n.on_with("internet", |i| i.name("wan"));
+                if no_guard {
+                    n.no_wan_guard()
+                } else {
+                    n
+                }
+            })
+            .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
+    };
+    let rules = guard_of(home(false), "r").expect("r guards its WAN side");
+    for line in [
+        r#"iifname != "lan" iifname != "lo" ct state new socket transparent 0-1 counter accept"#,
+        r#"iifname != "lan" iifname != "lo" ct state new meta l4proto tcp counter drop"#,
+        r#"iifname != "lan" iifname != "lo" ct state new meta l4proto udp counter drop"#,
+    ] {
+        assert!(rules.contains(line), "no `{line}` in\n{rules}");
+    }
+    assert_eq!(guard_of(home(true), "r"), None);
+
+    // Source NAT through a named WAN interface, no masquerade(): every other interface
+    // of the router is a LAN, the bridge it holds among them.
+    let snat = Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
+        .bridge_with("lan", "192.168.1.0/24", |b| b.in_node("r"))
+        .node("pc", |n| n.on("lan"))
+        .link("r", "pc", "10.9.0.0/24")
+        .router("r", |n| {
+            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+                .firewall(|r| {
+                    r.snat(
+                        "192.168.1.0/24",
+                        Some("wan"),
+                        "198.51.100.1".parse().unwrap(),
+                        None,
+                        crate::nft::NatMode::PortPreserving,
+                    )
+                })
+        });
+    let rules = guard_of(snat, "r").expect("r guards its WAN side");
+    let line = r#"iifname != "lan" iifname != "eth0" iifname != "lo" ct state new meta l4proto udp counter drop"#;
+    assert!(rules.contains(line), "no `{line}` in\n{rules}");
+
+    // Docker's host masquerades docker0 and keeps its input open.
+    let docker = Topology::new()
+        .bridge_with("docker0", "172.17.0.0/16", |b| b.masquerade())
+        .node("c", |n| n.on("docker0"));
+    assert_eq!(guard_of(docker, HOST), None);
+}

@@ -159,6 +159,19 @@ pub(super) fn every_kind() -> Vec<(ChainKind, Rule, &'static str)> {
             "fib daddr type local udp dport 9 counter drop",
         ),
         (
+            Rule::new().local_socket().accept(),
+            "socket transparent 0-1 counter accept",
+        ),
+        (
+            Rule::new()
+                .proto(Proto::Udp)
+                .local_socket()
+                .ct_new()
+                .not_iif("wan")
+                .accept(),
+            r#"iifname != "wan" ct state new socket transparent 0-1 meta l4proto udp counter accept"#,
+        ),
+        (
             Rule::new().proto(Proto::Tcp).dport(25).reject(),
             "tcp dport 25 counter reject with tcp reset",
         ),

@@ -115,6 +115,7 @@ impl Planner<'_> {
                 }
             }
         }
+        self.wan_guards();
         for (a, b) in &self.topo.routed_between {
             for n in [a, b] {
                 if !self.bridge_ix.contains_key(n) {
@@ -123,6 +124,55 @@ impl Planner<'_> {
                     ));
                 }
             }
+        }
+    }
+
+    /// A home router's input filter ([`Ruleset::wan_guard`]) for every node but the host
+    /// that NATs towards outside: the LANs are the bridges it masquerades, the interfaces
+    /// its own NAT rules exclude, and, where those rules name the WAN interface, every
+    /// other interface of the node. The host keeps Docker's behaviour (no input rules).
+    fn wan_guards(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let node = self.node_ix[&spec.name];
+            if node == 0 || !spec.wan_guard || spec.net_of.is_some() {
+                continue;
+            }
+            let Some(rules) = &self.plan.nodes[node].rules else {
+                continue;
+            };
+            let (mut lan, wan) = rules.nat_ifaces();
+            let masqueraded = self.topo.bridges.iter().filter(|b| {
+                b.masquerade
+                    && self
+                        .bridge_ix
+                        .get(&b.name)
+                        .is_some_and(|&i| self.plan.bridges[i].node == node)
+            });
+            for b in masqueraded {
+                if !lan.contains(&b.name) {
+                    lan.push(b.name.clone());
+                }
+            }
+            if !wan.is_empty() {
+                let held = self.plan.bridges.iter().filter(|b| b.node == node);
+                let names = self.plan.nodes[node]
+                    .ifaces
+                    .iter()
+                    .map(|i| &i.name)
+                    .chain(held.map(|b| &b.name));
+                for name in names {
+                    if !wan.contains(name) && !lan.contains(name) {
+                        lan.push(name.clone());
+                    }
+                }
+            }
+            if lan.is_empty() && wan.is_empty() {
+                continue;
+            }
+            let lan: Vec<&str> = lan.iter().map(String::as_str).collect();
+            let rules = self.plan.nodes[node].rules.take().unwrap_or_default();
+            self.plan.nodes[node].rules = Some(rules.wan_guard(&lan));
         }
     }
 }

@@ -127,30 +127,27 @@ impl Planner<'_> {
             .collect();
         let mut extra = Vec::new();
         for src in 0..self.plan.nodes.len() {
-            // BFS over nodes; first hop remembered per reached node.
-            let mut first_hop: HashMap<usize, (IpAddr, bool)> = HashMap::new();
-            let mut queue = VecDeque::from([src]);
-            let mut seen = HashSet::from([src]);
-            while let Some(x) = queue.pop_front() {
-                for (s, seg) in segments.iter().enumerate() {
-                    if !seg.members.iter().any(|m| m.0 == x) {
-                        continue;
-                    }
-                    for &(y, ip) in &seg.members {
-                        if seen.contains(&y) || !self.plan.nodes[y].forwarding {
+            // BFS over nodes, once per family: a forwarding node reached over an IPv4
+            // segment must still be reached over IPv6 segments for the IPv6 routes. First
+            // hop remembered per (family, reached node).
+            let mut first_hop: HashMap<(bool, usize), IpAddr> = HashMap::new();
+            for v4 in [true, false] {
+                let mut queue = VecDeque::from([src]);
+                let mut seen = HashSet::from([src]);
+                while let Some(x) = queue.pop_front() {
+                    for (s, seg) in segments.iter().enumerate() {
+                        if nets[s].addr().is_ipv4() != v4 || !seg.members.iter().any(|m| m.0 == x) {
                             continue;
                         }
-                        if ip.is_ipv4() != nets[s].addr().is_ipv4() {
-                            continue;
+                        for &(y, ip) in &seg.members {
+                            if seen.contains(&y) || !self.plan.nodes[y].forwarding {
+                                continue;
+                            }
+                            seen.insert(y);
+                            let hop = if x == src { ip } else { first_hop[&(v4, x)] };
+                            first_hop.insert((v4, y), hop);
+                            queue.push_back(y);
                         }
-                        seen.insert(y);
-                        let hop = if x == src {
-                            (ip, ip.is_ipv4())
-                        } else {
-                            first_hop[&x]
-                        };
-                        first_hop.insert(y, hop);
-                        queue.push_back(y);
                     }
                 }
             }
@@ -163,12 +160,12 @@ impl Planner<'_> {
                     continue;
                 }
                 // The nearest forwarding node on that segment, in BFS order of discovery.
+                let v4 = net.addr().is_ipv4();
                 let hop = segments[s]
                     .members
                     .iter()
-                    .filter_map(|m| first_hop.get(&m.0).copied())
-                    .find(|(ip, _)| ip.is_ipv4() == net.addr().is_ipv4());
-                let Some((via, _)) = hop else { continue };
+                    .find_map(|m| first_hop.get(&(v4, m.0)).copied());
+                let Some(via) = hop else { continue };
                 let default = if via.is_ipv4() {
                     self.gateways[src].0
                 } else {

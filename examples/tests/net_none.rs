@@ -4,6 +4,7 @@
 //! In netns-test that is a node attached to no network: `presets::isolated()` is one such
 //! node, `a`.
 
+use netns_test::reach::{Outcome, Probe};
 use netns_test::{netns_test, presets, Net};
 
 #[netns_test(topology = presets::isolated())]
@@ -32,5 +33,11 @@ fn a_container_with_net_none_has_only_loopback(net: Net) -> anyhow::Result<()> {
     let err = String::from_utf8(out.stderr)?;
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("Network is unreachable"), "{err}");
+
+    // The framework's isolation claim says the same, for every kind of probe.
+    for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
+        let outcome = net.block_on(a.reach("10.0.0.1", probe).cannot_reach())?;
+        assert_eq!(outcome, Outcome::NetUnreachable);
+    }
     Ok(())
 }

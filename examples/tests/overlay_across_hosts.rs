@@ -84,8 +84,8 @@ fn pings(from: &Node, to: &str) -> bool {
 }
 
 #[netns_test(topology = two_hosts())]
-fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
-    // Take the underlay away from host2: the containers lose each other.
+fn without_the_underlay_the_containers_lose_each_other(net: Net) {
+    // Take the underlay away from host2: the overlay goes with it.
     let (c1, host2) = (net.node("c1"), net.node("host2"));
     assert!(pings(&c1, "10.0.9.2"));
     net.block_on(host2.link("eth0").down()).expect("link down");
@@ -101,4 +101,83 @@ fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
         .status()
         .expect("ping");
     assert!(back.success(), "c1 -> c2 with the underlay back: {back}");
+}
+
+/// `tcpdump -n -i eth0` for a program without privileges to drop: an `AF_PACKET` socket on
+/// the node's `eth0` that prints each frame, both directions, decoded one level into VXLAN,
+/// (`IP 192.168.50.2 > 192.168.50.3 UDP 4789 VXLAN vni 42 IP 10.0.9.1 > 10.0.9.2 ICMP 8`),
+/// after a first line `listening`, until its standard input closes (10 s at most).
+/// (tcpdump itself, started as root in a user namespace, fails to drop to its own user.)
+const CAPTURE: &str = r#"
+import select, socket, struct, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind(("eth0", 0))
+print("listening", flush=True)
+
+def ip(p):
+    if len(p) < 20 or p[0] >> 4 != 4:
+        return "?"
+    h = (p[0] & 15) * 4
+    src, dst = socket.inet_ntoa(p[12:16]), socket.inet_ntoa(p[16:20])
+    out = f"IP {src} > {dst}"
+    if p[9] == 1:
+        return out + f" ICMP {p[h]}"
+    if p[9] == 17:
+        dport = struct.unpack("!H", p[h + 2:h + 4])[0]
+        out += f" UDP {dport}"
+        v = p[h + 8:]
+        if dport == 4789 and len(v) >= 8 and v[0] & 8:
+            vni = int.from_bytes(v[4:7], "big")
+            out += f" VXLAN vni {vni} " + frame(v[8:])
+        return out
+    return out + f" proto {p[9]}"
+
+def frame(f):
+    kind = struct.unpack("!H", f[12:14])[0]
+    return ip(f[14:]) if kind == 0x0800 else f"ETH 0x{kind:04x}"
+
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    r, _, _ = select.select([s, sys.stdin], [], [], 0.5)
+    if s in r:
+        print(frame(s.recv(65535)), flush=True)
+    elif sys.stdin in r:
+        break
+"#;
+
+#[netns_test(topology = two_hosts())]
+fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let (c1, host1) = (net.node("c1"), net.node("host1"));
+    // Watch host1's underlay link while c1 pings c2 across the overlay.
+    let mut capture = host1
+        .command("python3")
+        .args(["-c", CAPTURE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 in host1");
+    let mut frames = BufReader::new(capture.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    frames.read_line(&mut first).expect("read the capture");
+    assert_eq!(first, "listening\n", "the capture did not start");
+    sh(&c1, "ping", &["-c", "1", "-W", "2", "10.0.9.2"]);
+    drop(capture.stdin.take());
+    let seen: Vec<String> = frames.lines().map(|l| l.expect("read")).collect();
+    assert!(capture.wait().expect("wait").success(), "{seen:#?}");
+    println!("host1 eth0:\n{}", seen.join("\n"));
+    // The echo and its reply crossed as VXLAN between the hosts' underlay addresses, VNI
+    // 42, the containers' packets inside ...
+    for crossed in [
+        "IP 192.168.50.2 > 192.168.50.3 UDP 4789 VXLAN vni 42 IP 10.0.9.1 > 10.0.9.2 ICMP 8",
+        "IP 192.168.50.3 > 192.168.50.2 UDP 4789 VXLAN vni 42 IP 10.0.9.2 > 10.0.9.1 ICMP 0",
+    ] {
+        assert!(seen.iter().any(|l| l == crossed), "{crossed} in {seen:#?}");
+    }
+    // ... and never bare.
+    assert!(
+        !seen.iter().any(|l| l.starts_with("IP 10.0.9.")),
+        "{seen:#?}"
+    );
 }

@@ -3,12 +3,13 @@
 //!
 //! A `harness = false` target: `Lab::enter` must run before any thread exists, so `main`
 //! enters first and only then hands the trials to libtest-mimic (whose threads come
-//! after). One trial is a child process of this binary (`LAB_TEST_CHILD`) that starts a
-//! thread before entering, to see the refusal.
+//! after). Two trials run in a child process of this binary (`LAB_TEST_CHILD`): one starts
+//! a thread before entering, to see the refusal; one lowers its lab's namespace limit, which
+//! must not bind the other trials.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use netns_test::fault::Conditions;
@@ -19,15 +20,26 @@ use netns_test::{presets, Lab, Net, Topology};
 const CHILD: &str = "LAB_TEST_CHILD";
 
 fn main() {
-    if std::env::var_os(CHILD).is_some() {
-        // Started by `enter_refuses_a_process_with_threads`.
-        let t = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(5)));
-        match Lab::enter() {
-            Ok(_) => println!("entered"),
-            Err(e) => println!("refused: {e}"),
+    match std::env::var(CHILD).as_deref() {
+        Ok("threads") => {
+            // Started by `enter_refuses_a_process_with_threads`.
+            let t = std::thread::spawn(|| std::thread::sleep(Duration::from_secs(5)));
+            match Lab::enter() {
+                Ok(_) => println!("entered"),
+                Err(e) => println!("refused: {e}"),
+            }
+            drop(t);
+            std::process::exit(0);
         }
-        drop(t);
-        std::process::exit(0);
+        Ok("release") => {
+            // Started by `a_dropped_network_releases_its_namespaces`.
+            match networks_built_and_dropped_in_turn() {
+                Ok(()) => println!("released"),
+                Err(e) => println!("failed: {e}"),
+            }
+            std::process::exit(0);
+        }
+        _ => {}
     }
     let lab = Lab::enter().unwrap_or_else(|e| panic!("{e}"));
     let args = Arguments::from_args();
@@ -234,39 +246,70 @@ fn relays_per_network(lab: &Lab) -> Result<(), Failed> {
     Ok(())
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+/// The network built and dropped in turn: eight network namespaces (its host's included),
+/// more than the lab's pool keeps made.
+fn eight_namespaces() -> Topology {
+    presets::docker_bridge(7)
 }
 
-fn dropped_network(lab: &Lab) -> Result<(), Failed> {
-    // Warm-up: the first build starts process-wide helpers (the nf_tables closer).
-    drop(lab.build(&presets::docker_bridge(3))?);
-    std::thread::sleep(Duration::from_millis(200));
-    let before = open_fds();
-    let net = lab.build(&presets::docker_bridge(10))?;
-    let node = net.node("con1");
-    let during = open_fds();
-    if during < before + 30 {
-        return Err(format!("10 nodes hold only {} fds", during - before).into());
-    }
-    drop(net);
-    if node.network().is_some() {
-        return Err("a node still reaches its network after the network was dropped".into());
-    }
-    drop(node);
-    // The runtime's threads let go of their sockets asynchronously.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while open_fds() > before + 2 {
-        if std::time::Instant::now() > deadline {
+/// Namespaces of a lab that no network holds: the lab's own, and those its pool keeps made
+/// ahead of time (`kernel::pool::READY`).
+const LAB_OWN_NAMESPACES: u64 = 1 + 6;
+
+/// A dropped network gives its namespaces back: with a namespace limit that fits one
+/// network at a time, networks built and dropped in turn all get theirs. The namespaces of
+/// the lab and its pool leave room for one network of eight, and no second one (not even
+/// a ninth namespace once the pool is spent), so a network that kept any namespace alive
+/// makes a build within the next eight fail. The kernel frees a namespace asynchronously:
+/// a build that finds the limit reached tries again, for up to 10 s.
+fn networks_built_and_dropped_in_turn() -> Result<(), String> {
+    let lab = Lab::enter().map_err(|e| e.to_string())?;
+    let limit = LAB_OWN_NAMESPACES + 8;
+    std::fs::write("/proc/sys/user/max_net_namespaces", limit.to_string())
+        .map_err(|e| format!("setting the lab's user.max_net_namespaces to {limit}: {e}"))?;
+    for round in 1..=20 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let net = loop {
+            match lab.build(&eight_namespaces()) {
+                Ok(net) => break net,
+                Err(netns_test::Error::Limit {
+                    limit: "user.max_net_namespaces",
+                    ..
+                }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    return Err(format!(
+                        "round {round}: the namespaces of the networks before were not given back \
+                         (limit {limit}): {e}"
+                    ))
+                }
+            }
+        };
+        let node = net.node("con1");
+        drop(net);
+        if node.network().is_some() {
             return Err(format!(
-                "{} fds still open after the network was dropped ({before} before it)",
-                open_fds()
-            )
-            .into());
+                "round {round}: a node still reaches its network after the network was dropped"
+            ));
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
     Ok(())
+}
+
+fn dropped_network(_: &Lab) -> Result<(), Failed> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .env(CHILD, "release")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && text.trim_end() == "released" {
+        Ok(())
+    } else {
+        Err(format!(
+            "the child ({}) said {text:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into())
+    }
 }
 
 /// A lab makes namespaces ahead of time (see `kernel::pool`): networks built back to back,
@@ -341,7 +384,7 @@ fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
 
 fn enter_with_threads() -> Result<(), Failed> {
     let out = std::process::Command::new(std::env::current_exe()?)
-        .env(CHILD, "1")
+        .env(CHILD, "threads")
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("refused: Lab::enter must run before the process starts any thread") {

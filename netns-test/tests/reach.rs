@@ -582,19 +582,27 @@ async fn ipv6_probes_of_ipv4_only_nodes_are_errors(net: Net) {
             "b.ipv6(",
         ],
     );
-    // The source has none to send from.
+    // The source has none to send from: no route out over IPv6, which is isolation (the
+    // positive check says why and what to add).
     let v6: std::net::Ipv6Addr = "fd00:1::3".parse().unwrap();
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
-        let e = a.reach(v6, probe).cannot_reach().await.unwrap_err();
+        assert_eq!(
+            a.reach(v6, probe).cannot_reach().await.unwrap(),
+            Outcome::NetUnreachable
+        );
+        let e = a.reach(v6, probe).reaches().await.unwrap_err();
         println!("{e}");
-        assert!(matches!(e.outcome(), Outcome::Failed(_)), "{e}");
+        assert_eq!(e.outcome(), &Outcome::NetUnreachable, "{e}");
+        let by = match probe {
+            Probe::Icmp => "ICMPv6 echo".to_string(),
+            p => p.to_string(),
+        };
         assert_has(
             &e.to_string(),
             &[
-                "node \"a\" has no IPv6 address to send from",
-                "could not be sent",
-                "ENETUNREACH",
-                "or probe an IPv4 address",
+                &format!("a should reach fd00:1::3 by {}, but did not: no route from a: node \"a\" has no IPv6 address to send from, only loopback or link-local ones (::1, fe80::", by),
+                "so its kernel sends nothing to fd00:1::3 (ENETUNREACH",
+                "give its network an IPv6 subnet",
             ],
         );
     }
@@ -622,6 +630,106 @@ async fn ipv6_probes_of_ipv4_only_nodes_are_errors(net: Net) {
     a.assert_reaches(&b, Probe::Icmp).await;
     net.assert_matrix(Probe::Icmp, Matrix::new(&["a", "b"]).expect_all(true))
         .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// A node attached to nothing (`--net none`): only loopback, no route out. Its kernel refuses
+// to send, which is the isolation such a node promises.
+
+#[netns_test(topology = presets::isolated())]
+async fn a_net_none_node_cannot_reach_anything(net: Net) {
+    let a = net.node("a");
+    for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
+        let started = Instant::now();
+        let outcome = a.reach("10.0.0.1", probe).cannot_reach().await.unwrap();
+        assert_eq!(outcome, Outcome::NetUnreachable, "{probe}");
+        // The kernel says so at once: no isolation wait.
+        assert!(started.elapsed() < ISOLATION_WAIT, "{probe}");
+        a.assert_cannot_reach("10.0.0.1", probe).await;
+        a.assert_cannot_reach("fd00::1", probe).await;
+        // A positive check tells why and what would let it reach.
+        let e = a.reach("10.0.0.1", probe).reaches().await.unwrap_err();
+        println!("{e}");
+        assert_eq!(e.outcome(), &Outcome::NetUnreachable);
+        assert!(e.result().no_source.is_some());
+        assert_has(
+            &e.to_string(),
+            &[
+                &format!("a should reach 10.0.0.1 by {probe}, but did not: no route from a: node \"a\" has no IPv4 address to send from, only loopback or link-local ones (127.0.0.1), so its kernel sends nothing to 10.0.0.1 (ENETUNREACH (Network is unreachable)): for it to reach anything over IPv4, attach it to a network with an IPv4 subnet"),
+            ],
+        );
+        let msg = panic_message(a.assert_reaches("10.0.0.1", probe)).await;
+        assert_has(&msg, &["no route from a: node \"a\" has no IPv4 address"]);
+    }
+    // The probes work in that node: its own loopback answers.
+    a.assert_reaches("127.0.0.1", Probe::Icmp).await;
+    // A target without an address is still the test's mistake, not isolation.
+    let e = a
+        .reach("host", Probe::Icmp)
+        .cannot_reach()
+        .await
+        .unwrap_err();
+    println!("{e}");
+    assert!(matches!(e.outcome(), Outcome::Failed(_)), "{e}");
+    assert_has(
+        &e.to_string(),
+        &["the probe could not be sent: node \"host\" has no address: attach it to a network"],
+    );
+}
+
+/// `--net none` next to two containers on a bridge.
+fn net_none_beside_a_bridge() -> Topology {
+    Topology::new()
+        .bridge("br0", "10.0.0.0/24")
+        .node("none", |n| n)
+        .node("b", |n| n.on("br0"))
+        .node("c", |n| n.on("br0"))
+}
+
+#[netns_test(topology = net_none_beside_a_bridge())]
+async fn a_net_none_row_of_a_matrix_is_n(net: Net) {
+    let b = net.node("b");
+    // Every probe from it is stopped by its own kernel: `n`, next to the `y` of the
+    // attached nodes.
+    for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
+        let report = net
+            .assert_matrix(
+                probe,
+                Matrix::parse(
+                    "
+                      b c host
+                 none n n n
+                 b    - ? ?
+                 c    ? - ?
+                ",
+                )
+                .unwrap(),
+            )
+            .await;
+        println!("{report}");
+        assert_eq!(report.reached("none", "b"), Some(false));
+    }
+    net.assert_matrix(
+        Probe::Icmp,
+        "
+              b c host
+         none n n n
+         b    - y y
+         c    y - y
+        ",
+    )
+    .await;
+    // A column for it is the test's mistake: it has no address to probe.
+    let e = net
+        .check_matrix(Probe::Icmp, "\n  none\n b  n\n")
+        .await
+        .unwrap_err();
+    println!("{e}");
+    assert_has(
+        &e.to_string(),
+        &["b -> none: expected n, got !: could not probe: node \"none\" has no IPv4 address, so there is nothing to probe over IPv4"],
+    );
+    b.assert_reaches("c", Probe::Icmp).await;
 }
 
 /// A probe whose socket cannot be opened is an error naming the cause, not an isolation.

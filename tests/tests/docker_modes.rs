@@ -111,7 +111,12 @@ fn user_defined_network_names_stay_inside_the_network(net: Net) {
     let (api, web, both) = (net.node("api"), net.node("web"), net.node("both"));
     // Members of appnet resolve each other, to their appnet address.
     assert_eq!(getent(&api, "db").as_deref(), Some("172.20.0.3"));
-    // A container on docker0 only does not know them: the very name api resolves.
+    // A container on docker0 only does not know them: the very name api resolves. Its
+    // resolver works: it resolves, and reaches, a member of its own network.
+    let both_docker0 = both.ip().to_string();
+    assert!(both_docker0.starts_with("172.17."), "{both_docker0}");
+    assert_eq!(getent(&web, "both"), Some(both_docker0.clone()));
+    sh(&web, "ping", &["-c", "1", "-W", "1", "both"]);
     assert_eq!(getent(&web, "db"), None, "web resolved db");
     // One on both networks does, and sees web's docker0 address too.
     assert_eq!(getent(&both, "db").as_deref(), Some("172.20.0.3"));
@@ -119,15 +124,20 @@ fn user_defined_network_names_stay_inside_the_network(net: Net) {
     // Everyone knows the nodes of ordinary networks; names outside the sandbox fail.
     assert_eq!(getent(&api, "web").as_deref(), Some("172.17.0.2"));
     assert_eq!(getent(&api, "no-such-host.example"), None);
-    // Rust's resolver in a node asks the same service: api resolves db, web does not.
-    let lookup = |node: &Node| {
-        node.exec(|| {
-            std::net::ToSocketAddrs::to_socket_addrs(&("db", 5432))
+    // Rust's resolver in a node asks the same service: api resolves db, web resolves both
+    // but not db.
+    let lookup = |node: &Node, name: &'static str| {
+        node.exec(move || {
+            std::net::ToSocketAddrs::to_socket_addrs(&(name, 5432))
                 .map(|a| a.map(|a| a.ip().to_string()).collect::<Vec<_>>())
         })
     };
-    assert_eq!(lookup(&api).expect("api resolves db"), ["172.20.0.3"]);
-    let err = lookup(&web).expect_err("web resolved db from Rust");
+    assert_eq!(lookup(&api, "db").expect("api resolves db"), ["172.20.0.3"]);
+    assert_eq!(
+        lookup(&web, "both").expect("web resolves both"),
+        [both_docker0]
+    );
+    let err = lookup(&web, "db").expect_err("web resolved db from Rust");
     assert!(
         err.to_string()
             .contains("failed to lookup address information"),

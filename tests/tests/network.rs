@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netns_test::{netns_test, nft, presets, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -261,17 +261,35 @@ fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
     let b = net.node("b");
     // A std thread in the node, with a std socket.
     let listener = b.exec(|| std::net::TcpListener::bind("10.0.0.3:7100").expect("bind in b"));
-    let t = b.spawn_thread(move || listener.accept().map(|(_, peer)| peer));
+    const CONNECTS: usize = 8;
+    // Accepts every connection, for at most 10 s.
+    let t = b.spawn_thread(move || {
+        listener.set_nonblocking(true)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut peers = Vec::new();
+        while peers.len() < CONNECTS && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((_, peer)) => peers.push(peer),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(peers)
+    });
     // Many tasks of a's multi-thread runtime, each opening its own socket.
     let a = net.node("a");
     let results = a.block_on(async {
-        let tasks: Vec<_> = (0..8)
+        let tasks: Vec<_> = (0..CONNECTS)
             .map(|_| {
                 tokio::spawn(async {
-                    tokio::net::TcpStream::connect("10.0.0.3:7100")
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.kind())
+                    let connect = tokio::net::TcpStream::connect("10.0.0.3:7100");
+                    match tokio::time::timeout(Duration::from_secs(5), connect).await {
+                        Ok(r) => r.map(|s| s.local_addr().expect("local address").ip()),
+                        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                    }
+                    .map_err(|e| e.kind())
                 })
             })
             .collect();
@@ -281,11 +299,13 @@ fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
         }
         out
     });
-    assert!(
-        results.iter().filter(|r| r.is_ok()).count() >= 1,
-        "{results:?}"
-    );
-    assert_eq!(t.join().expect("thread").expect("accept").ip(), a.ip());
+    // Every connection was made from a's address, and b accepted every one from there.
+    assert_eq!(results, vec![Ok(a.ip()); CONNECTS]);
+    let peers = t.join().expect("thread").expect("accept");
+    assert_eq!(peers.len(), CONNECTS, "{peers:?}");
+    for peer in &peers {
+        assert_eq!(peer.ip(), a.ip(), "{peers:?}");
+    }
 }
 
 /// `bridge_pair` where `b` runs a DNS server under test and so keeps port 53 free.

@@ -5,12 +5,16 @@
 //! Tests that must fail on purpose live in `fixtures`, marked `#[ignore]`; the tests here
 //! run them through this very test binary, as `cargo test` would, and judge the output.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use netns_test::{netns_test, presets, Net};
+
+#[path = "support/machine.rs"]
+mod machine;
+
+use machine::{is_root, machine_state};
 
 /// Fixtures: each one is run by a test below and is expected to fail in a specific way.
 mod fixtures {
@@ -53,13 +57,6 @@ mod fixtures {
             .expect("sleep");
         println!("ready");
         std::thread::sleep(std::time::Duration::from_secs(60));
-    }
-
-    /// Builds a topology and passes.
-    #[netns_test(topology = presets::lan_wan(2))]
-    #[ignore = "fixture: run by sandbox::a_finished_test_leaves_the_machine_as_it_was"]
-    fn builds_and_passes(net: Net) {
-        assert_eq!(net.nodes().len(), 5);
     }
 
     #[netns_test]
@@ -307,34 +304,6 @@ fn an_invalid_topology_fails_before_any_namespace() {
     );
 }
 
-/// The machine as seen from outside every sandbox: links, routes, mounts.
-fn machine_state() -> BTreeSet<String> {
-    let mut state = BTreeSet::new();
-    for entry in std::fs::read_dir("/sys/class/net").expect("/sys/class/net") {
-        state.insert(format!(
-            "link {}",
-            entry.expect("entry").file_name().to_string_lossy()
-        ));
-    }
-    for file in ["/proc/net/route", "/proc/net/ipv6_route"] {
-        for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
-            state.insert(format!("route {line}"));
-        }
-    }
-    for line in std::fs::read_to_string("/proc/self/mountinfo")
-        .expect("mountinfo")
-        .lines()
-    {
-        let f: Vec<&str> = line.split(' ').collect();
-        state.insert(format!(
-            "mount {} {}",
-            f[4],
-            f.get(f.len().saturating_sub(3)).unwrap_or(&"")
-        ));
-    }
-    state
-}
-
 /// Processes whose command line contains `marker`.
 fn processes_with(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -362,19 +331,6 @@ fn wait_until(what: &str, deadline: Duration, mut ok: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-#[test]
-fn a_finished_test_leaves_the_machine_as_it_was() {
-    let before = machine_state();
-    let out = run_fixture("fixtures::builds_and_passes", &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("1 passed"), "{}", text(&out));
-    assert_eq!(
-        before,
-        machine_state(),
-        "the machine's links, routes or mounts changed"
-    );
 }
 
 #[test]
@@ -422,18 +378,16 @@ fn a_sigkilled_runner_leaves_nothing_behind() {
     );
 }
 
-#[test]
-fn max_user_namespaces_zero_is_diagnosed() {
-    // Inside a sandbox we own a user namespace, whose limit we may lower: nested
-    // namespaces then cannot be created, exactly as on a machine with the sysctl at 0.
-    inner_max_user_namespaces_zero();
+/// Lowers `user.max_user_namespaces` of the sandbox's user namespace to 0: nested
+/// namespaces then cannot be created, exactly as on a machine with the sysctl at 0.
+fn no_more_user_namespaces() {
+    std::fs::write("/proc/sys/user/max_user_namespaces", "0")
+        .expect("lowering the limit in our user namespace");
 }
 
 #[netns_test]
-fn inner_max_user_namespaces_zero() {
-    std::fs::write("/proc/sys/user/max_user_namespaces", "0")
-        .expect("lowering the limit in our user namespace");
-
+fn max_user_namespaces_zero_is_diagnosed() {
+    no_more_user_namespaces();
     let err = netns_test::environment::probe().expect_err("no namespace can be created now");
     let msg = err.to_string();
     assert!(msg.contains("user.max_user_namespaces is 0"), "{msg}");
@@ -445,19 +399,17 @@ fn inner_max_user_namespaces_zero() {
     let t = text(&out);
     assert!(t.contains("netns-test cannot run tests here"), "{t}");
     assert!(t.contains("user.max_user_namespaces is 0"), "{t}");
+}
 
-    // Not even a test that expects to panic.
+#[netns_test]
+fn should_panic_is_not_satisfied_by_an_uncreatable_sandbox() {
+    no_more_user_namespaces();
     let t = failed(&run_fixture(
         "fixtures::should_panic_needs_a_namespace",
         &[],
     ));
     assert!(t.contains("user.max_user_namespaces is 0"), "{t}");
     assert!(!t.contains("the body ran"), "{t}");
-}
-
-#[test]
-fn should_panic_is_not_satisfied_by_an_uncreatable_sandbox() {
-    inner_max_user_namespaces_zero();
 }
 
 #[test]
@@ -754,14 +706,6 @@ fn a_process_limit_is_named() {
         t.contains("Remedy: raise it before running the tests, e.g. `ulimit -u"),
         "{t}"
     );
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .expect("status")
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
 }
 
 #[test]

@@ -101,8 +101,9 @@ impl ReachCheck {
     /// A [`ReachError`] when the target answered ([`Outcome::Reached`]), when it refused
     /// ([`Outcome::Refused`]: the path exists, nothing listens; probe a port where
     /// something does), and when the probe could not be sent ([`Outcome::Failed`]: an
-    /// unknown node or name, no address of the probed family, a socket that could not be
-    /// opened, an invalid `NETNS_TEST_ISOLATION_WAIT`).
+    /// unknown node or name, a target with no address of the probed family, a socket that
+    /// could not be opened, an invalid `NETNS_TEST_ISOLATION_WAIT`). A source with no
+    /// address of the family (a node attached to nothing) is isolated: that passes.
     pub async fn cannot_reach(&self) -> Result<Outcome, ReachError> {
         let names = Names::of(&self.from);
         let (wait, wait_from) = match self.isolation_wait {
@@ -122,6 +123,7 @@ impl ReachCheck {
                         sent: 0,
                         errno: None,
                         icmp: None,
+                        no_source: None,
                     };
                     return Err(
                         ReachError::new(&self.from, result, Claim::CannotReach, &names).await,

@@ -55,11 +55,15 @@
 //! # What proves isolation
 //!
 //! [`Node::assert_cannot_reach`], [`ReachCheck::cannot_reach`] and a matrix's `n` pass only
-//! when the probe was sent and stopped before the target: silence ([`Outcome::Timeout`]),
-//! no route ([`Outcome::NetUnreachable`], a blackhole route included), an unreachable host
+//! when the probe was stopped before the target: silence ([`Outcome::Timeout`]), no route
+//! ([`Outcome::NetUnreachable`], a blackhole route included), an unreachable host
 //! ([`Outcome::HostUnreachable`]) or a firewall rule on the way ([`Outcome::Prohibited`],
 //! which includes an ICMP port unreachable sent by a *router*: a `reject` rule in between).
-//! See [`Outcome::is_blocked`]. Two other answers fail them:
+//! See [`Outcome::is_blocked`]. A source with no address of the probed family, only
+//! loopback (a node attached to nothing, Docker's `--net none`), has no route out: its
+//! kernel refuses to send, and that is [`Outcome::NetUnreachable`] too, the isolation such
+//! a node promises; a positive check on it says "no route from a: node \"a\" has no IPv4
+//! address to send from, ..." and how to attach it. Two other answers fail them:
 //!
 //! - **Refused** ([`Outcome::Refused`]): the target's own stack answered, with a TCP reset
 //!   or an ICMP destination unreachable whose source is the target's address (port
@@ -72,8 +76,9 @@
 //!   rejecting, or probe by UDP or ICMP, where a router's answer is told apart by its
 //!   source.
 //! - **Could not probe** ([`Outcome::Failed`]): the probe was never sent: an unknown node
-//!   or name (`"con2x"`), no address of the probed family at the target or at the source
-//!   (an IPv6 probe to or from an IPv4-only node), a socket that could not be opened (an
+//!   or name (`"con2x"`), no address of the probed family at the target (an IPv6 probe of
+//!   an IPv4-only node, any probe of a node attached to nothing), a socket that could not
+//!   be opened (an
 //!   ICMP socket refused by `net.ipv4.ping_group_range`), an unexpected `errno`. The error
 //!   names it and the remedy; every check, positive or negative, fails on it.
 //!

@@ -29,7 +29,10 @@ pub enum Outcome {
     /// sender: one sent by a `reject` rule on a router counts as refused too.
     Refused,
     /// Network unreachable (`ENETUNREACH`): no route, here or at a router on the way; or a
-    /// blackhole route in the source (`EINVAL`).
+    /// blackhole route in the source (`EINVAL`); or a source with no address of the
+    /// probed family, only loopback or link-local ones (a `--net none` container, an
+    /// IPv4-only node probing IPv6): its kernel sends nothing, which is the isolation such
+    /// a node has ([`ProbeResult::no_source`] names the node and what would let it reach).
     NetUnreachable,
     /// Host unreachable (`EHOSTUNREACH`): a router (or the source itself) could not
     /// deliver it.
@@ -40,9 +43,10 @@ pub enum Outcome {
     /// stopped it.
     Prohibited,
     /// The probe could not be sent, in words naming the node, name, address family or
-    /// `errno` and the remedy: an unknown node or name, no address of the probed family at
-    /// the target or the source, a socket that could not be opened, an unexpected error.
-    /// Every check fails on it, the negative ones included.
+    /// `errno` and the remedy: an unknown node or name, a target with no address of the
+    /// probed family, a socket that could not be opened, an unexpected error. Every check
+    /// fails on it, the negative ones included. (A *source* with no address of the family
+    /// is [`Outcome::NetUnreachable`]: the isolation of a node attached to nothing.)
     Failed(String),
 }
 
@@ -58,9 +62,10 @@ impl Outcome {
         matches!(self, Outcome::Refused)
     }
 
-    /// True when the probe was sent and stopped before the target's stack: a timeout, an
-    /// unreachable network or host, a firewall rule on the way. These, and only these,
-    /// satisfy [`ReachCheck::cannot_reach`] and a matrix's `n`.
+    /// True when the probe was stopped before the target's stack: a timeout, an
+    /// unreachable network or host (a source with no route out included), a firewall rule
+    /// on the way. These, and only these, satisfy [`ReachCheck::cannot_reach`] and a
+    /// matrix's `n`.
     pub fn is_blocked(&self) -> bool {
         matches!(
             self,
@@ -230,6 +235,11 @@ pub struct ProbeResult {
     pub errno: Option<i32>,
     /// The ICMP error that came back, if any.
     pub icmp: Option<IcmpNotice>,
+    /// When the source has no address of the probed family to send from (only loopback or
+    /// link-local ones, like a `--net none` container), so that its kernel sent nothing
+    /// ([`Outcome::NetUnreachable`]): the sentence naming the node, its addresses and what
+    /// would let it reach.
+    pub no_source: Option<String>,
 }
 
 impl ProbeResult {
@@ -316,6 +326,11 @@ impl ProbeResult {
                 "network unreachable (EINVAL): a blackhole route in {} toward {} discards it (at once, nothing was sent)",
                 self.from,
                 self.addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            Outcome::NetUnreachable if self.no_source.is_some() => format!(
+                "no route from {}: {}",
+                self.from,
+                self.no_source.as_deref().unwrap_or_default()
             ),
             Outcome::NetUnreachable => {
                 if icmp.is_empty() {
@@ -407,6 +422,7 @@ pub(super) mod tests {
             sent: 1,
             errno: None,
             icmp,
+            no_source: None,
         }
     }
 
@@ -491,6 +507,20 @@ pub(super) mod tests {
         assert_eq!(
             Refused.to_string(),
             "refused: the path exists, nothing listens"
+        );
+    }
+
+    /// A source with only loopback is isolated: network unreachable, blocked, and the words
+    /// say why and how to attach it.
+    #[test]
+    fn a_source_without_an_address_has_no_route() {
+        let mut r = result(Probe::Icmp, Outcome::NetUnreachable, None);
+        r.errno = Some(libc::ENETUNREACH);
+        r.no_source = Some("node \"a\" has no IPv4 address to send from".into());
+        assert!(r.outcome.is_blocked());
+        assert_eq!(
+            r.what_happened(),
+            "no route from a: node \"a\" has no IPv4 address to send from"
         );
     }
 

@@ -476,6 +476,7 @@ pub(super) async fn probe_target(
     if let Some(n) = &mut run.icmp {
         n.from_node = n.from.and_then(|a| names.node_of(a));
     }
+    let mut no_source = None;
     let outcome = match run.end {
         End::Reached => Outcome::Reached,
         End::Timeout => Outcome::Timeout,
@@ -484,7 +485,10 @@ pub(super) async fn probe_target(
             let dst = *addr
                 .as_ref()
                 .expect("an error comes from a probe that was sent");
-            classify_error(src, dst, probe, &e, run.icmp.as_ref(), names).await
+            let (outcome, why) =
+                classify_error(src, dst, probe, &e, run.icmp.as_ref(), names).await;
+            no_source = why;
+            outcome
         }
     };
     ProbeResult {
@@ -498,12 +502,14 @@ pub(super) async fn probe_target(
         sent: run.sent,
         errno: run.errno,
         icmp: run.icmp,
+        no_source,
     }
 }
 
 /// [`Outcome::classify`], and for the errors the source's own kernel returns before
-/// anything is sent, a look at the source: an address family it has no address of, an
-/// IPv6 link-local target without an interface, a blackhole route.
+/// anything is sent, a look at the source: an address family it has no address of (then
+/// also the sentence for [`ProbeResult::no_source`]), an IPv6 link-local target without an
+/// interface, a blackhole route.
 async fn classify_error(
     src: &Node,
     dst: IpAddr,
@@ -511,66 +517,93 @@ async fn classify_error(
     e: &io::Error,
     icmp: Option<&IcmpNotice>,
     names: &Names,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let from_target = icmp
         .and_then(|n| n.from)
         .is_none_or(|from| names.same_node(from, dst));
     let local = icmp.is_none();
     let errno = e.raw_os_error();
-    if local
-        && matches!(
-            errno,
-            Some(libc::ENETUNREACH | libc::EADDRNOTAVAIL | libc::EINVAL)
-        )
-    {
-        if let Ok(false) = has_source_for(src, dst) {
-            let (fam, other) = if dst.is_ipv6() {
-                ("IPv6", "IPv4")
-            } else {
-                ("IPv4", "IPv6")
-            };
-            let give = if dst.is_ipv6() {
-                "give its network an IPv6 subnet (e.g. `.bridge_with(\"br0\", \"10.0.0.0/24\", |b| b.ipv6(\"fd00:1::/64\"))`)"
-            } else {
-                "attach it to a network with an IPv4 subnet"
-            };
-            return Outcome::Failed(format!(
-                "node {:?} has no {fam} address to send from (only loopback or link-local ones), so the {} to {dst} could not be sent ({}): {give}, or probe an {other} address",
-                src.name(),
-                probe.describe(dst.is_ipv6()),
-                errno_text(e)
-            ));
-        }
-    }
-    if local && errno == Some(libc::EINVAL) {
-        let link_local = matches!(dst, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
-        if link_local || dst.is_multicast() {
-            return Outcome::Failed(format!(
+    let link_local = matches!(dst, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+    if local && errno == Some(libc::EINVAL) && (link_local || dst.is_multicast()) {
+        return (
+            Outcome::Failed(format!(
                 "{dst} is a {} address, which the kernel refuses as a probe's destination ({}): probe one of the target's global or unique local addresses",
                 if link_local { "link-local" } else { "multicast" },
                 errno_text(e)
-            ));
-        }
-        if blackholed(src, dst).await {
-            return Outcome::NetUnreachable;
-        }
-        return Outcome::Failed(format!(
-            "the kernel of node {:?} refused to send the {} to {dst}: {}",
-            src.name(),
-            probe.describe(dst.is_ipv6()),
-            errno_text(e)
-        ));
+            )),
+            None,
+        );
     }
-    Outcome::classify(e, icmp, from_target)
+    if local
+        && matches!(
+            errno,
+            Some(libc::ENETUNREACH | libc::EHOSTUNREACH | libc::EADDRNOTAVAIL | libc::EINVAL)
+        )
+    {
+        // No address of the family to send from: the kernel routes nothing out of the
+        // node, which is the isolation of a `--net none` container, not a mistake.
+        if let Ok(Sources::None(others)) = sources_for(src, dst) {
+            return (
+                Outcome::NetUnreachable,
+                Some(no_source_text(src.name(), dst, &others, e)),
+            );
+        }
+    }
+    if local && errno == Some(libc::EINVAL) {
+        if blackholed(src, dst).await {
+            return (Outcome::NetUnreachable, None);
+        }
+        return (
+            Outcome::Failed(format!(
+                "the kernel of node {:?} refused to send the {} to {dst}: {}",
+                src.name(),
+                probe.describe(dst.is_ipv6()),
+                errno_text(e)
+            )),
+            None,
+        );
+    }
+    (Outcome::classify(e, icmp, from_target), None)
+}
+
+/// Why a node with no address of `dst`'s family sent nothing to it, and what would let it:
+/// `node "a" has no IPv4 address to send from, only loopback or link-local ones (127.0.0.1)`.
+fn no_source_text(node: &str, dst: IpAddr, others: &[IpAddr], e: &io::Error) -> String {
+    let (fam, give) = if dst.is_ipv6() {
+        (
+            "IPv6",
+            "give its network an IPv6 subnet (e.g. `.bridge_with(\"br0\", \"10.0.0.0/24\", |b| b.ipv6(\"fd00:1::/64\"))`)",
+        )
+    } else {
+        ("IPv4", "attach it to a network with an IPv4 subnet")
+    };
+    let only = if others.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = others.iter().map(IpAddr::to_string).collect();
+        format!(", only loopback or link-local ones ({})", list.join(", "))
+    };
+    format!(
+        "node {node:?} has no {fam} address to send from{only}, so its kernel sends nothing to {dst} ({}): for it to reach anything over {fam}, {give}",
+        errno_text(e)
+    )
+}
+
+/// What a node has to send to an address from.
+enum Sources {
+    /// An address of the family that can reach it.
+    Some,
+    /// None: only these of the family (loopback, link-local).
+    None(Vec<IpAddr>),
 }
 
 /// Whether the node has an address it can send to `dst` from (its live addresses, from the
 /// kernel): of the same family, not a loopback address (unless `dst` is one), not
 /// link-local (unless `dst` is).
-fn has_source_for(node: &Node, dst: IpAddr) -> io::Result<bool> {
+fn sources_for(node: &Node, dst: IpAddr) -> io::Result<Sources> {
     let addrs = sys::in_netns(node.netns(), nix::ifaddrs::getifaddrs)??;
     let is_ll = |a: &IpAddr| matches!(a, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
-    Ok(addrs
+    let same_family: Vec<IpAddr> = addrs
         .filter_map(|ia| ia.address)
         .filter_map(|sa| {
             if let Some(v4) = sa.as_sockaddr_in() {
@@ -579,11 +612,16 @@ fn has_source_for(node: &Node, dst: IpAddr) -> io::Result<bool> {
                 sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
             }
         })
-        .any(|a| {
-            a.is_ipv6() == dst.is_ipv6()
-                && (dst.is_loopback() || !a.is_loopback())
-                && (is_ll(&dst) || !is_ll(&a))
-        }))
+        .filter(|a| a.is_ipv6() == dst.is_ipv6())
+        .collect();
+    if same_family
+        .iter()
+        .any(|a| (dst.is_loopback() || !a.is_loopback()) && (is_ll(&dst) || !is_ll(a)))
+    {
+        Ok(Sources::Some)
+    } else {
+        Ok(Sources::None(same_family))
+    }
 }
 
 /// Whether the source's route toward `dst` is a blackhole (`EINVAL` on connect): a route
@@ -640,6 +678,25 @@ mod tests {
         let p = echo_request(false, 0x0102);
         assert_eq!((p[0], &p[6..8]), (8, &[1u8, 2][..]));
         assert_eq!(echo_request(true, 7)[0], 128);
+    }
+
+    #[test]
+    fn a_source_without_an_address_is_named() {
+        let e = io::Error::from_raw_os_error(libc::ENETUNREACH);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let msg = no_source_text("a", "10.0.0.1".parse().unwrap(), &[lo], &e);
+        assert_eq!(
+            msg,
+            "node \"a\" has no IPv4 address to send from, only loopback or link-local ones (127.0.0.1), so its kernel sends nothing to 10.0.0.1 (ENETUNREACH (Network is unreachable)): for it to reach anything over IPv4, attach it to a network with an IPv4 subnet"
+        );
+        let msg = no_source_text("b", "fd00::1".parse().unwrap(), &[], &e);
+        has(
+            &msg,
+            &[
+                "node \"b\" has no IPv6 address to send from, so its kernel",
+                "give its network an IPv6 subnet",
+            ],
+        );
     }
 
     #[test]

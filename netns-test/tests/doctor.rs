@@ -149,3 +149,30 @@ fn without_user_namespaces_the_doctor_fails_with_the_remedy() {
         "{text}"
     );
 }
+
+/// A line says whether programs in nodes can change user and group and, with the caller's
+/// ids alone, why not and the remedy.
+#[test]
+fn the_doctor_says_whether_a_range_of_ids_is_mapped() {
+    let what = "uid and gid range (programs in nodes that change user or group)";
+    let out = doctor().output().expect("running the doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("PASS  {what}: ")),
+        "no range mapped here (install `uidmap`, give this user ranges in /etc/subuid and /etc/subgid):\n{text}"
+    );
+    let out = doctor()
+        .env("NETNS_TEST_ID_MAP", "single")
+        .output()
+        .expect("running the doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "WARN  {what}: only uid and gid 0 are mapped, so a program that changes user or \
+             group fails with \"Operation not permitted\" (dnsmasq without --user=root: \
+             \"failed to change group-id to dip\"): NETNS_TEST_ID_MAP=single is set. Remedy: \
+             unset NETNS_TEST_ID_MAP"
+        )),
+        "{text}"
+    );
+}

@@ -93,7 +93,9 @@ impl Lab {
             return Err(Error::ThreadsRunning { threads });
         }
         let nofile = environment::raise_nofile();
-        sys::unshare_lab().map_err(|(step, e)| environment::diagnose(&e, step))?;
+        // Worked out here: once entered, this process is root of its namespace.
+        let ids = crate::id_map::plan();
+        sys::unshare_lab(|pid| crate::id_map::write(pid, ids)).map_err(|(step, e)| environment::diagnose(&e, step))?;
         mount_name_files()?;
         // A process that entered a lab builds network after network: their namespaces
         // are made ahead of time (see `kernel::pool`).

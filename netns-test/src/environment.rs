@@ -49,11 +49,12 @@ pub enum IdMapping {
     },
 }
 
-/// How the sandboxes of this process map uids and gids: a full range where this user is
-/// root of its user namespace, or where the setuid helpers `newuidmap` and `newgidmap`
-/// (package `uidmap`) are installed and the user has ranges in `/etc/subuid` and
-/// `/etc/subgid`, as rootless container runtimes do; else the user's own ids alone.
-/// `NETNS_TEST_ID_MAP=single` asks for the latter.
+/// How the default-mode sandboxes of this process map uids and gids: a full range where
+/// this user is root of its user namespace; where the setuid helpers `newuidmap` and
+/// `newgidmap` (package `uidmap`) are installed and the user has ranges in `/etc/subuid`
+/// and `/etc/subgid`, as rootless container runtimes do, when `NETNS_TEST_ID_MAP=range`
+/// asks for it (two process starts per test); else the user's own ids alone.
+/// `NETNS_TEST_ID_MAP=single` asks for the latter everywhere.
 ///
 /// ```no_run
 /// use netns_test::environment::{id_mapping, IdMapping};
@@ -63,10 +64,24 @@ pub enum IdMapping {
 /// }
 /// ```
 pub fn id_mapping() -> IdMapping {
-    match crate::id_map::plan() {
+    describe(crate::id_map::sandbox_plan())
+}
+
+/// How a [`Lab`](crate::Lab) entered by this process, and so the harness mode, maps uids
+/// and gids: as [`id_mapping`], but with the helpers' range whenever they and the ranges
+/// are there (the lab pays their two process starts once).
+pub fn lab_id_mapping() -> IdMapping {
+    describe(crate::id_map::plan())
+}
+
+fn describe(plan: &crate::id_map::Plan) -> IdMapping {
+    match plan {
         crate::id_map::Plan::Direct { count } => IdMapping::Range {
             count: u64::from(*count),
-            how: format!("ids 0-{} are the same ids outside (root maps them itself)", count - 1),
+            how: format!(
+                "ids 0-{} are the same ids outside (root maps them itself)",
+                count - 1
+            ),
         },
         crate::id_map::Plan::Helpers {
             newuidmap,

@@ -9,7 +9,9 @@
 //!   package `uidmap`, Fedora `shadow-utils`) and a subordinate range in `/etc/subuid` and
 //!   `/etc/subgid`: 0 inside is the user, 1 to N the range. The helpers are the one
 //!   program the runtime starts; they are looked up in the usual directories, not in
-//!   `PATH`.
+//!   `PATH`. They are two process starts per namespace: a lab (the harness mode) pays
+//!   them once per process, a default-mode sandbox once per test (2 to 4 ms, a fifth of a
+//!   small test), so there only with `NETNS_TEST_ID_MAP=range` ([`sandbox_plan`]).
 //! - Otherwise, or with `NETNS_TEST_ID_MAP=single`: uid and gid 0 inside are the caller's,
 //!   no other id exists and `setgroups` is denied (the kernel's rule for a single id mapped
 //!   without privilege), so a program that changes group fails with `EPERM`.
@@ -18,11 +20,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-/// `single`: map only the caller's uid and gid, as where the helpers are missing.
+/// `single`: map only the caller's uid and gid, as where the helpers are missing; `range`:
+/// map the helpers' range in default-mode sandboxes too.
 pub(crate) const ENV_ID_MAP: &str = "NETNS_TEST_ID_MAP";
 
 /// The ids root maps itself: those of a rootless runtime's usual range.
@@ -79,6 +82,30 @@ pub(crate) fn plan() -> &'static Plan {
     })
 }
 
+/// The plan of a default-mode sandbox of this process (see [`per_sandbox`]).
+pub(crate) fn sandbox_plan() -> &'static Plan {
+    static PLAN: OnceLock<Plan> = OnceLock::new();
+    PLAN.get_or_init(|| per_sandbox(plan().clone(), std::env::var(ENV_ID_MAP).ok().as_deref()))
+}
+
+/// A default-mode sandbox maps the helpers' range only when [`ENV_ID_MAP`] (`env`) asks
+/// for it: it costs two process starts per test.
+pub(crate) fn per_sandbox(plan: Plan, env: Option<&str>) -> Plan {
+    match plan {
+        Plan::Helpers { uid, gid, .. } if env != Some("range") => Plan::Single {
+            uid,
+            gid,
+            cause: "the range costs two process starts (newuidmap, newgidmap) per test, so \
+                    default-mode tests map it only when asked"
+                .to_string(),
+            remedy: format!(
+                "set {ENV_ID_MAP}=range for the run (labs and the harness mode map it anyway)"
+            ),
+        },
+        plan => plan,
+    }
+}
+
 /// The plan for user `uid` (named `user`), group `gid`, with `env` the value of
 /// [`ENV_ID_MAP`], files read by `read` and programs found by `exists`.
 pub(crate) fn work_out(
@@ -106,13 +133,15 @@ pub(crate) fn work_out(
         let covers = |map: &str| {
             read(Path::new(map)).is_some_and(|m| {
                 m.lines().any(|l| {
-                    let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                    let f: Vec<u64> = l
+                        .split_whitespace()
+                        .filter_map(|x| x.parse().ok())
+                        .collect();
                     f.len() == 3 && f[0] == 0 && f[2] >= u64::from(ROOT_RANGE)
                 })
             })
         };
-        if has_setid_caps(&status) && covers("/proc/self/uid_map") && covers("/proc/self/gid_map")
-        {
+        if has_setid_caps(&status) && covers("/proc/self/uid_map") && covers("/proc/self/gid_map") {
             return Plan::Direct { count: ROOT_RANGE };
         }
         return single(
@@ -211,20 +240,23 @@ pub(crate) fn write(pid: libc::pid_t, plan: &Plan) -> io::Result<()> {
             subuid,
             subgid,
         } => {
-            if HELPERS_FAILED.get().is_none() {
-                match run_helper(newuidmap, pid, *uid, *subuid) {
-                    Ok(()) => match run_helper(newgidmap, pid, *gid, *subgid) {
-                        Ok(()) => return Ok(()),
-                        Err(why) => {
-                            helpers_failed(why);
-                            write_proc(pid, "setgroups", "deny")?;
-                            return write_proc(pid, "gid_map", &format!("0 {gid} 1\n"));
-                        }
-                    },
-                    Err(why) => helpers_failed(why),
-                }
+            if HELPERS_FAILED.get().is_some() {
+                return write_single(pid, *uid, *gid);
             }
-            write_single(pid, *uid, *gid)
+            // Both at once: each is a process start, and they write different files.
+            let uids = start_helper(newuidmap, pid, *uid, *subuid);
+            let gids = start_helper(newgidmap, pid, *gid, *subgid);
+            let (uids, gids) = (uids(), gids());
+            if let Err(why) = uids {
+                helpers_failed(why);
+                write_proc(pid, "uid_map", &format!("0 {uid} 1\n"))?;
+            }
+            if let Err(why) = gids {
+                helpers_failed(why);
+                write_proc(pid, "setgroups", "deny")?;
+                write_proc(pid, "gid_map", &format!("0 {gid} 1\n"))?;
+            }
+            Ok(())
         }
         Plan::Single { uid, gid, .. } => write_single(pid, *uid, *gid),
     }
@@ -261,8 +293,14 @@ fn write_proc(pid: libc::pid_t, file: &str, data: &str) -> io::Result<()> {
     })
 }
 
-/// `HELPER PID 0 ID 1 1 START COUNT`: the caller's id is 0, the range 1 to COUNT.
-fn run_helper(helper: &Path, pid: libc::pid_t, id: u32, range: (u32, u32)) -> Result<(), String> {
+/// Starts `HELPER PID 0 ID 1 1 START COUNT` (the caller's id is 0, the range 1 to COUNT);
+/// the function returned waits for it and says whether it succeeded.
+fn start_helper(
+    helper: &Path,
+    pid: libc::pid_t,
+    id: u32,
+    range: (u32, u32),
+) -> impl FnOnce() -> Result<(), String> {
     let args = [
         pid.to_string(),
         "0".into(),
@@ -273,14 +311,20 @@ fn run_helper(helper: &Path, pid: libc::pid_t, id: u32, range: (u32, u32)) -> Re
         range.1.to_string(),
     ];
     let shown = format!("`{} {}`", helper.display(), args.join(" "));
-    match Command::new(helper).args(&args).output() {
+    let child = Command::new(helper)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    move || match child.and_then(|c| c.wait_with_output()) {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => Err(format!(
             "{shown} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Err(e) => Err(format!("{shown} could not start: {e}")),
+        Err(e) => Err(format!("{shown} could not run: {e}")),
     }
 }
 
@@ -365,6 +409,30 @@ mod tests {
             &|_| true,
         );
         assert!(matches!(plan, Plan::Single { .. }), "{plan:?}");
+    }
+
+    #[test]
+    fn default_mode_sandboxes_map_the_helpers_range_when_asked() {
+        let helpers = work_out(
+            1001,
+            1001,
+            Some("ci"),
+            None,
+            &files("ci:100000:65536\n", "ci:100000:65536\n"),
+            &|_| true,
+        );
+        let plan = per_sandbox(helpers.clone(), None);
+        let Plan::Single { remedy, .. } = plan else {
+            panic!("{plan:?}")
+        };
+        assert!(
+            remedy.starts_with("set NETNS_TEST_ID_MAP=range"),
+            "{remedy}"
+        );
+        let plan = per_sandbox(helpers, Some("range"));
+        assert!(matches!(plan, Plan::Helpers { .. }), "{plan:?}");
+        let direct = per_sandbox(Plan::Direct { count: 65536 }, None);
+        assert!(matches!(direct, Plan::Direct { .. }), "{direct:?}");
     }
 
     #[test]

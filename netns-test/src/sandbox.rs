@@ -416,7 +416,9 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
         argv: args.iter().map(|a| cstring(a)).collect(),
         envp,
     };
-    let child = match sys::spawn_sandbox(&cmd, |pid| crate::id_map::write(pid, crate::id_map::plan())) {
+    let child = match sys::spawn_sandbox(&cmd, |pid| {
+        crate::id_map::write(pid, crate::id_map::sandbox_plan())
+    }) {
         Ok(c) => c,
         Err((step, e)) => panic!("{}", environment::diagnose(&e, step)),
     };

@@ -1,7 +1,8 @@
 //! Programs in nodes can change user and group, as a daemon started its usual way does
 //! (dnsmasq without `--user=root`): the sandbox maps a full range of ids where the machine
-//! allows it (see `netns_test::environment::id_mapping`); with the caller's ids alone, such
-//! a program fails and the failure is explained.
+//! allows it and, for a user other than root, `NETNS_TEST_ID_MAP=range` asks for it (see
+//! `netns_test::environment::id_mapping`); with the caller's ids alone, such a program
+//! fails and the failure is explained.
 
 use std::process::{Command, Output};
 
@@ -11,11 +12,42 @@ mod fixtures {
     use super::*;
 
     #[netns_test(topology = one_node())]
+    #[ignore = "fixture: run by user_ids::with_a_range_of_ids_a_program_in_a_node_drops_its_privileges"]
+    fn drops_privileges(net: Net) {
+        assert!(
+            mapped_ids("uid_map") > 100 && mapped_ids("gid_map") > 100,
+            "the sandbox maps no range of ids (netns-test-doctor says why):\n{}",
+            maps()
+        );
+        let out = net
+            .node("a")
+            .output("python3", ["-c", DROP])
+            .unwrap_or_else(|e| panic!("{e}\n{}", maps()));
+        assert_eq!(out.trim(), "100 100 []");
+        // A program the body starts itself, in the host node.
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args([
+                "-c",
+                "import os; os.setgroups([1, 2]); print(os.getgroups())",
+            ])
+            .output()
+            .expect("python3");
+        assert!(
+            child.status.success(),
+            "{}",
+            String::from_utf8_lossy(&child.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), "[1, 2]");
+    }
+
+    #[netns_test(topology = one_node())]
     #[ignore = "fixture: run by user_ids::with_the_callers_ids_alone_changing_group_is_refused_and_explained"]
     fn changing_group_is_refused(net: Net) {
         assert_eq!(mapped_ids("uid_map"), 1, "{}", maps());
         assert_eq!(
-            std::fs::read_to_string("/proc/self/setgroups").unwrap().trim(),
+            std::fs::read_to_string("/proc/self/setgroups")
+                .unwrap()
+                .trim(),
             "deny"
         );
         let err = net
@@ -23,7 +55,8 @@ mod fixtures {
             .output("python3", ["-c", DROP])
             .expect_err("setgroups with one id mapped");
         assert!(
-            err.to_string().contains("PermissionError: [Errno 1] Operation not permitted"),
+            err.to_string()
+                .contains("PermissionError: [Errno 1] Operation not permitted"),
             "{err}"
         );
         match netns_test::environment::id_mapping() {
@@ -62,46 +95,35 @@ fn maps() -> String {
     )
 }
 
-/// Root maps the range itself; another user needs `newuidmap`, `newgidmap` (package
-/// `uidmap`) and ranges in `/etc/subuid` and `/etc/subgid`. Where those are missing, this
-/// fails, naming the maps (run `netns-test-doctor` for the cause and the remedy).
-#[netns_test(topology = one_node())]
-fn a_program_in_a_node_drops_its_privileges(net: Net) {
-    assert!(
-        mapped_ids("uid_map") > 100 && mapped_ids("gid_map") > 100,
-        "the sandbox maps no range of ids (netns-test-doctor says why):\n{}",
-        maps()
-    );
-    let out = net
-        .node("a")
-        .output("python3", ["-c", DROP])
-        .unwrap_or_else(|e| panic!("{e}\n{}", maps()));
-    assert_eq!(out.trim(), "100 100 []");
-}
-
-/// A program the body starts itself, in the host node, too.
-#[netns_test]
-fn a_program_the_test_body_starts_can_set_its_groups() {
-    let child = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import os; os.setgroups([1, 2]); print(os.getgroups())"])
-        .output()
-        .expect("python3");
-    assert!(
-        child.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&child.stderr),
-        maps()
-    );
-    assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), "[1, 2]");
-}
-
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> Output {
     Command::new(std::env::current_exe().expect("own path"))
         .args([name, "--exact", "--include-ignored", "--nocapture"])
+        .env_remove("NETNS_TEST_ID_MAP")
         .env_remove("NETNS_TEST_SANDBOX")
         .envs(envs.iter().copied())
         .output()
         .expect("running the test binary")
+}
+
+/// Root maps the range itself; another user needs `newuidmap`, `newgidmap` (package
+/// `uidmap`), ranges in `/etc/subuid` and `/etc/subgid`, and `NETNS_TEST_ID_MAP=range`.
+/// Where those are missing, this fails, naming the maps (`netns-test-doctor` says why).
+#[test]
+fn with_a_range_of_ids_a_program_in_a_node_drops_its_privileges() {
+    let out = run_fixture(
+        "fixtures::drops_privileges",
+        &[("NETNS_TEST_ID_MAP", "range")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 passed"), "{}", text(&out));
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// `NETNS_TEST_ID_MAP=single` maps the caller's ids alone, as on a machine without the
@@ -112,11 +134,7 @@ fn with_the_callers_ids_alone_changing_group_is_refused_and_explained() {
         "fixtures::changing_group_is_refused",
         &[("NETNS_TEST_ID_MAP", "single")],
     );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text(&out);
     assert!(out.status.success(), "{text}");
     assert!(
         text.contains(

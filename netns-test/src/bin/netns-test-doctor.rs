@@ -134,11 +134,11 @@ fn outside() -> bool {
     userns.is_ok()
 }
 
-/// Whether the lab just entered maps a range of ids, so that programs in nodes can change
-/// user and group; if not, why and the remedy.
+/// Whether the lab just entered (as the harness mode's) and the default mode's sandboxes
+/// map a range of ids, so that programs in nodes can change user and group; if not, why
+/// and the remedy.
 fn id_range() {
-    use netns_test::environment::{id_mapping, IdMapping};
-    let what = "uid and gid range (programs in nodes that change user or group)";
+    use netns_test::environment::{id_mapping, lab_id_mapping, IdMapping};
     let mapped: u64 = std::fs::read_to_string("/proc/self/uid_map")
         .unwrap_or_default()
         .lines()
@@ -147,19 +147,27 @@ fn id_range() {
     let single = "only uid and gid 0 are mapped, so a program that changes user or group \
                   fails with \"Operation not permitted\" (dnsmasq without --user=root: \
                   \"failed to change group-id to dip\")";
-    match id_mapping() {
-        IdMapping::Range { count, how } if mapped > 1 => {
-            report(true, what, &format!("{count} ids mapped: {how}"))
+    for (what, mapping) in [
+        (
+            "uid and gid range, labs and the harness mode",
+            lab_id_mapping(),
+        ),
+        ("uid and gid range, default-mode tests", id_mapping()),
+    ] {
+        match mapping {
+            // The lab's own map says whether mapping the range worked.
+            IdMapping::Range { .. } if mapped <= 1 => warn(
+                what,
+                &format!("{single}: mapping the range failed (the message is above)"),
+            ),
+            IdMapping::Range { count, how } => {
+                report(true, what, &format!("{count} ids mapped: {how}"))
+            }
+            IdMapping::Single { cause, remedy } => {
+                warn(what, &format!("{single}: {cause}. Remedy: {remedy}"))
+            }
+            other => info(what, &format!("{other:?}")),
         }
-        IdMapping::Range { .. } => warn(
-            what,
-            &format!("{single}: mapping the range failed (the message is above)"),
-        ),
-        IdMapping::Single { cause, remedy } => warn(
-            what,
-            &format!("{single}: {cause}. Remedy: {remedy}"),
-        ),
-        other => info(what, &format!("{other:?}")),
     }
 }
 

@@ -95,7 +95,8 @@ impl Lab {
         let nofile = environment::raise_nofile();
         // Worked out here: once entered, this process is root of its namespace.
         let ids = crate::id_map::plan();
-        sys::unshare_lab(|pid| crate::id_map::write(pid, ids)).map_err(|(step, e)| environment::diagnose(&e, step))?;
+        sys::unshare_lab(|pid| crate::id_map::write(pid, ids))
+            .map_err(|(step, e)| environment::diagnose(&e, step))?;
         mount_name_files()?;
         // A process that entered a lab builds network after network: their namespaces
         // are made ahead of time (see `kernel::pool`).

@@ -78,8 +78,10 @@ static ENTERED: OnceLock<Lab> = OnceLock::new();
 
 impl Lab {
     /// Enters fresh user + mount + network namespaces for the whole process (like
-    /// `unshare --user --map-root-user --mount --net`), with the lab's name files mounted
-    /// and the soft `RLIMIT_NOFILE` raised to the hard limit.
+    /// `unshare --user --map-root-user --mount --net`, with `--map-auto` where `newuidmap`
+    /// and a range in `/etc/subuid` allow it, see
+    /// [`crate::environment::lab_id_mapping`]), with the lab's name files mounted and the
+    /// soft `RLIMIT_NOFILE` raised to the hard limit.
     ///
     /// Call it before any thread exists. It fails, naming the cause and the remedy, when
     /// the machine does not allow unprivileged user namespaces (see

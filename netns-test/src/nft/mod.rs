@@ -787,8 +787,8 @@ impl Ruleset {
     /// `net.ipv4.conf.BRIDGE.route_localnet=1` (the planner sets it for published ports,
     /// as Docker does).
     ///
-    /// IPv6 has no `route_localnet`: the kernel never routes `::1` off the loopback
-    /// device, so for an IPv6 `to` the output rule skips `::1` as [`Ruleset::dnat`] does.
+    /// IPv6 has no `route_localnet` to let the kernel route a `::1` source out through a
+    /// bridge, so for an IPv6 `to` the output rule skips `::1` as [`Ruleset::dnat`] does.
     ///
     /// `iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j
     /// DNAT --to-destination 172.17.0.2:80`, the same in `OUTPUT`, and `iptables -t nat -A

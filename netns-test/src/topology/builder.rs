@@ -69,9 +69,10 @@ impl NodeBuilder {
     /// [`crate::nft::Ruleset::publish`]).
     ///
     /// IPv4 only: the port is forwarded to this node's IPv4 address, so `[::1]:HOST_PORT`
-    /// and the host's IPv6 addresses are not published. Loopback could not be in any case:
-    /// IPv6 has no `route_localnet`, and the kernel never routes `::1` off the loopback
-    /// device (Docker answers `[::1]` only through its userland proxy).
+    /// and the host's IPv6 addresses are not published. `[::1]` would need more than an
+    /// IPv6 address: IPv6 has no `route_localnet`, the switch that lets the kernel route
+    /// a loopback source out through a bridge (Docker, too, answers `[::1]` only through
+    /// its userland proxy).
     pub fn publish(mut self, host_port: u16, port: u16) -> Self {
         self.0.publish.push((Proto::Tcp, host_port, port));
         self

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the examples and tests run inside their nodes: ip, ping, curl, python3,
 # nft/tcpdump for inspecting a sandbox by hand, and nc for the benchmark's shell baseline.
-# The framework itself needs none of them.
+# The framework itself needs none of them; with uidmap's newuidmap/newgidmap, when present,
+# it maps a range of ids into its namespaces.
 # Idempotent; uses sudo when not root.
 set -euo pipefail
 
@@ -15,6 +16,9 @@ have nft || need+=(nftables)
 have tcpdump || need+=(tcpdump)
 # The perf benchmark's baseline, scripts/nat-lab-recipe.sh, connects with nc.
 have nc || need+=(netcat-openbsd)
+# newuidmap/newgidmap map a range of ids, so that programs in nodes can change user and
+# group (README, "Programs that change user or group"); not on PATH for ordinary users.
+[ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need+=(uidmap)
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! have apt-get; then
@@ -37,5 +41,9 @@ fi
 if ! unshare --user --map-root-user --net true 2>/dev/null; then
   echo "setup.sh: warning: this machine cannot create user namespaces for $(id -un);" >&2
   echo "          the tests will fail and say why (see README, 'When user namespaces are restricted')." >&2
+fi
+if [ "$(id -u)" -ne 0 ] && ! grep -qE "^($(id -un)|$(id -u)):" /etc/subuid 2>/dev/null; then
+  echo "setup.sh: note: $(id -un) has no range in /etc/subuid, so programs in nodes cannot" >&2
+  echo "          change user or group; as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $(id -un)" >&2
 fi
 echo "setup.sh: ready"

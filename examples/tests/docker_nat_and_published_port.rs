@@ -8,9 +8,12 @@
 //! $ docker run -d --name web -p 8080:80 -p 7007:7/udp ...
 //! #   iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 \
 //! #       -j DNAT --to-destination 172.17.0.2:80
-//! #   iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -p tcp \
-//! #       --dport 8080 -j DNAT --to-destination 172.17.0.2:80        (and the same for udp/7)
+//! #   iptables -t nat -A OUTPUT -m addrtype --dst-type LOCAL -p tcp --dport 8080 \
+//! #       -j DNAT --to-destination 172.17.0.2:80                   (and the same for udp/7)
+//! #   iptables -t nat -A POSTROUTING -m conntrack --ctstate DNAT -s 127.0.0.0/8 \
+//! #       -o docker0 -j MASQUERADE; sysctl -w net.ipv4.conf.docker0.route_localnet=1
 //! outside$ curl http://203.0.113.1:8080/
+//! host$ curl http://localhost:8080/
 //! ```
 //!
 //! The internet is one node, `outside` (203.0.113.2), on a point-to-point link to the host
@@ -132,11 +135,12 @@ async fn the_published_port_serves_the_internet_and_the_host(net: Net) -> anyhow
     let page = curl(&host, "http://203.0.113.1:8080/").await?;
     assert_eq!(page.as_deref(), Ok(PAGE), "host -> 203.0.113.1:8080");
 
-    // Docker without its userland proxy does not publish on loopback: the output rule
-    // excludes 127.0.0.0/8, and nothing listens on the host's port 8080 itself.
-    // curl exit code 7: failed to connect (refused).
-    let lo = curl(&host, "http://127.0.0.1:8080/").await?;
-    assert_eq!(lo, Err(7), "host -> 127.0.0.1:8080 is not published");
+    // Loopback too, as Docker answers it: host$ curl http://localhost:8080/ (curl tries
+    // ::1 first, which is not published, then 127.0.0.1).
+    let page = curl(&host, "http://127.0.0.1:8080/").await?;
+    assert_eq!(page.as_deref(), Ok(PAGE), "host -> 127.0.0.1:8080");
+    let page = curl(&host, "http://localhost:8080/").await?;
+    assert_eq!(page.as_deref(), Ok(PAGE), "host -> localhost:8080");
 
     // The container's own address is not reachable from the internet: no route to it.
     // The host, on docker0, fetches the page there directly ...

@@ -25,6 +25,101 @@ pub fn probe() -> Result<(), Error> {
         .map_err(|e| diagnose(&e, "creating the user and network namespaces"))
 }
 
+/// How the ids of the user namespace of every sandbox (and of a [`Lab`](crate::Lab)) are
+/// mapped here, as [`id_mapping`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdMapping {
+    /// Ids 0 to `count - 1` exist inside: programs in nodes can change user and group (a
+    /// daemon that drops its privileges, `setgroups`, `setgid`, `setuid`).
+    Range {
+        /// How many ids exist inside, 0 included.
+        count: u64,
+        /// How they are mapped.
+        how: String,
+    },
+    /// Only uid and gid 0 exist inside (the caller's own ids) and `setgroups` is denied: a
+    /// program that changes group fails with "Operation not permitted" (dnsmasq: "failed
+    /// to change group-id to dip").
+    Single {
+        /// Why no range is mapped.
+        cause: String,
+        /// What maps one.
+        remedy: String,
+    },
+}
+
+/// How the default-mode sandboxes of this process map uids and gids: a full range where
+/// this user is root of its user namespace; where the setuid helpers `newuidmap` and
+/// `newgidmap` (package `uidmap`) are installed and the user has ranges in `/etc/subuid`
+/// and `/etc/subgid`, as rootless container runtimes do, when `NETNS_TEST_ID_MAP=range`
+/// asks for it (two process starts per test); else the user's own ids alone.
+/// `NETNS_TEST_ID_MAP=single` asks for the latter everywhere.
+///
+/// ```no_run
+/// use netns_test::environment::{id_mapping, IdMapping};
+///
+/// if let IdMapping::Single { cause, remedy } = id_mapping() {
+///     eprintln!("programs in nodes cannot change group: {cause}; remedy: {remedy}");
+/// }
+/// ```
+pub fn id_mapping() -> IdMapping {
+    describe(crate::id_map::sandbox_plan())
+}
+
+/// How a [`Lab`](crate::Lab) entered by this process, and so the harness mode, maps uids
+/// and gids: as [`id_mapping`], but with the helpers' range whenever they and the ranges
+/// are there (the lab pays their two process starts once).
+pub fn lab_id_mapping() -> IdMapping {
+    describe(crate::id_map::plan())
+}
+
+fn describe(plan: &crate::id_map::Plan) -> IdMapping {
+    match plan {
+        crate::id_map::Plan::Direct { count } => IdMapping::Range {
+            count: u64::from(*count),
+            how: format!(
+                "ids 0-{} are the same ids outside (root maps them itself)",
+                count - 1
+            ),
+        },
+        crate::id_map::Plan::Helpers {
+            newuidmap,
+            uid,
+            gid,
+            subuid,
+            subgid,
+            ..
+        } => {
+            let count = 1 + u64::from(subuid.1.min(subgid.1));
+            match crate::id_map::helpers_failure() {
+                Some(why) => IdMapping::Single {
+                    cause: why.to_string(),
+                    remedy: "check the ranges in /etc/subuid and /etc/subgid".to_string(),
+                },
+                None => IdMapping::Range {
+                    count,
+                    how: format!(
+                        "uid 0 is uid {uid}, uids 1-{} are {}-{}; gid 0 is gid {gid}, gids 1-{} \
+                         are {}-{} (by {} and newgidmap, from /etc/subuid and /etc/subgid)",
+                        subuid.1,
+                        subuid.0,
+                        u64::from(subuid.0) + u64::from(subuid.1) - 1,
+                        subgid.1,
+                        subgid.0,
+                        u64::from(subgid.0) + u64::from(subgid.1) - 1,
+                        newuidmap.display(),
+                    ),
+                },
+            }
+        }
+        crate::id_map::Plan::Single { cause, remedy, .. } => IdMapping::Single {
+            cause: cause.clone(),
+            remedy: remedy.clone(),
+        },
+    }
+}
+
 /// Builds the error for a failed namespace step, naming the likely cause and remedy.
 ///
 /// Out of file descriptors (EMFILE, ENFILE) and out of processes or threads (EAGAIN) name

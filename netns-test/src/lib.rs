@@ -56,6 +56,7 @@ pub mod environment;
 mod error;
 pub mod fault;
 pub mod harness;
+mod id_map;
 mod kernel;
 mod net;
 pub mod nft;

@@ -416,12 +416,11 @@ fn parent(spec: &TestSpec, topology: impl FnOnce() -> Topology) {
         argv: args.iter().map(|a| cstring(a)).collect(),
         envp,
     };
-    let child = match sys::spawn_sandbox(&cmd) {
+    let child = match sys::spawn_sandbox(&cmd, |pid| {
+        crate::id_map::write(pid, crate::id_map::sandbox_plan())
+    }) {
         Ok(c) => c,
-        Err(e) => panic!(
-            "{}",
-            environment::diagnose(&e, "creating the sandbox (clone with namespace flags)")
-        ),
+        Err((step, e)) => panic!("{}", environment::diagnose(&e, step)),
     };
     let relayed = relay(&child, name, timeout);
     judge(relayed, spec, name, timeout);

@@ -149,3 +149,53 @@ fn without_user_namespaces_the_doctor_fails_with_the_remedy() {
         "{text}"
     );
 }
+
+/// Lines say whether programs in nodes can change user and group, in labs and in the
+/// default mode, and, with the caller's ids alone, why not and the remedy.
+#[test]
+fn the_doctor_says_whether_a_range_of_ids_is_mapped() {
+    let lab = "uid and gid range, labs and the harness mode";
+    let default = "uid and gid range, default-mode tests";
+    let single = "only uid and gid 0 are mapped, so a program that changes user or group fails \
+                  with \"Operation not permitted\" (dnsmasq without --user=root: \"failed to \
+                  change group-id to dip\")";
+    let run = |value: Option<&str>| {
+        let mut cmd = doctor();
+        match value {
+            Some(v) => cmd.env("NETNS_TEST_ID_MAP", v),
+            None => cmd.env_remove("NETNS_TEST_ID_MAP"),
+        };
+        let out = cmd.output().expect("running the doctor");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run(Some("range"));
+    for what in [lab, default] {
+        assert!(
+            text.contains(&format!("PASS  {what}: ")),
+            "no range mapped here (install `uidmap`, give this user ranges in /etc/subuid \
+             and /etc/subgid):\n{text}"
+        );
+    }
+    let text = run(None);
+    assert!(text.contains(&format!("PASS  {lab}: ")), "{text}");
+    let root = text.contains("(root maps them itself)");
+    let asked = format!(
+        "WARN  {default}: {single}: the range costs two process starts (newuidmap, newgidmap) \
+         per test, so default-mode tests map it only when asked. Remedy: set \
+         NETNS_TEST_ID_MAP=range for the run (labs and the harness mode map it anyway)"
+    );
+    assert!(
+        text.contains(&format!("PASS  {default}: ")) == root && text.contains(&asked) != root,
+        "{text}"
+    );
+    let text = run(Some("single"));
+    for what in [lab, default] {
+        assert!(
+            text.contains(&format!(
+                "WARN  {what}: {single}: NETNS_TEST_ID_MAP=single is set. Remedy: unset \
+                 NETNS_TEST_ID_MAP"
+            )),
+            "{text}"
+        );
+    }
+}

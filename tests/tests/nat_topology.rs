@@ -283,6 +283,76 @@ async fn a_published_port_reaches_the_container_from_outside_and_from_the_host(
     Ok(())
 }
 
+/// `curl localhost:8080` on a Docker host: the host's own connections to 127.0.0.1 reach
+/// the published port too (DNAT in output, the 127.0.0.1 source masqueraded to the
+/// bridge's address, `route_localnet=1` on the bridge), as with Docker's userland proxy
+/// off. Only the published port: 127.0.0.1:8081 stays the host's own.
+#[netns_test(topology = Topology::new()
+    .bridge_with("docker0", "172.17.0.0/16", |b| b.masquerade())
+    .node("web", |n| n.on("docker0").publish(8080, 80)))]
+async fn a_published_port_answers_at_127_0_0_1_in_the_host(net: Net) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let web = net.node("web");
+    let listener = web
+        .run(async { tokio::net::TcpListener::bind("0.0.0.0:80").await })
+        .await?;
+    let served = web.spawn(async move {
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let (mut s, peer) = listener.accept().await?;
+            // The request first: closing with it unread would reset the connection.
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut buf = [0u8; 512];
+                match s.read(&mut buf).await? {
+                    0 => break,
+                    n => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            s.write_all(format!("HTTP/1.0 200 OK\r\n\r\nweb sees {peer}").as_bytes())
+                .await?;
+            peers.push(peer.ip());
+        }
+        Ok::<_, std::io::Error>(peers)
+    });
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect("127.0.0.1:8080"),
+    )
+    .await??;
+    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    assert!(answer.contains("web sees 172.17.0.1:"), "{answer}");
+    let page = net
+        .host()
+        .output("curl", ["-sS", "--max-time", "5", "http://127.0.0.1:8080/"])?;
+    assert!(page.starts_with("web sees 172.17.0.1:"), "{page}");
+    let peers = tokio::time::timeout(Duration::from_secs(5), served)
+        .await?
+        .expect("server task")?;
+    assert_eq!(peers, ["172.17.0.1".parse::<std::net::IpAddr>()?; 2]);
+    // The rules and the sysctl that do it, and nothing wider.
+    let rules = net.host().output("nft", ["list", "ruleset"])?;
+    assert!(
+        rules.contains("oifname \"docker0\" ct status dnat ip saddr 127.0.0.0/8 counter packets 2"),
+        "{rules}"
+    );
+    let sysctl = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"))
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(sysctl("docker0")?, "1");
+    assert_eq!(sysctl("all")?, "0");
+    // 8081 is not published: nothing listens on the host's own 127.0.0.1:8081.
+    let refused = tokio::net::TcpStream::connect("127.0.0.1:8081").await;
+    assert_eq!(
+        refused.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    Ok(())
+}
+
 #[netns_test(topology = Topology::new()
     .bridge_with("docker0", "172.18.0.0/16", |b| b.masquerade())
     .bridge_with("testnet", "172.19.0.0/16", |b| b.masquerade())

@@ -7,11 +7,11 @@
 //!
 //! Outside any sandbox it checks user namespaces (and the AppArmor, sysctl and seccomp
 //! causes of their absence), namespace limits, the file descriptor limit and the tools the
-//! examples use. Then it enters a [`Lab`] and runs the rest in a network built there, the way every
-//! test's network is built:
-//! veth pairs, bridges and ICMP sockets, which every test needs, and then a table of
-//! features, each with the kernel parts it needs (module and CONFIG_ option) and whether
-//! they are present, each probed for real: node names (nothing), firewall rules
+//! examples use. Then it enters a [`Lab`], says whether a full range of uids and gids is
+//! mapped there (else why not, and the remedy), and runs the rest in a network built there,
+//! the way every test's network is built: veth pairs, bridges and ICMP sockets, which every
+//! test needs, and then a table of features, each with the kernel parts it needs (module
+//! and CONFIG_ option) and whether they are present, each probed for real: node names (nothing), firewall rules
 //! (nf_tables), ct matches (nft_ct), reject (nft_reject_inet), published ports (nft_fib_inet,
 //! nft_nat), `keep_port_53_free()`, DNAT and SNAT (nft_nat), masquerade (nft_masq),
 //! conntrack listing (nf_conntrack_netlink), bridge netfilter (br_netfilter), overlays
@@ -132,6 +132,43 @@ fn outside() -> bool {
         );
     }
     userns.is_ok()
+}
+
+/// Whether the lab just entered (as the harness mode's) and the default mode's sandboxes
+/// map a range of ids, so that programs in nodes can change user and group; if not, why
+/// and the remedy.
+fn id_range() {
+    use netns_test::environment::{id_mapping, lab_id_mapping, IdMapping};
+    let mapped: u64 = std::fs::read_to_string("/proc/self/uid_map")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum();
+    let single = "only uid and gid 0 are mapped, so a program that changes user or group \
+                  fails with \"Operation not permitted\" (dnsmasq without --user=root: \
+                  \"failed to change group-id to dip\")";
+    for (what, mapping) in [
+        (
+            "uid and gid range, labs and the harness mode",
+            lab_id_mapping(),
+        ),
+        ("uid and gid range, default-mode tests", id_mapping()),
+    ] {
+        match mapping {
+            // The lab's own map says whether mapping the range worked.
+            IdMapping::Range { .. } if mapped <= 1 => warn(
+                what,
+                &format!("{single}: mapping the range failed (the message is above)"),
+            ),
+            IdMapping::Range { count, how } => {
+                report(true, what, &format!("{count} ids mapped: {how}"))
+            }
+            IdMapping::Single { cause, remedy } => {
+                warn(what, &format!("{single}: {cause}. Remedy: {remedy}"))
+            }
+            other => info(what, &format!("{other:?}")),
+        }
+    }
 }
 
 /// One line of the feature table: whether the kernel has what `feature` needs.
@@ -394,6 +431,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    id_range();
     let topology = Topology::new()
         .node("peer", |n| n)
         .link("host", "peer", "10.99.1.0/30");

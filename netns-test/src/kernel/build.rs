@@ -256,6 +256,19 @@ pub(crate) async fn build<'a>(plan: &'a Plan, ns: &'a [NodeNs]) -> Result<Built<
         })
     });
     try_join_all(bridges).await?;
+    // Bridges whose members' published ports are reached at 127.0.0.1 (see
+    // `Ruleset::publish`).
+    for b in plan.bridges.iter().filter(|b| b.route_localnet) {
+        let key = format!("net/ipv4/conf/{}/route_localnet", b.name);
+        sys::in_netns(ns[b.node].netns.as_fd(), || write_sysctl(&key, "1"))
+            .and_then(|r| r)
+            .map_err(|e| {
+                Error::sys(
+                    format!("node {:?}: setting {key} for published ports", name(b.node)),
+                    e,
+                )
+            })?;
+    }
 
     // Veth pairs, each end created directly in its namespace. The end that is a bridge
     // port is the one the request is made for, so that its master is set in the same

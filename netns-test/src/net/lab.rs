@@ -87,8 +87,10 @@ static ENTERED: OnceLock<Lab> = OnceLock::new();
 
 impl Lab {
     /// Enters fresh user + mount + network namespaces for the whole process (like
-    /// `unshare --user --map-root-user --mount --net`), with the lab's name files mounted
-    /// and the soft `RLIMIT_NOFILE` raised to the hard limit.
+    /// `unshare --user --map-root-user --mount --net`, with `--map-auto` where `newuidmap`
+    /// and a range in `/etc/subuid` allow it, see
+    /// [`crate::environment::lab_id_mapping`]), with the lab's name files mounted and the
+    /// soft `RLIMIT_NOFILE` raised to the hard limit.
     ///
     /// Call it before any thread exists. It fails, naming the cause and the remedy, when
     /// the machine does not allow unprivileged user namespaces (see
@@ -102,7 +104,10 @@ impl Lab {
             return Err(Error::ThreadsRunning { threads });
         }
         let nofile = environment::raise_nofile();
-        sys::unshare_lab().map_err(|(step, e)| environment::diagnose(&e, step))?;
+        // Worked out here: once entered, this process is root of its namespace.
+        let ids = crate::id_map::plan();
+        sys::unshare_lab(|pid| crate::id_map::write(pid, ids))
+            .map_err(|(step, e)| environment::diagnose(&e, step))?;
         mount_name_files()?;
         // A process that entered a lab builds network after network: their namespaces
         // are made ahead of time (see `kernel::pool`).

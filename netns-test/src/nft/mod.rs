@@ -751,7 +751,8 @@ impl Ruleset {
     /// Publishes a port, like `docker run -p 8080:80`: `proto` connections to `dport` on
     /// `dst` (any of this node's own addresses if `None`) are redirected to `to`, both when
     /// they arrive from outside (prerouting) and when this node itself connects (output;
-    /// not for loopback destinations, as Docker without its userland proxy).
+    /// not for loopback destinations, as Docker's rules with its userland proxy on:
+    /// [`Ruleset::publish`] adds those).
     ///
     /// `iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j
     /// DNAT --to-destination 172.17.0.2:80` plus the same in `OUTPUT` with `! -d
@@ -787,6 +788,55 @@ impl Ruleset {
         }
         self.push(ChainKind::NatPrerouting, base)
             .push(ChainKind::NatOutput, out)
+    }
+
+    /// A published port, like `docker run -p 8080:80` with Docker's userland proxy off:
+    /// [`Ruleset::dnat`] of `proto` connections to `dport` on any of this node's own
+    /// addresses to `to`, a member of bridge `bridge`, also when this node itself connects
+    /// to a loopback address (`curl http://127.0.0.1:8080/`). Such a connection leaves
+    /// through `bridge` with a 127.0.0.0/8 source, which is masqueraded to the bridge's
+    /// address so that `to` can answer. The kernel routes it only where the bridge has
+    /// `net.ipv4.conf.BRIDGE.route_localnet=1` (the planner sets it for published ports,
+    /// as Docker does).
+    ///
+    /// IPv6 has no `route_localnet` to let the kernel route a `::1` source out through a
+    /// bridge, so for an IPv6 `to` the output rule skips `::1` as [`Ruleset::dnat`] does.
+    ///
+    /// `iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j
+    /// DNAT --to-destination 172.17.0.2:80`, the same in `OUTPUT`, and `iptables -t nat -A
+    /// POSTROUTING -m conntrack --ctstate DNAT -s 127.0.0.0/8 -o docker0 -j MASQUERADE`;
+    /// nft `fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80` in both hooks and
+    /// `ct status dnat ip saddr 127.0.0.0/8 oifname "docker0" masquerade`.
+    pub fn publish(self, proto: Proto, dport: u16, to: SocketAddr, bridge: &str) -> Ruleset {
+        let mut rules = self.dnat(proto, None, dport, to);
+        if to.is_ipv6() {
+            return rules;
+        }
+        if let Some((_, out)) = rules.rules.last_mut() {
+            out.matches.retain(|m| {
+                !matches!(
+                    m,
+                    Match::Net {
+                        dst: true,
+                        neg: true,
+                        ..
+                    }
+                )
+            });
+        }
+        let mut masq = Rule::new()
+            .ct_dnat()
+            .src("127.0.0.0/8".parse::<IpNet>().expect("cidr"))
+            .oif(bridge);
+        masq.action = Action::Masquerade;
+        if rules
+            .rules
+            .iter()
+            .any(|(c, r)| *c == ChainKind::NatPostrouting && *r == masq)
+        {
+            return rules;
+        }
+        rules.push(ChainKind::NatPostrouting, masq)
     }
 
     /// *Endpoint-independent filtering* (RFC 4787; "full cone" in RFC 3489) for `host`'s

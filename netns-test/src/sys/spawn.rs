@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// What the sandboxed child needs, prepared before the fork.
@@ -35,23 +35,26 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Starts `cmd` as PID 1 of new user + network + mount + PID + UTS + IPC namespaces, with the
-/// caller's uid/gid mapped to root inside, stdout/stderr/status on pipes, and SIGKILL
-/// delivered to it when the calling thread dies.
-pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (st_r, st_w) = pipe()?;
+/// Starts `cmd` as PID 1 of new user + network + mount + PID + UTS + IPC namespaces, with
+/// stdout/stderr/status on pipes, and SIGKILL delivered to it when the calling thread dies.
+/// `map_ids` writes the uid and gid maps of the new namespace (given the child's pid) while
+/// the child waits, before it runs `cmd`. On failure, the step that failed and its error.
+pub(crate) fn spawn_sandbox(
+    cmd: &SandboxCmd,
+    map_ids: impl FnOnce(libc::pid_t) -> io::Result<()>,
+) -> Result<SandboxChild, (&'static str, io::Error)> {
+    let clone_step = "creating the sandbox (clone with namespace flags)";
+    let (out_r, out_w) = pipe().map_err(|e| (clone_step, e))?;
+    let (err_r, err_w) = pipe().map_err(|e| (clone_step, e))?;
+    let (st_r, st_w) = pipe().map_err(|e| (clone_step, e))?;
+    // The child waits on `go` until its uid and gid maps are written.
+    let (go_r, go_w) = pipe().map_err(|e| (clone_step, e))?;
 
     // Everything the child touches is prepared here: no allocation after the fork.
-    // SAFETY: getuid/getgid/getpid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // A pidfd of this process lets the child see whether we died before its PDEATHSIG was
     // armed (it cannot see our pid from inside its PID namespace). -1 on kernels before 5.3.
     // SAFETY: plain syscall.
     let parent = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) } as RawFd;
-    let uid_map = format!("0 {uid} 1\n");
-    let gid_map = format!("0 {gid} 1\n");
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|a| a.as_ptr()).collect();
@@ -70,7 +73,7 @@ pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
         | libc::CLONE_NEWIPC;
     // SAFETY: the child below only calls async-signal-safe syscalls on memory prepared
     // above before it execs or exits.
-    let pid = unsafe { raw_clone(flags)? };
+    let pid = unsafe { raw_clone(flags) }.map_err(|e| (clone_step, e))?;
     if pid == 0 {
         // SAFETY: we are the freshly cloned child; see child_after_clone.
         unsafe {
@@ -81,8 +84,7 @@ pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
                 &fds,
                 st_w.as_raw_fd(),
                 parent,
-                uid_map.as_bytes(),
-                gid_map.as_bytes(),
+                go_r.as_raw_fd(),
             )
         }
     }
@@ -90,7 +92,13 @@ pub(crate) fn spawn_sandbox(cmd: &SandboxCmd) -> io::Result<SandboxChild> {
         // SAFETY: we own this fd.
         unsafe { libc::close(parent) };
     }
-    drop((out_w, err_w, st_w));
+    drop((out_w, err_w, st_w, go_r));
+    let go = map_ids(pid).and_then(|()| File::from(go_w).write_all(b"1"));
+    if let Err(e) = go {
+        kill(pid);
+        let _ = wait(pid);
+        return Err(("writing the sandbox's uid and gid maps", e));
+    }
     Ok(SandboxChild {
         pid,
         stdout: out_r.into(),
@@ -171,8 +179,7 @@ unsafe fn child_after_clone(
     fds: &[(RawFd, RawFd); 3],
     st: RawFd,
     parent: RawFd,
-    uid_map: &[u8],
-    gid_map: &[u8],
+    go: RawFd,
 ) -> ! {
     // SAFETY: every call below is a raw async-signal-safe syscall on pre-built buffers.
     unsafe {
@@ -188,16 +195,17 @@ unsafe fn child_after_clone(
         if parent >= 0 && libc::poll(&mut pfd, 1, 0) > 0 {
             libc::_exit(125);
         }
-        for (path, data) in [
-            (c"/proc/self/setgroups", &b"deny"[..]),
-            (c"/proc/self/uid_map", uid_map),
-            (c"/proc/self/gid_map", gid_map),
-        ] {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 || libc::write(fd, data.as_ptr().cast(), data.len()) != data.len() as isize {
-                die(st, path.to_bytes());
+        // The parent writes the uid and gid maps, then one byte; end of file means it
+        // could not (it then kills this process) or died.
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(go, (&raw mut byte).cast(), 1);
+            if n == 1 {
+                break;
             }
-            libc::close(fd);
+            if n == 0 || *libc::__errno_location() != libc::EINTR {
+                libc::_exit(125);
+            }
         }
         // Move the pipes to 1, 2 and 3. A source already at its target keeps CLOEXEC
         // unless cleared.
@@ -301,24 +309,67 @@ pub(crate) fn thread_count() -> io::Result<u64> {
         .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
 }
 
-/// Moves this single-threaded process into new user, mount and network namespaces, with
-/// its uid and gid mapped to 0 (`unshare --user --map-root-user --mount --net`). On
-/// failure, the step that failed and its error.
-pub(crate) fn unshare_lab() -> Result<(), (&'static str, io::Error)> {
-    // SAFETY: getuid/getgid cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+/// Moves this single-threaded process into new user, mount and network namespaces
+/// (`unshare --user --map-root-user --mount --net`). `map_ids` writes the uid and gid maps
+/// of the new namespace (given this process's pid) from a child forked before, which stays
+/// in the parent namespace. On failure, the step that failed and its error.
+pub(crate) fn unshare_lab(
+    map_ids: impl FnOnce(libc::pid_t) -> io::Result<()>,
+) -> Result<(), (&'static str, io::Error)> {
+    use nix::unistd::ForkResult;
+    use std::io::Read;
+    let map_step = "writing the lab's uid and gid maps";
+    let pid = std::process::id() as libc::pid_t;
+    let (go_r, go_w) = pipe().map_err(|e| (map_step, e))?;
+    let (res_r, res_w) = pipe().map_err(|e| (map_step, e))?;
+    // The caller has checked that no other thread exists.
+    let helper = match super::process::fork_single_threaded().map_err(|e| (map_step, e))? {
+        ForkResult::Child => {
+            drop((go_w, res_r));
+            let mut byte = [0u8];
+            let code = match File::from(go_r).read(&mut byte) {
+                // The parent entered its namespaces.
+                Ok(1) => match map_ids(pid) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        let errno = e.raw_os_error().unwrap_or(0);
+                        let msg = format!("{errno}\n{e}");
+                        let _ = File::from(res_w).write_all(msg.as_bytes());
+                        1
+                    }
+                },
+                _ => 0,
+            };
+            super::process::exit_now(code)
+        }
+        ForkResult::Parent { child } => child.as_raw(),
+    };
+    drop((go_r, res_w));
     let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWNET;
     // SAFETY: plain syscall; the caller has checked that no other thread exists.
     if unsafe { libc::unshare(flags) } != 0 {
+        let e = io::Error::last_os_error();
+        drop(go_w);
+        let _ = wait(helper);
         return Err((
             "entering new user, mount and network namespaces (unshare)",
-            io::Error::last_os_error(),
+            e,
         ));
     }
-    let write =
-        |path: &'static str, data: String| std::fs::write(path, data).map_err(|e| (path, e));
-    write("/proc/self/setgroups", "deny".to_string())?;
-    write("/proc/self/uid_map", format!("0 {uid} 1\n"))?;
-    write("/proc/self/gid_map", format!("0 {gid} 1\n"))?;
-    Ok(())
+    let sent = File::from(go_w).write_all(b"1");
+    let mut report = String::new();
+    let _ = File::from(res_r).read_to_string(&mut report);
+    let exit = wait(helper).map_err(|e| (map_step, e))?;
+    sent.map_err(|e| (map_step, e))?;
+    match exit {
+        Exit::Code(0) => Ok(()),
+        _ => {
+            let (errno, msg) = report.split_once('\n').unwrap_or(("0", &report));
+            let e = match errno.parse::<i32>() {
+                Ok(n) if n != 0 => io::Error::new(io::Error::from_raw_os_error(n).kind(), msg),
+                _ => io::Error::other(format!("the helper process ended with {exit:?}: {msg}")),
+            };
+            Err((map_step, e))
+        }
+    }
 }

@@ -63,8 +63,16 @@ impl NodeBuilder {
 
     /// Publishes a TCP port: connections to `host_port` on any address of the node
     /// holding the gateway of this node's first network (the host, for `docker0`) are
-    /// forwarded to `port` here, from other nodes and from that node itself (Docker's
-    /// `-p HOST_PORT:PORT`). Turns forwarding on there.
+    /// forwarded to `port` here, from other nodes and from that node itself, 127.0.0.1
+    /// included (Docker's `-p HOST_PORT:PORT`: `curl http://localhost:8080/` in the host
+    /// answers). Turns forwarding on there, and `route_localnet` on the bridge (see
+    /// [`crate::nft::Ruleset::publish`]).
+    ///
+    /// IPv4 only: the port is forwarded to this node's IPv4 address, so `[::1]:HOST_PORT`
+    /// and the host's IPv6 addresses are not published. `[::1]` would need more than an
+    /// IPv6 address: IPv6 has no `route_localnet`, the switch that lets the kernel route
+    /// a loopback source out through a bridge (Docker, too, answers `[::1]` only through
+    /// its userland proxy).
     pub fn publish(mut self, host_port: u16, port: u16) -> Self {
         self.0.publish.push((Proto::Tcp, host_port, port));
         self

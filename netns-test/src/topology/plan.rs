@@ -83,6 +83,10 @@ pub struct PlannedBridge {
     /// Bridged frames traverse the IP hooks of the node holding it (see
     /// [`BridgeBuilder::bridge_netfilter`]); the same for every bridge of a node.
     pub netfilter: bool,
+    /// Packets from and to 127.0.0.0/8 may be routed through it
+    /// (`net.ipv4.conf.BRIDGE.route_localnet=1`): a member publishes ports, reached at
+    /// 127.0.0.1 in the node holding the bridge (see [`NodeBuilder::publish`]).
+    pub route_localnet: bool,
 }
 
 /// One end of a veth pair.

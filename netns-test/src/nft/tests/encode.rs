@@ -468,3 +468,43 @@ fn full_cone_dnats_the_address_and_keeps_the_port() {
     let err = icmp.validate().unwrap_err().to_string();
     assert!(err.contains("TCP or UDP"), "{err}");
 }
+
+#[test]
+fn publish_also_nats_the_hosts_own_loopback_connections() {
+    let rs = Ruleset::new()
+        .publish(
+            Proto::Tcp,
+            8080,
+            "172.17.0.2:80".parse().unwrap(),
+            "docker0",
+        )
+        .publish(
+            Proto::Tcp,
+            8443,
+            "172.17.0.2:443".parse().unwrap(),
+            "docker0",
+        );
+    let shown: Vec<(ChainKind, String)> =
+        rs.rules.iter().map(|(c, r)| (*c, r.to_string())).collect();
+    let dnat = |port: u16, to: &str| {
+        format!("fib daddr type local tcp dport {port} counter dnat ip to {to}")
+    };
+    assert_eq!(
+        shown,
+        [
+            (ChainKind::NatPrerouting, dnat(8080, "172.17.0.2:80")),
+            (ChainKind::NatOutput, dnat(8080, "172.17.0.2:80")),
+            (
+                ChainKind::NatPostrouting,
+                r#"ct status dnat ip saddr 127.0.0.0/8 oifname "docker0" counter masquerade"#
+                    .to_string()
+            ),
+            (ChainKind::NatPrerouting, dnat(8443, "172.17.0.2:443")),
+            (ChainKind::NatOutput, dnat(8443, "172.17.0.2:443")),
+        ]
+    );
+    // IPv6 has no route_localnet: ::1 stays out, as with dnat.
+    let v6 = Ruleset::new().publish(Proto::Tcp, 8080, "[fd00::2]:80".parse().unwrap(), "br");
+    let plain = Ruleset::new().dnat(Proto::Tcp, None, 8080, "[fd00::2]:80".parse().unwrap());
+    assert_eq!(v6.rules, plain.rules);
+}

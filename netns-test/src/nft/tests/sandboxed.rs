@@ -141,7 +141,7 @@ fn a_nat_topology_lists_its_rules_in_nft_syntax() {
                 "type nat hook postrouting priority srcnat; policy accept;",
                 r#"ip saddr 172.18.0.0/16 oifname != "docker0" counter masquerade  # handle "#,
                 "fib daddr type local tcp dport 8080 counter dnat ip to 172.18.0.2:80  # handle ",
-                "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 counter dnat ip to 172.18.0.2:80  # handle ",
+                r#"ct status dnat ip saddr 127.0.0.0/8 oifname "docker0" counter masquerade  # handle "#,
                 r#"iifname "docker0" oifname "backnet" counter drop  # handle "#,
                 r#"iifname "backnet" oifname "docker0" counter drop  # handle "#,
             ] {

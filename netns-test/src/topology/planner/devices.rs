@@ -85,6 +85,7 @@ impl Planner<'_> {
                 addrs,
                 scoped_names: spec.scoped_names,
                 netfilter: spec.netfilter,
+                route_localnet: false,
             });
         }
     }
@@ -127,6 +128,7 @@ impl Planner<'_> {
                     addrs: Vec::new(),
                     scoped_names: false,
                     netfilter: false,
+                    route_localnet: false,
                 });
             }
         }

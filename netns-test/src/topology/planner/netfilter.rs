@@ -84,10 +84,12 @@ impl Planner<'_> {
                 continue;
             };
             self.plan.nodes[owner].forwarding = true;
+            self.plan.bridges[b].route_localnet = true;
+            let bridge = self.plan.bridges[b].name.clone();
             for &(proto, host_port, port) in &spec.publish {
                 let to = std::net::SocketAddr::new(ip, port);
                 add(&mut self.plan, owner, &|r| {
-                    r.dnat(proto, None, host_port, to)
+                    r.publish(proto, host_port, to, &bridge)
                 });
             }
         }

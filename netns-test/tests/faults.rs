@@ -735,8 +735,8 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
         let paced = tcp_goodput(&a, &b, rate / 8, Duration::from_secs(3), Some(paced(rate)));
         let free = tcp_goodput(&a, &b, rate / 8, Duration::from_secs(3), None);
         println!(
-            "| {} | {} Mbit/s | {:.3} | {} Mbit/s | {:.3} |",
-            fault::fmt_rate(rate),
+            "| {} Mbit/s | {} Mbit/s | {:.3} | {} Mbit/s | {:.3} |",
+            mbit(rate as f64),
             mbit(paced),
             paced / rate as f64,
             mbit(free),

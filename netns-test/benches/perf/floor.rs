@@ -177,7 +177,7 @@ pub fn build(plan: &Plan, rt: &tokio::runtime::Runtime) -> Floor {
     }
     setns(home.as_fd(), CloneFlags::CLONE_NEWNET).expect("back home");
     let start = Instant::now();
-    rt.block_on(wait_up(plan, &nl));
+    rt.block_on(wait_up(plan, nl));
     Floor {
         _netns: netns,
         handles: nl.clone(),

@@ -309,7 +309,11 @@ fn drive(sections: Vec<&str>) {
                 "topo" => topo(&mut f),
                 "throughput" => throughput(&mut f),
                 "nft" | "spawn" => {
-                    let test = if *s == "nft" { "nft_apply" } else { "spawn_cost" };
+                    let test = if *s == "nft" {
+                        "nft_apply"
+                    } else {
+                        "spawn_cost"
+                    };
                     let test = format!("suite::{test}");
                     figures_of(&mut f, &mut fixture(&[&test, "--exact", "--nocapture"]));
                 }
@@ -367,8 +371,13 @@ fn figures_of(f: &mut Figures, cmd: &mut Command) -> BTreeMap<String, f64> {
             f.add(k, v);
             these.insert(k.to_string(), v);
         }
-        if let Some((k, v)) = line.strip_prefix("samples ").and_then(|l| l.split_once('=')) {
-            let v = v.split_whitespace().map(|x| x.parse::<f64>().expect("a number"));
+        if let Some((k, v)) = line
+            .strip_prefix("samples ")
+            .and_then(|l| l.split_once('='))
+        {
+            let v = v
+                .split_whitespace()
+                .map(|x| x.parse::<f64>().expect("a number"));
             f.samples.entry(k.to_string()).or_default().extend(v);
         }
     }
@@ -560,7 +569,10 @@ fn nat(f: &mut Figures) {
     for mode in ["default", "harness"] {
         f.add(&format!("nat.{mode}_speedup"), med["recipe"] / med[mode]);
         let nocap = format!("{mode}_nocapture");
-        f.add(&format!("nat.{mode}_nocapture_speedup"), med["recipe"] / med[&nocap]);
+        f.add(
+            &format!("nat.{mode}_nocapture_speedup"),
+            med["recipe"] / med[&nocap],
+        );
         // Capture starts between the build and the body, and its sockets close in the
         // exit: the difference with capture off.
         let capture = med[&format!("{mode}.to_body")] - med[&format!("{nocap}.to_body")];
@@ -582,7 +594,10 @@ fn throughput(f: &mut Figures) {
             let r = run(&mut cmd);
             assert!(r.out.contains("50 passed; 0 failed"), "{}", r.out);
             f.add(&format!("throughput.{suite}_{mode}"), 50e3 / r.exit_ms);
-            f.add(&format!("throughput.{suite}_{mode}_cpu_ms"), r.cpu_ms / 50.0);
+            f.add(
+                &format!("throughput.{suite}_{mode}_cpu_ms"),
+                r.cpu_ms / 50.0,
+            );
         }
     }
     figures_of(f, fixture(&["--lab", "cycles"]).env(POOL, "0"));
@@ -594,7 +609,10 @@ fn topo(f: &mut Figures) {
     let off = figures_of(f, fixture(&["--lab", "topo"]).env(POOL, "0"));
     let on = figures_of(f, &mut fixture(&["--lab", "pool"]));
     // The per-node curve's ends, the framework's and the floor's.
-    for (key, k) in [("per_node_ms", "per_node"), ("floor_per_node_ms", "floor_per_node")] {
+    for (key, k) in [
+        ("per_node_ms", "per_node"),
+        ("floor_per_node_ms", "floor_per_node"),
+    ] {
         let at = |n: u32| off.get(&format!("topo.bridge_{n}.{key}")).copied();
         if let (Some(small), Some(big)) = (at(10), at(1000)) {
             f.add(&format!("topo.{k}_growth"), big / small);

@@ -176,11 +176,20 @@ fn figures() -> Vec<(String, String)> {
     for (mode, what) in [("default", "default mode"), ("harness", "harness mode")] {
         for (phase, p) in [
             ("to_body", "from the start to the body"),
-            ("start", "  of which process start(s) and sandbox, to the build"),
+            (
+                "start",
+                "  of which process start(s) and sandbox, to the build",
+            ),
             ("build", "  of which the build, name services included"),
-            ("capture", "  of which starting the capture (capture on less off)"),
+            (
+                "capture",
+                "  of which starting the capture (capture on less off)",
+            ),
             ("body", "the body's checks (two TCP connections)"),
-            ("report", "from the body's end to the release of the runner (report, exit)"),
+            (
+                "report",
+                "from the body's end to the release of the runner (report, exit)",
+            ),
             ("exit", "from the release to the last exit"),
         ] {
             v.push((
@@ -211,7 +220,10 @@ fn figures() -> Vec<(String, String)> {
             v.push((format!("topo.{name}.{k}"), format!("{what}: {w}")));
         }
         if name.starts_with("bridge_") {
-            v.push((format!("topo.{name}.per_node_ms"), format!("{what}: build per node, ms")));
+            v.push((
+                format!("topo.{name}.per_node_ms"),
+                format!("{what}: build per node, ms"),
+            ));
             v.push((
                 format!("topo.{name}.floor_per_node_ms"),
                 format!("{what}: floor per node, ms"),
@@ -220,10 +232,22 @@ fn figures() -> Vec<(String, String)> {
     }
     v.extend(
         [
-            ("topo.per_node_growth", "build per node, 1000 nodes / 10 nodes"),
-            ("topo.floor_per_node_growth", "floor per node, 1000 nodes / 10 nodes"),
-            ("link.plain_ms", "a point-to-point pair (IPv4 + IPv6), `Lab::build`, ms"),
-            ("link.impairable_ms", "the same link `impairable()` (a relay), ms"),
+            (
+                "topo.per_node_growth",
+                "build per node, 1000 nodes / 10 nodes",
+            ),
+            (
+                "topo.floor_per_node_growth",
+                "floor per node, 1000 nodes / 10 nodes",
+            ),
+            (
+                "link.plain_ms",
+                "a point-to-point pair (IPv4 + IPv6), `Lab::build`, ms",
+            ),
+            (
+                "link.impairable_ms",
+                "the same link `impairable()` (a relay), ms",
+            ),
             ("link.impairable_x", "impairable / plain"),
         ]
         .map(|(k, w)| (k.to_string(), w.to_string())),
@@ -233,7 +257,10 @@ fn figures() -> Vec<(String, String)> {
             format!("pool.{name}.build_ms"),
             format!("{what}: `Lab::build` with the pool on, ms"),
         ));
-        v.push((format!("pool.{name}.x"), format!("{what}: pool on / pool off")));
+        v.push((
+            format!("pool.{name}.x"),
+            format!("{what}: pool on / pool off"),
+        ));
     }
     v.extend(
         [
@@ -307,7 +334,10 @@ fn ratio_of(key: &str) -> Option<(String, String)> {
         return Some(("nat.recipe_ms".into(), format!("nat.{mode}_ms")));
     }
     if let Some(name) = key.strip_prefix("topo.").and_then(|k| k.strip_suffix(".x")) {
-        return Some((format!("topo.{name}.build_ms"), format!("topo.{name}.floor_ms")));
+        return Some((
+            format!("topo.{name}.build_ms"),
+            format!("topo.{name}.floor_ms"),
+        ));
     }
     if key == "link.impairable_x" {
         return Some(("link.impairable_ms".into(), "link.plain_ms".into()));
@@ -334,7 +364,8 @@ fn spread(f: &Figures, key: &str) -> String {
 }
 
 fn big(key: &str) -> bool {
-    BIG.iter().any(|b| key.contains(&format!(".{b}."))) || key == "topo.per_node_growth"
+    BIG.iter().any(|b| key.contains(&format!(".{b}.")))
+        || key == "topo.per_node_growth"
         || key == "topo.floor_per_node_growth"
 }
 
@@ -371,7 +402,10 @@ pub fn page(f: &Figures, rounds: usize, complete: bool) -> (String, Vec<String>)
     let mut missing = Vec::new();
     let mut p = String::new();
     let w = &mut p;
-    let _ = writeln!(w, "<!-- perf:begin (written by the benchmark: scripts/bench.sh) -->");
+    let _ = writeln!(
+        w,
+        "<!-- perf:begin (written by the benchmark: scripts/bench.sh) -->"
+    );
     let _ = writeln!(w, "{}.", host());
     let _ = writeln!(
         w,

@@ -50,8 +50,8 @@ const ENV_POOL: &str = "NETNS_TEST_POOL";
 /// the first [`take`], so that a process may still fork or enter namespaces after this
 /// call.
 pub(crate) fn enable() {
-    let off = std::env::var(ENV_POOL)
-        .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off"));
+    let off =
+        std::env::var(ENV_POOL).is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off"));
     if !off {
         let _ = ENABLED.set(());
     }

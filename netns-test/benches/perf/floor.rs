@@ -258,7 +258,6 @@ async fn links_up(nl: &Handle) -> HashSet<u32> {
 struct Kick {
     _ns: File,
     nl: Handle,
-    index: u32,
 }
 
 static KICK: OnceLock<Kick> = OnceLock::new();
@@ -272,7 +271,7 @@ async fn kick() {
     }
     let k = KICK.get().expect("kick made");
     for up in [false, true] {
-        let msg = LinkUnspec::new_with_index(k.index);
+        let msg = LinkUnspec::new_with_name("kick0");
         let msg = if up { msg.up() } else { msg.down() };
         k.nl.link().set(msg.build()).execute().await.expect("kick");
     }
@@ -285,11 +284,10 @@ async fn make_kick() -> Kick {
     let (conn, nl, _) = rtnetlink::new_connection().expect("rtnetlink socket");
     setns(home.as_fd(), CloneFlags::CLONE_NEWNET).expect("back home");
     tokio::spawn(conn);
-    let index = 2;
     nl.link()
-        .add(LinkVeth::new("kick0", "kick1").index(index).up().build())
+        .add(LinkVeth::new("kick0", "kick1").up().build())
         .execute()
         .await
         .expect("kick veth");
-    Kick { _ns: ns, nl, index }
+    Kick { _ns: ns, nl }
 }

@@ -178,12 +178,12 @@ fn figures() -> Vec<(String, String)> {
             ("to_body", "from the start to the body"),
             (
                 "start",
-                "  of which process start(s) and sandbox, to the build",
+                "of which process start(s) and sandbox, to the build",
             ),
-            ("build", "  of which the build, name services included"),
+            ("build", "of which the build, name services included"),
             (
                 "capture",
-                "  of which starting the capture (capture on less off)",
+                "of which starting the capture (capture on less off)",
             ),
             ("body", "the body's checks (two TCP connections)"),
             (
@@ -264,8 +264,8 @@ fn figures() -> Vec<(String, String)> {
     }
     v.extend(
         [
-            ("teardown.idle_ms", "200 nodes on a bridge, on a settled kernel, ms"),
-            ("teardown.after_ms", "the same right after a 1000-node network was dropped, ms"),
+            ("teardown.idle_ms", "200 nodes on a bridge (smoke run: 50), on a settled kernel, ms"),
+            ("teardown.after_ms", "the same right after a 1000-node network (smoke run: 200) was dropped, ms"),
             ("teardown.drop_ms", "the drop of the 1000-node network, ms"),
             ("teardown.x", "after / settled"),
             ("teardown.floor.idle_ms", "the floor's 200-node build, settled, ms"),
@@ -429,7 +429,7 @@ pub fn page(f: &Figures, rounds: usize, complete: bool) -> (String, Vec<String>)
     let _ = writeln!(w, "\n### Targets\n");
     let _ = writeln!(
         w,
-        "| target | figure | rounds | median | samples p10 / p90 | target | met |"
+        "| target | figure | rounds | median | samples p10 / p90 | target | verdict |"
     );
     let _ = writeln!(w, "| --- | --- | --- | --- | --- | --- | --- |");
     for (what, key, target) in targets() {

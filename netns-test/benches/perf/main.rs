@@ -769,6 +769,12 @@ fn lab_section(section: &str) {
                     figure(&format!("topo.{name}.floor_per_node_ms"), k / nodes as f64);
                 }
             }
+            // The floor makes every namespace in place: so must the builds it is compared
+            // with.
+            assert!(
+                !pool_running(),
+                "the pool of namespaces ran in the comparison with the floor ({POOL}=0)"
+            );
             // A link with a relay (`impairable()`) against the same link without.
             let (mut plain, mut relay) = (vec![], vec![]);
             for _ in 0..samples(15) {
@@ -788,6 +794,7 @@ fn lab_section(section: &str) {
                 samples_of(&format!("pool.{name}.build_ms"), &built);
                 figure(&format!("pool.{name}.build_ms"), median_f(built));
             }
+            assert!(pool_running(), "the pool of namespaces did not run");
         }
         "teardown" => {
             // The same build, framework and raw, on a settled kernel and right after a
@@ -935,6 +942,17 @@ fn cycles(rt: &tokio::runtime::Runtime) {
         settle(plan);
         settle(plan);
     }
+}
+
+/// Whether the framework's pool of namespaces made ahead has its thread in this process.
+fn pool_running() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .expect("own threads")
+        .filter_map(Result::ok)
+        .any(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with("netns-test-netn"))
+        })
 }
 
 /// Threads, resident KiB and open fds of this process.

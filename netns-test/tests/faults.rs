@@ -752,15 +752,3 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-#[netns_test(topology = plain_pair())]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn build_time_plain_link(net: Net) {
-    println!("build time, plain link: {:?}", net.build_time());
-}
-
-#[netns_test(topology = impairable_pair())]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn build_time_impairable_link(net: Net) {
-    println!("build time, impairable link: {:?}", net.build_time());
-}

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use netns_test::nft::{self, Hook, NatMode, Policy, Proto, Rule, Ruleset};
+use netns_test::nft::{Hook, NatMode, Policy, Proto, Rule, Ruleset};
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
@@ -555,51 +555,5 @@ fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
     ))?;
     let listing = host.nft().list()?;
     ensure!(listing.contains("table inet netns_test {"), "{listing}");
-    Ok(())
-}
-
-/// Times `apply` of a NAT table + chain + rule: 100 times in one fresh namespace, and once
-/// in each of 100 fresh namespaces.
-#[netns_test(topology = Topology::new().node("a", |n| n), timeout = "60s")]
-fn apply_timing(net: Net) -> anyhow::Result<()> {
-    fn stats(mut t: Vec<Duration>) -> String {
-        t.sort();
-        format!(
-            "min {:?} median {:?} p90 {:?} max {:?}",
-            t[0],
-            t[t.len() / 2],
-            t[t.len() * 9 / 10],
-            t[t.len() - 1]
-        )
-    }
-    let a = net.node("a");
-    let rules = Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr"));
-    let repeated = a.exec(|| -> anyhow::Result<Vec<Duration>> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-        let mut t = Vec::new();
-        for _ in 0..100 {
-            let start = Instant::now();
-            nft::apply(&rules)?;
-            t.push(start.elapsed());
-        }
-        Ok(t)
-    })?;
-    let mut first = Vec::new();
-    for _ in 0..100 {
-        first.push(a.exec(|| -> anyhow::Result<Duration> {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-            let start = Instant::now();
-            nft::apply(&rules)?;
-            Ok(start.elapsed())
-        })?);
-    }
-    println!(
-        "apply (NAT table + chain + rule), 100x in one netns: {}",
-        stats(repeated)
-    );
-    println!(
-        "apply (NAT table + chain + rule), first in 100 netns: {}",
-        stats(first)
-    );
     Ok(())
 }

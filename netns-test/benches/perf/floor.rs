@@ -6,18 +6,28 @@
 //! socket, `lo` up, the forwarding sysctl of a router. Then, each phase's requests all in
 //! flight at once (as the framework issues them): bridges; veth pairs with the peer
 //! created in its namespace and the bridge port's master set; peers up and addresses;
-//! routes; each router's nf_tables batch. What it leaves out, and the framework does:
-//! planning, name services, `ping_group_range`, node files, and the wait until every
-//! link reports operstate UP (the kernel's linkwatch work: before it a link has no queue
-//! and drops what it is given). So the floor is below what a usable network costs: a
-//! naive wait (a dump of every waiting namespace every 2 ms) made 1000 nodes on one
-//! bridge take 5.8 s instead of 2.2 s.
+//! routes; each router's nf_tables batch. Then, as the framework does, the wait until
+//! every link reports operstate UP (the kernel's linkwatch work: before it a link has no
+//! queue and drops what it is given), with the framework's schedule: a dump of each
+//! waiting namespace's links, a pause that grows with the links still waiting (0.5 ms to
+//! 16 ms), and past 200 links a kick of the linkwatch (a veth of a namespace of its own
+//! taken down and up). [`Floor::wait`] is that wait's share of the build. What it leaves
+//! out, and the framework does: planning, name services, `ping_group_range`, node files.
+//!
+//! The threads are the framework's: namespaces are made on the calling thread, requests
+//! go out from it, and the netlink connections run on the runtime's one worker (the
+//! caller passes a multi-thread runtime with one worker, as a network has).
 
 use std::fs::File;
 use std::os::fd::AsFd;
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use futures::future::try_join_all;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+use futures::TryStreamExt;
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, State};
 use netns_test::topology::Plan;
 use nix::sched::{setns, unshare, CloneFlags};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
@@ -27,6 +37,8 @@ use std::os::fd::AsRawFd;
 pub struct Floor {
     _netns: Vec<File>,
     handles: Vec<Handle>,
+    /// How long the wait for links took, within the build.
+    pub wait: Duration,
 }
 
 impl Floor {
@@ -164,8 +176,118 @@ pub fn build(plan: &Plan, rt: &tokio::runtime::Runtime) -> Floor {
         }
     }
     setns(home.as_fd(), CloneFlags::CLONE_NEWNET).expect("back home");
+    let start = Instant::now();
+    rt.block_on(wait_up(plan, nl));
     Floor {
         _netns: netns,
         handles: nl.clone(),
+        wait: start.elapsed(),
     }
+}
+
+/// Waits until every veth end, and every bridge with ports, reports operstate UP, on the
+/// framework's schedule (`kernel/build.rs`, `wait_up`).
+async fn wait_up(plan: &Plan, nl: &[Handle]) {
+    let mut pending: std::collections::BTreeMap<usize, Vec<u32>> = Default::default();
+    for e in plan.veths.iter().flat_map(|v| &v.ends) {
+        pending.entry(e.node).or_default().push(e.index);
+    }
+    for (b, bridge) in plan.bridges.iter().enumerate() {
+        if plan
+            .veths
+            .iter()
+            .any(|v| v.ends.iter().any(|e| e.master == Some(b)))
+        {
+            pending.entry(bridge.node).or_default().push(bridge.index);
+        }
+    }
+    let total: usize = pending.values().map(Vec::len).sum();
+    let start = Instant::now();
+    loop {
+        let checks = pending.iter().map(|(&node, links)| async move {
+            let up = links_up(&nl[node]).await;
+            let left: Vec<u32> = links.iter().copied().filter(|i| !up.contains(i)).collect();
+            (node, left)
+        });
+        pending = futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "floor: links not up after 60 s: {pending:?}"
+        );
+        let waiting: usize = pending.values().map(Vec::len).sum();
+        let pause = (Duration::from_micros(500) + Duration::from_micros(15) * waiting as u32)
+            .min(Duration::from_millis(16));
+        if total > 200 {
+            kick().await;
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Indexes of the links of a namespace whose operstate is UP (a dump without statistics).
+async fn links_up(nl: &Handle) -> HashSet<u32> {
+    let mut links = nl
+        .link()
+        .get()
+        .set_filter_mask(
+            netlink_packet_route::AddressFamily::Unspec,
+            vec![netlink_packet_route::link::LinkExtentMask::SkipStats],
+        )
+        .execute();
+    let mut up = HashSet::new();
+    while let Some(msg) = links.try_next().await.expect("link dump") {
+        if msg
+            .attributes
+            .iter()
+            .any(|a| matches!(a, LinkAttribute::OperState(State::Up)))
+        {
+            up.insert(msg.header.index);
+        }
+    }
+    up
+}
+
+/// The kick namespace: a veth pair `kick0`/`kick1`, and its netlink handle.
+struct Kick {
+    _ns: File,
+    nl: Handle,
+}
+
+static KICK: OnceLock<Kick> = OnceLock::new();
+
+/// Takes `kick0` down and up: two urgent events, so that the kernel's next linkwatch run
+/// starts now (`kernel/kick.rs`). Made once per process, on first use.
+async fn kick() {
+    if KICK.get().is_none() {
+        let kick = make_kick().await;
+        let _ = KICK.set(kick);
+    }
+    let k = KICK.get().expect("kick made");
+    for up in [false, true] {
+        let msg = LinkUnspec::new_with_name("kick0");
+        let msg = if up { msg.up() } else { msg.down() };
+        k.nl.link().set(msg.build()).execute().await.expect("kick");
+    }
+}
+
+async fn make_kick() -> Kick {
+    let home = this_netns();
+    unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+    let ns = this_netns();
+    let (conn, nl, _) = rtnetlink::new_connection().expect("rtnetlink socket");
+    setns(home.as_fd(), CloneFlags::CLONE_NEWNET).expect("back home");
+    tokio::spawn(conn);
+    nl.link()
+        .add(LinkVeth::new("kick0", "kick1").up().build())
+        .execute()
+        .await
+        .expect("kick veth");
+    Kick { _ns: ns, nl }
 }

@@ -28,10 +28,26 @@ fn connects(net: &Net, from: &str, to: &str) {
     listener.accept().expect("accept");
 }
 
+/// `CLOCK_MONOTONIC` in ns: one clock for the driver and every process it starts (no
+/// time namespace between them).
+pub fn mono_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec to write to.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime");
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
 /// The NAT lab: `nat_lan_wan(2)`, one TCP connection from each LAN host to the server
 /// (which has no route back to the LAN: the connections go through the masquerade).
+/// Prints `phases body_start=NS body_end=NS build=NS` (see [`mono_ns`]) for the driver's
+/// breakdown of the whole process, seen with `--nocapture`.
 #[netns_test(topology = presets::nat_lan_wan(2))]
 fn nat_lab(net: Net) {
+    let body_start = mono_ns();
     let server = net.node("server");
     let listener = server
         .exec(|| TcpListener::bind(("0.0.0.0", 7000)))
@@ -44,6 +60,11 @@ fn nat_lab(net: Net) {
         let (_, peer) = listener.accept().expect("accept");
         assert_eq!(peer.ip().to_string(), "198.51.100.1", "masqueraded");
     }
+    println!(
+        "phases body_start={body_start} body_end={} build={}",
+        mono_ns(),
+        net.build_time().as_nanos()
+    );
 }
 
 macro_rules! tests {
@@ -95,8 +116,10 @@ fn nft_nodes() -> Topology {
 }
 
 /// The NAT router's table (masquerade for a LAN leaving by any other interface) applied
-/// as one nf_tables netlink batch in half of the nodes, and through the `nft` binary in
-/// the other half, for the record: the framework never runs it.
+/// as one nf_tables netlink batch in half of the nodes (the first batch of a fresh
+/// namespace), then again and again in the first of them (a table that is there already),
+/// and through the `nft` binary in the other half, for the record: the framework never
+/// runs it.
 #[netns_test(topology = nft_nodes())]
 fn nft_apply(net: Net) {
     use std::io::Write;
@@ -135,10 +158,61 @@ fn nft_apply(net: Net) {
         );
         binary.push(start.elapsed());
     }
-    netlink.sort();
-    binary.sort();
-    let (n, b) = (netlink[NFT_SAMPLES / 2], binary[NFT_SAMPLES / 2]);
-    println!("figure nft.netlink_ms={}", n.as_secs_f64() * 1e3);
-    println!("figure nft.binary_ms={}", b.as_secs_f64() * 1e3);
-    println!("figure nft.binary_x={}", b.as_secs_f64() / n.as_secs_f64());
+    let repeated: Vec<_> = (0..NFT_SAMPLES)
+        .map(|_| {
+            net.node("n0").exec(|| {
+                let start = Instant::now();
+                netns_test::nft::apply(&rules).expect("apply over netlink, again");
+                start.elapsed()
+            })
+        })
+        .collect();
+    let median = |mut t: Vec<std::time::Duration>| {
+        t.sort();
+        t[t.len() / 2].as_secs_f64() * 1e3
+    };
+    let (n, r, b) = (median(netlink), median(repeated), median(binary));
+    println!("figure nft.netlink_ms={n}");
+    println!("figure nft.netlink_repeated_ms={r}");
+    println!("figure nft.binary_ms={b}");
+    println!("figure nft.binary_x={}", b / n);
+}
+
+const SPAWN_SAMPLES: usize = 15;
+
+fn spawn_nodes() -> Topology {
+    (0..SPAWN_SAMPLES).fold(Topology::new(), |t, i| t.node(&format!("n{i}"), |n| n))
+}
+
+/// What starting a program in a node costs: its first program (which makes the node's
+/// mount namespace), a program in a node that has one (a `setns` before `exec`), and the
+/// same program started the ordinary way, the baseline. Each from `command()` to its exit.
+#[netns_test(topology = spawn_nodes())]
+fn spawn_cost(net: Net) {
+    use std::time::Instant;
+    let run = |cmd: &dyn Fn() -> std::process::Command| {
+        let start = Instant::now();
+        let status = cmd().status().expect("`true`");
+        assert!(status.success(), "`true` failed: {status}");
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    let mut first: Vec<f64> = (0..SPAWN_SAMPLES)
+        .map(|i| run(&|| net.node(&format!("n{i}")).command("true")))
+        .collect();
+    let mut node: Vec<f64> = (0..SPAWN_SAMPLES)
+        .map(|_| run(&|| net.node("n0").command("true")))
+        .collect();
+    let mut plain: Vec<f64> = (0..SPAWN_SAMPLES)
+        .map(|_| run(&|| std::process::Command::new("true")))
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (f, n, p) = (median(&mut first), median(&mut node), median(&mut plain));
+    println!("figure spawn.first_ms={f}");
+    println!("figure spawn.node_ms={n}");
+    println!("figure spawn.plain_ms={p}");
+    println!("figure spawn.mount_ns_ms={}", f - n);
+    println!("figure spawn.setns_us={}", (n - p) * 1e3);
 }

@@ -13,6 +13,10 @@
 //! namespaces and their fds, freed with the process. A sandbox (one network per process)
 //! leaves the pool off: namespaces made ahead for a network that never comes would only
 //! cost.
+//!
+//! `NETNS_TEST_POOL=0` keeps the pool off in a process that would turn it on, so that
+//! every namespace is made in place: the benchmark compares builds with a kernel floor
+//! that makes its namespaces in place, and reports the pool's effect on its own.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -39,10 +43,18 @@ static STARTED: Once = Once::new();
 /// Whether this process uses the pool ([`enable`]).
 static ENABLED: OnceLock<()> = OnceLock::new();
 
-/// Turns the pool on for this process. Its thread starts with the first [`take`], so that
-/// a process may still fork or enter namespaces after this call.
+/// Set to `0` (or `false`, `no`, `off`), keeps the pool off.
+const ENV_POOL: &str = "NETNS_TEST_POOL";
+
+/// Turns the pool on for this process, unless `NETNS_TEST_POOL=0`. Its thread starts with
+/// the first [`take`], so that a process may still fork or enter namespaces after this
+/// call.
 pub(crate) fn enable() {
-    let _ = ENABLED.set(());
+    let off =
+        std::env::var(ENV_POOL).is_ok_and(|v| matches!(v.trim(), "0" | "false" | "no" | "off"));
+    if !off {
+        let _ = ENABLED.set(());
+    }
 }
 
 /// A fresh network namespace: a pooled one if the pool is on and has one, else one made

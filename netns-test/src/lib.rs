@@ -166,7 +166,7 @@ pub mod __private {
     //! What `#[netns_test]` expands to: the public runner of [`crate::sandbox`], under the
     //! one path the expansion names.
     pub use crate::sandbox::{
-        run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
+        run_async, run_sync, test_result, BodyResult, ShouldPanic, TestResult, TestSpec,
     };
 
     // The harness mode's registry (see `crate::harness`).

@@ -112,3 +112,25 @@ impl Test {
         sandbox::run_sync(self.0.spec, self.0.topology, self.0.body);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The crate's own `#[netns_test(crate = "crate")]` tests are listed, by name.
+    #[test]
+    fn tests_lists_the_registered_tests_in_libtests_order() {
+        let names: Vec<&str> = tests().iter().map(Test::name).collect();
+        assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+        let dns = "net::dns::tests::\
+                   a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service";
+        let test = tests().into_iter().find(|t| t.name() == dns);
+        let test = test.unwrap_or_else(|| panic!("{dns} not in {names:?}"));
+        assert_eq!(test.spec().path, format!("netns_test::{dns}"));
+        assert_eq!(test.spec().timeout_ms, Some(20_000));
+        assert!(!test.is_ignored() && test.ignore_reason().is_none());
+        assert!(names.contains(
+            &"nft::tests::sandboxed::kernel_refusal_names_the_message_and_applies_nothing"
+        ));
+    }
+}

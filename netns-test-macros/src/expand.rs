@@ -369,7 +369,7 @@ fn ignore_of(attrs: &[Attribute]) -> (bool, Option<syn::LitStr>) {
 ///
 /// - a `static` registered in the runtime's list of tests (`__private::TESTS`, a
 ///   distributed slice), holding the test's settings and the function, nested inside it,
-///   behind a `fn(Net) -> Outcome`: what the harness mode (`netns_test::main!()` in a
+///   behind a `fn(Net) -> BodyResult`: what the harness mode (`netns_test::main!()` in a
 ///   `harness = false` target) runs. It exists in every build, since a `#[test]` function
 ///   exists only under `--test`;
 /// - a plain `#[test] fn name()` that hands the registered test to the sandbox runner:
@@ -389,11 +389,12 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
         body,
     } = f;
     let name = &sig.ident;
+    // One setter for each setting that is not the default.
     let should_panic = match should_panic {
-        ShouldPanic::No => quote!(#krate::__private::ShouldPanic::No),
-        ShouldPanic::Yes => quote!(#krate::__private::ShouldPanic::Yes),
+        ShouldPanic::No => TokenStream::new(),
+        ShouldPanic::Yes => quote!(.should_panic(#krate::__private::ShouldPanic::Yes)),
         ShouldPanic::YesWithMessage(text) => {
-            quote!(#krate::__private::ShouldPanic::YesWithMessage(#text))
+            quote!(.should_panic(#krate::__private::ShouldPanic::YesWithMessage(#text)))
         }
     };
     // As libtest names the test: a raw identifier keeps its `r#`.
@@ -401,9 +402,14 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
     let timeout_ms = match timeout_ms {
         Some(ms) => {
             let ms = Literal::u64_suffixed(ms);
-            quote!(::core::option::Option::Some(#ms))
+            quote!(.timeout_ms(#ms))
         }
-        None => quote!(::core::option::Option::None),
+        None => TokenStream::new(),
+    };
+    let keep_artifacts = if keep_artifacts {
+        quote!(.keep_artifacts(true))
+    } else {
+        TokenStream::new()
     };
     let (ignore, reason) = ignore_of(&attrs);
     let ignore_reason = match reason {
@@ -471,12 +477,9 @@ fn expand(f: TestFn, config: FinalConfig, should_panic: &ShouldPanic) -> TokenSt
         static #registered: #krate::__private::Registered = {
             #inner
             #krate::__private::Registered {
-                spec: #krate::__private::TestSpec {
-                    path: ::core::concat!(::core::module_path!(), "::", #name_str),
-                    timeout_ms: #timeout_ms,
-                    keep_artifacts: #keep_artifacts,
-                    should_panic: #should_panic,
-                },
+                spec: #krate::__private::TestSpec::new(
+                    ::core::concat!(::core::module_path!(), "::", #name_str)
+                ) #timeout_ms #keep_artifacts #should_panic,
                 ignore: #ignore,
                 ignore_reason: #ignore_reason,
                 topology: || #topology,

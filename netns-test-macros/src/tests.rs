@@ -28,14 +28,11 @@ fn errors(args: &str, item: &str) -> Vec<String> {
 
 fn timeout_ms(args: &str) -> String {
     let out = expand(args, "fn t() {}");
-    let line = out
-        .lines()
-        .find(|line| line.contains("timeout_ms:"))
-        .unwrap();
-    line.trim()
-        .trim_start_matches("timeout_ms: ")
-        .trim_end_matches(',')
-        .to_owned()
+    let line = out.lines().find(|line| line.contains(".timeout_ms("));
+    match line.and_then(|l| l.split_once(".timeout_ms(")) {
+        Some((_, rest)) => rest.split_once(')').expect("one argument").0.to_owned(),
+        None => "none".to_owned(),
+    }
 }
 
 #[test]
@@ -64,12 +61,10 @@ static __NETNS_TEST_a_reaches_b: ::netns_test::__private::Registered = {
         Ok(())
     }
     ::netns_test::__private::Registered {
-        spec: ::netns_test::__private::TestSpec {
-            path: ::core::concat!(::core::module_path!(), "::", "a_reaches_b"),
-            timeout_ms: ::core::option::Option::Some(10000u64),
-            keep_artifacts: false,
-            should_panic: ::netns_test::__private::ShouldPanic::No,
-        },
+        spec: ::netns_test::__private::TestSpec::new(
+                ::core::concat!(::core::module_path!(), "::", "a_reaches_b"),
+            )
+            .timeout_ms(10000u64),
         ignore: false,
         ignore_reason: ::core::option::Option::None,
         topology: || lan(),
@@ -112,12 +107,10 @@ static __NETNS_TEST_plain: ::netns_test::__private::Registered = {
         panic!("boom")
     }
     ::netns_test::__private::Registered {
-        spec: ::netns_test::__private::TestSpec {
-            path: ::core::concat!(::core::module_path!(), "::", "plain"),
-            timeout_ms: ::core::option::Option::None,
-            keep_artifacts: false,
-            should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage("boom"),
-        },
+        spec: ::netns_test::__private::TestSpec::new(
+                ::core::concat!(::core::module_path!(), "::", "plain"),
+            )
+            .should_panic(::netns_test::__private::ShouldPanic::YesWithMessage("boom")),
         ignore: true,
         ignore_reason: ::core::option::Option::None,
         topology: || ::netns_test::Topology::new(),
@@ -151,12 +144,10 @@ fn uses_alias() {
 static __NETNS_TEST_uses_alias: my::netns::__private::Registered = {
     fn uses_alias(net: Net) {}
     my::netns::__private::Registered {
-        spec: my::netns::__private::TestSpec {
-            path: ::core::concat!(::core::module_path!(), "::", "uses_alias"),
-            timeout_ms: ::core::option::Option::None,
-            keep_artifacts: true,
-            should_panic: my::netns::__private::ShouldPanic::No,
-        },
+        spec: my::netns::__private::TestSpec::new(
+                ::core::concat!(::core::module_path!(), "::", "uses_alias"),
+            )
+            .keep_artifacts(true),
         ignore: false,
         ignore_reason: ::core::option::Option::None,
         topology: || my::netns::Topology::new(),
@@ -172,23 +163,11 @@ static __NETNS_TEST_uses_alias: my::netns::__private::Registered = {
 
 #[test]
 fn timeout_forms() {
-    assert_eq!(
-        timeout_ms(r#"timeout = "500ms""#),
-        "::core::option::Option::Some(500u64)"
-    );
-    assert_eq!(
-        timeout_ms(r#"timeout = "30s""#),
-        "::core::option::Option::Some(30000u64)"
-    );
-    assert_eq!(
-        timeout_ms(r#"timeout = "2m""#),
-        "::core::option::Option::Some(120000u64)"
-    );
-    assert_eq!(
-        timeout_ms("timeout = 45"),
-        "::core::option::Option::Some(45000u64)"
-    );
-    assert_eq!(timeout_ms(""), "::core::option::Option::None");
+    assert_eq!(timeout_ms(r#"timeout = "500ms""#), "500u64");
+    assert_eq!(timeout_ms(r#"timeout = "30s""#), "30000u64");
+    assert_eq!(timeout_ms(r#"timeout = "2m""#), "120000u64");
+    assert_eq!(timeout_ms("timeout = 45"), "45000u64");
+    assert_eq!(timeout_ms(""), "none");
 }
 
 /// The grammar shared with `NETNS_TEST_TIMEOUT` (the runtime tests its own parser against
@@ -217,11 +196,7 @@ fn attribute_timeout(value: &str) -> Result<u64, &'static str> {
     match errs.as_slice() {
         [] => {
             let ms = timeout_ms(&format!("timeout = {value}"));
-            Ok(ms
-                .trim_start_matches("::core::option::Option::Some(")
-                .trim_end_matches("u64)")
-                .parse()
-                .expect("milliseconds"))
+            Ok(ms.trim_end_matches("u64").parse().expect("milliseconds"))
         }
         [e] if e.starts_with("invalid timeout") => Err("invalid"),
         [e] if e.contains("greater than zero") => Err("zero"),
@@ -368,7 +343,7 @@ fn key_shapes() {
     );
     // The keys after a missing value are still read.
     let out = expand(r#"timeout = , keep_artifacts = true"#, "fn t() {}");
-    assert!(out.contains("keep_artifacts: true,"), "{out}");
+    assert!(out.contains(".keep_artifacts(true)"), "{out}");
 }
 
 #[test]
@@ -376,30 +351,23 @@ fn should_panic_forms() {
     let spec = |attr: &str| {
         let out = expand("", &format!("{attr}\nfn t() {{ panic!() }}"));
         assert!(!out.contains("#[should_panic"), "{out}");
-        let line = out
-            .lines()
-            .find(|line| line.contains("should_panic:"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        line
+        let line = out.lines().find(|line| line.contains(".should_panic("));
+        line.map_or("none".to_owned(), |l| l.trim().to_owned())
     };
     assert_eq!(
         spec("#[should_panic]"),
-        "should_panic: ::netns_test::__private::ShouldPanic::Yes,"
+        ".should_panic(::netns_test::__private::ShouldPanic::Yes),"
     );
     assert_eq!(
         spec("#[should_panic = \"boom\"]"),
-        "should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\"),"
+        ".should_panic(::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\")),"
     );
     assert_eq!(
         spec("#[should_panic(expected = \"boom\")]"),
-        "should_panic: ::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\"),"
+        ".should_panic(::netns_test::__private::ShouldPanic::YesWithMessage(\"boom\")),"
     );
-    assert_eq!(
-        spec(""),
-        "should_panic: ::netns_test::__private::ShouldPanic::No,"
-    );
+    // No `#[should_panic]`: the default, no setter.
+    assert_eq!(spec(""), "none");
 }
 
 #[test]

@@ -115,7 +115,7 @@ pub use topology::presets;
 /// In a `harness = false` target ending with `netns_test::main!();`, the same tests run in
 /// [`harness`] mode: all in one process, each on a thread and in a network of its own. The
 /// attribute registers every test for it (a `static` in a list the linker gathers), and
-/// the `#[test]` function below reads the test from there.
+/// the `#[test]` function below reads the test from there; [`harness::tests`] lists them.
 ///
 /// Without the macro, the default mode's test above is (the runner of [`sandbox`], public
 /// API):
@@ -128,12 +128,8 @@ pub use topology::presets;
 /// fn b_has_its_address() {
 ///     fn b_has_its_address(net: Net) {}
 ///     netns_test::sandbox::run_sync(
-///         netns_test::sandbox::TestSpec {
-///             path: concat!(module_path!(), "::", "b_has_its_address"),
-///             timeout_ms: Some(20_000),
-///             keep_artifacts: false,
-///             should_panic: netns_test::sandbox::ShouldPanic::No,
-///         },
+///         netns_test::sandbox::TestSpec::new(concat!(module_path!(), "::", "b_has_its_address"))
+///             .timeout_ms(20_000),
 ///         || lan(),
 ///         |net| b_has_its_address(net),
 ///     )
@@ -166,7 +162,7 @@ pub mod __private {
     //! What `#[netns_test]` expands to: the public runner of [`crate::sandbox`], under the
     //! one path the expansion names.
     pub use crate::sandbox::{
-        run_async, run_sync, test_result, Outcome, ShouldPanic, TestResult, TestSpec,
+        run_async, run_sync, test_result, BodyResult, ShouldPanic, TestResult, TestSpec,
     };
 
     // The harness mode's registry (see `crate::harness`).

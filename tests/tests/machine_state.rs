@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use netns_test::sandbox::{self, ShouldPanic, TestSpec};
+use netns_test::sandbox::{self, TestSpec};
 use netns_test::{presets, Net};
 
 #[path = "support/machine.rs"]
@@ -71,12 +71,7 @@ fn finished_test_leaves_the_machine() -> Result<Completion, Failed> {
 
 /// Builds a topology in a sandbox and passes.
 fn builds_and_passes() -> Result<(), Failed> {
-    let spec = TestSpec {
-        path: concat!(module_path!(), "::", "fixtures::builds_and_passes"),
-        timeout_ms: None,
-        keep_artifacts: false,
-        should_panic: ShouldPanic::No,
-    };
+    let spec = TestSpec::new(concat!(module_path!(), "::", "fixtures::builds_and_passes"));
     sandbox::run_sync(
         spec,
         || presets::lan_wan(2),

@@ -74,7 +74,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Trial};
-use netns_test::__private::{run_sync, TESTS};
 use netns_test::topology::Plan;
 use netns_test::{presets, Lab, Topology};
 
@@ -129,10 +128,9 @@ fn main() {
 /// sandbox process per test), and 100 plain tests with an empty body.
 fn default_mode_trials() -> Vec<Trial> {
     let plain = (0..100).map(|i| Trial::test(format!("plain::t{i:02}"), || Ok(())));
-    let registered = TESTS.iter().map(|t| {
-        let name = t.spec.path.split_once("::").map_or(t.spec.path, |p| p.1);
-        Trial::test(name, move || {
-            run_sync(t.spec, t.topology, t.body);
+    let registered = netns_test::harness::tests().into_iter().map(|t| {
+        Trial::test(t.name(), move || {
+            t.run();
             Ok(())
         })
     });

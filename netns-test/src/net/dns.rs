@@ -158,6 +158,9 @@ pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>)
 }
 
 #[cfg(test)]
+// `#[netns_test]` registers each test in a `#[link_section]` static (linkme), which the
+// crate's `deny(unsafe_code)` sees in the crate's own tests only (not in a user's crate).
+#[allow(unsafe_code)]
 mod tests {
     use super::*;
     use crate::topology::name_service::redirect_error;
@@ -245,24 +248,12 @@ mod tests {
         );
     }
 
-    /// Runs `body` in a sandbox with nodes `a` (default) and `b` (keeps port 53 free), on
-    /// one link; `name` is the calling test's name.
-    fn sandboxed(path: &'static str, body: impl FnOnce(crate::Net)) {
-        crate::__private::run_sync(
-            crate::__private::TestSpec {
-                path,
-                timeout_ms: Some(20_000),
-                keep_artifacts: false,
-                should_panic: crate::__private::ShouldPanic::No,
-            },
-            || {
-                crate::Topology::new()
-                    .node("a", |n| n)
-                    .node("b", |n| n.keep_port_53_free())
-                    .link("a", "b", "10.53.0.0/30")
-            },
-            body,
-        )
+    /// Nodes `a` (default) and `b` (keeps port 53 free), on one link.
+    fn two_nodes() -> crate::Topology {
+        crate::Topology::new()
+            .node("a", |n| n)
+            .node("b", |n| n.keep_port_53_free())
+            .link("a", "b", "10.53.0.0/30")
     }
 
     /// A DNS server under test: a UDP socket on `addr`, with the options given.
@@ -304,44 +295,39 @@ mod tests {
     /// 53 next to the name service on 127.0.0.11:53, gets the queries to the node's other
     /// addresses, and names still resolve; one that sets neither cannot bind it, unless the
     /// node keeps port 53 free.
-    #[test]
-    fn a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service() {
-        sandboxed(
-            concat!(
-                module_path!(),
-                "::",
-                "a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service"
-            ),
-            |net| {
-                let a = net.node("a");
-                a.exec(|| {
-                    let peer: IpAddr = "10.53.0.2".parse().unwrap();
-                    assert_eq!(resolve("b"), [peer], "names resolve before");
-                    // Neither option: port 53 is taken by the name service.
-                    let plain = std::net::UdpSocket::bind("0.0.0.0:53")
-                        .expect_err("the name service holds 127.0.0.11:53");
-                    assert_eq!(plain.kind(), std::io::ErrorKind::AddrInUse, "{plain}");
-                    for (what, addr, reuse_addr, reuse_port) in [
-                        ("SO_REUSEADDR", "0.0.0.0:53", true, false),
-                        ("SO_REUSEPORT", "0.0.0.0:53", false, true),
-                        ("SO_REUSEADDR, IPv6 wildcard", "[::]:53", true, false),
-                    ] {
-                        let s = server(addr, reuse_addr, reuse_port)
-                            .unwrap_or_else(|e| panic!("{what}: binding {addr}: {e}"));
-                        assert!(receives(&s, "10.53.0.1:53", 2000), "{what}: its query");
-                        assert!(receives(&s, "127.0.0.1:53", 2000), "{what}: its query");
-                        assert_eq!(resolve("b"), [peer], "{what}: names resolve next to it");
-                        // What goes to 127.0.0.11 stays the name service's.
-                        assert!(!receives(&s, "127.0.0.11:53", 200), "{what}: took a query");
-                    }
-                });
-                // Kept free: even a plain bind works, and names resolve through the redirect.
-                net.node("b").exec(|| {
-                    let s = std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free");
-                    assert_eq!(resolve("a"), ["10.53.0.1".parse::<IpAddr>().unwrap()]);
-                    drop(s);
-                });
-            },
-        )
+    #[crate::netns_test(crate = "crate", topology = two_nodes(), timeout = "20s")]
+    fn a_dns_server_that_sets_reuse_options_binds_port_53_next_to_the_name_service(
+        net: crate::Net,
+    ) {
+        {
+            let a = net.node("a");
+            a.exec(|| {
+                let peer: IpAddr = "10.53.0.2".parse().unwrap();
+                assert_eq!(resolve("b"), [peer], "names resolve before");
+                // Neither option: port 53 is taken by the name service.
+                let plain = std::net::UdpSocket::bind("0.0.0.0:53")
+                    .expect_err("the name service holds 127.0.0.11:53");
+                assert_eq!(plain.kind(), std::io::ErrorKind::AddrInUse, "{plain}");
+                for (what, addr, reuse_addr, reuse_port) in [
+                    ("SO_REUSEADDR", "0.0.0.0:53", true, false),
+                    ("SO_REUSEPORT", "0.0.0.0:53", false, true),
+                    ("SO_REUSEADDR, IPv6 wildcard", "[::]:53", true, false),
+                ] {
+                    let s = server(addr, reuse_addr, reuse_port)
+                        .unwrap_or_else(|e| panic!("{what}: binding {addr}: {e}"));
+                    assert!(receives(&s, "10.53.0.1:53", 2000), "{what}: its query");
+                    assert!(receives(&s, "127.0.0.1:53", 2000), "{what}: its query");
+                    assert_eq!(resolve("b"), [peer], "{what}: names resolve next to it");
+                    // What goes to 127.0.0.11 stays the name service's.
+                    assert!(!receives(&s, "127.0.0.11:53", 200), "{what}: took a query");
+                }
+            });
+            // Kept free: even a plain bind works, and names resolve through the redirect.
+            net.node("b").exec(|| {
+                let s = std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free");
+                assert_eq!(resolve("a"), ["10.53.0.1".parse::<IpAddr>().unwrap()]);
+                drop(s);
+            });
+        }
     }
 }

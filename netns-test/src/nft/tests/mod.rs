@@ -13,6 +13,9 @@ use super::*;
 
 mod decode;
 mod encode;
+// `#[netns_test]` registers each test in a `#[link_section]` static (linkme), which the
+// crate's `deny(unsafe_code)` sees in the crate's own tests only (not in a user's crate).
+#[allow(unsafe_code)]
 mod sandboxed;
 
 // A tiny, independent netlink attribute writer.

@@ -186,46 +186,57 @@ fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String>
 
 /// The checks run inside a sandbox, in its host node. Returns the missing essentials.
 async fn inside(net: Net) -> Result<(), String> {
-    use nft::{Hook, NatMode, Proto, Rule, Ruleset};
-
     let host = net.host();
-    let nl = host.netlink().clone();
-    let mut essential_missing = Vec::new();
+    let essential_missing = essentials(&host).await;
+    println!(
+        "\nFeatures, the kernel parts they need (the module to load with `modprobe`, and \
+         the kernel's CONFIG_ option) and whether those are present here:"
+    );
+    name_service(&host);
+    for (rules, what, needs) in nft_features() {
+        feature(nft_probe(&host, rules), what, needs);
+    }
+    feature(
+        host.nft().conntrack().map(drop).map_err(|e| e.to_string()),
+        "conntrack listing and flushing (node.nft().conntrack(), nft::conntrack)",
+        "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
+    );
+    link_features(&host).await;
+    if essential_missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("missing: {}", essential_missing.join(", ")))
+    }
+}
 
+/// What every test needs: veth pairs, bridges (reported as PASS/FAIL, the missing ones
+/// returned), and ICMP datagram sockets for the probes.
+async fn essentials(host: &netns_test::Node) -> Vec<&'static str> {
+    let nl = host.netlink();
+    let mut missing = Vec::new();
     let veth = nl
         .link()
         .add(rtnetlink::LinkVeth::new("doc-v0", "doc-v1").build())
         .execute()
         .await;
-    report(
-        veth.is_ok(),
-        "veth pairs",
-        &veth
-            .as_ref()
-            .err()
-            .map(|e| format!("{e}: the kernel needs CONFIG_VETH"))
-            .unwrap_or_default(),
-    );
-    if veth.is_err() {
-        essential_missing.push("veth");
-    }
-
     let bridge = nl
         .link()
         .add(rtnetlink::LinkBridge::new("doc-br0").build())
         .execute()
         .await;
-    report(
-        bridge.is_ok(),
-        "bridges",
-        &bridge
+    for (made, what, name, config) in [
+        (veth, "veth pairs", "veth", "CONFIG_VETH"),
+        (bridge, "bridges", "bridge", "CONFIG_BRIDGE"),
+    ] {
+        let detail = made
             .as_ref()
             .err()
-            .map(|e| format!("{e}: the kernel needs CONFIG_BRIDGE"))
-            .unwrap_or_default(),
-    );
-    if bridge.is_err() {
-        essential_missing.push("bridge");
+            .map(|e| format!("{e}: the kernel needs {config}"))
+            .unwrap_or_default();
+        report(made.is_ok(), what, &detail);
+        if made.is_err() {
+            missing.push(name);
+        }
     }
     let icmp = host.exec(|| {
         socket2::Socket::new(
@@ -243,11 +254,11 @@ async fn inside(net: Net) -> Result<(), String> {
             .map(|e| format!("{e}"))
             .unwrap_or_default(),
     );
+    missing
+}
 
-    println!(
-        "\nFeatures, the kernel parts they need (the module to load with `modprobe`, and \
-         the kernel's CONFIG_ option) and whether those are present here:"
-    );
+/// Node names: `peer` resolves through the name service.
+fn name_service(host: &netns_test::Node) {
     let names = host.exec(|| {
         use std::net::ToSocketAddrs;
         ("peer", 0)
@@ -264,84 +275,71 @@ async fn inside(net: Net) -> Result<(), String> {
         "node names (the name service on 127.0.0.11:53)",
         "nothing beyond loopback and UDP (no nf_tables)",
     );
-    feature(
-        nft_probe(
-            &host,
+}
+
+/// The nf_tables probes: a ruleset (a table of its own) using the part, the features that
+/// need it, and the kernel parts.
+fn nft_features() -> Vec<(nft::Ruleset, &'static str, &'static str)> {
+    use nft::{Hook, NatMode, Proto, Rule, Ruleset};
+    let addr = |a: &str| a.parse().expect("address");
+    vec![
+        (
             Ruleset::named("doctor_filter")
                 .forward_policy(nft::Policy::Accept)
                 .filter(
                     Hook::Forward,
                     Rule::new().iif("doc-br0").not_oif("doc-br0").drop(),
                 ),
+            "firewall rules, isolation between bridges, internal() networks",
+            "nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)",
         ),
-        "firewall rules, isolation between bridges, internal() networks",
-        "nf_tables (CONFIG_NF_TABLES, CONFIG_NF_TABLES_INET)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_ct").filter(Hook::Input, Rule::new().ct_established().accept()),
+            "ct state and ct status matches (Rule::ct_established, ct_new, ct_dnat, hairpin())",
+            "nf_tables, nft_ct (CONFIG_NFT_CT)",
         ),
-        "ct state and ct status matches (Rule::ct_established, ct_new, ct_dnat, hairpin())",
-        "nf_tables, nft_ct (CONFIG_NFT_CT)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_reject")
                 .filter(Hook::Input, Rule::new().proto(Proto::Tcp).dport(9).reject()),
+            "Rule::reject",
+            "nf_tables, nft_reject_inet (CONFIG_NFT_REJECT_INET)",
         ),
-        "Rule::reject",
-        "nf_tables, nft_reject_inet (CONFIG_NFT_REJECT_INET)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_fib").filter(Hook::Input, Rule::new().dst_local().accept()),
+            "published ports, full_cone, Rule::dst_local (fib daddr type local)",
+            "nf_tables, nft_fib_inet (CONFIG_NFT_FIB_INET)",
         ),
-        "published ports, full_cone, Rule::dst_local (fib daddr type local)",
-        "nf_tables, nft_fib_inet (CONFIG_NFT_FIB_INET)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_dnat").dnat(
                 Proto::Udp,
-                Some("127.0.0.11".parse().expect("address")),
+                Some(addr("127.0.0.11")),
                 53,
                 "127.0.0.11:53053".parse().expect("address"),
             ),
+            "DNAT: keep_port_53_free(), published ports (publish, publish_udp), Ruleset::dnat, full_cone",
+            "nf_tables, nft_nat (CONFIG_NFT_NAT)",
         ),
-        "DNAT: keep_port_53_free(), published ports (publish, publish_udp), Ruleset::dnat, full_cone",
-        "nf_tables, nft_nat (CONFIG_NFT_NAT)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_snat").snat(
                 "10.99.0.0/24",
                 None,
-                "10.99.1.1".parse().expect("address"),
+                addr("10.99.1.1"),
                 Some(1024..=65535),
                 NatMode::PortPreserving,
             ),
+            "SNAT (Ruleset::snat)",
+            "nf_tables, nft_nat (CONFIG_NFT_NAT)",
         ),
-        "SNAT (Ruleset::snat)",
-        "nf_tables, nft_nat (CONFIG_NFT_NAT)",
-    );
-    feature(
-        nft_probe(
-            &host,
+        (
             Ruleset::named("doctor_masq").nat_masquerade("10.99.0.0/24", Some("doc-br0")),
+            "masquerade (bridge masquerade(), hairpin(), Ruleset::nat_masquerade)",
+            "nf_tables, nft_nat, nft_masq (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
         ),
-        "masquerade (bridge masquerade(), hairpin(), Ruleset::nat_masquerade)",
-        "nf_tables, nft_nat, nft_masq (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
-    );
-    feature(
-        host.nft().conntrack().map(drop).map_err(|e| e.to_string()),
-        "conntrack listing and flushing (node.nft().conntrack(), nft::conntrack)",
-        "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
-    );
+    ]
+}
+
+/// Bridge netfilter, overlays, rate limits, netem, packet sockets, IPv6.
+async fn link_features(host: &netns_test::Node) {
     // Per network namespace since Linux 5.3, present once the module is loaded.
     let br_nf = host.exec(|| {
         std::fs::metadata("/proc/sys/net/bridge/bridge-nf-call-iptables")
@@ -353,7 +351,8 @@ async fn inside(net: Net) -> Result<(), String> {
         "bridge netfilter (bridged frames through the IP hooks)",
         "br_netfilter (CONFIG_BRIDGE_NETFILTER)",
     );
-    let vxlan = nl
+    let vxlan = host
+        .netlink()
         .link()
         .add(rtnetlink::LinkVxlan::new("doc-vx0", 42).port(4789).build())
         .execute()
@@ -370,7 +369,7 @@ async fn inside(net: Net) -> Result<(), String> {
         "link rate limits (node.conditions(..).rate(..), Conditions::rate)",
         "sch_tbf (CONFIG_NET_SCH_TBF)",
     );
-    let netem = match fault::netem_available(&host).await {
+    let netem = match fault::netem_available(host).await {
         Ok(true) => Ok(()),
         Ok(false) => Err("sch_netem is missing: links declared impairable() get delay and loss from netns-test's own relay instead (below)".to_string()),
         Err(e) => Err(e.to_string()),
@@ -404,12 +403,6 @@ async fn inside(net: Net) -> Result<(), String> {
         "IPv6 (dual-stack topologies, ipv6 subnets)",
         "ipv6 (CONFIG_IPV6)",
     );
-
-    if essential_missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("missing: {}", essential_missing.join(", ")))
-    }
 }
 
 fn main() -> ExitCode {

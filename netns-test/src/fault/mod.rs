@@ -91,6 +91,17 @@ use crate::kernel::tc;
 use crate::net::{relay, Net, Node};
 use crate::topology::Plan;
 
+/// That the kernel has no netem qdisc, with the error that told, if known.
+fn no_netem(net: &Net) -> String {
+    format!(
+        "this kernel has no netem qdisc (sch_netem{})",
+        match net.state().netem.get() {
+            Some(Err(e)) => format!(": {e}"),
+            _ => String::new(),
+        }
+    )
+}
+
 /// The longest delay (plus jitter) accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
@@ -516,40 +527,38 @@ impl ConditionsHandle {
                 Err(e) => return Err(nl_err("adding a netem qdisc")(e)),
             }
         }
-        let no_netem = || {
-            format!(
-                "this kernel has no netem qdisc (sch_netem{})",
-                match t.net.state().netem.get() {
-                    Some(Err(e)) => format!(": {e}"),
-                    _ => String::new(),
-                }
-            )
-        };
         if c.via == Emulator::Netem {
             return Err(refuse(format!(
                 "{}; use Emulator::Auto or Emulator::Relay on an impairable link, or a kernel with sch_netem",
-                no_netem()
+                no_netem(&t.net)
             )));
         }
         let Some((r, side)) = &relay else {
-            let link = node
-                .iface(ifname)
-                .map(|i| format!("link {}", i.network))
-                .unwrap_or_else(|_| format!("link of {ifname}"));
-            let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";
-            let why = if c.via == Emulator::Relay {
-                format!("Emulator::Relay was asked for, but the {link} has no relay; {how}")
-            } else {
-                format!(
-                    "{}, and the {link} was not declared impairable, so no relay can stand in for it; {how}; or run on a kernel with sch_netem",
-                    no_netem()
-                )
-            };
-            return Err(refuse(why));
+            return Err(refuse(self.no_relay(c.via, &t.net)));
         };
         rate_only().await?;
         r.dirs[*side].set(c.delay, c.jitter, c.loss);
         Ok(Applied::Relay)
+    }
+
+    /// Why conditions that need a relay (`via`: [`Emulator::Relay`] or
+    /// [`Emulator::Auto`] without netem) cannot be set on this interface, which has none.
+    fn no_relay(&self, via: Emulator, net: &Net) -> String {
+        let ifname = self.ifname.as_str();
+        let link = self
+            .node
+            .iface(ifname)
+            .map(|i| format!("link {}", i.network))
+            .unwrap_or_else(|_| format!("link of {ifname}"));
+        let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";
+        if via == Emulator::Relay {
+            format!("Emulator::Relay was asked for, but the {link} has no relay; {how}")
+        } else {
+            format!(
+                "{}, and the {link} was not declared impairable, so no relay can stand in for it; {how}; or run on a kernel with sch_netem",
+                no_netem(net)
+            )
+        }
     }
 
     /// The counters of the relay of the interface's impairable link, for the frames the

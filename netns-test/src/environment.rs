@@ -483,9 +483,41 @@ fn cgroup_pids_limit() -> Option<(String, u64, u64)> {
 }
 
 fn thread_causes() -> Vec<String> {
-    let mut causes = Vec::new();
-    let mut limits = Vec::new();
-    let fewer = "or run fewer tests at once (`--test-threads`)";
+    // What is full (causes), and what was read but is not (limits).
+    let (mut causes, mut limits) = (Vec::new(), Vec::new());
+    nproc_limit(&mut causes, &mut limits);
+    let total = read_sysctl("/proc/loadavg").and_then(|l| {
+        l.split_whitespace()
+            .nth(3)?
+            .split_once('/')?
+            .1
+            .parse::<u64>()
+            .ok()
+    });
+    threads_max_limit(total, &mut causes, &mut limits);
+    pid_max_limit(total, &mut causes);
+    cgroup_pids(&mut causes, &mut limits);
+    if causes.is_empty() {
+        causes.push(format!(
+            "a process or thread limit is reached (EAGAIN), but none of those found is full: {}. \
+             One of them may be shared with processes this process cannot see; raise the one that \
+             applies, {FEWER}",
+            if limits.is_empty() {
+                "no limit could be read".to_string()
+            } else {
+                limits.join("; ")
+            }
+        ));
+    }
+    causes
+}
+
+/// The remedy every cause of [`thread_causes`] ends with.
+const FEWER: &str = "or run fewer tests at once (`--test-threads`)";
+
+/// The user's `RLIMIT_NPROC`, which counts the user's processes and threads of the whole
+/// machine (root of the initial user namespace is not held to it).
+fn nproc_limit(causes: &mut Vec<String>, limits: &mut Vec<String>) {
     if !is_init_root() {
         if let Ok((soft, _)) = sys::get_rlimit(sys::Rlimit::Nproc) {
             let count = threads_of_this_user();
@@ -496,7 +528,7 @@ fn thread_causes() -> Vec<String> {
                      {soft}, and it counts every process and thread of the user on the machine, in \
                      every session and container ({visible} visible here). Remedy: raise it before \
                      running the tests, e.g. `ulimit -u {}` (`nproc` in /etc/security/limits.conf, \
-                     `LimitNPROC=` in a systemd unit), {fewer}",
+                     `LimitNPROC=` in a systemd unit), {FEWER}",
                     round_up(soft.saturating_mul(4)),
                 ));
             } else {
@@ -508,20 +540,16 @@ fn thread_causes() -> Vec<String> {
             }
         }
     }
-    let total = read_sysctl("/proc/loadavg").and_then(|l| {
-        l.split_whitespace()
-            .nth(3)?
-            .split_once('/')?
-            .1
-            .parse::<u64>()
-            .ok()
-    });
+}
+
+/// `kernel.threads-max`, against the `total` threads of the machine.
+fn threads_max_limit(total: Option<u64>, causes: &mut Vec<String>, limits: &mut Vec<String>) {
     let threads_max =
         read_sysctl("/proc/sys/kernel/threads-max").and_then(|s| s.parse::<u64>().ok());
     if let Some(max) = threads_max {
         let text = format!(
             "the machine's thread limit: kernel.threads-max is {max} and {} threads exist. Remedy: \
-             raise it, e.g. `sudo sysctl -w kernel.threads-max={}`, {fewer}",
+             raise it, e.g. `sudo sysctl -w kernel.threads-max={}`, {FEWER}",
             total.map_or("?".to_string(), |t| t.to_string()),
             round_up(max.saturating_mul(2)),
         );
@@ -531,20 +559,28 @@ fn thread_causes() -> Vec<String> {
             limits.push(format!("kernel.threads-max is {max}"));
         }
     }
+}
+
+/// `kernel.pid_max`, against the `total` threads of the machine.
+fn pid_max_limit(total: Option<u64>, causes: &mut Vec<String>) {
     let pid_max = read_sysctl("/proc/sys/kernel/pid_max").and_then(|s| s.parse::<u64>().ok());
     if let (Some(max), Some(t)) = (pid_max, total) {
         if t + 16 >= max {
             causes.push(format!(
                 "the machine is out of process ids: kernel.pid_max is {max} and {t} threads exist. \
-                 Remedy: `sudo sysctl -w kernel.pid_max=4194304`, {fewer}"
+                 Remedy: `sudo sysctl -w kernel.pid_max=4194304`, {FEWER}"
             ));
         }
     }
+}
+
+/// The `pids.max` of this process's cgroup.
+fn cgroup_pids(causes: &mut Vec<String>, limits: &mut Vec<String>) {
     if let Some((path, max, current)) = cgroup_pids_limit() {
         let text = format!(
             "the cgroup {path} allows {max} processes and threads (pids.max) and holds {current} \
              (pids.current). Remedy: raise its pids.max (`TasksMax=` of the systemd unit or user \
-             slice, `--pids-limit` for Docker, `pids` in Kubernetes), {fewer}"
+             slice, `--pids-limit` for Docker, `pids` in Kubernetes), {FEWER}"
         );
         if current + 1 >= max {
             causes.push(text);
@@ -554,19 +590,6 @@ fn thread_causes() -> Vec<String> {
             ));
         }
     }
-    if causes.is_empty() {
-        causes.push(format!(
-            "a process or thread limit is reached (EAGAIN), but none of those found is full: {}. \
-             One of them may be shared with processes this process cannot see; raise the one that \
-             applies, {fewer}",
-            if limits.is_empty() {
-                "no limit could be read".to_string()
-            } else {
-                limits.join("; ")
-            }
-        ));
-    }
-    causes
 }
 
 /// A failed system call whose errno has a known environmental cause (permissions, a

@@ -129,19 +129,7 @@ pub(crate) fn work_out(
         );
     }
     if uid == 0 && gid == 0 {
-        let status = read(Path::new("/proc/self/status")).unwrap_or_default();
-        let covers = |map: &str| {
-            read(Path::new(map)).is_some_and(|m| {
-                m.lines().any(|l| {
-                    let f: Vec<u64> = l
-                        .split_whitespace()
-                        .filter_map(|x| x.parse().ok())
-                        .collect();
-                    f.len() == 3 && f[0] == 0 && f[2] >= u64::from(ROOT_RANGE)
-                })
-            })
-        };
-        if has_setid_caps(&status) && covers("/proc/self/uid_map") && covers("/proc/self/gid_map") {
+        if root_maps_range(read) {
             return Plan::Direct { count: ROOT_RANGE };
         }
         return single(
@@ -152,12 +140,7 @@ pub(crate) fn work_out(
             "run the tests as a user with a range in /etc/subuid and /etc/subgid",
         );
     }
-    let find = |name: &str| {
-        HELPER_DIRS
-            .iter()
-            .map(|d| Path::new(d).join(name))
-            .find(|p| exists(p))
-    };
+    let find = |name: &str| find_helper(name, exists);
     let (Some(newuidmap), Some(newgidmap)) = (find("newuidmap"), find("newgidmap")) else {
         return single(
             format!(
@@ -168,19 +151,7 @@ pub(crate) fn work_out(
         );
     };
     let who = user.map_or_else(|| format!("uid {uid}"), |u| format!("user {u:?}"));
-    let range = |file: &str| {
-        let text = read(Path::new(file))?;
-        text.lines().find_map(|l| {
-            let mut f = l.trim().split(':');
-            let owner = f.next()?;
-            if owner != uid.to_string() && Some(owner) != user {
-                return None;
-            }
-            let start: u32 = f.next()?.trim().parse().ok()?;
-            let count: u32 = f.next()?.trim().parse().ok()?;
-            (count > 0 && start.checked_add(count).is_some()).then_some((start, count))
-        })
-    };
+    let range = |file: &str| sub_range(read, file, uid, user);
     let remedy = format!(
         "as root: `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}`",
         user.unwrap_or("USER")
@@ -199,6 +170,53 @@ pub(crate) fn work_out(
         subuid,
         subgid,
     }
+}
+
+/// Whether this root (uid and gid 0) may write the range's maps: it has `CAP_SETUID` and
+/// `CAP_SETGID`, and ids 0 to [`ROOT_RANGE`] are mapped in its own user namespace.
+fn root_maps_range(read: &dyn Fn(&Path) -> Option<String>) -> bool {
+    let status = read(Path::new("/proc/self/status")).unwrap_or_default();
+    let covers = |map: &str| {
+        read(Path::new(map)).is_some_and(|m| {
+            m.lines().any(|l| {
+                let f: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                f.len() == 3 && f[0] == 0 && f[2] >= u64::from(ROOT_RANGE)
+            })
+        })
+    };
+    has_setid_caps(&status) && covers("/proc/self/uid_map") && covers("/proc/self/gid_map")
+}
+
+/// The program `name` in the first of [`HELPER_DIRS`] that has it.
+fn find_helper(name: &str, exists: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    HELPER_DIRS
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| exists(p))
+}
+
+/// The (start, count) of the first range of `file` (`/etc/subuid` or `/etc/subgid`) that
+/// belongs to `uid` or `user`.
+fn sub_range(
+    read: &dyn Fn(&Path) -> Option<String>,
+    file: &str,
+    uid: u32,
+    user: Option<&str>,
+) -> Option<(u32, u32)> {
+    let text = read(Path::new(file))?;
+    text.lines().find_map(|l| {
+        let mut f = l.trim().split(':');
+        let owner = f.next()?;
+        if owner != uid.to_string() && Some(owner) != user {
+            return None;
+        }
+        let start: u32 = f.next()?.trim().parse().ok()?;
+        let count: u32 = f.next()?.trim().parse().ok()?;
+        (count > 0 && start.checked_add(count).is_some()).then_some((start, count))
+    })
 }
 
 /// Whether the effective capabilities (`CapEff:` of a `/proc/PID/status`) hold

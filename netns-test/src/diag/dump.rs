@@ -12,6 +12,7 @@ use std::io;
 
 use super::capture::Ring;
 use crate::kernel::dump::*;
+use crate::kernel::RouteEntry;
 use crate::net::Node;
 use crate::nft::conntrack;
 use crate::sys;
@@ -58,107 +59,126 @@ fn read_netlink_in(node: &Node, rt: &tokio::runtime::Runtime) -> io::Result<Netl
 
 /// Links, addresses, routes, neighbours and the bridge FDB, as `ip` and `bridge` show them.
 fn render_netlink(s: &NetlinkState) -> String {
+    let names: HashMap<u32, String> = s
+        .links
+        .iter()
+        .flatten()
+        .map(|l| (l.index, l.name.clone().unwrap_or_else(|| "?".to_string())))
+        .collect();
+    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
     let mut out = String::new();
-    let mut names = HashMap::new();
-    out.push_str("\n-- links (ip link)\n");
-    match &s.links {
-        Ok(links) => {
-            for l in links {
-                names.insert(l.index, l.name.clone().unwrap_or_else(|| "?".to_string()));
-            }
+    section(
+        &mut out,
+        "links (ip link)",
+        "links",
+        &s.links,
+        |out, links| {
             for l in links {
                 out.push_str(&render_link(l, &names));
             }
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  (could not list links: {e})");
-        }
-    }
-    let name = |i: u32| names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
-
-    out.push_str("\n-- addresses (ip addr)\n");
-    match &s.addresses {
-        Ok(addrs) => {
+        },
+    );
+    section(
+        &mut out,
+        "addresses (ip addr)",
+        "addresses",
+        &s.addresses,
+        |out, addrs| {
             for a in addrs {
                 let _ = writeln!(out, "  {:<12} {}/{}", name(a.index), a.ip, a.prefix_len);
             }
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  (could not list addresses: {e})");
-        }
-    }
-
-    out.push_str("\n-- routes (ip route; ip -6 route; main table)\n");
-    match &s.routes {
-        Ok(routes) => {
-            for r in routes {
-                let dest = if r.dest.prefix_len() == 0 {
-                    "default".to_string()
-                } else {
-                    r.dest.to_string()
-                };
-                let _ = write!(out, "  {dest}");
-                if let Some(via) = r.via {
-                    let _ = write!(out, " via {via}");
-                }
-                if let Some(dev) = r.dev {
-                    let _ = write!(out, " dev {}", name(dev));
-                }
-                out.push('\n');
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  (could not list routes: {e})");
-        }
-    }
-
-    out.push_str("\n-- neighbours (ip neigh)\n");
-    match &s.neighbours {
-        Ok(neigh) => {
-            let mut any = false;
-            for n in neigh.iter().filter(|n| !n.ip.is_multicast()) {
-                any = true;
-                let _ = write!(out, "  {} dev {}", n.ip, name(n.ifindex));
-                if let Some(ll) = &n.lladdr {
-                    let _ = write!(out, " lladdr {}", mac(ll));
-                }
-                let _ = writeln!(out, " {}", n.state.to_uppercase());
-            }
-            if !any {
-                out.push_str("  (none)\n");
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(out, "  (could not list neighbours: {e})");
-        }
-    }
-
+        },
+    );
+    let title = "routes (ip route; ip -6 route; main table)";
+    section(&mut out, title, "routes", &s.routes, |out, routes| {
+        render_routes(out, routes, &name)
+    });
+    section(
+        &mut out,
+        "neighbours (ip neigh)",
+        "neighbours",
+        &s.neighbours,
+        |out, neigh| render_neighbours(out, neigh, &name),
+    );
     if let Some(fdb) = &s.fdb {
-        out.push_str("\n-- bridge forwarding database (bridge fdb; learned unicast entries)\n");
-        match fdb {
-            Ok(fdb) => {
-                let mut any = false;
-                let learned = fdb
-                    .iter()
-                    .filter(|e| !e.permanent && e.mac.first().is_none_or(|b| b & 1 == 0));
-                for e in learned {
-                    any = true;
-                    let _ = write!(out, "  {} port {}", mac(&e.mac), name(e.port));
-                    if let Some(m) = e.master {
-                        let _ = write!(out, " master {}", name(m));
-                    }
-                    out.push('\n');
-                }
-                if !any {
-                    out.push_str("  (none learned)\n");
-                }
-            }
-            Err(e) => {
-                let _ = writeln!(out, "  (could not list the FDB: {e})");
-            }
-        }
+        let title = "bridge forwarding database (bridge fdb; learned unicast entries)";
+        section(&mut out, title, "the FDB", fdb, |out, fdb| {
+            render_fdb(out, fdb, &name)
+        });
     }
     out
+}
+
+/// A section of `<node>.txt` headed `title`: what `body` writes of the listing, or why
+/// `what` could not be listed.
+fn section<T, E: std::fmt::Display>(
+    out: &mut String,
+    title: &str,
+    what: &str,
+    listing: &Result<T, E>,
+    body: impl FnOnce(&mut String, &T),
+) {
+    let _ = write!(out, "\n-- {title}\n");
+    match listing {
+        Ok(v) => body(out, v),
+        Err(e) => {
+            let _ = writeln!(out, "  (could not list {what}: {e})");
+        }
+    }
+}
+
+/// Routes as `ip route` shows them.
+fn render_routes(out: &mut String, routes: &[RouteEntry], name: &dyn Fn(u32) -> String) {
+    for r in routes {
+        let dest = if r.dest.prefix_len() == 0 {
+            "default".to_string()
+        } else {
+            r.dest.to_string()
+        };
+        let _ = write!(out, "  {dest}");
+        if let Some(via) = r.via {
+            let _ = write!(out, " via {via}");
+        }
+        if let Some(dev) = r.dev {
+            let _ = write!(out, " dev {}", name(dev));
+        }
+        out.push('\n');
+    }
+}
+
+/// Neighbours as `ip neigh` shows them, without multicast ones.
+fn render_neighbours(out: &mut String, neigh: &[NeighState], name: &dyn Fn(u32) -> String) {
+    let mut any = false;
+    for n in neigh.iter().filter(|n| !n.ip.is_multicast()) {
+        any = true;
+        let _ = write!(out, "  {} dev {}", n.ip, name(n.ifindex));
+        if let Some(ll) = &n.lladdr {
+            let _ = write!(out, " lladdr {}", mac(ll));
+        }
+        let _ = writeln!(out, " {}", n.state.to_uppercase());
+    }
+    if !any {
+        out.push_str("  (none)\n");
+    }
+}
+
+/// The learned unicast entries of a bridge's FDB, as `bridge fdb` shows them.
+fn render_fdb(out: &mut String, fdb: &[FdbEntry], name: &dyn Fn(u32) -> String) {
+    let mut any = false;
+    let learned = fdb
+        .iter()
+        .filter(|e| !e.permanent && e.mac.first().is_none_or(|b| b & 1 == 0));
+    for e in learned {
+        any = true;
+        let _ = write!(out, "  {} port {}", mac(&e.mac), name(e.port));
+        if let Some(m) = e.master {
+            let _ = write!(out, " master {}", name(m));
+        }
+        out.push('\n');
+    }
+    if !any {
+        out.push_str("  (none learned)\n");
+    }
 }
 
 /// One line of `ip -s link` (two with the counters).

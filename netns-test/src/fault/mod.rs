@@ -44,46 +44,26 @@
 //! topology's and the test's own rules alone, and cuts established connections too.
 //! [`Partition::heal`] (or dropping the [`Partition`]) deletes those tables.
 //!
-//! # The relay's accuracy and limits
-//!
-//! Measured on a 2-core VM (Linux 6.18), as root and as an unprivileged user alike, with
-//! `relay_measurements` in `tests/faults.rs` (`cargo test --release -p netns-test --test
-//! faults -- --ignored --nocapture`):
+//! # The relay's limits
 //!
 //! - **Delay**: a frame leaves at its departure time plus the relay thread's wake-up
-//!   latency (timer slack is set to 1 µs): on average ~50 µs late at 1 ms, 130-190 µs at
-//!   10 ms and 240-300 µs at 50 ms (the longer a CPU idles, the deeper it sleeps); UDP
-//!   round trips with a delay on one direction had medians of 1.15, 10.3 and 50.5 ms for
-//!   1, 10 and 50 ms. On a busy machine scheduling delays add to it. The departure time
-//!   is counted from when the relay reads the frame, so time it waited in the socket
-//!   buffer is not subtracted. [`RelayStats::mean_lateness`] and
-//!   [`RelayStats::max_lateness`] report what happened.
-//! - **No delay**: frames are forwarded as they are read, adding ~30-50 µs to a round
-//!   trip (two extra veth hops and two thread wake-ups).
+//!   latency (timer slack is set to 1 µs), counted from when the relay reads the frame;
+//!   [`RelayStats::mean_lateness`] and [`RelayStats::max_lateness`] report it.
 //! - **Loss**: an independent draw per frame (splitmix64, seeded per relay and direction,
-//!   so the same sequence of frames sees the same drops run after run): 1.3%, 10.4%,
-//!   29.1% and 49.0% observed over 2000 datagrams for 1, 10, 30 and 50%.
+//!   so the same sequence of frames sees the same drops run after run).
 //! - **Frames, not packets**: TCP over veth sends GSO frames of up to 64 KiB, and the
-//!   relay (like netem) delays or drops such a frame as a whole: loss on a bulk TCP
-//!   transfer drops bursts of up to ~45 segments. Frames keep their offload metadata
-//!   (`PACKET_VNET_HDR`), so checksums stay valid and no MTU applies inside the relay;
-//!   a frame larger than 128 KiB would be counted in [`RelayStats::failed`].
-//! - **Throughput**: bulk TCP through a relay without conditions ran at 10-15 Gbit/s
-//!   against 10-18 Gbit/s for a plain veth (GSO frames make a system call carry 64 KiB);
-//!   2.3 Gbit/s with 10 ms of delay (the TCP window, not the relay, is then the limit).
-//!   Small frames are the relay's limit: about **100 000 frames/s per direction** (one
-//!   read and one write system call each); 64-byte datagrams sent faster than that are
-//!   dropped at the relay's socket and counted in [`RelayStats::overflowed`].
+//!   relay (like netem) delays or drops such a frame as a whole. Frames keep their
+//!   offload metadata (`PACKET_VNET_HDR`), so checksums stay valid and no MTU applies
+//!   inside the relay; a frame larger than 128 KiB is counted in [`RelayStats::failed`].
 //! - **Reordering**: with jitter, a frame drawn a shorter delay overtakes earlier ones
 //!   (as with netem); lowering the delay at run time lets new frames overtake queued ones.
 //! - **Queue**: at most 1000 frames or 32 MiB per direction (netem's default limit is
-//!   1000 packets); beyond that frames are dropped and counted in
-//!   [`RelayStats::overflowed`]. Each side's socket buffers are 4 MiB (`SO_RCVBUFFORCE`,
-//!   which the sandbox's user namespace may use; else up to `net.core.rmem_max`).
+//!   1000 packets); beyond that, and beyond what one thread reads, frames are dropped and
+//!   counted in [`RelayStats::overflowed`]. Each side's socket buffers are 4 MiB
+//!   (`SO_RCVBUFFORCE`, which the sandbox's user namespace may use; else up to
+//!   `net.core.rmem_max`).
 //! - **CPU**: one thread per direction, blocked in `ppoll` when idle; under load each
 //!   takes up to a core.
-//! - **Build cost**: an impairable link adds a network namespace, a veth pair and two
-//!   threads: ~1 ms of build time (median 4.2 ms against 3.2 ms for a plain link).
 //! - **Carrier**: the relay's own interfaces stay up when one end is taken down
 //!   ([`LinkHandle::down`](crate::LinkHandle::down)): the other end keeps its carrier and
 //!   sees silence instead.
@@ -91,12 +71,10 @@
 //!   ([`Node::is_relay`]; names start with [`RELAY_PREFIX`]); the diagnostics capture both
 //!   of its links.
 //!
-//! # The rate limit's accuracy
-//!
-//! TCP goodput through [`ConditionsHandle::rate`] is 96% of the rate from 10 Mbit/s to 1 Gbit/s (Ethernet,
-//! IP and TCP headers count against the rate), and 100% at 1 Mbit/s over one second (the
-//! bucket's initial burst). A sender with a large socket buffer overflows the 50 ms queue
-//! now and then; a TCP retransmission timeout then costs ~200 ms of silence.
+//! How late, how lossy and how fast the relay and the rate limit are in practice (delay,
+//! loss, throughput, frames per second, build cost, goodput under [`ConditionsHandle::rate`])
+//! is measured by `relay_measurements` in `tests/faults.rs` and reported in
+//! `docs/measurements.md`.
 
 mod partition;
 
@@ -112,6 +90,17 @@ use crate::error::{Error, Result};
 use crate::kernel::tc;
 use crate::net::{relay, Net, Node};
 use crate::topology::Plan;
+
+/// That the kernel has no netem qdisc, with the error that told, if known.
+fn no_netem(net: &Net) -> String {
+    format!(
+        "this kernel has no netem qdisc (sch_netem{})",
+        match net.state().netem.get() {
+            Some(Err(e)) => format!(": {e}"),
+            _ => String::new(),
+        }
+    )
+}
 
 /// The longest delay (plus jitter) accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -538,40 +527,38 @@ impl ConditionsHandle {
                 Err(e) => return Err(nl_err("adding a netem qdisc")(e)),
             }
         }
-        let no_netem = || {
-            format!(
-                "this kernel has no netem qdisc (sch_netem{})",
-                match t.net.state().netem.get() {
-                    Some(Err(e)) => format!(": {e}"),
-                    _ => String::new(),
-                }
-            )
-        };
         if c.via == Emulator::Netem {
             return Err(refuse(format!(
                 "{}; use Emulator::Auto or Emulator::Relay on an impairable link, or a kernel with sch_netem",
-                no_netem()
+                no_netem(&t.net)
             )));
         }
         let Some((r, side)) = &relay else {
-            let link = node
-                .iface(ifname)
-                .map(|i| format!("link {}", i.network))
-                .unwrap_or_else(|_| format!("link of {ifname}"));
-            let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";
-            let why = if c.via == Emulator::Relay {
-                format!("Emulator::Relay was asked for, but the {link} has no relay; {how}")
-            } else {
-                format!(
-                    "{}, and the {link} was not declared impairable, so no relay can stand in for it; {how}; or run on a kernel with sch_netem",
-                    no_netem()
-                )
-            };
-            return Err(refuse(why));
+            return Err(refuse(self.no_relay(c.via, &t.net)));
         };
         rate_only().await?;
         r.dirs[*side].set(c.delay, c.jitter, c.loss);
         Ok(Applied::Relay)
+    }
+
+    /// Why conditions that need a relay (`via`: [`Emulator::Relay`] or
+    /// [`Emulator::Auto`] without netem) cannot be set on this interface, which has none.
+    fn no_relay(&self, via: Emulator, net: &Net) -> String {
+        let ifname = self.ifname.as_str();
+        let link = self
+            .node
+            .iface(ifname)
+            .map(|i| format!("link {}", i.network))
+            .unwrap_or_else(|_| format!("link of {ifname}"));
+        let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";
+        if via == Emulator::Relay {
+            format!("Emulator::Relay was asked for, but the {link} has no relay; {how}")
+        } else {
+            format!(
+                "{}, and the {link} was not declared impairable, so no relay can stand in for it; {how}; or run on a kernel with sch_netem",
+                no_netem(net)
+            )
+        }
     }
 
     /// The counters of the relay of the interface's impairable link, for the frames the

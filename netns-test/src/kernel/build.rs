@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
@@ -53,16 +53,7 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
         .flat_map(|i| &i.addrs)
         .any(|a| matches!(a, IpNet::V6(_)));
     let needed = plan.nodes.iter().filter(|n| n.net_of.is_none()).count() as u64;
-    let closer = if keep_nft {
-        None
-    } else {
-        let (tx, rx) = std::sync::mpsc::channel::<nft::Kept>();
-        std::thread::Builder::new()
-            .name("netns-test-nft-close".to_string())
-            .spawn(move || rx.into_iter().for_each(drop))
-            .ok()
-            .map(|_| tx)
-    };
+    let closer = if keep_nft { None } else { nft_closer() };
     let mut created = 0u64;
     let mut out: Vec<Option<NodeNs>> = Vec::with_capacity(plan.nodes.len());
     for (i, node) in plan.nodes.iter().enumerate() {
@@ -72,8 +63,6 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
         }
         created += 1;
         let what = |step: &str| format!("{step} of node {:?}", node.name);
-        // Who keeps port 53 free in this namespace: the node, or one sharing it.
-        let keeps_53 = name_service::keeper(plan, i);
         let fresh = if let (0, HostNs::Current { prepared }) = (i, host_ns) {
             host.try_clone().map(|fd| (fd, prepared))
         } else {
@@ -97,34 +86,7 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
         })
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
-        // Rules match interfaces by name, so they can go in before the interfaces exist.
-        // A node that keeps port 53 free first gets the redirect to its name service (a
-        // transaction of its own, so that a refusal is known to be the redirect's); a node
-        // with neither rules nor the redirect gets no nf_tables socket at all.
-        let redirect = keeps_53.map(|_| name_service::redirect());
-        let tables: Vec<&nft::Ruleset> = redirect.iter().chain(&node.rules).collect();
-        let kept = if tables.is_empty() {
-            None
-        } else {
-            let applied = sys::in_netns(netns.as_fd(), || nft::apply_each_kept(&tables))
-                .map_err(|e| Error::sys(what("entering the namespace"), e))?;
-            Some(applied.map_err(|(refused, e)| match keeps_53 {
-                Some(by) if refused == 0 => name_service::redirect_error(&node.name, &by.name, e),
-                _ => {
-                    // The errno is kept, so that a limit (EMFILE) can be named.
-                    let source = match &e {
-                        Error::Nft { source, .. } => {
-                            source.raw_os_error().map(std::io::Error::from_raw_os_error)
-                        }
-                        _ => None,
-                    };
-                    Error::Sys {
-                        what: format!("{}: {e}", what("applying the nftables rules")),
-                        source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
-                    }
-                }
-            })?)
-        };
+        let kept = apply_rules(plan, i, &netns)?;
         tokio::spawn(conn);
         let nft = match kept {
             Some(kept) if !keep_nft => {
@@ -138,7 +100,62 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
         };
         out.push(Some(NodeNs { netns, nl, nft }));
     }
-    // Nodes sharing another's namespace (`--net container:X`) get its fd and socket.
+    share_namespaces(plan, &mut out)?;
+    Ok(out
+        .into_iter()
+        .map(|n| n.expect("every node has a namespace"))
+        .collect())
+}
+
+/// A thread that closes the nf_tables sockets sent to it, or `None` if it cannot start.
+fn nft_closer() -> Option<std::sync::mpsc::Sender<nft::Kept>> {
+    let (tx, rx) = std::sync::mpsc::channel::<nft::Kept>();
+    std::thread::Builder::new()
+        .name("netns-test-nft-close".to_string())
+        .spawn(move || rx.into_iter().for_each(drop))
+        .ok()
+        .map(|_| tx)
+}
+
+/// Applies node `i`'s nf_tables rules in its namespace `netns`, and returns the socket
+/// they went through (`None` if the node has no rules).
+///
+/// Rules match interfaces by name, so they can go in before the interfaces exist. A node
+/// that keeps port 53 free first gets the redirect to its name service (a transaction of
+/// its own, so that a refusal is known to be the redirect's); a node with neither rules
+/// nor the redirect gets no nf_tables socket at all.
+fn apply_rules(plan: &Plan, i: usize, netns: &OwnedFd) -> Result<Option<nft::Kept>> {
+    let node = &plan.nodes[i];
+    let what = |step: &str| format!("{step} of node {:?}", node.name);
+    // Who keeps port 53 free in this namespace: the node, or one sharing it.
+    let keeps_53 = name_service::keeper(plan, i);
+    let redirect = keeps_53.map(|_| name_service::redirect());
+    let tables: Vec<&nft::Ruleset> = redirect.iter().chain(&node.rules).collect();
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let applied = sys::in_netns(netns.as_fd(), || nft::apply_each_kept(&tables))
+        .map_err(|e| Error::sys(what("entering the namespace"), e))?;
+    Ok(Some(applied.map_err(|(refused, e)| match keeps_53 {
+        Some(by) if refused == 0 => name_service::redirect_error(&node.name, &by.name, e),
+        _ => {
+            // The errno is kept, so that a limit (EMFILE) can be named.
+            let source = match &e {
+                Error::Nft { source, .. } => {
+                    source.raw_os_error().map(std::io::Error::from_raw_os_error)
+                }
+                _ => None,
+            };
+            Error::Sys {
+                what: format!("{}: {e}", what("applying the nftables rules")),
+                source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
+            }
+        }
+    })?))
+}
+
+/// Gives the nodes sharing another's namespace (`--net container:X`) its fd and socket.
+fn share_namespaces(plan: &Plan, out: &mut [Option<NodeNs>]) -> Result<()> {
     for (i, node) in plan.nodes.iter().enumerate() {
         if let Some(t) = node.net_of {
             let target = out[t].as_ref().expect("the target has its own namespace");
@@ -152,10 +169,7 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
             });
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|n| n.expect("every node has a namespace"))
-        .collect())
+    Ok(())
 }
 
 /// Writes the sysctls of the calling thread's netns that depend on the node (those every
@@ -236,173 +250,235 @@ pub(crate) fn write_sysctl(key: &str, value: &str) -> std::io::Result<()> {
 /// Builds everything in `plan`, and returns its links while they may still be coming up:
 /// what must be ready before their first frames is started by the caller, then
 /// [`Built::wait_up`] returns when every link is operationally up.
+///
+/// The steps in order; the requests of one step run concurrently.
 pub(crate) async fn build<'a>(plan: &'a Plan, ns: &'a [NodeNs]) -> Result<Built<'a>> {
-    let name = |n: usize| plan.nodes[n].name.as_str();
-
+    let b = Builder { plan, ns };
     set_bridge_netfilter(plan, ns)?;
+    b.bridges().await?; // loopback is already up: see open_namespaces
+    b.route_localnet()?;
+    b.veths().await?;
+    futures::try_join!(b.peers_up(), b.addresses())?;
+    b.vxlans().await?; // once their underlay addresses exist
+    b.routes().await?;
+    Ok(Built { plan, ns })
+}
 
-    // Bridges (loopback is already up: see open_namespaces).
-    let bridges = plan.bridges.iter().map(|b| async move {
-        let msg = LinkBridge::new(&b.name)
-            .index(b.index)
-            .address(b.mac.to_vec())
-            .up()
-            .build();
-        ns[b.node].nl.link().add(msg).execute().await.map_err(|e| {
-            Error::netlink(
-                format!("node {:?}: creating bridge {:?}", name(b.node), b.name),
-                e,
-            )
-        })
-    });
-    try_join_all(bridges).await?;
-    // Bridges whose members' published ports are reached at 127.0.0.1 (see
-    // `Ruleset::publish`).
-    for b in plan.bridges.iter().filter(|b| b.route_localnet) {
-        let key = format!("net/ipv4/conf/{}/route_localnet", b.name);
-        sys::in_netns(ns[b.node].netns.as_fd(), || write_sysctl(&key, "1"))
-            .and_then(|r| r)
-            .map_err(|e| {
-                Error::sys(
-                    format!("node {:?}: setting {key} for published ports", name(b.node)),
-                    e,
-                )
-            })?;
+/// The plan and the namespaces [`build`] applies it to, for its steps.
+#[derive(Clone, Copy)]
+struct Builder<'a> {
+    plan: &'a Plan,
+    ns: &'a [NodeNs],
+}
+
+impl Builder<'_> {
+    fn name(&self, node: usize) -> &str {
+        self.plan.nodes[node].name.as_str()
     }
 
-    // Veth pairs, each end created directly in its namespace. The end that is a bridge
-    // port is the one the request is made for, so that its master is set in the same
-    // request. The peer cannot be brought up in the same request (veth_open fails with
-    // ENOTCONN before the pair is linked), so it is brought up with the addresses.
-    let veths = plan.veths.iter().map(|v| async move {
-        let (main, peer) = if v.ends[1].master.is_some() {
-            (&v.ends[1], &v.ends[0])
-        } else {
-            (&v.ends[0], &v.ends[1])
-        };
-        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
-            .name(peer.name.clone())
-            .index(peer.index)
-            .address(peer.mac.to_vec())
-            .setns_by_fd(ns[peer.node].netns.as_raw_fd())
-            .build();
-        let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-            .name(main.name.clone())
-            .index(main.index)
-            .address(main.mac.to_vec())
-            .up()
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
-        if let Some(b) = main.master {
-            msg = msg.controller(plan.bridges[b].index);
-        }
-        ns[main.node]
-            .nl
-            .link()
-            .add(msg.build())
-            .execute()
-            .await
-            .map_err(|e| {
-                Error::netlink(
-                    format!(
-                        "creating veth {}:{} <-> {}:{}",
-                        name(main.node),
-                        main.name,
-                        name(peer.node),
-                        peer.name
-                    ),
-                    e,
-                )
-            })
-    });
-    try_join_all(veths).await?;
-
-    // Peers up, and addresses (IPv6 without duplicate address detection).
-    let peers_up = plan.veths.iter().map(|v| async move {
-        let peer = if v.ends[1].master.is_some() {
-            &v.ends[0]
-        } else {
-            &v.ends[1]
-        };
-        set_link(&ns[peer.node].nl, peer.index, true)
-            .await
-            .map_err(|e| {
-                Error::netlink(
-                    format!("node {:?}: setting {} up", name(peer.node), peer.name),
-                    e,
-                )
-            })
-    });
-    let mut addrs = Vec::new();
-    for b in &plan.bridges {
-        for a in &b.addrs {
-            addrs.push((b.node, b.index, b.name.as_str(), *a));
-        }
-    }
-    for v in &plan.veths {
-        for e in &v.ends {
-            for a in &e.addrs {
-                addrs.push((e.node, e.index, e.name.as_str(), *a));
-            }
-        }
-    }
-    let addrs = addrs.iter().map(|&(node, index, ifname, addr)| async move {
-        add_address(&ns[node].nl, index, addr).await.map_err(|e| {
-            Error::netlink(
-                format!("node {:?}: adding {addr} to {ifname}", name(node)),
-                e,
-            )
-        })
-    });
-    futures::try_join!(try_join_all(peers_up), try_join_all(addrs))?;
-
-    // VXLAN devices of overlays, once their underlay addresses exist, with one flooding
-    // entry per peer host.
-    try_join_all(plan.vxlans.iter().map(|x| async move {
-        let nl = &ns[x.node].nl;
-        let idx = x.index;
-        let msg = LinkVxlan::new(&x.name, x.vni)
-            .local(x.local)
-            .port(VXLAN_PORT)
-            .learning(true)
-            .index(idx)
-            .address(x.mac.to_vec())
-            .controller(plan.bridges[x.master].index)
-            .up()
-            .build();
-        let what = |step: &str| format!("node {:?}: {step} {}", name(x.node), x.name);
-        nl.link()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(what("creating"), e))?;
-        for remote in &x.remotes {
-            fdb_append_flood(nl, idx, IpAddr::V4(*remote))
+    /// Bridges, up from the start.
+    async fn bridges(&self) -> Result<()> {
+        try_join_all(self.plan.bridges.iter().map(|b| async move {
+            let msg = LinkBridge::new(&b.name)
+                .index(b.index)
+                .address(b.mac.to_vec())
+                .up()
+                .build();
+            self.ns[b.node]
+                .nl
+                .link()
+                .add(msg)
+                .execute()
                 .await
                 .map_err(|e| {
-                    Error::netlink(what(&format!("adding flood entry to {remote} on")), e)
+                    Error::netlink(
+                        format!("node {:?}: creating bridge {:?}", self.name(b.node), b.name),
+                        e,
+                    )
+                })
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// Bridges whose members' published ports are reached at 127.0.0.1 (see
+    /// `Ruleset::publish`).
+    fn route_localnet(&self) -> Result<()> {
+        for b in self.plan.bridges.iter().filter(|b| b.route_localnet) {
+            let key = format!("net/ipv4/conf/{}/route_localnet", b.name);
+            sys::in_netns(self.ns[b.node].netns.as_fd(), || write_sysctl(&key, "1"))
+                .and_then(|r| r)
+                .map_err(|e| {
+                    Error::sys(
+                        format!(
+                            "node {:?}: setting {key} for published ports",
+                            self.name(b.node)
+                        ),
+                        e,
+                    )
                 })?;
         }
-        Ok::<_, Error>(())
-    }))
-    .await?;
+        Ok(())
+    }
 
-    // Routes.
-    try_join_all(plan.routes.iter().map(|r| async move {
-        add_route(&ns[r.node].nl, r.dest, r.via).await.map_err(|e| {
-            Error::netlink(
-                format!(
-                    "node {:?}: adding route {} via {}",
-                    name(r.node),
-                    r.dest,
-                    r.via
-                ),
-                e,
-            )
-        })
-    }))
-    .await?;
+    /// Veth pairs, each end created directly in its namespace. The end that is a bridge
+    /// port is the one the request is made for, so that its master is set in the same
+    /// request. The peer cannot be brought up in the same request (veth_open fails with
+    /// ENOTCONN before the pair is linked), so it is brought up with the addresses
+    /// ([`Self::peers_up`]).
+    async fn veths(&self) -> Result<()> {
+        let ns = self.ns;
+        try_join_all(self.plan.veths.iter().map(|v| async move {
+            let (main, peer) = (&v.ends[main_end(v)], &v.ends[1 - main_end(v)]);
+            let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+                .name(peer.name.clone())
+                .index(peer.index)
+                .address(peer.mac.to_vec())
+                .setns_by_fd(ns[peer.node].netns.as_raw_fd())
+                .build();
+            let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(main.name.clone())
+                .index(main.index)
+                .address(main.mac.to_vec())
+                .up()
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+            if let Some(b) = main.master {
+                msg = msg.controller(self.plan.bridges[b].index);
+            }
+            ns[main.node]
+                .nl
+                .link()
+                .add(msg.build())
+                .execute()
+                .await
+                .map_err(|e| {
+                    Error::netlink(
+                        format!(
+                            "creating veth {}:{} <-> {}:{}",
+                            self.name(main.node),
+                            main.name,
+                            self.name(peer.node),
+                            peer.name
+                        ),
+                        e,
+                    )
+                })
+        }))
+        .await?;
+        Ok(())
+    }
 
-    Ok(Built { plan, ns })
+    /// The veth ends [`Self::veths`] left down.
+    async fn peers_up(&self) -> Result<()> {
+        try_join_all(self.plan.veths.iter().map(|v| async move {
+            let peer = &v.ends[1 - main_end(v)];
+            set_link(&self.ns[peer.node].nl, peer.index, true)
+                .await
+                .map_err(|e| {
+                    Error::netlink(
+                        format!("node {:?}: setting {} up", self.name(peer.node), peer.name),
+                        e,
+                    )
+                })
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// The addresses of bridges and veth ends (IPv6 without duplicate address detection:
+    /// see `set_sysctls`).
+    async fn addresses(&self) -> Result<()> {
+        let bridges = self.plan.bridges.iter().flat_map(|b| {
+            b.addrs
+                .iter()
+                .map(move |a| (b.node, b.index, b.name.as_str(), *a))
+        });
+        let ends = self.plan.veths.iter().flat_map(|v| &v.ends).flat_map(|e| {
+            e.addrs
+                .iter()
+                .map(move |a| (e.node, e.index, e.name.as_str(), *a))
+        });
+        try_join_all(
+            bridges
+                .chain(ends)
+                .map(|(node, index, ifname, addr)| async move {
+                    add_address(&self.ns[node].nl, index, addr)
+                        .await
+                        .map_err(|e| {
+                            Error::netlink(
+                                format!("node {:?}: adding {addr} to {ifname}", self.name(node)),
+                                e,
+                            )
+                        })
+                }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// VXLAN devices of overlays, with one flooding entry per peer host.
+    async fn vxlans(&self) -> Result<()> {
+        try_join_all(self.plan.vxlans.iter().map(|x| async move {
+            let nl = &self.ns[x.node].nl;
+            let idx = x.index;
+            let msg = LinkVxlan::new(&x.name, x.vni)
+                .local(x.local)
+                .port(VXLAN_PORT)
+                .learning(true)
+                .index(idx)
+                .address(x.mac.to_vec())
+                .controller(self.plan.bridges[x.master].index)
+                .up()
+                .build();
+            let what = |step: &str| format!("node {:?}: {step} {}", self.name(x.node), x.name);
+            nl.link()
+                .add(msg)
+                .execute()
+                .await
+                .map_err(|e| Error::netlink(what("creating"), e))?;
+            for remote in &x.remotes {
+                fdb_append_flood(nl, idx, IpAddr::V4(*remote))
+                    .await
+                    .map_err(|e| {
+                        Error::netlink(what(&format!("adding flood entry to {remote} on")), e)
+                    })?;
+            }
+            Ok::<_, Error>(())
+        }))
+        .await?;
+        Ok(())
+    }
+
+    /// The plan's routes.
+    async fn routes(&self) -> Result<()> {
+        try_join_all(self.plan.routes.iter().map(|r| async move {
+            add_route(&self.ns[r.node].nl, r.dest, r.via)
+                .await
+                .map_err(|e| {
+                    Error::netlink(
+                        format!(
+                            "node {:?}: adding route {} via {}",
+                            self.name(r.node),
+                            r.dest,
+                            r.via
+                        ),
+                        e,
+                    )
+                })
+        }))
+        .await?;
+        Ok(())
+    }
+}
+
+/// Which end of a veth pair the creating request is made for: the bridge port, if one
+/// end is.
+fn main_end(v: &crate::topology::PlannedVeth) -> usize {
+    if v.ends[1].master.is_some() {
+        1
+    } else {
+        0
+    }
 }
 
 /// A network [`build`] made, whose links may not all be up yet.

@@ -8,6 +8,8 @@
 //!   and route of the plan, and the wait for the links to come up.
 //! - `ops.rs`: run-time operations on links, addresses and routes (`ip link`, `ip addr`,
 //!   `ip route`).
+//! - `dump.rs`: a node's state read back for the diagnostics, as plain data: links,
+//!   addresses, routes, neighbours, a bridge's FDB, sysctls, nf_tables and conntrack.
 //! - `tc.rs`: root qdiscs (`tbf`, `netem`), for link conditions.
 //! - `kick.rs`: keeps the kernel's linkwatch going while many links come up.
 //! - `pool.rs`: fresh network namespaces made ahead of time, for processes that build

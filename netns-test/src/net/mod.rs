@@ -293,8 +293,9 @@ impl fmt::Debug for Node {
     }
 }
 
-/// An interface of a node, as planned (see [`Node::route`] and the real tools for the
-/// kernel's live view).
+/// An interface of a node, as planned: later changes (addresses added with [`Node::addr`],
+/// links taken down with [`Node::link`]) do not show here. For the kernel's live view, use
+/// [`Node::netlink`] or run `ip addr` in the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Iface {
     /// Interface name (`eth0`, or the bridge's name for a bridge the node holds).

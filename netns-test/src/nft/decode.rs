@@ -242,32 +242,34 @@ fn ex_of(name: &str, bytes: &[u8]) -> Option<Ex> {
             }
             Ex::Masq
         }
-        "nat" => {
-            let kind = f.u32(1)?;
-            let family = f.u32(2)?;
-            let range = |f: &mut Fields, min: u16, max: u16| -> Option<Option<(u32, u32)>> {
-                match (f.u32(min), f.take(max)) {
-                    (Some(lo), None) => Some(Some((lo, lo))),
-                    (Some(lo), Some(hi)) => Some(Some((lo, be32(&hi)?))),
-                    (None, None) => Some(None),
-                    (None, Some(_)) => None,
-                }
-            };
-            let addr = range(&mut f, 3, 4)?;
-            let proto = range(&mut f, 5, 6)?;
-            let flags =
-                f.u32(7).unwrap_or(0) & !(NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED);
-            Ex::Nat {
-                kind,
-                family,
-                addr,
-                proto,
-                flags,
-            }
-        }
+        "nat" => nat_of(&mut f)?,
         _ => return None,
     };
     f.done().then_some(ex)
+}
+
+/// The fields of a `nat` expression (its flags without those its registers imply).
+fn nat_of(f: &mut Fields) -> Option<Ex> {
+    let kind = f.u32(1)?;
+    let family = f.u32(2)?;
+    let range = |f: &mut Fields, min: u16, max: u16| -> Option<Option<(u32, u32)>> {
+        match (f.u32(min), f.take(max)) {
+            (Some(lo), None) => Some(Some((lo, lo))),
+            (Some(lo), Some(hi)) => Some(Some((lo, be32(&hi)?))),
+            (None, None) => Some(None),
+            (None, Some(_)) => None,
+        }
+    };
+    let addr = range(f, 3, 4)?;
+    let proto = range(f, 5, 6)?;
+    let flags = f.u32(7).unwrap_or(0) & !(NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED);
+    Some(Ex::Nat {
+        kind,
+        family,
+        addr,
+        proto,
+        flags,
+    })
 }
 
 /// An expression as this module reads it (`Ex::Unknown` if it is not one of ours).
@@ -339,8 +341,21 @@ fn is_cmp(e: &Ex, op: u32) -> Option<&[u8]> {
 /// Reads the expressions into a rule, loosely; [`rule`] checks the result.
 fn candidate(exprs: &[Ex]) -> Option<Rule> {
     let mut rule = Rule::new();
-    let mut rest = exprs;
-    // meta nfproto ipv4|ipv6: implied by the matches, re-derived on encoding.
+    let mut rest = after_family(exprs)?;
+    while let Some((m, used)) = next_match(rest)? {
+        rule = rule.with(m);
+        rest = &rest[used..];
+    }
+    let [Ex::Counter, action @ ..] = rest else {
+        return None;
+    };
+    rule.action = action_of(action)?;
+    Some(rule)
+}
+
+/// The expressions after `meta nfproto ipv4|ipv6`, if they start with it: implied by the
+/// matches, it is re-derived on encoding.
+fn after_family(exprs: &[Ex]) -> Option<&[Ex]> {
     if let [Ex::Meta {
         key: NFT_META_NFPROTO,
         dreg: 1,
@@ -348,123 +363,135 @@ fn candidate(exprs: &[Ex]) -> Option<Rule> {
         sreg: 1,
         op: NFT_CMP_EQ,
         data,
-    }, tail @ ..] = rest
+    }, tail @ ..] = exprs
     {
         if data[..] != [NFPROTO_IPV4] && data[..] != [NFPROTO_IPV6] {
             return None;
         }
-        rest = tail;
+        return Some(tail);
     }
-    loop {
-        let (m, used) = match rest {
-            [Ex::Meta { key, dreg: 1 }, c, ..]
-                if *key == NFT_META_IIFNAME || *key == NFT_META_OIFNAME =>
-            {
-                let (neg, data) = match (is_cmp(c, NFT_CMP_EQ), is_cmp(c, NFT_CMP_NEQ)) {
-                    (Some(d), _) => (false, d),
-                    (_, Some(d)) => (true, d),
-                    _ => return None,
-                };
-                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                let name = std::str::from_utf8(&data[..end]).ok()?.to_string();
-                let out = *key == NFT_META_OIFNAME;
-                (Match::Iface { out, name, neg }, 2)
+    Some(exprs)
+}
+
+/// The match `rest` starts with and how many expressions it takes; `Some(None)` where no
+/// match starts (the counter, or what is not a rule), `None` for a match that is not one
+/// this crate makes.
+fn next_match(rest: &[Ex]) -> Option<Option<(Match, usize)>> {
+    Some(Some(match rest {
+        [Ex::Meta { key, dreg: 1 }, c, ..]
+            if *key == NFT_META_IIFNAME || *key == NFT_META_OIFNAME =>
+        {
+            let (neg, data) = eq_or_neq(c)?;
+            let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+            let name = std::str::from_utf8(&data[..end]).ok()?.to_string();
+            let out = *key == NFT_META_OIFNAME;
+            (Match::Iface { out, name, neg }, 2)
+        }
+        [Ex::Meta {
+            key: NFT_META_L4PROTO,
+            dreg: 1,
+        }, c, ..] => {
+            let [n] = is_cmp(c, NFT_CMP_EQ)? else {
+                return None;
+            };
+            (Match::Proto(Proto::from_number(*n)), 2)
+        }
+        [Ex::Payload {
+            dreg: 1,
+            base: NFT_PAYLOAD_NETWORK,
+            offset,
+            len,
+        }, tail @ ..] => net_match(*offset, *len, tail)?,
+        [Ex::Payload {
+            dreg: 1,
+            base: NFT_PAYLOAD_TRANSPORT,
+            offset,
+            len: 2,
+        }, c, tail @ ..] => port_match(*offset, c, tail)?,
+        [Ex::Ct { dreg: 1, key }, Ex::Bitwise { mask, .. }, c, ..] => {
+            is_cmp(c, NFT_CMP_NEQ)?;
+            let mask = u32::from_ne_bytes(mask[..].try_into().ok()?);
+            let known = CT_NEW | CT_ESTABLISHED | CT_RELATED;
+            match *key {
+                // Only the states `ct state` is printed with.
+                NFT_CT_STATE if mask != 0 && mask & !known == 0 => (Match::CtState(mask), 3),
+                NFT_CT_STATUS => (Match::CtStatus(mask), 3),
+                _ => return None,
             }
-            [Ex::Meta {
-                key: NFT_META_L4PROTO,
-                dreg: 1,
-            }, c, ..] => {
-                let [n] = is_cmp(c, NFT_CMP_EQ)? else {
-                    return None;
-                };
-                (Match::Proto(Proto::from_number(*n)), 2)
-            }
-            [Ex::Payload {
-                dreg: 1,
-                base: NFT_PAYLOAD_NETWORK,
-                offset,
-                len,
-            }, tail @ ..] => {
-                let dst = match (offset, len) {
-                    (12, 4) | (8, 16) => false,
-                    (16, 4) | (24, 16) => true,
-                    _ => return None,
-                };
-                let (prefix, c, used) = match tail {
-                    [Ex::Bitwise { mask, .. }, c, ..] => (prefix_of(mask)?, c, 3),
-                    [c, ..] => ((*len * 8) as u8, c, 2),
-                    [] => return None,
-                };
-                let (neg, data) = match (is_cmp(c, NFT_CMP_EQ), is_cmp(c, NFT_CMP_NEQ)) {
-                    (Some(d), _) => (false, d),
-                    (_, Some(d)) => (true, d),
-                    _ => return None,
-                };
-                let net = IpNet::new(addr_of(data)?, prefix).ok()?;
-                (Match::Net { dst, net, neg }, used)
-            }
-            [Ex::Payload {
-                dreg: 1,
-                base: NFT_PAYLOAD_TRANSPORT,
-                offset,
-                len: 2,
-            }, c, tail @ ..] => {
-                let dst = match offset {
-                    0 => false,
-                    2 => true,
-                    _ => return None,
-                };
-                let port = |d: &[u8]| Some(u16::from_be_bytes(d.try_into().ok()?));
-                if let Some(d) = is_cmp(c, NFT_CMP_EQ) {
-                    let p = port(d)?;
-                    (Match::Port { dst, lo: p, hi: p }, 2)
-                } else {
-                    let lo = port(is_cmp(c, NFT_CMP_GTE)?)?;
-                    let hi = port(is_cmp(tail.first()?, NFT_CMP_LTE)?)?;
-                    (Match::Port { dst, lo, hi }, 3)
-                }
-            }
-            [Ex::Ct { dreg: 1, key }, Ex::Bitwise { mask, .. }, c, ..] => {
-                is_cmp(c, NFT_CMP_NEQ)?;
-                let mask = u32::from_ne_bytes(mask[..].try_into().ok()?);
-                let known = CT_NEW | CT_ESTABLISHED | CT_RELATED;
-                match *key {
-                    // Only the states `ct state` is printed with.
-                    NFT_CT_STATE if mask != 0 && mask & !known == 0 => (Match::CtState(mask), 3),
-                    NFT_CT_STATUS => (Match::CtStatus(mask), 3),
-                    _ => return None,
-                }
-            }
-            [Ex::Fib {
-                dreg: 1,
-                result: NFT_FIB_RESULT_ADDRTYPE,
-                flags: NFTA_FIB_F_DADDR,
-            }, c, ..] => {
-                (is_cmp(c, NFT_CMP_EQ)? == RTN_LOCAL.to_ne_bytes()).then_some(())?;
-                (Match::DstLocal, 2)
-            }
-            [Ex::Socket {
-                key: NFT_SOCKET_TRANSPARENT,
-                dreg: 1,
-            }, lo, hi, ..] => {
-                (is_cmp(lo, NFT_CMP_GTE)? == [0] && is_cmp(hi, NFT_CMP_LTE)? == [1])
-                    .then_some(())?;
-                (Match::Socket, 3)
-            }
-            _ => break,
-        };
-        rule = rule.with(m);
-        rest = &rest[used..];
+        }
+        [Ex::Fib {
+            dreg: 1,
+            result: NFT_FIB_RESULT_ADDRTYPE,
+            flags: NFTA_FIB_F_DADDR,
+        }, c, ..] => {
+            (is_cmp(c, NFT_CMP_EQ)? == RTN_LOCAL.to_ne_bytes()).then_some(())?;
+            (Match::DstLocal, 2)
+        }
+        [Ex::Socket {
+            key: NFT_SOCKET_TRANSPARENT,
+            dreg: 1,
+        }, lo, hi, ..] => {
+            (is_cmp(lo, NFT_CMP_GTE)? == [0] && is_cmp(hi, NFT_CMP_LTE)? == [1]).then_some(())?;
+            (Match::Socket, 3)
+        }
+        _ => return Some(None),
+    }))
+}
+
+/// `(negated, data)` of a comparison for equality or inequality.
+fn eq_or_neq(c: &Ex) -> Option<(bool, &[u8])> {
+    match (is_cmp(c, NFT_CMP_EQ), is_cmp(c, NFT_CMP_NEQ)) {
+        (Some(d), _) => Some((false, d)),
+        (_, Some(d)) => Some((true, d)),
+        _ => None,
     }
-    let [Ex::Counter, action @ ..] = rest else {
-        return None;
+}
+
+/// A match on the source or destination address, from the network header's payload at
+/// `offset` and `len`, then `tail`: an optional mask and the comparison.
+fn net_match(offset: u32, len: u32, tail: &[Ex]) -> Option<(Match, usize)> {
+    let dst = match (offset, len) {
+        (12, 4) | (8, 16) => false,
+        (16, 4) | (24, 16) => true,
+        _ => return None,
     };
+    let (prefix, c, used) = match tail {
+        [Ex::Bitwise { mask, .. }, c, ..] => (prefix_of(mask)?, c, 3),
+        [c, ..] => ((len * 8) as u8, c, 2),
+        [] => return None,
+    };
+    let (neg, data) = eq_or_neq(c)?;
+    let net = IpNet::new(addr_of(data)?, prefix).ok()?;
+    Some((Match::Net { dst, net, neg }, used))
+}
+
+/// A match on the source or destination port, from the transport header's payload at
+/// `offset`, then the comparison `c` (and, for a range, the first of `tail`).
+fn port_match(offset: u32, c: &Ex, tail: &[Ex]) -> Option<(Match, usize)> {
+    let dst = match offset {
+        0 => false,
+        2 => true,
+        _ => return None,
+    };
+    let port = |d: &[u8]| Some(u16::from_be_bytes(d.try_into().ok()?));
+    if let Some(d) = is_cmp(c, NFT_CMP_EQ) {
+        let p = port(d)?;
+        Some((Match::Port { dst, lo: p, hi: p }, 2))
+    } else {
+        let lo = port(is_cmp(c, NFT_CMP_GTE)?)?;
+        let hi = port(is_cmp(tail.first()?, NFT_CMP_LTE)?)?;
+        Some((Match::Port { dst, lo, hi }, 3))
+    }
+}
+
+/// The action whose expressions (after the counter) are `action`.
+fn action_of(action: &[Ex]) -> Option<Action> {
     let imm = |e: &Ex, reg: u32| match e {
         Ex::Immediate { dreg, data } if *dreg == reg => Some(data.clone()),
         _ => None,
     };
     let port = |d: Vec<u8>| Some(u16::from_be_bytes(d[..].try_into().ok()?));
-    rule.action = match action {
+    Some(match action {
         [] => Action::None,
         [Ex::Verdict(NF_ACCEPT)] => Action::Accept,
         [Ex::Verdict(NF_DROP)] => Action::Drop,
@@ -507,8 +534,7 @@ fn candidate(exprs: &[Ex]) -> Option<Rule> {
             }
         }
         _ => return None,
-    };
-    Some(rule)
+    })
 }
 
 /// The states of a `ct state` mask, in nft's words.

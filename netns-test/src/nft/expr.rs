@@ -212,6 +212,21 @@ fn comment_udata(text: &str) -> Vec<u8> {
 /// The expressions of a validated rule, in evaluation order.
 pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
     let mut e = Vec::new();
+    family_exprs(&mut e, rule);
+    // Matches on metadata first, then those that load the packet or its connection.
+    for m in &rule.matches {
+        meta_match_exprs(&mut e, m);
+    }
+    for m in &rule.matches {
+        load_match_exprs(&mut e, m);
+    }
+    e.push(other("counter", vec![]));
+    action_exprs(&mut e, rule);
+    e
+}
+
+/// `meta nfproto ipv4|ipv6`, for a rule whose matches are of one family.
+fn family_exprs(e: &mut Vec<Expressions>, rule: &Rule) {
     let family = rule.family().unwrap_or(None);
     if let Some(v6) = family {
         // meta nfproto ipv4|ipv6: payload offsets below depend on it.
@@ -221,96 +236,103 @@ pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
             vec![if v6 { NFPROTO_IPV6 } else { NFPROTO_IPV4 }],
         ));
     }
-    for m in &rule.matches {
-        match m {
-            Match::Iface { out, name, neg } => {
-                e.push(meta(if *out {
-                    MetaKey::Oifname
-                } else {
-                    MetaKey::Iifname
-                }));
-                let mut data = name.as_bytes().to_vec();
-                data.resize(16, 0); // IFNAMSIZ, as the kernel loads it
-                e.push(cmp(op(*neg), data));
-            }
-            Match::Proto(p) => {
-                e.push(meta(MetaKey::L4Proto));
-                e.push(cmp(Operator::Equal, vec![p.number()]));
-            }
-            _ => {}
+}
+
+/// A match on the packet's metadata (`iifname`, `oifname`, `meta l4proto`).
+fn meta_match_exprs(e: &mut Vec<Expressions>, m: &Match) {
+    match m {
+        Match::Iface { out, name, neg } => {
+            e.push(meta(if *out {
+                MetaKey::Oifname
+            } else {
+                MetaKey::Iifname
+            }));
+            let mut data = name.as_bytes().to_vec();
+            data.resize(16, 0); // IFNAMSIZ, as the kernel loads it
+            e.push(cmp(op(*neg), data));
         }
-    }
-    for m in &rule.matches {
-        match m {
-            Match::Net { dst, net, neg } => {
-                let (offset, len) = match (net, dst) {
-                    (IpNet::V4(_), false) => (12, 4),
-                    (IpNet::V4(_), true) => (16, 4),
-                    (IpNet::V6(_), false) => (8, 16),
-                    (IpNet::V6(_), true) => (24, 16),
-                };
-                e.push(payload(PAYLOAD_NETWORK, offset, len));
-                if net.prefix_len() < net.max_prefix_len() {
-                    e.push(bitwise(ip_bytes(net.netmask()), vec![0; len as usize]));
-                }
-                e.push(cmp(op(*neg), ip_bytes(net.network())));
-            }
-            Match::Port { dst, lo, hi } => {
-                e.push(payload(PAYLOAD_TRANSPORT, if *dst { 2 } else { 0 }, 2));
-                if lo == hi {
-                    e.push(cmp(Operator::Equal, lo.to_be_bytes().to_vec()));
-                } else {
-                    e.push(cmp(Operator::GreatherThanEqual, lo.to_be_bytes().to_vec()));
-                    e.push(cmp(Operator::LessThanEqual, hi.to_be_bytes().to_vec()));
-                }
-            }
-            Match::CtState(mask) => {
-                e.push(other(
-                    "ct",
-                    vec![u32_nla(NFTA_CT_DREG, 1), u32_nla(NFTA_CT_KEY, NFT_CT_STATE)],
-                ));
-                e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
-                e.push(cmp(Operator::NotEqual, vec![0; 4]));
-            }
-            Match::CtStatus(mask) => {
-                e.push(other(
-                    "ct",
-                    vec![
-                        u32_nla(NFTA_CT_DREG, 1),
-                        u32_nla(NFTA_CT_KEY, NFT_CT_STATUS),
-                    ],
-                ));
-                e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
-                e.push(cmp(Operator::NotEqual, vec![0; 4]));
-            }
-            Match::DstLocal => {
-                e.push(other(
-                    "fib",
-                    vec![
-                        u32_nla(NFTA_FIB_DREG, 1),
-                        u32_nla(NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE),
-                        u32_nla(NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR),
-                    ],
-                ));
-                e.push(cmp(Operator::Equal, RTN_LOCAL.to_ne_bytes().to_vec()));
-            }
-            Match::Socket => {
-                // The expression ends the rule where there is no socket; where there is
-                // one, its transparent flag (0 or 1) is in the register.
-                e.push(other(
-                    "socket",
-                    vec![
-                        u32_nla(NFTA_SOCKET_KEY, NFT_SOCKET_TRANSPARENT),
-                        u32_nla(NFTA_SOCKET_DREG, 1),
-                    ],
-                ));
-                e.push(cmp(Operator::GreatherThanEqual, vec![0]));
-                e.push(cmp(Operator::LessThanEqual, vec![1]));
-            }
-            Match::Iface { .. } | Match::Proto(_) | Match::Invalid(_) => {}
+        Match::Proto(p) => {
+            e.push(meta(MetaKey::L4Proto));
+            e.push(cmp(Operator::Equal, vec![p.number()]));
         }
+        _ => {}
     }
-    e.push(other("counter", vec![]));
+}
+
+/// A match that loads the packet's headers, its connection, a route or its socket.
+fn load_match_exprs(e: &mut Vec<Expressions>, m: &Match) {
+    match m {
+        Match::Net { dst, net, neg } => {
+            let (offset, len) = match (net, dst) {
+                (IpNet::V4(_), false) => (12, 4),
+                (IpNet::V4(_), true) => (16, 4),
+                (IpNet::V6(_), false) => (8, 16),
+                (IpNet::V6(_), true) => (24, 16),
+            };
+            e.push(payload(PAYLOAD_NETWORK, offset, len));
+            if net.prefix_len() < net.max_prefix_len() {
+                e.push(bitwise(ip_bytes(net.netmask()), vec![0; len as usize]));
+            }
+            e.push(cmp(op(*neg), ip_bytes(net.network())));
+        }
+        Match::Port { dst, lo, hi } => {
+            e.push(payload(PAYLOAD_TRANSPORT, if *dst { 2 } else { 0 }, 2));
+            if lo == hi {
+                e.push(cmp(Operator::Equal, lo.to_be_bytes().to_vec()));
+            } else {
+                e.push(cmp(Operator::GreatherThanEqual, lo.to_be_bytes().to_vec()));
+                e.push(cmp(Operator::LessThanEqual, hi.to_be_bytes().to_vec()));
+            }
+        }
+        Match::CtState(mask) => {
+            e.push(other(
+                "ct",
+                vec![u32_nla(NFTA_CT_DREG, 1), u32_nla(NFTA_CT_KEY, NFT_CT_STATE)],
+            ));
+            e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
+            e.push(cmp(Operator::NotEqual, vec![0; 4]));
+        }
+        Match::CtStatus(mask) => {
+            e.push(other(
+                "ct",
+                vec![
+                    u32_nla(NFTA_CT_DREG, 1),
+                    u32_nla(NFTA_CT_KEY, NFT_CT_STATUS),
+                ],
+            ));
+            e.push(bitwise(mask.to_ne_bytes().to_vec(), vec![0; 4]));
+            e.push(cmp(Operator::NotEqual, vec![0; 4]));
+        }
+        Match::DstLocal => {
+            e.push(other(
+                "fib",
+                vec![
+                    u32_nla(NFTA_FIB_DREG, 1),
+                    u32_nla(NFTA_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE),
+                    u32_nla(NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR),
+                ],
+            ));
+            e.push(cmp(Operator::Equal, RTN_LOCAL.to_ne_bytes().to_vec()));
+        }
+        Match::Socket => {
+            // The expression ends the rule where there is no socket; where there is
+            // one, its transparent flag (0 or 1) is in the register.
+            e.push(other(
+                "socket",
+                vec![
+                    u32_nla(NFTA_SOCKET_KEY, NFT_SOCKET_TRANSPARENT),
+                    u32_nla(NFTA_SOCKET_DREG, 1),
+                ],
+            ));
+            e.push(cmp(Operator::GreatherThanEqual, vec![0]));
+            e.push(cmp(Operator::LessThanEqual, vec![1]));
+        }
+        Match::Iface { .. } | Match::Proto(_) | Match::Invalid(_) => {}
+    }
+}
+
+/// The rule's action (none, a verdict, `reject`, or NAT with its registers).
+fn action_exprs(e: &mut Vec<Expressions>, rule: &Rule) {
     match &rule.action {
         Action::None => {}
         Action::Accept => e.push(verdict(NF_ACCEPT)),
@@ -381,7 +403,6 @@ pub(crate) fn rule_exprs(rule: &Rule) -> Vec<Expressions> {
             ));
         }
     }
-    e
 }
 
 fn nat_family(ip: IpAddr) -> u32 {

@@ -5,9 +5,9 @@ use std::fmt::{self, Write as _};
 use ipnet::IpNet;
 use netlink_packet_core::{DefaultNla, Nla};
 use netlink_packet_netfilter::nftables::{
-    Bitwise, ChainAttribute, Cmp, DataAttribute, ExpressionAttribute, Expressions, Hook, Immediate,
-    ListAttribute, Meta, Operator, Payload, Register, RuleAttribute, TableAttribute,
-    VerdictAttribute,
+    Bitwise, ChainAttribute, ChainMessage, Cmp, DataAttribute, ExpressionAttribute, Expressions,
+    Hook, Immediate, ListAttribute, Meta, Operator, Payload, Register, RuleAttribute, RuleMessage,
+    TableAttribute, VerdictAttribute,
 };
 
 use super::decode;
@@ -230,17 +230,7 @@ fn expr_text(name: &str, e: &Expressions) -> String {
             let (mut op, mut sreg, mut data) = ("?", 0, String::new());
             for x in a {
                 match x {
-                    Cmp::Op(o) => {
-                        op = match o {
-                            Operator::Equal => "eq",
-                            Operator::NotEqual => "neq",
-                            Operator::LessThan => "lt",
-                            Operator::LessThanEqual => "lte",
-                            Operator::GreaterThan => "gt",
-                            Operator::GreatherThanEqual => "gte",
-                            _ => "?",
-                        }
-                    }
+                    Cmp::Op(o) => op = op_text(o),
                     Cmp::SourceRegister(r) => sreg = reg(r),
                     Cmp::Data(d) => data = data_text(d),
                     _ => {}
@@ -290,6 +280,19 @@ fn expr_text(name: &str, e: &Expressions) -> String {
             s
         }
         other => format!("{name} {other:?}"),
+    }
+}
+
+/// A comparison's operator as `nft --debug=netlink` shows it.
+fn op_text(o: &Operator) -> &'static str {
+    match o {
+        Operator::Equal => "eq",
+        Operator::NotEqual => "neq",
+        Operator::LessThan => "lt",
+        Operator::LessThanEqual => "lte",
+        Operator::GreaterThan => "gt",
+        Operator::GreatherThanEqual => "gte",
+        _ => "?",
     }
 }
 
@@ -376,89 +379,32 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
         }
         let _ = writeln!(out, "table {} {tname} {{", family_name(*tfam));
         for (cfam, c) in d.chains.iter().filter(|(f, _)| f == tfam) {
-            let (mut ctable, mut cname, mut kind, mut policy) =
-                (String::new(), String::new(), None, None);
-            let (mut hook, mut prio) = (None, None);
-            for a in &c.attributes {
-                match a {
-                    ChainAttribute::Table(n) => ctable = n.clone(),
-                    ChainAttribute::Name(n) => cname = n.clone(),
-                    ChainAttribute::Type(k) => kind = Some(k.clone()),
-                    ChainAttribute::Policy(p) => policy = Some(*p),
-                    ChainAttribute::Hook(h) => {
-                        for x in h {
-                            match x {
-                                Hook::Number(n) => hook = Some(u32::from(*n)),
-                                Hook::Priority(p) => prio = Some(*p as i32),
-                                _ => {}
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if ctable != tname {
+            let c = DumpedChain::of(c);
+            if c.table != tname {
                 continue;
             }
-            let _ = writeln!(out, "\tchain {cname} {{");
-            if let Some(h) = hook {
+            let _ = writeln!(out, "\tchain {} {{", c.name);
+            if let Some(h) = c.hook {
                 let _ = write!(
                     out,
                     "\t\ttype {} hook {} priority {};",
-                    kind.as_deref().unwrap_or("filter"),
+                    c.kind.as_deref().unwrap_or("filter"),
                     hook_name(*cfam, h),
-                    priority_text(*cfam, prio.unwrap_or(0))
+                    priority_text(*cfam, c.prio.unwrap_or(0))
                 );
-                if let Some(p) = policy {
+                if let Some(p) = c.policy {
                     let _ = write!(out, " policy {};", if p == 0 { "drop" } else { "accept" });
                 }
                 out.push('\n');
             }
             for (_, r) in d.rules.iter().filter(|(f, _)| f == cfam) {
-                let (mut rtable, mut rchain, mut handle) = (String::new(), String::new(), 0);
-                let (mut exprs, mut text) = (Vec::new(), None);
-                let mut counter = None;
-                for a in &r.attributes {
-                    match a {
-                        RuleAttribute::Table(n) => rtable = n.clone(),
-                        RuleAttribute::Chain(n) => rchain = n.clone(),
-                        RuleAttribute::Handle(h) => handle = *h,
-                        RuleAttribute::UserData(u) => text = comment(u),
-                        RuleAttribute::Expressions(list) => {
-                            for l in list {
-                                let ListAttribute::Element(attrs) = l else {
-                                    continue;
-                                };
-                                let mut name = String::new();
-                                for x in attrs {
-                                    match x {
-                                        ExpressionAttribute::Name(n) => name = n.clone(),
-                                        ExpressionAttribute::Data(e) => {
-                                            if let Expressions::Other {
-                                                expression_type,
-                                                attributes,
-                                            } = e
-                                            {
-                                                if expression_type == "counter" {
-                                                    counter = Some(counter_values(attributes));
-                                                }
-                                            }
-                                            exprs.push((name.clone(), e));
-                                        }
-                                        _ => {}
-                                    }
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                if rtable != tname || rchain != cname {
+                let r = DumpedRule::of(r);
+                if r.table != tname || r.chain != c.name {
                     continue;
                 }
-                let body = rule_body(&exprs, text);
-                let _ = write!(out, "\t\t{body}  # handle {handle}");
-                if let Some((bytes, packets)) = counter {
+                let body = rule_body(&r.exprs, r.text);
+                let _ = write!(out, "\t\t{body}  # handle {}", r.handle);
+                if let Some((bytes, packets)) = r.counter {
                     let _ = write!(out, ", packets {packets} bytes {bytes}");
                 }
                 out.push('\n');
@@ -471,4 +417,112 @@ pub(crate) fn ruleset(d: &RulesetDump) -> String {
         let _ = writeln!(out, "# undecodable: {u}");
     }
     out
+}
+
+/// A dumped chain's attributes, for [`ruleset`].
+struct DumpedChain {
+    table: String,
+    name: String,
+    kind: Option<String>,
+    policy: Option<u32>,
+    hook: Option<u32>,
+    prio: Option<i32>,
+}
+
+impl DumpedChain {
+    fn of(c: &ChainMessage) -> Self {
+        let mut chain = DumpedChain {
+            table: String::new(),
+            name: String::new(),
+            kind: None,
+            policy: None,
+            hook: None,
+            prio: None,
+        };
+        for a in &c.attributes {
+            match a {
+                ChainAttribute::Table(n) => chain.table = n.clone(),
+                ChainAttribute::Name(n) => chain.name = n.clone(),
+                ChainAttribute::Type(k) => chain.kind = Some(k.clone()),
+                ChainAttribute::Policy(p) => chain.policy = Some(*p),
+                ChainAttribute::Hook(h) => {
+                    for x in h {
+                        match x {
+                            Hook::Number(n) => chain.hook = Some(u32::from(*n)),
+                            Hook::Priority(p) => chain.prio = Some(*p as i32),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        chain
+    }
+}
+
+/// A dumped rule's attributes, for [`ruleset`]: its expressions with their names, the
+/// comment it carries and its counter's (bytes, packets).
+struct DumpedRule<'a> {
+    table: String,
+    chain: String,
+    handle: u64,
+    exprs: Vec<(String, &'a Expressions)>,
+    text: Option<String>,
+    counter: Option<(u64, u64)>,
+}
+
+impl<'a> DumpedRule<'a> {
+    fn of(r: &'a RuleMessage) -> Self {
+        let mut rule = DumpedRule {
+            table: String::new(),
+            chain: String::new(),
+            handle: 0,
+            exprs: Vec::new(),
+            text: None,
+            counter: None,
+        };
+        for a in &r.attributes {
+            match a {
+                RuleAttribute::Table(n) => rule.table = n.clone(),
+                RuleAttribute::Chain(n) => rule.chain = n.clone(),
+                RuleAttribute::Handle(h) => rule.handle = *h,
+                RuleAttribute::UserData(u) => rule.text = comment(u),
+                RuleAttribute::Expressions(list) => {
+                    for l in list {
+                        let ListAttribute::Element(attrs) = l else {
+                            continue;
+                        };
+                        rule.expression(attrs);
+                    }
+                }
+                _ => {}
+            }
+        }
+        rule
+    }
+
+    /// Adds one expression (its name, then its data), and the counter's values if it is
+    /// the counter.
+    fn expression(&mut self, attrs: &'a [ExpressionAttribute]) {
+        let mut name = String::new();
+        for x in attrs {
+            match x {
+                ExpressionAttribute::Name(n) => name = n.clone(),
+                ExpressionAttribute::Data(e) => {
+                    if let Expressions::Other {
+                        expression_type,
+                        attributes,
+                    } = e
+                    {
+                        if expression_type == "counter" {
+                            self.counter = Some(counter_values(attributes));
+                        }
+                    }
+                    self.exprs.push((name.clone(), e));
+                }
+                _ => {}
+            }
+        }
+    }
 }

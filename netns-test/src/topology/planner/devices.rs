@@ -179,156 +179,21 @@ impl Planner<'_> {
         self.bridge_ix.get(&key).map(|&b| self.plan.bridges[b].node)
     }
 
+    /// The veth pairs of the attachments to bridges: every node's explicit addresses
+    /// first, so that pools skip them whatever the declaration order, then one attachment
+    /// after the other.
     pub(super) fn attachments(
         &mut self,
         subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>,
     ) {
-        // Explicit addresses first, so that pools skip them whatever the declaration order.
         let specs: Vec<&NodeSpec> = self.specs().collect();
-        let mut fixed: Vec<Vec<(Option<IpAddr>, Option<IpAddr>)>> = Vec::new();
-        for spec in &specs {
-            let mut per = Vec::new();
-            for a in &spec.attach {
-                let what = format!("node {:?} on {:?}", spec.name, a.network);
-                let (v4, v6) = subnets.get(&a.network).copied().unwrap_or((None, None));
-                let ip = match (&a.ip, v4) {
-                    (Some(s), Some(net)) => self
-                        .parse_in(s, IpNet::V4(net), &what)
-                        .filter(|ip| self.take(*ip, what.clone())),
-                    _ => None,
-                };
-                let ip6 = match (&a.ip6, v6) {
-                    (Some(s), Some(net)) => self
-                        .parse_in(s, IpNet::V6(net), &what)
-                        .filter(|ip| self.take(*ip, what.clone())),
-                    (Some(_), None) => {
-                        self.err(format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
-                        None
-                    }
-                    _ => None,
-                };
-                per.push((ip, ip6));
-            }
-            fixed.push(per);
-        }
+        let fixed: Vec<Vec<_>> = specs
+            .iter()
+            .map(|spec| self.fixed_addresses(spec, subnets))
+            .collect();
         for (spec, fixed) in specs.iter().zip(fixed) {
-            let node = self.node_ix[&spec.name];
-            for (a, (ip, ip6)) in spec.attach.iter().zip(fixed) {
-                let what = format!("node {:?} on {:?}", spec.name, a.network);
-                let overlay_bridge = match (
-                    &a.at,
-                    self.topo.overlays.iter().find(|o| o.name == a.network),
-                ) {
-                    (Some(host), Some(_)) => {
-                        match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
-                            Some(&b) => Some(b),
-                            None => {
-                                self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
-                                continue;
-                            }
-                        }
-                    }
-                    (None, Some(_)) => {
-                        self.err(format!("{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))", a.network));
-                        continue;
-                    }
-                    (Some(_), None) => {
-                        self.err(format!("{what}: at() is only for overlay networks"));
-                        continue;
-                    }
-                    (None, None) => None,
-                };
-                let Some(bridge) =
-                    overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied())
-                else {
-                    let known: Vec<&str> =
-                        self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
-                    self.err(format!(
-                        "{what}: there is no bridge network {:?} (known: {}): declare it with Topology::bridge",
-                        a.network,
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                    ));
-                    continue;
-                };
-                let owner = self.plan.bridges[bridge].node;
-                if owner == node {
-                    self.err(format!(
-                        "{what}: the bridge lives in this node already; its address is the bridge's gateway"
-                    ));
-                    continue;
-                }
-                let (v4, v6) = subnets[&a.network];
-                let ip =
-                    ip.or_else(|| v4.and_then(|net| self.alloc(IpNet::V4(net), &a.network, &what)));
-                let ip6 = ip6
-                    .or_else(|| v6.and_then(|net| self.alloc(IpNet::V6(net), &a.network, &what)));
-                let mut addrs = Vec::new();
-                if let (Some(ip), Some(net)) = (ip, v4) {
-                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
-                }
-                if let (Some(ip), Some(net)) = (ip6, v6) {
-                    addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
-                }
-                let ifname = self.next_ifname(node, a.ifname.as_deref(), &what);
-                let peer = self.port_name(owner, &spec.name, &ifname, a.peer.as_deref(), &what);
-                let mac = match ip {
-                    Some(IpAddr::V4(v4)) => mac_from_ipv4(v4),
-                    _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
-                };
-                let owner_name = self.plan.nodes[owner].name.clone();
-                if a.impairable {
-                    self.impairable.push(self.plan.veths.len());
-                }
-                self.plan.veths.push(PlannedVeth {
-                    ends: [
-                        VethEnd {
-                            node,
-                            name: ifname.clone(),
-                            index: 0, // See indexes().
-                            mac,
-                            addrs: addrs.clone(),
-                            master: None,
-                        },
-                        VethEnd {
-                            node: owner,
-                            name: peer.clone(),
-                            index: 0, // See indexes().
-                            mac: mac_from_name(&format!("{owner_name}/{peer}")),
-                            addrs: Vec::new(),
-                            master: Some(bridge),
-                        },
-                    ],
-                });
-                self.plan.nodes[node].ifaces.push(PlannedIface {
-                    name: ifname,
-                    network: a.network.clone(),
-                    mac,
-                    addrs,
-                });
-                // Docker's rule: the first network with a gateway gives the default route
-                // (an internal network gives none).
-                let internal = self
-                    .topo
-                    .bridges
-                    .iter()
-                    .any(|b| b.name == a.network && b.internal);
-                let gws: Vec<IpAddr> = if internal {
-                    Vec::new()
-                } else {
-                    self.plan.bridges[bridge]
-                        .addrs
-                        .iter()
-                        .map(|a| a.addr())
-                        .collect()
-                };
-                let slot = &mut self.gateways[node];
-                for gw in gws {
-                    match gw {
-                        IpAddr::V4(_) if slot.0.is_none() && ip.is_some() => slot.0 = Some(gw),
-                        IpAddr::V6(_) if slot.1.is_none() && ip6.is_some() => slot.1 = Some(gw),
-                        _ => {}
-                    }
-                }
+            for (a, fixed) in spec.attach.iter().zip(fixed) {
+                self.attachment(spec, a, fixed, subnets);
             }
         }
         // The bridges' own addresses appear as interfaces of their owners too.
@@ -340,6 +205,180 @@ impl Planner<'_> {
                 addrs: b.addrs.clone(),
             };
             self.plan.nodes[b.node].ifaces.push(iface);
+        }
+    }
+
+    /// The addresses `spec` gives its attachments explicitly (IPv4, IPv6), taken.
+    fn fixed_addresses(
+        &mut self,
+        spec: &NodeSpec,
+        subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>,
+    ) -> Vec<(Option<IpAddr>, Option<IpAddr>)> {
+        let mut per = Vec::new();
+        for a in &spec.attach {
+            let what = format!("node {:?} on {:?}", spec.name, a.network);
+            let (v4, v6) = subnets.get(&a.network).copied().unwrap_or((None, None));
+            let ip = match (&a.ip, v4) {
+                (Some(s), Some(net)) => self
+                    .parse_in(s, IpNet::V4(net), &what)
+                    .filter(|ip| self.take(*ip, what.clone())),
+                _ => None,
+            };
+            let ip6 = match (&a.ip6, v6) {
+                (Some(s), Some(net)) => self
+                    .parse_in(s, IpNet::V6(net), &what)
+                    .filter(|ip| self.take(*ip, what.clone())),
+                (Some(_), None) => {
+                    self.err(format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
+                    None
+                }
+                _ => None,
+            };
+            per.push((ip, ip6));
+        }
+        per
+    }
+
+    /// One attachment of `spec`, `a`, with its explicit addresses `(ip, ip6)`: the bridge,
+    /// the addresses, the veth pair and the interface, and the node's default gateways.
+    fn attachment(
+        &mut self,
+        spec: &NodeSpec,
+        a: &AttachSpec,
+        (ip, ip6): (Option<IpAddr>, Option<IpAddr>),
+        subnets: &BTreeMap<String, (Option<Ipv4Net>, Option<Ipv6Net>)>,
+    ) {
+        let node = self.node_ix[&spec.name];
+        let what = format!("node {:?} on {:?}", spec.name, a.network);
+        let Some(bridge) = self.attachment_bridge(a, &what) else {
+            return;
+        };
+        let owner = self.plan.bridges[bridge].node;
+        if owner == node {
+            self.err(format!(
+                "{what}: the bridge lives in this node already; its address is the bridge's gateway"
+            ));
+            return;
+        }
+        let (v4, v6) = subnets[&a.network];
+        let ip = ip.or_else(|| v4.and_then(|net| self.alloc(IpNet::V4(net), &a.network, &what)));
+        let ip6 = ip6.or_else(|| v6.and_then(|net| self.alloc(IpNet::V6(net), &a.network, &what)));
+        let mut addrs = Vec::new();
+        if let (Some(ip), Some(net)) = (ip, v4) {
+            addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+        }
+        if let (Some(ip), Some(net)) = (ip6, v6) {
+            addrs.push(IpNet::new(ip, net.prefix_len()).expect("valid prefix"));
+        }
+        let ifname = self.next_ifname(node, a.ifname.as_deref(), &what);
+        let peer = self.port_name(owner, &spec.name, &ifname, a.peer.as_deref(), &what);
+        let mac = match ip {
+            Some(IpAddr::V4(v4)) => mac_from_ipv4(v4),
+            _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
+        };
+        let owner_name = self.plan.nodes[owner].name.clone();
+        if a.impairable {
+            self.impairable.push(self.plan.veths.len());
+        }
+        self.plan.veths.push(PlannedVeth {
+            ends: [
+                VethEnd {
+                    node,
+                    name: ifname.clone(),
+                    index: 0, // See indexes().
+                    mac,
+                    addrs: addrs.clone(),
+                    master: None,
+                },
+                VethEnd {
+                    node: owner,
+                    name: peer.clone(),
+                    index: 0, // See indexes().
+                    mac: mac_from_name(&format!("{owner_name}/{peer}")),
+                    addrs: Vec::new(),
+                    master: Some(bridge),
+                },
+            ],
+        });
+        self.plan.nodes[node].ifaces.push(PlannedIface {
+            name: ifname,
+            network: a.network.clone(),
+            mac,
+            addrs,
+        });
+        self.attachment_gateways(node, bridge, &a.network, ip.is_some(), ip6.is_some());
+    }
+
+    /// The bridge attachment `a` plugs into (for an overlay, its bridge on the host
+    /// `a.at` names), or `None` after an error.
+    fn attachment_bridge(&mut self, a: &AttachSpec, what: &str) -> Option<usize> {
+        let overlay_bridge = match (
+            &a.at,
+            self.topo.overlays.iter().find(|o| o.name == a.network),
+        ) {
+            (Some(host), Some(_)) => match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
+                Some(&b) => Some(b),
+                None => {
+                    self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
+                    return None;
+                }
+            },
+            (None, Some(_)) => {
+                self.err(format!(
+                    "{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))",
+                    a.network
+                ));
+                return None;
+            }
+            (Some(_), None) => {
+                self.err(format!("{what}: at() is only for overlay networks"));
+                return None;
+            }
+            (None, None) => None,
+        };
+        let bridge = overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied());
+        if bridge.is_none() {
+            let known: Vec<&str> = self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
+            self.err(format!(
+                "{what}: there is no bridge network {:?} (known: {}): declare it with Topology::bridge",
+                a.network,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        }
+        bridge
+    }
+
+    /// Docker's rule: the first network with a gateway gives the default route (an
+    /// internal network gives none), per family the attachment has an address of.
+    fn attachment_gateways(
+        &mut self,
+        node: usize,
+        bridge: usize,
+        network: &str,
+        has_v4: bool,
+        has_v6: bool,
+    ) {
+        let internal = self
+            .topo
+            .bridges
+            .iter()
+            .any(|b| b.name == network && b.internal);
+        let gws: Vec<IpAddr> = if internal {
+            Vec::new()
+        } else {
+            self.plan.bridges[bridge]
+                .addrs
+                .iter()
+                .map(|a| a.addr())
+                .collect()
+        };
+        let slot = &mut self.gateways[node];
+        for gw in gws {
+            match gw {
+                IpAddr::V4(_) if slot.0.is_none() && has_v4 => slot.0 = Some(gw),
+                IpAddr::V6(_) if slot.1.is_none() && has_v6 => slot.1 = Some(gw),
+                _ => {}
+            }
         }
     }
 

@@ -7,10 +7,15 @@ impl Planner<'_> {
     /// The nftables rules that Docker's iptables rules become: masquerade, published
     /// ports, internal networks, isolation between the host's bridges.
     pub(super) fn netfilter(&mut self) {
-        let add = |plan: &mut Plan, node: usize, f: &dyn Fn(Ruleset) -> Ruleset| {
-            let rules = plan.nodes[node].rules.take().unwrap_or_default();
-            plan.nodes[node].rules = Some(f(rules));
-        };
+        self.bridge_rules();
+        self.published_ports();
+        self.host_bridge_isolation();
+        self.wan_guards();
+        self.routed_between_bridges();
+    }
+
+    /// Each bridge's hairpin, masquerade and internal-network rules, at its owner.
+    fn bridge_rules(&mut self) {
         for spec in &self.topo.bridges {
             let Some(&b) = self.bridge_ix.get(&spec.name) else {
                 continue;
@@ -28,7 +33,7 @@ impl Planner<'_> {
                 }
                 self.plan.nodes[owner].forwarding = true;
                 for net in &subnets {
-                    add(&mut self.plan, owner, &|r| {
+                    add_rules(&mut self.plan, owner, &|r| {
                         r.hairpin_masquerade(*net, &name)
                     });
                 }
@@ -39,7 +44,7 @@ impl Planner<'_> {
                 }
                 self.plan.nodes[owner].forwarding = true;
                 for net in subnets {
-                    add(&mut self.plan, owner, &|r| {
+                    add_rules(&mut self.plan, owner, &|r| {
                         r.nat_masquerade(net, Some(&name))
                     });
                 }
@@ -47,13 +52,16 @@ impl Planner<'_> {
             if spec.internal {
                 // Docker's: -i BR ! -o BR -j DROP; -o BR ! -i BR -j DROP (traffic between
                 // members may pass the forward hook too, where bridges are filtered).
-                add(&mut self.plan, owner, &|r| {
+                add_rules(&mut self.plan, owner, &|r| {
                     r.filter(Hook::Forward, Rule::new().iif(&name).not_oif(&name).drop())
                         .filter(Hook::Forward, Rule::new().oif(&name).not_iif(&name).drop())
                 });
             }
         }
-        // Published ports, at the node holding the gateway of the node's first network.
+    }
+
+    /// Published ports, at the node holding the gateway of the node's first network.
+    fn published_ports(&mut self) {
         let specs: Vec<&NodeSpec> = self.specs().collect();
         for spec in specs {
             if spec.publish.is_empty() {
@@ -88,12 +96,15 @@ impl Planner<'_> {
             let bridge = self.plan.bridges[b].name.clone();
             for &(proto, host_port, port) in &spec.publish {
                 let to = std::net::SocketAddr::new(ip, port);
-                add(&mut self.plan, owner, &|r| {
+                add_rules(&mut self.plan, owner, &|r| {
                     r.publish(proto, host_port, to, &bridge)
                 });
             }
         }
-        // Isolation between the host's bridges once it forwards.
+    }
+
+    /// Isolation between the host's bridges once it forwards.
+    fn host_bridge_isolation(&mut self) {
         if self.plan.nodes[0].forwarding {
             let host_bridges: Vec<String> = self
                 .plan
@@ -110,14 +121,17 @@ impl Planner<'_> {
                         .iter()
                         .any(|(x, y)| (x == a && y == b) || (x == b && y == a));
                     if a != b && !routed {
-                        add(&mut self.plan, 0, &|r| {
+                        add_rules(&mut self.plan, 0, &|r| {
                             r.filter(Hook::Forward, Rule::new().iif(a).oif(b).drop())
                         });
                     }
                 }
             }
         }
-        self.wan_guards();
+    }
+
+    /// The bridges `Topology::route_between` names exist.
+    fn routed_between_bridges(&mut self) {
         for (a, b) in &self.topo.routed_between {
             for n in [a, b] {
                 if !self.bridge_ix.contains_key(n) {
@@ -177,4 +191,10 @@ impl Planner<'_> {
             self.plan.nodes[node].rules = Some(rules.wan_guard(&lan));
         }
     }
+}
+
+/// Adds to `node`'s ruleset what `f` adds.
+fn add_rules(plan: &mut Plan, node: usize, f: &dyn Fn(Ruleset) -> Ruleset) {
+    let rules = plan.nodes[node].rules.take().unwrap_or_default();
+    plan.nodes[node].rules = Some(f(rules));
 }

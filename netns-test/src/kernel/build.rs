@@ -125,6 +125,14 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
                 }
             })?)
         };
+        if let Some((nat, lans)) = &node.nat {
+            sys::in_netns(netns.as_fd(), || nft::apply_nat(nat, lans))
+                .map_err(|e| Error::sys(what("entering the namespace"), e))?
+                .map_err(|e| Error::Sys {
+                    what: format!("{}: {e}", what("installing the NAT")),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
         tokio::spawn(conn);
         let nft = match kept {
             Some(kept) if !keep_nft => {

@@ -62,7 +62,10 @@ mod apply;
 mod conntrack_impl;
 mod decode;
 mod expr;
+pub mod nat;
+mod nat_apply;
 mod render;
+mod sets;
 mod sock;
 #[cfg(test)]
 mod tests;
@@ -77,10 +80,12 @@ use crate::error::{Error, Result};
 
 pub use apply::{apply, delete_table, flush, list};
 pub(crate) use apply::{apply_each_kept, Kept};
+pub use nat::{Filtering, Mapping, Nat, NatMapping, NatTimeouts, Ports, NAT_TABLE};
+pub(crate) use nat_apply::{apply_nat, expire_mappings, mappings, nat_timeouts};
 
 /// Listing and flushing the connection tracking table (`conntrack -L`, `conntrack -F`).
 pub mod conntrack {
-    pub use super::conntrack_impl::{flush, list, Entry, TcpState, Tuple};
+    pub use super::conntrack_impl::{delete, flush, list, Entry, TcpState, Tuple};
 }
 
 /// The table [`apply`] fills and [`flush`] deletes: `inet netns_test`.

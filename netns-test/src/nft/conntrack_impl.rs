@@ -324,12 +324,17 @@ pub fn delete(which: impl Fn(&Entry) -> bool) -> Result<usize> {
             ]),
         ];
         let what = format!("deleting the tracked connection {}", e.orig);
-        match s.request(
-            ct_request(ConntrackMessage::Delete(vec![
-                ConntrackAttribute::CtaTupleOrig(tuple),
-            ])),
-            &what,
-        ) {
+        // A delete by tuple needs the tuple's family (AF_UNSPEC: EOPNOTSUPP).
+        let family = if e.orig.src.is_ipv6() {
+            NetfilterProtoFamily::IPv6
+        } else {
+            NetfilterProtoFamily::IPv4
+        };
+        let msg = NetfilterMessage::new(
+            NetfilterHeader::new(family, 0, 0),
+            ConntrackMessage::Delete(vec![ConntrackAttribute::CtaTupleOrig(tuple)]),
+        );
+        match s.request(msg, &what) {
             Ok(()) => deleted += 1,
             Err(f) if f.source.raw_os_error() == Some(libc::ENOENT) => {}
             Err(f) => return Err(f.into_error(ctx)),

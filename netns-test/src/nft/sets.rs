@@ -105,6 +105,7 @@ const NFT_BYTEORDER_HTON: u32 = 1;
 // enum nft_masq_attributes, nf_nat.h range flags
 const NFTA_MASQ_FLAGS: u16 = 1;
 const NFTA_MASQ_REG_PROTO_MIN: u16 = 2;
+const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 1 << 1;
 const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
 // enum nft_nat_attributes
 const NFTA_NAT_TYPE: u16 = 1;
@@ -794,6 +795,11 @@ fn dynset(set: &str, sreg_key: u32, sreg_data: Option<u32>, timeout: Duration) -
 
 fn masq(flags: u32, proto_reg: Option<u32>) -> Expressions {
     let mut a = Vec::new();
+    let flags = if proto_reg.is_some() {
+        flags | NF_NAT_RANGE_PROTO_SPECIFIED
+    } else {
+        flags
+    };
     if flags != 0 {
         a.push(u32_nla(NFTA_MASQ_FLAGS, flags));
     }

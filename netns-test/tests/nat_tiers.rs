@@ -423,3 +423,38 @@ fn timeouts_and_run_time_change(net: Net) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Two levels (ISP CGNAT): both customers are seen as the CGN's address, each keeps one
+/// mapping for every destination, on the same local port.
+#[netns_test(topology = netns_test::topology::presets::cgnat_nat(Nat::home(), Nat::cgnat()).node("server2", |n| n.on_ip("internet", "198.51.100.20")), timeout = "30s")]
+fn cgnat_two_levels(net: Net) -> anyhow::Result<()> {
+    reflector(&net.node("server"), 1000)?;
+    reflector(&net.node("server2"), 1000)?;
+    let mut seen = Vec::new();
+    for h in ["alice", "bob"] {
+        let s = bind(&net.node(h), PORT)?;
+        let e1 = ask(&s, sa("198.51.100.10", 1000))?;
+        let e2 = ask(&s, sa("198.51.100.20", 1000))?;
+        ensure!(e1.ip().to_string() == "198.51.100.1", "{h} is seen as {e1}");
+        ensure!(e1 == e2, "{h}: two levels of EIM, measured {e1} and {e2}");
+        seen.push(e1);
+    }
+    ensure!(seen[0] != seen[1], "alice and bob share {}", seen[0]);
+    Ok(())
+}
+
+/// Corporate: only TCP 80/443 and UDP 53 out; UDP to another port is dropped.
+#[netns_test(topology = lab(Nat::corporate()).node("dns", |n| n.on_ip("internet", "198.51.100.53").keep_port_53_free()), timeout = "30s")]
+fn corporate_allows_only_web_and_dns(net: Net) -> anyhow::Result<()> {
+    reflector(&net.node("dns"), 53)?;
+    reflector(&net.node("dns"), 1000)?;
+    let a = bind(&net.node("a"), PORT)?;
+    let e = ask(&a, sa("198.51.100.53", 53)).context("DNS must pass")?;
+    ensure!(e.ip().to_string() == ROUTER, "a seen as {e}");
+    let blocked = ask(&a, sa("198.51.100.53", 1000));
+    ensure!(
+        blocked.is_err(),
+        "UDP 1000 passed the corporate NAT: {blocked:?}"
+    );
+    Ok(())
+}

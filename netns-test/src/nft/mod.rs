@@ -36,6 +36,11 @@
 //! | `nft destroy table inet NAME` | `node.nft().delete_table(NAME)`       | [`delete_table`]                  |
 //! | `conntrack -L`         | `node.nft().conntrack()`                     | [`conntrack::list`]               |
 //! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
+//! | `conntrack -D ...`     | `node.nft().expire_mappings(..)` (NAT flows) | [`conntrack::delete`]             |
+//!
+//! A router's NAT tiers ([`Nat`], declared with
+//! [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)) live in a table of their own,
+//! `inet netns_nat` ([`NAT_TABLE`]): see [`nat`].
 //!
 //! The free functions act on the network namespace of the thread that calls them: a
 //! thread inside a node (`node.exec(|| nft::apply(&rules))`), or one that code of your own

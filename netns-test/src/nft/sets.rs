@@ -868,3 +868,47 @@ fn comment(text: &str) -> Vec<u8> {
     out.push(0);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_laid_out_as_registers() {
+        let ip: IpAddr = "192.168.1.2".parse().unwrap();
+        assert_eq!(
+            key_out(Proto::Udp, ip, 4000),
+            vec![17, 0, 0, 0, 192, 168, 1, 2, 0x0f, 0xa0, 0, 0]
+        );
+        assert_eq!(key_in(Proto::Tcp, 443), vec![6, 0, 0, 0, 1, 0xbb, 0, 0]);
+        assert_eq!(key_adf(Proto::Udp, 1, ip).len(), 12);
+    }
+
+    #[test]
+    fn each_tier_gets_the_sets_it_needs() {
+        assert_eq!(sets_of(&Nat::none()), Vec::<&str>::new());
+        assert_eq!(sets_of(&Nat::full_cone()), vec![SET_OUT, SET_IN]);
+        assert_eq!(
+            sets_of(&Nat::address_restricted()),
+            vec![SET_OUT, SET_IN, SET_ADF]
+        );
+        assert_eq!(sets_of(&Nat::symmetric()), Vec::<&str>::new());
+        // No NAT: the table is only deleted.
+        let batch = nat_batch(&Nat::none(), &["lan".into()]);
+        assert!(batch.iter().all(|m| !m.what.contains("adding")));
+    }
+
+    #[test]
+    fn invalid_nats_are_refused() {
+        let mut nat = Nat::symmetric();
+        nat.ports = Ports::Sequential {
+            first: 65000,
+            count: 1000,
+        };
+        assert!(nat.validate().unwrap_err().contains("do not fit"));
+        let mut nat = Nat::home();
+        nat.timeouts.udp = Duration::ZERO;
+        assert!(nat.validate().unwrap_err().contains("udp timeout"));
+        assert!(Nat::hotel().validate().is_ok());
+    }
+}

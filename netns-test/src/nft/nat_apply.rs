@@ -141,5 +141,10 @@ pub(crate) fn expire_mappings(host: Option<IpAddr>) -> Result<usize> {
         ignore_missing(s.batch(std::slice::from_ref(&b)))
             .map_err(|e| sock::apply_error(NAT_TABLE, e))?;
     }
-    conntrack::delete(|e| chosen.contains(&e))
+    // By tuple: the entries' timeouts tick between the two listings.
+    conntrack::delete(|e| {
+        chosen
+            .iter()
+            .any(|c| c.proto == e.proto && c.orig == e.orig)
+    })
 }

@@ -87,6 +87,7 @@ pub(crate) fn open_namespaces(plan: &Plan, keep_nft: bool, host_ns: HostNs) -> R
         .and_then(|r| r)
         .map_err(|e| Error::sys(what("setting up"), e))?;
         let kept = apply_rules(plan, i, &netns)?;
+        install_nat(plan, i, &netns)?;
         tokio::spawn(conn);
         let nft = match kept {
             Some(kept) if !keep_nft => {
@@ -152,6 +153,21 @@ fn apply_rules(plan: &Plan, i: usize, netns: &OwnedFd) -> Result<Option<nft::Kep
             }
         }
     })?))
+}
+
+/// Installs the node's declared NAT (`NodeBuilder::nat`), a table of its own.
+fn install_nat(plan: &Plan, i: usize, netns: &OwnedFd) -> Result<()> {
+    let node = &plan.nodes[i];
+    let Some((nat, lans)) = &node.nat else {
+        return Ok(());
+    };
+    let what = |step: &str| format!("{step} of node {:?}", node.name);
+    sys::in_netns(netns.as_fd(), || nft::apply_nat(nat, lans))
+        .map_err(|e| Error::sys(what("entering the namespace"), e))?
+        .map_err(|e| Error::Sys {
+            what: format!("{}: {e}", what("installing the NAT")),
+            source: std::io::Error::other(e.to_string()),
+        })
 }
 
 /// Gives the nodes sharing another's namespace (`--net container:X`) its fd and socket.

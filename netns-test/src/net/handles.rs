@@ -301,6 +301,50 @@ impl NftHandle {
         self.in_node(conntrack::flush)
     }
 
+    /// Replaces the node's NAT by `nat` (see [`nft::nat`]), in one transaction: its maps
+    /// start empty, connections already tracked keep their mapping until they expire (or
+    /// [`NftHandle::expire_mappings`]). The LANs are the bridges the node holds. Also sets
+    /// the node's NAT timeouts.
+    pub fn set_nat(&self, nat: &nft::Nat) -> Result<()> {
+        let lans = self.lans();
+        self.in_node(|| nft::apply_nat(nat, &lans))
+    }
+
+    /// The node's NAT mappings now (internal endpoint -> external endpoint, and the remote
+    /// endpoint of each flow), read from its connection tracking table.
+    pub fn nat_mappings(&self) -> Result<Vec<nft::NatMapping>> {
+        self.in_node(nft::mappings)
+    }
+
+    /// Expires the node's NAT mappings now, those of LAN host `host` (`Some(ip)`) or all
+    /// (`None`): their tracked connections and their elements in the NAT's maps are deleted,
+    /// so the next packet gets a new mapping, as after the timeout. Returns how many tracked
+    /// connections were deleted.
+    pub fn expire_mappings(&self, host: Option<std::net::IpAddr>) -> Result<usize> {
+        self.in_node(|| nft::expire_mappings(host))
+    }
+
+    /// The node's NAT timeouts, as its `net.netfilter.nf_conntrack_*` settings say.
+    pub fn nat_timeouts(&self) -> Result<nft::NatTimeouts> {
+        self.in_node(nft::nat_timeouts)
+    }
+
+    /// The LAN interfaces of the node's NAT: the bridges it holds.
+    fn lans(&self) -> Vec<String> {
+        let Some(net) = self.node.network() else {
+            return Vec::new();
+        };
+        let plan = net.plan();
+        let Some(me) = plan.node_index(self.node.name()) else {
+            return Vec::new();
+        };
+        plan.bridges
+            .iter()
+            .filter(|b| b.node == me)
+            .map(|b| b.name.clone())
+            .collect()
+    }
+
     /// Runs `f` with the calling thread in the node's namespace, where `f` opens its
     /// socket, then moves the thread back to where it was (a panic in `f` too).
     fn in_node<R>(&self, f: impl FnOnce() -> Result<R>) -> Result<R> {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_netfilter::conntrack::{
-    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoInfo, ProtoInfoTCP, ProtoTuple,
+    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoInfo, ProtoInfoTCP, ProtoTuple, Protocol,
     Tuple as CtTuple,
 };
 use netlink_packet_netfilter::{
@@ -301,4 +301,44 @@ pub fn flush() -> Result<()> {
         "flushing the connection tracking table",
     )
     .map_err(|f| f.into_error(ctx))
+}
+
+/// Deletes the tracked connections of the calling thread's network namespace for which
+/// `which` is true (`conntrack -D` with a filter), and returns how many were deleted: the
+/// next packet of each is treated as new. A connection that ended meanwhile is skipped.
+pub fn delete(which: impl Fn(&Entry) -> bool) -> Result<usize> {
+    let ctx = "conntrack (this network namespace)";
+    let chosen: Vec<Entry> = list()?.into_iter().filter(|e| which(e)).collect();
+    let mut s = Nfnl::open().map_err(|f| f.into_error(ctx))?;
+    let mut deleted = 0;
+    for e in &chosen {
+        let tuple = vec![
+            CtTuple::Ip(vec![
+                IPTuple::SourceAddress(e.orig.src),
+                IPTuple::DestinationAddress(e.orig.dst),
+            ]),
+            CtTuple::Proto(vec![
+                ProtoTuple::Protocol(Protocol::from(e.proto.number())),
+                ProtoTuple::SourcePort(e.orig.sport),
+                ProtoTuple::DestinationPort(e.orig.dport),
+            ]),
+        ];
+        let what = format!("deleting the tracked connection {}", e.orig);
+        // A delete by tuple needs the tuple's family (AF_UNSPEC: EOPNOTSUPP).
+        let family = if e.orig.src.is_ipv6() {
+            NetfilterProtoFamily::IPv6
+        } else {
+            NetfilterProtoFamily::IPv4
+        };
+        let msg = NetfilterMessage::new(
+            NetfilterHeader::new(family, 0, 0),
+            ConntrackMessage::Delete(vec![ConntrackAttribute::CtaTupleOrig(tuple)]),
+        );
+        match s.request(msg, &what) {
+            Ok(()) => deleted += 1,
+            Err(f) if f.source.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(f) => return Err(f.into_error(ctx)),
+        }
+    }
+    Ok(deleted)
 }

@@ -36,6 +36,11 @@
 //! | `nft destroy table inet NAME` | `node.nft().delete_table(NAME)`       | [`delete_table`]                  |
 //! | `conntrack -L`         | `node.nft().conntrack()`                     | [`conntrack::list`]               |
 //! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
+//! | `conntrack -D ...`     | `node.nft().expire_mappings(..)` (NAT flows) | [`conntrack::delete`]             |
+//!
+//! A router's NAT tiers ([`Nat`], declared with
+//! [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)) live in a table of their own,
+//! `inet netns_nat` ([`NAT_TABLE`]): see [`nat`].
 //!
 //! The free functions act on the network namespace of the thread that calls them: a
 //! thread inside a node (`node.exec(|| nft::apply(&rules))`), or one that code of your own
@@ -62,7 +67,10 @@ mod apply;
 mod conntrack_impl;
 mod decode;
 mod expr;
+pub mod nat;
+mod nat_apply;
 mod render;
+mod sets;
 mod sock;
 #[cfg(test)]
 mod tests;
@@ -77,10 +85,12 @@ use crate::error::{Error, Result};
 
 pub use apply::{apply, delete_table, flush, list};
 pub(crate) use apply::{apply_each_kept, Kept};
+pub use nat::{Filtering, Mapping, Nat, NatMapping, NatTimeouts, Ports, NAT_TABLE};
+pub(crate) use nat_apply::{apply_nat, expire_mappings, mappings, nat_timeouts};
 
 /// Listing and flushing the connection tracking table (`conntrack -L`, `conntrack -F`).
 pub mod conntrack {
-    pub use super::conntrack_impl::{flush, list, Entry, TcpState, Tuple};
+    pub use super::conntrack_impl::{delete, flush, list, Entry, TcpState, Tuple};
 }
 
 /// The table [`apply`] fills and [`flush`] deletes: `inet netns_test`.

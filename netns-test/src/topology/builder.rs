@@ -1,6 +1,6 @@
 //! The builders a [`Topology`] is declared with, and the specs they fill in.
 
-use crate::nft::{Proto, Ruleset};
+use crate::nft::{Nat, Proto, Ruleset};
 
 #[cfg(doc)]
 use super::{Topology, HOST};
@@ -101,6 +101,25 @@ impl NodeBuilder {
     pub fn firewall(mut self, f: impl FnOnce(Ruleset) -> Ruleset) -> Self {
         let rules = self.0.firewall.take().unwrap_or_default();
         self.0.firewall = Some(f(rules));
+        self
+    }
+
+    /// The router's NAT, one declaration (see [`crate::nft::nat`] for the tiers, their
+    /// RFC 4787 behaviour and the presets): the bridges the node holds are its LANs,
+    /// every other interface its WAN. It lives in the table `inet netns_nat`, which
+    /// [`crate::NftHandle::apply`] does not touch; change it at run time with
+    /// [`crate::NftHandle::set_nat`]. It brings its own WAN guard.
+    ///
+    /// ```
+    /// use netns_test::{nft::Nat, Topology};
+    /// let t = Topology::new()
+    ///     .router("r", |n| n.nat(Nat::full_cone()))
+    ///     .bridge_with("lan", "192.168.1.0/24", |b| b.in_node("r"))
+    ///     .node("a", |n| n.on("lan"));
+    /// # t.plan().unwrap();
+    /// ```
+    pub fn nat(mut self, nat: Nat) -> Self {
+        self.0.nat = Some(nat);
         self
     }
 
@@ -360,6 +379,7 @@ pub(super) struct NodeSpec {
     pub(super) resolv_conf: Option<String>,
     pub(super) keep_port_53_free: bool,
     pub(super) wan_guard: bool,
+    pub(super) nat: Option<Nat>,
 }
 
 impl NodeSpec {
@@ -376,6 +396,7 @@ impl NodeSpec {
             resolv_conf: None,
             keep_port_53_free: false,
             wan_guard: true,
+            nat: None,
         }
     }
 }

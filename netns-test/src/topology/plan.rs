@@ -50,6 +50,9 @@ pub struct PlannedNode {
     /// Port 53 is kept free for a DNS server under test
     /// ([`NodeBuilder::keep_port_53_free`]).
     pub keep_port_53_free: bool,
+    /// Its NAT ([`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)) and the LAN
+    /// interfaces it translates (the bridges the node holds), if it has one.
+    pub nat: Option<(crate::nft::Nat, Vec<String>)>,
 }
 
 /// An interface of a node.

@@ -131,3 +131,31 @@ pub fn cgnat() -> Topology {
         .node("alice", |n| n.on("lan1"))
         .node("bob", |n| n.on("lan2"))
 }
+
+/// [`cgnat`] with declared NATs instead of masquerading: `carrier` at `cgn` (e.g.
+/// [`Nat::cgnat`](crate::nft::Nat::cgnat)), `home` at `home1` and `home2` (e.g.
+/// [`Nat::home`](crate::nft::Nat::home)). Two levels of NAT, each with the behaviour its
+/// [`Nat`](crate::nft::Nat) declares; the server still sees both customers as
+/// 198.51.100.1.
+pub fn cgnat_nat(home: crate::nft::Nat, carrier: crate::nft::Nat) -> Topology {
+    Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
+        .bridge_with("isp", "100.64.0.0/24", |b| b.in_node("cgn"))
+        .bridge_with("lan1", "192.168.1.0/24", |b| b.in_node("home1"))
+        .bridge_with("lan2", "192.168.2.0/24", |b| b.in_node("home2"))
+        .router("cgn", |n| {
+            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+                .nat(carrier)
+        })
+        .router("home1", |n| {
+            n.on_with("isp", |i| i.name("wan").ip("100.64.0.2"))
+                .nat(home.clone())
+        })
+        .router("home2", |n| {
+            n.on_with("isp", |i| i.name("wan").ip("100.64.0.3"))
+                .nat(home)
+        })
+        .node("server", |n| n.on_ip("internet", "198.51.100.10"))
+        .node("alice", |n| n.on("lan1"))
+        .node("bob", |n| n.on("lan2"))
+}

@@ -37,6 +37,7 @@ impl Planner<'_> {
                 rules: spec.firewall.clone(),
                 resolv_conf: spec.resolv_conf.clone(),
                 keep_port_53_free: spec.keep_port_53_free,
+                nat: None,
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.explicit.push(HashSet::new());

@@ -10,6 +10,7 @@ impl Planner<'_> {
         self.bridge_rules();
         self.published_ports();
         self.host_bridge_isolation();
+        self.nats();
         self.wan_guards();
         self.routed_between_bridges();
     }
@@ -140,6 +141,35 @@ impl Planner<'_> {
                     ));
                 }
             }
+        }
+    }
+
+    /// Each declared NAT, with the bridges its node holds as LANs.
+    fn nats(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let Some(nat) = &spec.nat else { continue };
+            let node = self.node_ix[&spec.name];
+            let lans: Vec<String> = self
+                .plan
+                .bridges
+                .iter()
+                .filter(|b| b.node == node)
+                .map(|b| b.name.clone())
+                .collect();
+            if nat.mapping != crate::nft::Mapping::None && lans.is_empty() {
+                self.err(format!(
+                    "node {:?} declares a NAT but holds no bridge to be its LAN: add one with `bridge_with(NAME, SUBNET, |b| b.in_node({:?}))`",
+                    spec.name, spec.name
+                ));
+                continue;
+            }
+            if let Err(e) = nat.validate() {
+                self.err(format!("node {:?}: {e}", spec.name));
+                continue;
+            }
+            self.plan.nodes[node].forwarding = true;
+            self.plan.nodes[node].nat = Some((nat.clone(), lans));
         }
     }
 

@@ -50,6 +50,7 @@ impl Planner<'_> {
                 rules: None,
                 resolv_conf: None,
                 keep_port_53_free: false,
+                nat: None,
             });
             plan.relays.push(PlannedRelay {
                 node: r,

@@ -5,17 +5,26 @@ use std::fmt;
 /// Everything that can go wrong while building or using a sandboxed network.
 ///
 /// Every message names the node, link or address involved and, where there is one, the fix.
+/// Variants carry the objects involved as fields; new variants may come in minor
+/// releases, so a `match` on it needs a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The topology is inconsistent; nothing was created.
-    #[error("invalid topology:\n{}", Problems(.0))]
-    InvalidTopology(Vec<String>),
+    /// The topology is inconsistent; nothing was created. Every problem found is listed.
+    #[error("invalid topology:\n{}", Problems(problems))]
+    InvalidTopology {
+        /// The problems, in the order the planner found them.
+        problems: Vec<Problem>,
+    },
 
     /// The environment cannot run what was asked; the message names the cause and the
     /// remedy. (The common cases have variants of their own: [`Error::Unsupported`],
     /// [`Error::Limit`], [`Error::NoBrNetfilter`], [`Error::ThreadsRunning`].)
-    #[error("{0}")]
-    Environment(String),
+    #[error("{message}")]
+    Environment {
+        /// The cause and the remedy.
+        message: String,
+    },
 
     /// Bridges of a node ask for bridge netfilter, and the kernel has no `br_netfilter`.
     #[error(
@@ -190,19 +199,51 @@ pub enum Error {
 
     /// A fault or link condition cannot be honoured (see [`crate::fault`]); the message
     /// says why and what to do.
-    #[error("{0}")]
-    Condition(String),
+    #[error("{message}")]
+    Condition {
+        /// The node whose link or rules were involved, if one was.
+        node: Option<String>,
+        /// The whole message, naming the node and the link.
+        message: String,
+    },
 
     /// A reachability claim did not hold: a [`crate::reach::ReachError`] (`?` converts
-    /// it; `downcast_ref` gives it back). Boxed so that this lowest layer names nothing
-    /// of the layers above it.
+    /// it; [`Error::as_reach`] gives it back). Boxed so that this lowest layer names
+    /// nothing of the layers above it.
     #[error(transparent)]
     Reach(Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A reachability matrix is invalid or did not match: a
-    /// [`crate::reach::MatrixError`], converted and given back the same way.
+    /// [`crate::reach::MatrixError`], converted the same way and given back by
+    /// [`Error::as_matrix`].
     #[error(transparent)]
     Matrix(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// One problem of an invalid topology ([`Error::InvalidTopology`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The object the problem is about, as the message names it: `node "a"`, `bridge
+    /// "docker0"`, `link a--b`, `node "a" on "lan"`, ...
+    pub subject: String,
+    /// The whole sentence, starting with the subject, and the fix where there is one.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Shorthand for results of this crate.
@@ -250,7 +291,7 @@ fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool)
     }
 }
 
-struct Problems<'a>(&'a [String]);
+struct Problems<'a>(&'a [Problem]);
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

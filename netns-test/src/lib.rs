@@ -60,13 +60,14 @@ mod id_map;
 mod kernel;
 mod net;
 pub mod nft;
+mod parse;
 pub mod reach;
 pub mod sandbox;
 #[allow(unsafe_code)]
 mod sys;
 pub mod topology;
 
-pub use error::{Error, Result};
+pub use error::{Error, Problem, Result};
 pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so

@@ -561,7 +561,10 @@ async fn a_delay_on_a_plain_link_is_made_by_netem_or_refused_naming_it(
     } else {
         let e = a.conditions("eth0").set(delay).await.unwrap_err();
         println!("{e}");
-        assert!(matches!(e, Error::Condition(_)), "{e:?}");
+        assert!(
+            matches!(&e, Error::Condition { node: Some(n), .. } if n == "a"),
+            "{e:?}"
+        );
         let msg = e.to_string();
         for part in [
             "node \"a\": cannot set 10 ms delay on eth0",

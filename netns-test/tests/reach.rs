@@ -83,6 +83,13 @@ async fn icmp_v4_and_v6(net: Net) {
     let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Reached);
+    // Converted by `?` into the crate's error, it is given back by `as_reach`.
+    let converted = netns_test::Error::from(e.clone());
+    assert_eq!(
+        converted.as_reach().map(|r| r.outcome()),
+        Some(&Outcome::Reached)
+    );
+    assert!(converted.as_matrix().is_none());
     assert_has(
         &e.to_string(),
         &[

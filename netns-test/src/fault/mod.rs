@@ -475,11 +475,9 @@ impl ConditionsHandle {
     /// invalid or cannot be made here, with what to do instead.
     pub async fn set(&self, c: Conditions) -> Result<Applied> {
         let (node, ifname) = (&self.node, self.ifname.as_str());
-        let refuse = |why: String| {
-            Error::Condition(format!(
-                "node {:?}: cannot set {c} on {ifname}: {why}",
-                node.name()
-            ))
+        let refuse = |why: String| Error::Condition {
+            node: Some(node.name().to_string()),
+            message: format!("node {:?}: cannot set {c} on {ifname}: {why}", node.name()),
         };
         c.validate().map_err(refuse)?;
         let t = node.target(ifname)?;

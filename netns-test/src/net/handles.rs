@@ -341,13 +341,9 @@ fn parse_cidr(cidr: &str) -> Result<IpNet> {
 }
 
 fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
-    if dest == "default" {
-        return Ok(if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("cidr"));
-    }
-    dest.parse::<IpNet>()
-        .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
+    crate::parse::net(dest, Some(v6))
         .map(|n| n.trunc())
-        .map_err(|_| Error::Parse {
+        .ok_or_else(|| Error::Parse {
             what: "route destination",
             input: dest.to_string(),
             expected: "neither \"default\", an address nor a CIDR",

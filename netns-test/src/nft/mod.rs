@@ -179,56 +179,56 @@ pub enum NatMode {
 /// Anything that names an IP network: `"10.0.0.0/8"`, `"10.0.0.5"` (a /32), an
 /// [`IpNet`] or an [`IpAddr`]. A string that does not parse is reported by [`apply`].
 pub trait IntoNet {
-    /// The network, or a message saying why this is none.
-    fn into_net(self) -> std::result::Result<IpNet, String>;
+    /// The network, or [`crate::Error::Parse`] for a text that names none.
+    fn into_net(self) -> crate::Result<IpNet>;
 }
 
 impl IntoNet for IpNet {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self)
     }
 }
 impl IntoNet for Ipv4Net {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for Ipv6Net {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for IpAddr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for Ipv4Addr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(IpAddr::V4(self).into())
     }
 }
 impl IntoNet for Ipv6Addr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(IpAddr::V6(self).into())
     }
 }
 impl IntoNet for &str {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
-        self.parse::<IpNet>()
-            .or_else(|_| self.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                format!("{self:?} is neither an address nor a network like \"10.0.0.0/24\"")
-            })
+    fn into_net(self) -> crate::Result<IpNet> {
+        crate::parse::net(self, None).ok_or_else(|| crate::Error::Parse {
+            what: "network",
+            input: self.to_string(),
+            expected: "neither an address nor a network like \"10.0.0.0/24\"",
+        })
     }
 }
 impl IntoNet for &String {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         self.as_str().into_net()
     }
 }
 impl IntoNet for String {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         self.as_str().into_net()
     }
 }
@@ -330,7 +330,7 @@ impl Rule {
                 net: net.trunc(),
                 neg,
             }),
-            Err(e) => self.with(Match::Invalid(e)),
+            Err(e) => self.with(Match::Invalid(e.to_string())),
         }
     }
 

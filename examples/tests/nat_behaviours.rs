@@ -483,7 +483,7 @@ const BRIDGE_NF_SWITCH: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 /// Turns bridge netfilter off in `node`'s network namespace: bridged frames bypass
 /// netfilter. Where `br_netfilter` is not loaded there is no switch, and they always do.
 fn bridge_netfilter_off(node: &Node) -> anyhow::Result<()> {
-    node.exec(|| {
+    node.run_blocking(|| {
         if std::path::Path::new(BRIDGE_NF_SWITCH).exists() {
             std::fs::write(BRIDGE_NF_SWITCH, "0")
                 .with_context(|| format!("writing {BRIDGE_NF_SWITCH}"))?;
@@ -496,7 +496,7 @@ fn bridge_netfilter_off(node: &Node) -> anyhow::Result<()> {
 /// `br_netfilter` is not loaded (the tests of that case cannot show anything there, and
 /// say so rather than pass).
 fn bridge_netfilter_on(node: &Node) -> anyhow::Result<()> {
-    node.exec(|| {
+    node.run_blocking(|| {
         anyhow::ensure!(
             std::path::Path::new(BRIDGE_NF_SWITCH).exists(),
             "this test shows what bridge netfilter does, and the kernel module br_netfilter \

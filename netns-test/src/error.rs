@@ -108,13 +108,13 @@ pub enum Error {
         conditions: bool,
     },
 
-    /// A node has no IPv4 address on a network.
-    #[error("node {node:?} has no IPv4 address on {network:?}")]
+    /// A node has no IPv4 address (on a network, when one was named).
+    #[error("{}", no_address(node, network.as_deref()))]
     NoAddress {
         /// The node.
         node: String,
-        /// The network asked for.
-        network: String,
+        /// The network asked for, `None` for any.
+        network: Option<String>,
     },
 
     /// The link of an interface has no relay: it was not declared impairable.
@@ -273,6 +273,13 @@ fn bridges_ask(bridges: &[String]) -> String {
     }
 }
 
+fn no_address(node: &str, network: Option<&str>) -> String {
+    match network {
+        Some(network) => format!("node {node:?} has no IPv4 address on {network:?}"),
+        None => format!("node {node:?} has no IPv4 address: attach it to a network"),
+    }
+}
+
 fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool) -> String {
     if conditions {
         format!(
@@ -338,11 +345,18 @@ mod tests {
             e(&[], true).to_string(),
             "node \"a\" has no interface \"eth9\" to set conditions on; it has: none but lo"
         );
-        let e = Error::NoAddress {
+        let e = |network: Option<&str>| Error::NoAddress {
             node: "a".into(),
-            network: "lan".into(),
+            network: network.map(String::from),
         };
-        assert_eq!(e.to_string(), "node \"a\" has no IPv4 address on \"lan\"");
+        assert_eq!(
+            e(Some("lan")).to_string(),
+            "node \"a\" has no IPv4 address on \"lan\""
+        );
+        assert_eq!(
+            e(None).to_string(),
+            "node \"a\" has no IPv4 address: attach it to a network"
+        );
     }
 
     #[test]

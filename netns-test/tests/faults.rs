@@ -72,7 +72,7 @@ fn bridged() -> Topology {
 /// Round trips of `n` UDP datagrams from `from` to the echo server on `to:port`, one at a
 /// time; `None` for a datagram whose answer did not come within 1 s.
 fn rtts(from: &Node, to: IpAddr, port: u16, n: usize) -> Vec<Option<Duration>> {
-    from.exec(|| {
+    from.run_blocking(|| {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         s.connect((to, port)).unwrap();
         s.set_read_timeout(Some(ms(1000))).unwrap();
@@ -119,7 +119,7 @@ fn udp_delivered(from: &Node, to: &Node, n: u32) -> u32 {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dst = to.ip();
-    let rx = to.exec(|| UdpSocket::bind((dst, 9000)).unwrap());
+    let rx = to.run_blocking(|| UdpSocket::bind((dst, 9000)).unwrap());
     rx.set_read_timeout(Some(ms(100))).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let sender_done = done.clone();
@@ -144,7 +144,7 @@ fn udp_delivered(from: &Node, to: &Node, n: u32) -> u32 {
         }
         seen.iter().filter(|s| **s).count() as u32
     });
-    from.exec(|| {
+    from.run_blocking(|| {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         for i in 0..n {
             s.send_to(&i.to_be_bytes(), (dst, 9000)).unwrap();
@@ -163,7 +163,7 @@ fn udp_delivered(from: &Node, to: &Node, n: u32) -> u32 {
 /// silence) skews a one-second measurement.
 fn tcp_goodput(from: &Node, to: &Node, bytes: u64, time: Duration, sndbuf: Option<usize>) -> f64 {
     let dst = SocketAddr::new(to.ip(), 9001);
-    let listener = to.exec(|| TcpListener::bind(dst).unwrap());
+    let listener = to.run_blocking(|| TcpListener::bind(dst).unwrap());
     let receiver = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -183,7 +183,7 @@ fn tcp_goodput(from: &Node, to: &Node, bytes: u64, time: Duration, sndbuf: Optio
         let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
         total as f64 * 8.0 / secs.max(1e-9)
     });
-    from.exec(|| {
+    from.run_blocking(|| {
         let sock =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         if let Some(size) = sndbuf {
@@ -215,7 +215,7 @@ fn udp_blast(from: &Node, to: &Node, time: Duration) -> (u64, u64) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dst = to.ip();
-    let rx = to.exec(|| {
+    let rx = to.run_blocking(|| {
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         s.set_recv_buffer_size(4 << 20).unwrap();
         s.bind(&SocketAddr::new(dst, 9002).into()).unwrap();
@@ -237,7 +237,7 @@ fn udp_blast(from: &Node, to: &Node, time: Duration) -> (u64, u64) {
         }
         got
     });
-    let sent = from.exec(|| {
+    let sent = from.run_blocking(|| {
         let s = UdpSocket::bind("0.0.0.0:0").unwrap();
         s.connect((dst, 9002)).unwrap();
         let payload = [0u8; 64 - 42];

@@ -86,7 +86,7 @@ fn main() {
 fn serve(net: &Net, port: u16, reply: &'static str) -> std::thread::JoinHandle<()> {
     let listener = net
         .node("b")
-        .exec(|| TcpListener::bind(("0.0.0.0", port)))
+        .run_blocking(|| TcpListener::bind(("0.0.0.0", port)))
         .expect("bind in b");
     std::thread::spawn(move || {
         for stream in listener.incoming().take(2) {
@@ -97,7 +97,7 @@ fn serve(net: &Net, port: u16, reply: &'static str) -> std::thread::JoinHandle<(
 }
 
 fn fetch(net: &Net, from: &str, to: IpAddr, port: u16) -> std::io::Result<String> {
-    net.node(from).exec(|| {
+    net.node(from).run_blocking(|| {
         let mut s = TcpStream::connect_timeout(&(to, port).into(), Duration::from_secs(3))?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
@@ -115,10 +115,10 @@ fn same_names_own_traffic(lab: &Lab) -> Result<(), Failed> {
     // Each network has its own host node, not the calling thread's namespace.
     let h1 = one
         .host()
-        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+        .run_blocking(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
     let h2 = two
         .host()
-        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+        .run_blocking(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
     if h1 == h2 {
         return Err("two networks share their host node's namespace".into());
     }
@@ -329,7 +329,7 @@ fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
             if !seen.insert(inode) {
                 return Err(format!("node {} shares namespace {inode}", node.name()).into());
             }
-            let (dev, ping) = node.exec(|| {
+            let (dev, ping) = node.run_blocking(|| {
                 (
                     std::fs::read_to_string("/proc/thread-self/net/dev"),
                     std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range"),
@@ -375,7 +375,7 @@ fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
     // lo is up: every node answers on it.
     for net in &nets {
         let node = net.node("a");
-        node.exec(|| {
+        node.run_blocking(|| {
             TcpListener::bind("127.0.0.1:0").and_then(|l| TcpStream::connect(l.local_addr()?))
         })?;
     }

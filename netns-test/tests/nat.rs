@@ -574,7 +574,7 @@ fn apply_timing(net: Net) -> anyhow::Result<()> {
     }
     let a = net.node("a");
     let rules = Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr"));
-    let repeated = a.exec(|| -> anyhow::Result<Vec<Duration>> {
+    let repeated = a.run_blocking(|| -> anyhow::Result<Vec<Duration>> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         let mut t = Vec::new();
         for _ in 0..100 {
@@ -586,7 +586,7 @@ fn apply_timing(net: Net) -> anyhow::Result<()> {
     })?;
     let mut first = Vec::new();
     for _ in 0..100 {
-        first.push(a.exec(|| -> anyhow::Result<Duration> {
+        first.push(a.run_blocking(|| -> anyhow::Result<Duration> {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
             let start = Instant::now();
             nft::apply(&rules)?;

@@ -341,7 +341,7 @@ async fn tcp_and_icmp_unreachable_across_networks(net: Net) -> std::io::Result<(
 
     // Without the isolation (the host forwarding), the very same probes get through: the
     // claims above were about the isolation, not about ports where nothing listens.
-    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    host.run_blocking(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
     con1.reach(&con3, Probe::Icmp)
         .wait_until_reaches(Duration::from_secs(5))
         .await

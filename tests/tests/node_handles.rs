@@ -113,7 +113,7 @@ async fn the_addr_handle_adds_and_removes_an_address(net: Net) -> anyhow::Result
 #[netns_test(topology = presets::bridge_pair())]
 async fn the_route_handle_adds_lists_and_deletes_routes(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
-    let eth0 = a.iface("eth0")?.index;
+    let eth0 = a.iface("eth0").index;
     let routes = a.route();
     let has = |list: &[netns_test::RouteEntry], dest: &str, via: Option<IpAddr>| {
         list.iter()
@@ -190,7 +190,7 @@ fn the_nft_handle_acts_on_its_node_from_any_thread(net: Net) -> anyhow::Result<(
     ensure!(!a.nft().list()?.contains("in_host"));
 
     // From a thread standing in b: into a, and the thread is still in b afterwards.
-    let (before, after, in_b) = b.exec(|| -> anyhow::Result<_> {
+    let (before, after, in_b) = b.run_blocking(|| -> anyhow::Result<_> {
         let before = std::fs::read_link("/proc/thread-self/ns/net")?;
         a.nft().apply(&table("from_b", 9))?;
         let after = std::fs::read_link("/proc/thread-self/ns/net")?;

@@ -14,7 +14,7 @@ const PORT: u16 = 7000;
 /// `/proc/sys/KEY` as `node` sees it (read by a thread standing in its namespace).
 fn sysctl(node: &Node, key: &str) -> anyhow::Result<String> {
     let path = format!("/proc/sys/{key}");
-    node.exec(|| std::fs::read_to_string(&path))
+    node.run_blocking(|| std::fs::read_to_string(&path))
         .map(|s| s.trim().to_string())
         .with_context(|| format!("node {}: reading {path}", node.name()))
 }
@@ -23,7 +23,7 @@ fn sysctl(node: &Node, key: &str) -> anyhow::Result<String> {
 /// `/proc/sys/net/ipv4/conf` lists exactly its interfaces).
 fn has_iface(node: &Node, ifname: &str) -> bool {
     let path = format!("/proc/sys/net/ipv4/conf/{ifname}");
-    node.exec(|| std::path::Path::new(&path).exists())
+    node.run_blocking(|| std::path::Path::new(&path).exists())
 }
 
 /// A TCP listener on `node`, port [`PORT`], accepting every connection until the test ends.
@@ -138,7 +138,7 @@ async fn bridged_traffic_skips_the_forward_chain_by_default(net: Net) -> anyhow:
     let host = net.host();
     // Without br_netfilter there are no such sysctls, and bridged frames never traverse
     // the IP hooks: what follows holds there too.
-    if host.exec(|| std::path::Path::new("/proc/sys/net/bridge").exists()) {
+    if host.run_blocking(|| std::path::Path::new("/proc/sys/net/bridge").exists()) {
         for key in BRIDGE_NF {
             assert_eq!(sysctl(&host, key)?, "0", "{key}");
         }

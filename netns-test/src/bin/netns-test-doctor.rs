@@ -227,7 +227,7 @@ async fn inside(net: Net) -> Result<(), String> {
     if bridge.is_err() {
         essential_missing.push("bridge");
     }
-    let icmp = host.exec(|| {
+    let icmp = host.run_blocking(|| {
         socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::DGRAM,
@@ -248,7 +248,7 @@ async fn inside(net: Net) -> Result<(), String> {
         "\nFeatures, the kernel parts they need (the module to load with `modprobe`, and \
          the kernel's CONFIG_ option) and whether those are present here:"
     );
-    let names = host.exec(|| {
+    let names = host.run_blocking(|| {
         use std::net::ToSocketAddrs;
         ("peer", 0)
             .to_socket_addrs()
@@ -343,7 +343,7 @@ async fn inside(net: Net) -> Result<(), String> {
         "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
     );
     // Per network namespace since Linux 5.3, present once the module is loaded.
-    let br_nf = host.exec(|| {
+    let br_nf = host.run_blocking(|| {
         std::fs::metadata("/proc/sys/net/bridge/bridge-nf-call-iptables")
             .map(drop)
             .map_err(|e| format!("/proc/sys/net/bridge/bridge-nf-call-iptables: {e}"))
@@ -380,7 +380,7 @@ async fn inside(net: Net) -> Result<(), String> {
         "delay, jitter, loss by the kernel's netem (node.conditions(..).set(..) on any link)",
         "sch_netem (CONFIG_NET_SCH_NETEM)",
     );
-    let packet = host.exec(|| {
+    let packet = host.run_blocking(|| {
         socket2::Socket::new(
             socket2::Domain::PACKET,
             socket2::Type::RAW,

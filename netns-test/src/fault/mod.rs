@@ -553,7 +553,7 @@ impl ConditionsHandle {
         }
         let Some((r, side)) = &relay else {
             let link = node
-                .iface(ifname)
+                .try_iface(ifname)
                 .map(|i| format!("link {}", i.network))
                 .unwrap_or_else(|_| format!("link of {ifname}"));
             let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";

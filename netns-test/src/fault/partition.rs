@@ -123,7 +123,7 @@ impl Net {
             for &ns in nss {
                 let node = self.nodes()[ns].clone();
                 // On failure, `partition` drops and removes the tables installed so far.
-                node.exec(|| nft::apply(&rules))
+                node.run_blocking(|| nft::apply(&rules))
                     .map_err(|e| Error::Condition {
                         node: Some(node.name().to_string()),
                         message: format!(
@@ -153,7 +153,7 @@ impl Partition {
     fn remove(&mut self) -> Result<()> {
         let mut first_error = None;
         for (node, table) in self.tables.drain(..) {
-            if let Err(e) = node.exec(|| nft::delete_table(&table)) {
+            if let Err(e) = node.run_blocking(|| nft::delete_table(&table)) {
                 first_error.get_or_insert(Error::Condition {
                     node: Some(node.name().to_string()),
                     message: format!(

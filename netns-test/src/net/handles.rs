@@ -115,7 +115,7 @@ impl LinkHandle {
     /// next hop is on one of its subnets (the kernel keeps IPv4 addresses on a link that
     /// goes down, but drops its IPv6 ones and every route through it).
     async fn restore_planned(&self) -> Result<()> {
-        let (Some(net), Ok(iface)) = (self.node.network(), self.node.iface(&self.name)) else {
+        let (Some(net), Ok(iface)) = (self.node.network(), self.node.try_iface(&self.name)) else {
             // `lo`, a device made at run time, or a network already torn down.
             return Ok(());
         };
@@ -324,7 +324,7 @@ fn ifindex(node: &Node, ifname: &str) -> Result<u32> {
     if ifname == "lo" {
         return Ok(1);
     }
-    Ok(node.iface(ifname)?.index)
+    Ok(node.try_iface(ifname)?.index)
 }
 
 fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {

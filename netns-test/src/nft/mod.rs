@@ -38,7 +38,7 @@
 //! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
 //!
 //! The free functions act on the network namespace of the thread that calls them: a
-//! thread inside a node (`node.exec(|| nft::apply(&rules))`), or one that code of your own
+//! thread inside a node (`node.run_blocking(|| nft::apply(&rules))`), or one that code of your own
 //! moved into a namespace. The handle is the recommended way from the test body or any
 //! other thread.
 //!

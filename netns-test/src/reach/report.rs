@@ -490,7 +490,7 @@ impl crate::Error {
 #[cfg(test)]
 mod conversion_tests {
     use super::*;
-    use crate::{Error, Result};
+    use crate::Result;
 
     #[test]
     fn reach_and_matrix_errors_convert_with_their_text() {

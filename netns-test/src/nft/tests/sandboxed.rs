@@ -21,7 +21,7 @@ fn kernel_refusal_names_the_message_and_applies_nothing() {
         },
         crate::Topology::new,
         |net| {
-            net.host().exec(|| {
+            net.host().run_blocking(|| {
                 let rs = Ruleset::new()
                     .nat_masquerade("10.0.0.0/8", None)
                     .filter(Hook::Input, Rule::new().accept());
@@ -89,8 +89,10 @@ fn list_shows_every_rule_kind_read_back_from_the_kernel_in_nft_syntax() {
                 .fold(Ruleset::named("any_name"), |rs, (chain, rule, _)| {
                     rs.push(*chain, rule.clone())
                 });
-            net.host().exec(|| crate::nft::apply(&rs)).expect("applied");
-            let listing = net.host().exec(crate::nft::list).expect("listed");
+            net.host()
+                .run_blocking(|| crate::nft::apply(&rs))
+                .expect("applied");
+            let listing = net.host().run_blocking(crate::nft::list).expect("listed");
             assert!(!listing.contains(render::RAW_MARK), "{listing}");
             assert!(listing.contains("table inet any_name {"), "{listing}");
             assert!(
@@ -134,7 +136,7 @@ fn a_nat_topology_lists_its_rules_in_nft_syntax() {
                 .node("db", |n| n.on("backnet"))
         },
         |net| {
-            let listing = net.host().exec(crate::nft::list).expect("listed");
+            let listing = net.host().run_blocking(crate::nft::list).expect("listed");
             assert!(!listing.contains(render::RAW_MARK), "{listing}");
             assert!(!listing.contains("[ "), "{listing}");
             for line in [
@@ -148,7 +150,10 @@ fn a_nat_topology_lists_its_rules_in_nft_syntax() {
                 assert!(listing.contains(line), "no `{line}` in:\n{listing}");
             }
             // The containers have no rules, hence no table at all.
-            let web = net.node("web").exec(crate::nft::list).expect("listed");
+            let web = net
+                .node("web")
+                .run_blocking(crate::nft::list)
+                .expect("listed");
             assert_eq!(web, "# no nf_tables tables in this network namespace\n");
         },
     )

@@ -105,8 +105,9 @@ async fn without_masquerade_the_outside_cannot_answer(net: Net) -> anyhow::Resul
     // The masquerade is what was missing: with it the same ping is answered.
     // root@test1:~# iptables -t nat -A POSTROUTING -s 10.1.1.0/24 ! -o samplebr -j MASQUERADE
     host.nft()
-        .apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr")))?;
-    host.nft().flush_conntrack()?;
+        .apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr")))
+        .await?;
+    host.nft().flush_conntrack().await?;
     sample.assert_reaches(&outside, Probe::Icmp).await;
     Ok(())
 }

@@ -6,7 +6,37 @@ use std::fmt;
 ///
 /// Every message names the node, link or address involved and, where there is one, the fix.
 /// Variants carry the objects involved as fields; new variants may come in minor
-/// releases, so a `match` on it needs a `_` arm.
+/// releases, so a `match` on it needs a `_` arm:
+///
+/// ```
+/// # #[allow(dead_code)]
+/// fn what_to_fix(e: &netns_test::Error) -> Vec<String> {
+///     match e {
+///         netns_test::Error::InvalidTopology { problems } => {
+///             problems.iter().map(|p| p.subject.clone()).collect()
+///         }
+///         netns_test::Error::UnknownNode { name, .. } => vec![format!("node {name:?}")],
+///         _ => Vec::new(),
+///     }
+/// }
+/// ```
+///
+/// Without it, even a match naming every variant there is today does not compile:
+///
+/// ```compile_fail,E0004
+/// # #[allow(dead_code)]
+/// fn kind(e: &netns_test::Error) -> &'static str {
+///     use netns_test::Error::*;
+///     match e {
+///         InvalidTopology { .. } | Environment { .. } | NoBrNetfilter { .. } => "setup",
+///         Netlink { .. } | Sys { .. } | Nft { .. } | Command { .. } => "kernel",
+///         UnknownNode { .. } | UnknownInterface { .. } | NoAddress { .. } => "lookup",
+///         NoRelay { .. } | NetworkGone { .. } | Parse { .. } | Condition { .. } => "usage",
+///         Unsupported { .. } | Limit { .. } | ThreadsRunning { .. } | LinksNotUp { .. } => "machine",
+///         Reach(_) | Matrix(_) => "claim",
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -220,7 +250,12 @@ pub enum Error {
     Matrix(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
-/// One problem of an invalid topology ([`Error::InvalidTopology`]).
+/// One problem of an invalid topology ([`Error::InvalidTopology`]). Made by the planner
+/// only:
+///
+/// ```compile_fail,E0639
+/// let _ = netns_test::Problem { subject: String::new(), message: String::new() };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Problem {

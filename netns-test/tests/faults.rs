@@ -436,11 +436,11 @@ fn relay_loss_drops_the_fraction(net: Net) -> anyhow::Result<()> {
     net.block_on(a.assert_reaches(&b, Probe::Icmp));
     let relay = Conditions::new().via(Emulator::Relay);
     net.block_on(a.conditions("eth0").set(relay.loss(0.3)))?;
-    let before = a.conditions("eth0").stats()?;
+    let before = net.block_on(a.conditions("eth0").stats())?;
     let n = 400;
     let got = udp_delivered(&a, &b, n);
     let lost = 1.0 - f64::from(got) / f64::from(n);
-    let stats = a.conditions("eth0").stats()?;
+    let stats = net.block_on(a.conditions("eth0").stats())?;
     println!(
         "30% loss: {got} of {n} delivered ({:.1}% lost); relay counted {} lost, {} forwarded",
         lost * 100.0,
@@ -534,7 +534,7 @@ async fn conditions_that_cannot_be_made_explain_why(net: Net) -> anyhow::Result<
         e.contains("no interface \"eth9\"") && e.contains("eth0"),
         "{e}"
     );
-    let e = a.conditions("eth0").stats().unwrap_err().to_string();
+    let e = a.conditions("eth0").stats().await.unwrap_err().to_string();
     assert!(e.contains("not declared impairable"), "{e}");
     // The link still works after all these refusals.
     a.assert_reaches("b", Probe::Icmp).await;
@@ -645,9 +645,9 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
             c.conditions("eth0")
                 .set(relay.delay(ms(delay)).jitter(ms(jitter))),
         )?;
-        let before = c.conditions("eth0").stats()?;
+        let before = net.block_on(c.conditions("eth0").stats())?;
         let s = rtts(&c, d.ip(), 7, 200);
-        let after = c.conditions("eth0").stats()?;
+        let after = net.block_on(c.conditions("eth0").stats())?;
         let m = median(&s);
         let lateness = if after.delayed > before.delayed {
             let ns =
@@ -720,9 +720,9 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
     println!("| --- | --- | --- | --- | --- |");
     for (what, from, to) in [("plain veth", &a, &b), ("relay, no conditions", &c, &d)] {
         for _ in 0..3 {
-            let before = c.conditions("eth0").stats()?.overflowed;
+            let before = net.block_on(c.conditions("eth0").stats())?.overflowed;
             let (sent, got) = udp_blast(from, to, Duration::from_secs(1));
-            let overflow = c.conditions("eth0").stats()?.overflowed - before;
+            let overflow = net.block_on(c.conditions("eth0").stats())?.overflowed - before;
             println!(
                 "| {what} | {sent} | {got} | {:.1}% | {overflow} |",
                 got as f64 * 100.0 / sent as f64
@@ -747,7 +747,7 @@ fn relay_measurements(net: Net) -> anyhow::Result<()> {
         );
     }
     net.block_on(a.conditions("eth0").clear())?;
-    let stats = c.conditions("eth0").stats()?;
+    let stats = net.block_on(c.conditions("eth0").stats())?;
     println!("\nrelay counters c->d: {stats:?}");
     println!(
         "build time of this topology (2 plain nodes + 2 on an impairable link): {:?}",

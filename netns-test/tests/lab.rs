@@ -194,13 +194,13 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
     };
     both_reach("before the rule")?;
     let drop_all = Ruleset::named("cut").filter(Hook::Input, Rule::new().drop());
-    one.node("b").nft().apply(&drop_all)?;
+    one.block_on(one.node("b").nft().apply(&drop_all))?;
     let (a1, a2) = (one.node("a"), two.node("a"));
     one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
         .map_err(|e| format!("the rule did not cut the first network: {e}"))?;
     two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's rule cut the second: {e}"))?;
-    one.node("b").nft().delete_table("cut")?;
+    one.block_on(one.node("b").nft().delete_table("cut"))?;
     both_reach("after the flush")?;
     // A partition of one network leaves the other whole.
     let split = one.partition(&[&["a"], &["b"]])?;
@@ -238,8 +238,12 @@ fn relays_per_network(lab: &Lab) -> Result<(), Failed> {
     // ... leaves the second's alone, and each relay counts its own frames.
     two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's relay cut the second: {e}"))?;
-    let lost_one = one.node("a").conditions(&ifname).stats()?.lost;
-    let lost_two = two.node("a").conditions(&ifname).stats()?.lost;
+    let lost_one = one
+        .block_on(one.node("a").conditions(&ifname).stats())?
+        .lost;
+    let lost_two = two
+        .block_on(two.node("a").conditions(&ifname).stats())?
+        .lost;
     if lost_one == 0 || lost_two != 0 {
         return Err(format!("relay counters crossed: lost {lost_one} and {lost_two}").into());
     }

@@ -860,7 +860,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
             Hook::Forward,
             Rule::new().proto(Proto::Tcp).dport(80).reject(),
         );
-    router.nft().apply(&rules)?;
+    router.nft().apply(&rules).await?;
     let e = lan1
         .reach(&server, Probe::Udp(7))
         .reaches()
@@ -890,7 +890,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
     // The router itself is not filtered: the server still answers there ...
     router.assert_reaches(&server, Probe::Udp(7)).await;
     // ... and without the rules, the LAN again.
-    router.nft().flush()?;
+    router.nft().flush().await?;
     lan1.assert_reaches(&server, Probe::Udp(7)).await;
     lan1.assert_reaches(&server, Probe::Tcp(80)).await;
     accept.abort();

@@ -162,9 +162,8 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
             .expect("loss on left's client-server link");
     }
     meet(side, "left's link loses every frame");
-    let before = client
-        .conditions("eth0")
-        .stats()
+    let before = net
+        .block_on(client.conditions("eth0").stats())
         .expect("the relay of the link");
     let r = net.block_on(
         client
@@ -172,9 +171,8 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
             .within(Duration::from_secs(1))
             .result(),
     );
-    let after = client
-        .conditions("eth0")
-        .stats()
+    let after = net
+        .block_on(client.conditions("eth0").stats())
         .expect("the relay of the link");
     if side == "left" {
         assert_eq!(r.outcome, Outcome::Timeout, "{r}");

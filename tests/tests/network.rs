@@ -329,7 +329,7 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
     // redirected to it, as Docker does) ...
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
-    let listing = b.nft().list().expect("nft list");
+    let listing = net.block_on(b.nft().list()).expect("nft list");
     assert!(
         listing.contains("ip daddr 127.0.0.11 udp dport 53 counter dnat ip to 127.0.0.11:53053"),
         "{listing}"
@@ -360,7 +360,7 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
 fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     for name in ["host", "a", "b"] {
         let node = net.node(name);
-        let listing = node.nft().list().expect("nft list");
+        let listing = net.block_on(node.nft().list()).expect("nft list");
         assert_eq!(
             listing, "# no nf_tables tables in this network namespace\n",
             "node {name}"
@@ -385,9 +385,11 @@ fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
     // The listing does see a table once there is one.
-    a.nft()
-        .apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new()))
-        .expect("apply");
-    let listing = a.nft().list().expect("nft list");
+    net.block_on(
+        a.nft()
+            .apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new())),
+    )
+    .expect("apply");
+    let listing = net.block_on(a.nft().list()).expect("nft list");
     assert!(listing.contains("table inet netns_test {"), "{listing}");
 }

@@ -126,7 +126,7 @@ fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
         Hook::Forward,
         Rule::new().proto(Proto::Tcp).dport(PORT).drop(),
     );
-    Ok(net.host().nft().apply(&rules)?)
+    Ok(net.block_on(net.host().nft().apply(&rules))?)
 }
 
 /// By default bridged frames do not traverse the IP hooks, on every machine (here
@@ -191,7 +191,7 @@ async fn with_bridge_netfilter_the_forward_chain_sees_bridged_traffic(
         !connects(&a, &b, SHORT).await?,
         "a -> b over br0 passed the host's FORWARD drop rule despite bridge_netfilter(true)"
     );
-    host.nft().flush()?;
+    host.nft().flush().await?;
     ensure!(
         connects(&a, &b, LONG).await?,
         "a -> b over br0 once the rule is gone"

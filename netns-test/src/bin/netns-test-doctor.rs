@@ -181,7 +181,8 @@ fn feature(found: Result<(), String>, feature: &str, needs: &str) {
 
 /// Applies `rules` (a table of its own) in `host`: the probe of the nf_tables parts it uses.
 fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String> {
-    host.nft().apply(&rules).map_err(|e| e.to_string())
+    host.run_blocking(|| nft::apply(&rules))
+        .map_err(|e| e.to_string())
 }
 
 /// The checks run inside a sandbox, in its host node. Returns the missing essentials.
@@ -338,7 +339,11 @@ async fn inside(net: Net) -> Result<(), String> {
         "nf_tables, nft_nat, nft_masq (CONFIG_NFT_NAT, CONFIG_NFT_MASQ)",
     );
     feature(
-        host.nft().conntrack().map(drop).map_err(|e| e.to_string()),
+        host.nft()
+            .conntrack()
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
         "conntrack listing and flushing (node.nft().conntrack(), nft::conntrack)",
         "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
     );

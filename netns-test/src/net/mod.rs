@@ -218,11 +218,12 @@ impl Net {
         self.inner.plan.summary()
     }
 
-    /// Runs a future to completion from synchronous code, on the network's runtime (for
-    /// the async methods of [`Node`] in a sync test or a program's `main`). The future
-    /// runs on the calling thread: a socket it opens itself is in the calling thread's
-    /// namespace (the `host` node's in a `#[netns_test]` body); use [`Node::run`] for a
-    /// node's.
+    /// Runs a future to completion from synchronous code, on the network's runtime: the
+    /// way to await the handles' requests ([`Node::link`], [`Node::nft`], ...) in a sync
+    /// test or a program's `main`, which run in their node whichever thread drives them.
+    /// The future runs on the calling thread: a socket it opens itself is in the calling
+    /// thread's namespace (the `host` node's in a `#[netns_test]` body). To run a future
+    /// of your own inside a node, use [`Node::block_on`] (or [`Node::run`]).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         self.inner.rt.block_on(fut)
     }
@@ -498,7 +499,9 @@ impl Node {
         }
     }
 
-    /// Runs a future inside the node from synchronous code, blocking until it is done.
+    /// Runs a future inside the node from synchronous code, blocking until it is done:
+    /// [`Node::run`], waited for. Its sockets are the node's, unlike those of a future
+    /// given to [`Net::block_on`], which runs on the calling thread.
     pub fn block_on<F>(&self, fut: F) -> F::Output
     where
         F: Future + Send + 'static,
@@ -513,7 +516,9 @@ impl Node {
     ///
     /// ```no_run
     /// # #[allow(dead_code)] fn f(net: netns_test::Net) -> std::io::Result<()> {
+    /// // A socket of b's, used from any thread afterwards.
     /// let socket = net.node("b").run_blocking(|| std::net::UdpSocket::bind("0.0.0.0:53"))?;
+    /// println!("b listens on {}", socket.local_addr()?);
     /// # Ok(()) }
     /// ```
     pub fn run_blocking<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use netns_test::nft::{Hook, Policy, Proto, Rule, Ruleset};
-//! # #[allow(dead_code)] fn demo(net: netns_test::Net) -> netns_test::Result<()> {
+//! # #[allow(dead_code)] async fn demo(net: netns_test::Net) -> netns_test::Result<()> {
 //! let rules = Ruleset::new()
 //!     // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
 //!     .nat_masquerade("192.168.1.0/24", Some("lan"))
@@ -17,8 +17,8 @@
 //!     .filter(Hook::Forward, Rule::new().ct_established().accept())
 //!     // iptables -A FORWARD -i lan -p tcp --dport 80 -j ACCEPT
 //!     .filter(Hook::Forward, Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept());
-//! net.node("router").nft().apply(&rules)?;
-//! println!("{}", net.node("router").nft().list()?);
+//! net.node("router").nft().apply(&rules).await?;
+//! println!("{}", net.node("router").nft().list().await?);
 //! # Ok(()) }
 //! ```
 //!
@@ -28,14 +28,14 @@
 //! [`flush`] removes the table; [`list`] prints every table of the namespace, like
 //! `nft list ruleset`; [`conntrack`] lists and flushes the connection tracking table.
 //!
-//! | command                | in a node ([`NftHandle`](crate::NftHandle))  | in the calling thread's namespace |
-//! | ---------------------- | -------------------------------------------- | --------------------------------- |
-//! | `nft -f FILE`          | `node.nft().apply(&rules)`                   | [`apply`]                         |
-//! | `nft list ruleset`     | `node.nft().list()`                          | [`list`]                          |
-//! | `nft delete table inet netns_test` | `node.nft().flush()`             | [`flush`]                         |
-//! | `nft destroy table inet NAME` | `node.nft().delete_table(NAME)`       | [`delete_table`]                  |
-//! | `conntrack -L`         | `node.nft().conntrack()`                     | [`conntrack::list`]               |
-//! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
+//! | command                            | in a node ([`NftHandle`](crate::NftHandle)) | in the calling thread's namespace |
+//! | ---------------------------------- | ------------------------------------------- | --------------------------------- |
+//! | `nft -f FILE`                      | `node.nft().apply(&rules).await`            | [`apply`]                         |
+//! | `nft list ruleset`                 | `node.nft().list().await`                   | [`list`]                          |
+//! | `nft delete table inet netns_test` | `node.nft().flush().await`                  | [`flush`]                         |
+//! | `nft destroy table inet NAME`      | `node.nft().delete_table(NAME).await`       | [`delete_table`]                  |
+//! | `conntrack -L`                     | `node.nft().conntrack().await`              | [`conntrack::list`]               |
+//! | `conntrack -F`                     | `node.nft().flush_conntrack().await`        | [`conntrack::flush`]              |
 //!
 //! The free functions act on the network namespace of the thread that calls them: a
 //! thread inside a node (`node.run_blocking(|| nft::apply(&rules))`), or one that code of your own

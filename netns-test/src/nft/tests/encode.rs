@@ -384,7 +384,7 @@ fn kernel_errors_name_the_message_and_hint() {
         more: vec![],
     };
     let text = sock::apply_error("netns_test", f).to_string();
-    assert!(text.contains("node.nft().apply(&rules)"), "{text}");
+    assert!(text.contains("node.nft().apply(&rules).await"), "{text}");
 }
 
 #[test]

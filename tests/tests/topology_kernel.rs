@@ -121,12 +121,12 @@ fn bridged_and_routed(netfilter: Option<bool>) -> Topology {
 }
 
 /// `nft add rule inet netns_test forward tcp dport 7000 drop` in the host.
-fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
+async fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
     let rules = Ruleset::new().filter(
         Hook::Forward,
         Rule::new().proto(Proto::Tcp).dport(PORT).drop(),
     );
-    Ok(net.block_on(net.host().nft().apply(&rules))?)
+    Ok(net.host().nft().apply(&rules).await?)
 }
 
 /// By default bridged frames do not traverse the IP hooks, on every machine (here
@@ -155,7 +155,7 @@ async fn bridged_traffic_skips_the_forward_chain_by_default(net: Net) -> anyhow:
         connects(&a, &c, LONG).await?,
         "a -> c through the host without any rule"
     );
-    drop_forwarded(&net)?;
+    drop_forwarded(&net).await?;
     // The rule drops what the host routes...
     ensure!(
         !connects(&a, &c, SHORT).await?,
@@ -186,7 +186,7 @@ async fn with_bridge_netfilter_the_forward_chain_sees_bridged_traffic(
         connects(&a, &b, LONG).await?,
         "a -> b over br0 without any rule"
     );
-    drop_forwarded(&net)?;
+    drop_forwarded(&net).await?;
     ensure!(
         !connects(&a, &b, SHORT).await?,
         "a -> b over br0 passed the host's FORWARD drop rule despite bridge_netfilter(true)"

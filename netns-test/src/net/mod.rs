@@ -294,8 +294,8 @@ impl fmt::Debug for Node {
     }
 }
 
-/// An interface of a node, as planned (see [`Node::route`] and the real tools for the
-/// kernel's live view).
+/// An interface of a node, as planned (for the kernel's live view, [`Node::netlink`] or
+/// a program: `node.output("ip", ["addr"])`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Iface {
     /// Interface name (`eth0`, or the bridge's name for a bridge the node holds).

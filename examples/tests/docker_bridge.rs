@@ -204,7 +204,7 @@ async fn containers_on_different_bridges_are_isolated(net: Net) -> anyhow::Resul
 
     // That is all that keeps them apart: once the host forwards
     // (ubuntu@vm0:~$ sudo sysctl -w net.ipv4.ip_forward=1), the same pings go through.
-    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    host.run_blocking(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
     assert_eq!(
         ping(&con1, "172.19.0.2").await?,
         Ping::Reply,

@@ -220,7 +220,7 @@ async fn outbound_connections_leave_with_the_hosts_address(net: Net) -> anyhow::
 
     // host# conntrack -L -p tcp --dport 9000: the entry the masquerade made. The original
     // direction is web -> outside; the reply direction is addressed to the host.
-    let entries = host.nft().conntrack()?;
+    let entries = host.nft().conntrack().await?;
     let entry = entries
         .iter()
         .find(|e| e.orig.src == IpAddr::V4(WEB) && e.orig.dport == 9000)

@@ -306,7 +306,7 @@ async fn address_and_port_dependent_mapping_shows_each_destination_another_port(
     ensure!(a != b && b != c && a != c, "a port was reused: {seen:?}");
 
     // The NAT's conntrack table holds the three flows, each with its own public port.
-    let entries = net.node("nat").nft().conntrack()?;
+    let entries = net.node("nat").nft().conntrack().await?;
     let mut ports: Vec<u16> = entries
         .iter()
         .filter(|e| e.proto == Proto::Udp && e.orig.sport == ALICE_PORT && e.is_src_nat())
@@ -383,7 +383,7 @@ async fn address_and_port_dependent_filtering_keeps_strangers_out(net: Net) -> a
         .and_then(|n| n.rules.clone())
         .context("nat has planned rules")?;
     let open = planned.full_cone(IpAddr::V4(ALICE_IP), Proto::Udp, ALICE_PORT..=ALICE_PORT);
-    nat.nft().apply(&open)?;
+    nat.nft().apply(&open).await?;
     k.eve.send(k.public, "from eve").await?;
     assert_eq!(
         k.alice.receive_for(WINDOW).await,
@@ -483,7 +483,7 @@ const BRIDGE_NF_SWITCH: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 /// Turns bridge netfilter off in `node`'s network namespace: bridged frames bypass
 /// netfilter. Where `br_netfilter` is not loaded there is no switch, and they always do.
 fn bridge_netfilter_off(node: &Node) -> anyhow::Result<()> {
-    node.exec(|| {
+    node.run_blocking(|| {
         if std::path::Path::new(BRIDGE_NF_SWITCH).exists() {
             std::fs::write(BRIDGE_NF_SWITCH, "0")
                 .with_context(|| format!("writing {BRIDGE_NF_SWITCH}"))?;
@@ -496,7 +496,7 @@ fn bridge_netfilter_off(node: &Node) -> anyhow::Result<()> {
 /// `br_netfilter` is not loaded (the tests of that case cannot show anything there, and
 /// say so rather than pass).
 fn bridge_netfilter_on(node: &Node) -> anyhow::Result<()> {
-    node.exec(|| {
+    node.run_blocking(|| {
         anyhow::ensure!(
             std::path::Path::new(BRIDGE_NF_SWITCH).exists(),
             "this test shows what bridge netfilter does, and the kernel module br_netfilter \
@@ -508,8 +508,8 @@ fn bridge_netfilter_on(node: &Node) -> anyhow::Result<()> {
 }
 
 /// The TCP connection from `client` to `to:8080` in `nat`'s conntrack table.
-fn client_flow(nat: &Node, to: Ipv4Addr) -> anyhow::Result<conntrack::Entry> {
-    let entries = nat.nft().conntrack()?;
+async fn client_flow(nat: &Node, to: Ipv4Addr) -> anyhow::Result<conntrack::Entry> {
+    let entries = nat.nft().conntrack().await?;
     entries
         .iter()
         .find(|e| {
@@ -551,7 +551,7 @@ async fn without_hairpinning_a_lan_host_cannot_use_the_public_address(
     );
     // nat did DNAT the client's SYN to web, and never saw an answer: web's SYN-ACK went
     // straight to client over the bridge.
-    let flow = client_flow(&nat, NAT_WAN)?;
+    let flow = client_flow(&nat, NAT_WAN).await?;
     ensure!(
         flow.is_dst_nat() && !flow.seen_reply() && flow.reply.src == IpAddr::V4(WEB_IP),
         "{flow}"
@@ -572,7 +572,7 @@ async fn without_hairpinning_br_netfilter_lets_the_lan_use_the_public_address(
     start_tcp_teller(&net.node("web"), WEB_PORT).await?;
     let seen = tcp_seen(&client, at(NAT_WAN, PUBLISHED), LONG).await?;
     assert_eq!(seen.ip(), CLIENT_IP);
-    ensure!(client_flow(&nat, NAT_WAN)?.seen_reply());
+    ensure!(client_flow(&nat, NAT_WAN).await?.seen_reply());
     Ok(())
 }
 
@@ -587,7 +587,7 @@ async fn hairpinning_reaches_the_public_address(net: &Net, case: &str) -> anyhow
             .await
             .with_context(|| format!("{case}: client -> {ip}:{PUBLISHED}"))?;
         assert_eq!(seen.ip(), NAT_LAN, "{case}: web saw {seen}");
-        let flow = client_flow(&nat, ip)?;
+        let flow = client_flow(&nat, ip).await?;
         ensure!(flow.is_dst_nat() && flow.is_src_nat(), "{case}: {flow}");
     }
     // Only DNATed connections are masqueraded: client -> web directly, and server ->
@@ -632,18 +632,21 @@ async fn hairpinning_leaves_direct_lan_traffic_alone_under_br_netfilter(
     bridge_netfilter_on(&nat)?;
     let direct = at(WEB_IP, WEB_PORT);
     let public = at(NAT_WAN, PUBLISHED);
-    let apply = |rules: Ruleset| nat.nft().apply(&rules);
 
     // Addresses alone: `ip saddr 192.168.1.0/24 masquerade`. Hairpinning works, but web
     // now sees the router for client's direct connection too, which nat only bridged.
-    apply(Ruleset::named("hairpin").nat_masquerade("192.168.1.0/24", None))?;
+    nat.nft()
+        .apply(&Ruleset::named("hairpin").nat_masquerade("192.168.1.0/24", None))
+        .await?;
     assert_eq!(tcp_seen(&client, public, LONG).await?.ip(), NAT_LAN);
     assert_eq!(tcp_seen(&client, direct, LONG).await?.ip(), NAT_LAN);
 
     // `ct status dnat ip saddr 192.168.1.0/24 oifname "lan" masquerade`: only the
     // hairpinned connection.
-    apply(Ruleset::named("hairpin").hairpin_masquerade("192.168.1.0/24", "lan"))?;
-    nat.nft().flush_conntrack()?;
+    nat.nft()
+        .apply(&Ruleset::named("hairpin").hairpin_masquerade("192.168.1.0/24", "lan"))
+        .await?;
+    nat.nft().flush_conntrack().await?;
     assert_eq!(tcp_seen(&client, public, LONG).await?.ip(), NAT_LAN);
     assert_eq!(tcp_seen(&client, direct, LONG).await?.ip(), CLIENT_IP);
     Ok(())
@@ -657,8 +660,12 @@ const HOME1_WAN: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 2);
 const HOME2_WAN: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 3);
 
 /// The connection from `src` to the server in `router`'s conntrack table.
-fn flow_to_server(router: &Node, proto: Proto, src: IpAddr) -> anyhow::Result<conntrack::Entry> {
-    let entries = router.nft().conntrack()?;
+async fn flow_to_server(
+    router: &Node,
+    proto: Proto,
+    src: IpAddr,
+) -> anyhow::Result<conntrack::Entry> {
+    let entries = router.nft().conntrack().await?;
     entries
         .iter()
         .find(|e| e.proto == proto && e.orig.src == src && e.orig.dst == IpAddr::V4(SERVER_IP))
@@ -681,12 +688,12 @@ async fn cgnat_the_server_sees_the_carriers_address(net: Net) -> anyhow::Result<
     assert_eq!(seen.ip(), CGN_WAN);
 
     // Level 1, home1: alice -> 100.64.0.2. Level 2, cgn: 100.64.0.2 -> 198.51.100.1.
-    let home = flow_to_server(&net.node("home1"), Proto::Tcp, alice.ip())?;
+    let home = flow_to_server(&net.node("home1"), Proto::Tcp, alice.ip()).await?;
     ensure!(
         home.is_src_nat() && home.reply.dst == IpAddr::V4(HOME1_WAN),
         "{home}"
     );
-    let cgn = flow_to_server(&net.node("cgn"), Proto::Tcp, IpAddr::V4(HOME1_WAN))?;
+    let cgn = flow_to_server(&net.node("cgn"), Proto::Tcp, IpAddr::V4(HOME1_WAN)).await?;
     ensure!(
         cgn.is_src_nat() && cgn.reply.dst == IpAddr::V4(CGN_WAN),
         "{cgn}"
@@ -747,7 +754,7 @@ async fn cgnat_customers_share_the_public_address(net: Net) -> anyhow::Result<()
     // At the CGN: two flows from port 5000 of the two home routers.
     let cgn = net.node("cgn");
     for (home, seen) in [(HOME1_WAN, alice_seen), (HOME2_WAN, bob_seen)] {
-        let flow = flow_to_server(&cgn, Proto::Udp, IpAddr::V4(home))?;
+        let flow = flow_to_server(&cgn, Proto::Udp, IpAddr::V4(home)).await?;
         ensure!(
             flow.orig.sport == 5000 && flow.reply.dport == seen.port(),
             "{flow}"

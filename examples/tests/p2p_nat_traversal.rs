@@ -359,8 +359,8 @@ type Received = Vec<(SocketAddr, String)>;
 
 /// The public port `router` gave the UDP flow `from:PEER_PORT -> to` (conntrack's reply
 /// direction is addressed to it): `conntrack -L -p udp -s FROM --sport 4000 -d TO`.
-fn mapped_port(router: &Node, from: IpAddr, to: SocketAddr) -> anyhow::Result<u16> {
-    let entries = router.nft().conntrack()?;
+async fn mapped_port(router: &Node, from: IpAddr, to: SocketAddr) -> anyhow::Result<u16> {
+    let entries = router.nft().conntrack().await?;
     entries
         .iter()
         .find(|e| {
@@ -452,13 +452,16 @@ async fn endpoint_independent_nats_let_hole_punching_through(net: Net) -> anyhow
     // Endpoint-independent mapping, seen in the routers' conntrack tables: the flow to the
     // peer uses the same public port as the flow to the server.
     let (nat_a, nat_b) = (net.node("nat_a"), net.node("nat_b"));
-    assert_eq!(mapped_port(&nat_a, alice.node.ip(), SERVER)?, PEER_PORT);
     assert_eq!(
-        mapped_port(&nat_a, alice.node.ip(), p.bob_public)?,
+        mapped_port(&nat_a, alice.node.ip(), SERVER).await?,
         PEER_PORT
     );
     assert_eq!(
-        mapped_port(&nat_b, bob.node.ip(), p.alice_public)?,
+        mapped_port(&nat_a, alice.node.ip(), p.bob_public).await?,
+        PEER_PORT
+    );
+    assert_eq!(
+        mapped_port(&nat_b, bob.node.ip(), p.alice_public).await?,
         PEER_PORT
     );
     Ok(())
@@ -487,11 +490,11 @@ async fn a_symmetric_nat_defeats_hole_punching(net: Net) -> anyhow::Result<()> {
     // fails, and the punching would have succeeded.)
     let (nat_a, nat_b) = (net.node("nat_a"), net.node("nat_b"));
     assert_eq!(
-        mapped_port(&nat_a, alice.node.ip(), p.bob_public)?,
+        mapped_port(&nat_a, alice.node.ip(), p.bob_public).await?,
         PEER_PORT
     );
-    let bob_to_server = mapped_port(&nat_b, bob.node.ip(), SERVER)?;
-    let bob_to_alice = mapped_port(&nat_b, bob.node.ip(), p.alice_public)?;
+    let bob_to_server = mapped_port(&nat_b, bob.node.ip(), SERVER).await?;
+    let bob_to_alice = mapped_port(&nat_b, bob.node.ip(), p.alice_public).await?;
     assert_eq!(bob_to_server, p.bob_public.port());
     assert_ne!(
         bob_to_alice, bob_to_server,
@@ -508,8 +511,8 @@ async fn a_symmetric_nat_defeats_hole_punching(net: Net) -> anyhow::Result<()> {
         Wan::DropUnsolicited,
     )
     .nat_masquerade("192.168.2.0/24", Some("lan_b"));
-    nat_b.nft().apply(&eim)?;
-    nat_b.nft().flush_conntrack()?;
+    nat_b.nft().apply(&eim).await?;
+    nat_b.nft().flush_conntrack().await?;
     let p = register_and_punch(&alice, &bob).await?;
     assert_eq!(p.bob_public, SocketAddr::from((NAT_B, PEER_PORT)));
     assert_eq!(sources(&p.alice_got), [p.bob_public], "{:?}", p.alice_got);
@@ -577,8 +580,8 @@ async fn unsolicited_packets_do_not_get_through_the_nat(net: Net) -> anyhow::Res
 
 /// How many unsolicited packets `router` dropped on its WAN interface, from the counter
 /// of its `iifname "wan" drop` rule (`nft list ruleset`: `... # handle 7, packets 1 bytes 49`).
-fn wan_drops(router: &Node) -> anyhow::Result<u64> {
-    let ruleset = router.nft().list()?;
+async fn wan_drops(router: &Node) -> anyhow::Result<u64> {
+    let ruleset = router.nft().list().await?;
     let line = ruleset
         .lines()
         .find(|l| l.contains(r#"iifname "wan" counter drop"#))
@@ -617,10 +620,10 @@ async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<EarlyPunch> 
     let nat_b = net.node("nat_b");
     // Where the early punch leaves a trace in nat_b: the drop rule's counter, or (with
     // an open WAN) a conntrack entry 198.51.100.1:4000 -> 198.51.100.2:4000 of its own.
-    let handled = || -> anyhow::Result<bool> {
-        Ok(match wan {
-            Wan::DropUnsolicited => wan_drops(&nat_b)? >= 1,
-            Wan::Open => nat_b.nft().conntrack()?.iter().any(|e| {
+    let handled = || async {
+        anyhow::Ok(match wan {
+            Wan::DropUnsolicited => wan_drops(&nat_b).await? >= 1,
+            Wan::Open => nat_b.nft().conntrack().await?.iter().any(|e| {
                 e.proto == Proto::Udp
                     && e.orig.src == IpAddr::V4(NAT_A)
                     && e.orig.dst == IpAddr::V4(NAT_B)
@@ -630,7 +633,7 @@ async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<EarlyPunch> 
     };
     let mut seen = false;
     for _ in 0..100 {
-        if handled()? {
+        if handled().await? {
             seen = true;
             break;
         }
@@ -639,7 +642,7 @@ async fn alice_punches_first(net: &Net, wan: Wan) -> anyhow::Result<EarlyPunch> 
     assert!(seen, "nat_b never saw alice's early punch");
 
     let (alice_got, bob_got) = tokio::join!(alice.punch(bob_public), bob.punch(alice_public));
-    let bob_to_alice = mapped_port(&nat_b, bob.node.ip(), alice_public)?;
+    let bob_to_alice = mapped_port(&nat_b, bob.node.ip(), alice_public).await?;
     Ok(EarlyPunch {
         alice,
         bob,
@@ -689,7 +692,7 @@ async fn a_router_that_takes_the_first_punch_itself_breaks_hole_punching(
     // That entry is all that broke it: once nat_b forgets it, and bob's flow to alice
     // exists before her next punch arrives, the same peers punch through.
     let nat_b = net.node("nat_b");
-    nat_b.nft().flush_conntrack()?;
+    nat_b.nft().flush_conntrack().await?;
     let (alice_public, bob_public) = (
         SocketAddr::from((NAT_A, PEER_PORT)),
         SocketAddr::from((NAT_B, PEER_PORT)),
@@ -697,7 +700,7 @@ async fn a_router_that_takes_the_first_punch_itself_breaks_hole_punching(
     e.bob.send(alice_public, "bob opens his side").await?;
     let (alice_got, bob_got) = tokio::join!(e.alice.punch(bob_public), e.bob.punch(alice_public));
     assert_eq!(
-        mapped_port(&nat_b, e.bob.node.ip(), alice_public)?,
+        mapped_port(&nat_b, e.bob.node.ip(), alice_public).await?,
         PEER_PORT
     );
     assert_eq!(sources(&alice_got), [bob_public], "alice got {alice_got:?}");

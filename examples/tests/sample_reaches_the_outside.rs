@@ -100,13 +100,14 @@ async fn without_masquerade_the_outside_cannot_answer(net: Net) -> anyhow::Resul
     // Forwarding alone is not enough: the echo now gets out, but its answer has nowhere
     // to go.
     // root@test1:~# sysctl -w net.ipv4.ip_forward=1
-    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    host.run_blocking(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
     sample.assert_cannot_reach(&outside, Probe::Icmp).await;
     // The masquerade is what was missing: with it the same ping is answered.
     // root@test1:~# iptables -t nat -A POSTROUTING -s 10.1.1.0/24 ! -o samplebr -j MASQUERADE
     host.nft()
-        .apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr")))?;
-    host.nft().flush_conntrack()?;
+        .apply(&Ruleset::new().nat_masquerade("10.1.1.0/24", Some("samplebr")))
+        .await?;
+    host.nft().flush_conntrack().await?;
     sample.assert_reaches(&outside, Probe::Icmp).await;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! `connect(("b", 7000))` works from any node.
 //!
 //! The first test is async: futures run inside a node with `node.run` / `node.spawn`. The
-//! second is a plain `fn`: blocking std sockets run inside a node with `node.exec` /
+//! second is a plain `fn`: blocking std sockets run inside a node with `node.run_blocking` /
 //! `node.spawn_thread`, and `net.block_on` drives the async `Node` methods.
 
 use std::io::{Read, Write};
@@ -47,7 +47,7 @@ async fn a_echoes_through_b_by_name(net: Net) -> anyhow::Result<()> {
 #[netns_test(topology = presets::bridge_pair())]
 fn a_echoes_through_b_with_std_sockets(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
-    let listener = b.exec(|| std::net::TcpListener::bind("0.0.0.0:7000"))?;
+    let listener = b.run_blocking(|| std::net::TcpListener::bind("0.0.0.0:7000"))?;
     let server = b.spawn_thread(move || -> std::io::Result<()> {
         let (mut conn, _) = listener.accept()?;
         let mut buf = [0u8; 64];
@@ -62,13 +62,13 @@ fn a_echoes_through_b_with_std_sockets(net: Net) -> anyhow::Result<()> {
         conn.read_to_end(&mut reply)?;
         Ok(reply)
     };
-    assert_eq!(a.exec(echo)?, b"hello again");
+    assert_eq!(a.run_blocking(echo)?, b"hello again");
     server.join().expect("the server thread panicked")?;
 
     // With its only interface down, `a` has no route to `b` at all.
     net.block_on(a.link("eth0").down())?;
     let err = a
-        .exec(|| std::net::TcpStream::connect(("b", 7000)))
+        .run_blocking(|| std::net::TcpStream::connect(("b", 7000)))
         .expect_err("a's eth0 is down");
     assert_eq!(err.kind(), std::io::ErrorKind::NetworkUnreachable, "{err}");
     net.block_on(a.link("eth0").up())?;

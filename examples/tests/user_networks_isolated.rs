@@ -158,7 +158,7 @@ async fn networks_are_isolated_but_api_reaches_both(net: Net) -> anyhow::Result<
     let fwd = sh(&net.host(), "sysctl", &["-n", "net.ipv4.ip_forward"]).await?;
     assert_eq!(fwd.trim(), "1", "the host forwards");
     // The drop rules are the whole isolation: without the host's rules, web1 gets in.
-    net.host().nft().flush()?;
+    net.host().nft().flush().await?;
     web1.assert_reaches(IpAddr::V4(DB1), Probe::Tcp(5432)).await;
     Ok(())
 }

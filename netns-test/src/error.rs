@@ -5,17 +5,56 @@ use std::fmt;
 /// Everything that can go wrong while building or using a sandboxed network.
 ///
 /// Every message names the node, link or address involved and, where there is one, the fix.
+/// Variants carry the objects involved as fields; new variants may come in minor
+/// releases, so a `match` on it needs a `_` arm:
+///
+/// ```
+/// # #[allow(dead_code)]
+/// fn what_to_fix(e: &netns_test::Error) -> Vec<String> {
+///     match e {
+///         netns_test::Error::InvalidTopology { problems } => {
+///             problems.iter().map(|p| p.subject.clone()).collect()
+///         }
+///         netns_test::Error::UnknownNode { name, .. } => vec![format!("node {name:?}")],
+///         _ => Vec::new(),
+///     }
+/// }
+/// ```
+///
+/// Without it, even a match naming every variant there is today does not compile:
+///
+/// ```compile_fail,E0004
+/// # #[allow(dead_code)]
+/// fn kind(e: &netns_test::Error) -> &'static str {
+///     use netns_test::Error::*;
+///     match e {
+///         InvalidTopology { .. } | Environment { .. } | NoBrNetfilter { .. } => "setup",
+///         Netlink { .. } | Sys { .. } | Nft { .. } | Command { .. } => "kernel",
+///         UnknownNode { .. } | UnknownInterface { .. } | NoAddress { .. } => "lookup",
+///         NoRelay { .. } | NetworkGone { .. } | Parse { .. } | Condition { .. } => "usage",
+///         Unsupported { .. } | Limit { .. } | ThreadsRunning { .. } | LinksNotUp { .. } => "machine",
+///         Reach(_) | Matrix(_) => "claim",
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    /// The topology is inconsistent; nothing was created.
-    #[error("invalid topology:\n{}", Problems(.0))]
-    InvalidTopology(Vec<String>),
+    /// The topology is inconsistent; nothing was created. Every problem found is listed.
+    #[error("invalid topology:\n{}", Problems(problems))]
+    InvalidTopology {
+        /// The problems, in the order the planner found them.
+        problems: Vec<Problem>,
+    },
 
     /// The environment cannot run what was asked; the message names the cause and the
     /// remedy. (The common cases have variants of their own: [`Error::Unsupported`],
     /// [`Error::Limit`], [`Error::NoBrNetfilter`], [`Error::ThreadsRunning`].)
-    #[error("{0}")]
-    Environment(String),
+    #[error("{message}")]
+    Environment {
+        /// The cause and the remedy.
+        message: String,
+    },
 
     /// Bridges of a node ask for bridge netfilter, and the kernel has no `br_netfilter`.
     #[error(
@@ -99,13 +138,13 @@ pub enum Error {
         conditions: bool,
     },
 
-    /// A node has no IPv4 address on a network.
-    #[error("node {node:?} has no IPv4 address on {network:?}")]
+    /// A node has no IPv4 address (on a network, when one was named).
+    #[error("{}", no_address(node, network.as_deref()))]
     NoAddress {
         /// The node.
         node: String,
-        /// The network asked for.
-        network: String,
+        /// The network asked for, `None` for any.
+        network: Option<String>,
     },
 
     /// The link of an interface has no relay: it was not declared impairable.
@@ -190,19 +229,56 @@ pub enum Error {
 
     /// A fault or link condition cannot be honoured (see [`crate::fault`]); the message
     /// says why and what to do.
-    #[error("{0}")]
-    Condition(String),
+    #[error("{message}")]
+    Condition {
+        /// The node whose link or rules were involved, if one was.
+        node: Option<String>,
+        /// The whole message, naming the node and the link.
+        message: String,
+    },
 
     /// A reachability claim did not hold: a [`crate::reach::ReachError`] (`?` converts
-    /// it; `downcast_ref` gives it back). Boxed so that this lowest layer names nothing
-    /// of the layers above it.
+    /// it; [`Error::as_reach`] gives it back). Boxed so that this lowest layer names
+    /// nothing of the layers above it.
     #[error(transparent)]
     Reach(Box<dyn std::error::Error + Send + Sync + 'static>),
 
     /// A reachability matrix is invalid or did not match: a
-    /// [`crate::reach::MatrixError`], converted and given back the same way.
+    /// [`crate::reach::MatrixError`], converted the same way and given back by
+    /// [`Error::as_matrix`].
     #[error(transparent)]
     Matrix(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// One problem of an invalid topology ([`Error::InvalidTopology`]). Made by the planner
+/// only:
+///
+/// ```compile_fail,E0639
+/// let _ = netns_test::Problem { subject: String::new(), message: String::new() };
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The object the problem is about, as the message names it: `node "a"`, `bridge
+    /// "docker0"`, `link a--b`, `node "a" on "lan"`, ...
+    pub subject: String,
+    /// The whole sentence, starting with the subject, and the fix where there is one.
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Shorthand for results of this crate.
@@ -232,6 +308,13 @@ fn bridges_ask(bridges: &[String]) -> String {
     }
 }
 
+fn no_address(node: &str, network: Option<&str>) -> String {
+    match network {
+        Some(network) => format!("node {node:?} has no IPv4 address on {network:?}"),
+        None => format!("node {node:?} has no IPv4 address: attach it to a network"),
+    }
+}
+
 fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool) -> String {
     if conditions {
         format!(
@@ -250,7 +333,7 @@ fn unknown_interface(node: &str, name: &str, known: &[String], conditions: bool)
     }
 }
 
-struct Problems<'a>(&'a [String]);
+struct Problems<'a>(&'a [Problem]);
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -297,11 +380,18 @@ mod tests {
             e(&[], true).to_string(),
             "node \"a\" has no interface \"eth9\" to set conditions on; it has: none but lo"
         );
-        let e = Error::NoAddress {
+        let e = |network: Option<&str>| Error::NoAddress {
             node: "a".into(),
-            network: "lan".into(),
+            network: network.map(String::from),
         };
-        assert_eq!(e.to_string(), "node \"a\" has no IPv4 address on \"lan\"");
+        assert_eq!(
+            e(Some("lan")).to_string(),
+            "node \"a\" has no IPv4 address on \"lan\""
+        );
+        assert_eq!(
+            e(None).to_string(),
+            "node \"a\" has no IPv4 address: attach it to a network"
+        );
     }
 
     #[test]

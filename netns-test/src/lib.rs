@@ -29,7 +29,8 @@
 //!   process (`netns_test::main!()`), for the most tests per second.
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time through one handle per kind of object
-//!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`]).
+//!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`];
+//!   the handle types are all here at the root, and every request of theirs is awaited).
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
@@ -60,13 +61,16 @@ mod id_map;
 mod kernel;
 mod net;
 pub mod nft;
+mod parse;
 pub mod reach;
 pub mod sandbox;
 #[allow(unsafe_code)]
 mod sys;
 pub mod topology;
 
-pub use error::{Error, Result};
+pub use error::{Error, Problem, Result};
+// Every handle type of `Node`, in one place (as rtnetlink re-exports its handles).
+pub use fault::ConditionsHandle;
 pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so

@@ -38,7 +38,7 @@ mod fixtures {
         let b = net.node(to);
         let ip = b.ip();
         let listener = b
-            .exec(|| TcpListener::bind(("0.0.0.0", OPEN_PORT)))
+            .run_blocking(|| TcpListener::bind(("0.0.0.0", OPEN_PORT)))
             .expect("listen in b");
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().expect("accept");
@@ -46,7 +46,7 @@ mod fixtures {
             s.read_exact(&mut got).expect("read the marker");
             got
         });
-        net.node(from).exec(|| {
+        net.node(from).run_blocking(|| {
             let mut s = TcpStream::connect((ip, OPEN_PORT)).expect("connect to b");
             s.write_all(MARKER).expect("send the marker");
             let refused = TcpStream::connect((ip, CLOSED_PORT));

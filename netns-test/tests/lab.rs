@@ -86,7 +86,7 @@ fn main() {
 fn serve(net: &Net, port: u16, reply: &'static str) -> std::thread::JoinHandle<()> {
     let listener = net
         .node("b")
-        .exec(|| TcpListener::bind(("0.0.0.0", port)))
+        .run_blocking(|| TcpListener::bind(("0.0.0.0", port)))
         .expect("bind in b");
     std::thread::spawn(move || {
         for stream in listener.incoming().take(2) {
@@ -97,7 +97,7 @@ fn serve(net: &Net, port: u16, reply: &'static str) -> std::thread::JoinHandle<(
 }
 
 fn fetch(net: &Net, from: &str, to: IpAddr, port: u16) -> std::io::Result<String> {
-    net.node(from).exec(|| {
+    net.node(from).run_blocking(|| {
         let mut s = TcpStream::connect_timeout(&(to, port).into(), Duration::from_secs(3))?;
         let mut out = String::new();
         s.read_to_string(&mut out)?;
@@ -115,10 +115,10 @@ fn same_names_own_traffic(lab: &Lab) -> Result<(), Failed> {
     // Each network has its own host node, not the calling thread's namespace.
     let h1 = one
         .host()
-        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+        .run_blocking(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
     let h2 = two
         .host()
-        .exec(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
+        .run_blocking(|| std::fs::read_link("/proc/thread-self/ns/net"))?;
     if h1 == h2 {
         return Err("two networks share their host node's namespace".into());
     }
@@ -194,13 +194,13 @@ fn routes_rules_partitions(lab: &Lab) -> Result<(), Failed> {
     };
     both_reach("before the rule")?;
     let drop_all = Ruleset::named("cut").filter(Hook::Input, Rule::new().drop());
-    one.node("b").nft().apply(&drop_all)?;
+    one.block_on(one.node("b").nft().apply(&drop_all))?;
     let (a1, a2) = (one.node("a"), two.node("a"));
     one.block_on(async move { a1.reach("b", Probe::Icmp).cannot_reach().await })
         .map_err(|e| format!("the rule did not cut the first network: {e}"))?;
     two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's rule cut the second: {e}"))?;
-    one.node("b").nft().delete_table("cut")?;
+    one.block_on(one.node("b").nft().delete_table("cut"))?;
     both_reach("after the flush")?;
     // A partition of one network leaves the other whole.
     let split = one.partition(&[&["a"], &["b"]])?;
@@ -238,8 +238,12 @@ fn relays_per_network(lab: &Lab) -> Result<(), Failed> {
     // ... leaves the second's alone, and each relay counts its own frames.
     two.block_on(async move { a2.reach("b", Probe::Icmp).reaches().await })
         .map_err(|e| format!("the first network's relay cut the second: {e}"))?;
-    let lost_one = one.node("a").conditions(&ifname).stats()?.lost;
-    let lost_two = two.node("a").conditions(&ifname).stats()?.lost;
+    let lost_one = one
+        .block_on(one.node("a").conditions(&ifname).stats())?
+        .lost;
+    let lost_two = two
+        .block_on(two.node("a").conditions(&ifname).stats())?
+        .lost;
     if lost_one == 0 || lost_two != 0 {
         return Err(format!("relay counters crossed: lost {lost_one} and {lost_two}").into());
     }
@@ -329,7 +333,7 @@ fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
             if !seen.insert(inode) {
                 return Err(format!("node {} shares namespace {inode}", node.name()).into());
             }
-            let (dev, ping) = node.exec(|| {
+            let (dev, ping) = node.run_blocking(|| {
                 (
                     std::fs::read_to_string("/proc/thread-self/net/dev"),
                     std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range"),
@@ -375,7 +379,7 @@ fn pooled_namespaces_are_fresh(lab: &Lab) -> Result<(), Failed> {
     // lo is up: every node answers on it.
     for net in &nets {
         let node = net.node("a");
-        node.exec(|| {
+        node.run_blocking(|| {
             TcpListener::bind("127.0.0.1:0").and_then(|l| TcpStream::connect(l.local_addr()?))
         })?;
     }

@@ -137,9 +137,10 @@ async fn udp_ask(node: &Node, to: SocketAddr, timeout: Duration) -> std::io::Res
     .await
 }
 
-fn apply_in(node: &Node, rules: &Ruleset) -> anyhow::Result<()> {
+async fn apply_in(node: &Node, rules: &Ruleset) -> anyhow::Result<()> {
     node.nft()
         .apply(rules)
+        .await
         .with_context(|| format!("applying in {}:\n{rules}", node.name()))
 }
 
@@ -187,14 +188,15 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     apply_in(
         &router,
         &Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")),
-    )?;
+    )
+    .await?;
     let seen = tcp_ask(&lan1, to, None, LONG).await?;
     ensure!(
         seen.ip().to_string() == ROUTER_WAN,
         "the server saw {seen}, not the router's WAN address"
     );
 
-    let listing = router.nft().list()?;
+    let listing = router.nft().list().await?;
     println!("{listing}");
     ensure!(listing.contains(r#"ip saddr 192.168.1.0/24 oifname != "lan" counter masquerade"#));
     let masquerade = listing
@@ -207,8 +209,8 @@ async fn masquerade_hides_the_lan_behind_the_router(net: Net) -> anyhow::Result<
     );
 
     // Removing the table stops new connections again.
-    router.nft().flush()?;
-    router.nft().flush_conntrack()?;
+    router.nft().flush().await?;
+    router.nft().flush_conntrack().await?;
     let after = tcp_ask(&lan1, to, None, SHORT).await;
     ensure!(
         timed_out(&after),
@@ -251,7 +253,8 @@ async fn masquerade_works_for_ipv6(net: Net) -> anyhow::Result<()> {
     apply_in(
         &router,
         &Ruleset::new().nat_masquerade("fd00:1::/64", Some("lan")),
-    )?;
+    )
+    .await?;
     let seen = tcp_ask(&lan1, to, None, LONG).await?;
     ensure!(
         seen.ip() == router_wan6,
@@ -283,7 +286,7 @@ async fn published_port_reaches_the_lan_host(net: Net) -> anyhow::Result<()> {
         Ruleset::new()
             .dnat(Proto::Tcp, None, 8080, target)
             .dnat(Proto::Udp, None, 8080, target);
-    apply_in(&router, &rules)?;
+    apply_in(&router, &rules).await?;
 
     // From outside: lan1 sees the server's own address (no masquerade).
     let seen = tcp_ask(&server, published, None, LONG).await?;
@@ -316,7 +319,7 @@ async fn published_port_reaches_the_lan_host(net: Net) -> anyhow::Result<()> {
         "router:8081, not published: {r:?}"
     );
 
-    let entries = router.nft().conntrack()?;
+    let entries = router.nft().conntrack().await?;
     ensure!(
         entries
             .iter()
@@ -363,7 +366,8 @@ async fn snat_port_preserving_versus_random(net: Net) -> anyhow::Result<()> {
             None,
             NatMode::PortPreserving,
         ),
-    )?;
+    )
+    .await?;
     let kept = mapped_ports(&lan1, to, 40001..=40005).await?;
     ensure!(
         kept.iter().all(|(bound, seen)| bound == seen),
@@ -380,7 +384,8 @@ async fn snat_port_preserving_versus_random(net: Net) -> anyhow::Result<()> {
             Some(20000..=20009),
             NatMode::PortPreserving,
         ),
-    )?;
+    )
+    .await?;
     let ranged = mapped_ports(&lan1, to, 40011..=40013).await?;
     ensure!(
         ranged
@@ -392,7 +397,8 @@ async fn snat_port_preserving_versus_random(net: Net) -> anyhow::Result<()> {
     apply_in(
         &router,
         &Ruleset::new().snat("192.168.1.0/24", Some(&wan), to_ip, None, NatMode::Random),
-    )?;
+    )
+    .await?;
     let random = mapped_ports(&lan1, to, 40021..=40025).await?;
     // Each port has a 1/64512 chance to stay the same: allow one.
     let same = random.iter().filter(|(b, s)| b == s).count();
@@ -416,7 +422,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
     tcp_ask(&lan1, p81, None, LONG).await?;
 
     let mut rules = Ruleset::new().forward_policy(Policy::Drop);
-    apply_in(&router, &rules)?;
+    apply_in(&router, &rules).await?;
     let r = tcp_ask(&lan1, p80, None, SHORT).await;
     ensure!(timed_out(&r), "policy drop let port 80 through: {r:?}");
 
@@ -426,7 +432,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
             Hook::Forward,
             Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept(),
         );
-    apply_in(&router, &rules)?;
+    apply_in(&router, &rules).await?;
     tcp_ask(&lan1, p80, None, LONG)
         .await
         .context("port 80 with the accept rule")?;
@@ -438,7 +444,7 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
         Hook::Forward,
         Rule::new().proto(Proto::Tcp).dport(81).reject(),
     );
-    apply_in(&router, &rules)?;
+    apply_in(&router, &rules).await?;
     let start = Instant::now();
     let r = tcp_ask(&lan1, p81, None, LONG).await;
     ensure!(
@@ -461,21 +467,22 @@ async fn forward_filter_drops_then_allows_port_80(net: Net) -> anyhow::Result<()
                 .dport(80)
                 .drop(),
         ),
-    )?;
+    )
+    .await?;
     let r = tcp_ask(&lan1, p80, None, SHORT).await;
     ensure!(
         timed_out(&r),
         "the server's input drop let port 80 in: {r:?}"
     );
-    server.nft().flush()?;
+    server.nft().flush().await?;
     tcp_ask(&lan1, p80, None, LONG).await?;
 
-    let listing = router.nft().list()?;
+    let listing = router.nft().list().await?;
     println!("{listing}");
     ensure!(listing.contains("policy drop;"));
 
     // Back to an empty ruleset: everything passes again.
-    apply_in(&router, &Ruleset::new())?;
+    apply_in(&router, &Ruleset::new()).await?;
     tcp_ask(&lan1, p81, None, LONG).await?;
     Ok(())
 }
@@ -489,11 +496,12 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
     apply_in(
         &router,
         &Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")),
-    )?;
+    )
+    .await?;
     let to = sa(&format!("{SERVER}:80"));
     let seen = tcp_ask(&lan1, to, Some(40100), LONG).await?;
 
-    let entries = router.nft().conntrack()?;
+    let entries = router.nft().conntrack().await?;
     for e in &entries {
         println!("{e}");
     }
@@ -508,9 +516,9 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
     ensure!(flow.is_src_nat() && !flow.is_dst_nat() && flow.seen_reply());
     ensure!(flow.tcp_state.is_some());
 
-    router.nft().flush_conntrack()?;
+    router.nft().flush_conntrack().await?;
     // (Multicast reports of the router itself may be tracked again at any time.)
-    let left = router.nft().conntrack()?;
+    let left = router.nft().conntrack().await?;
     ensure!(
         !left.iter().any(|e| e.proto == Proto::Tcp),
         "TCP entries left after flush: {left:#?}"
@@ -520,11 +528,12 @@ async fn conntrack_lists_the_nated_flow_and_flushes(net: Net) -> anyhow::Result<
 
 /// Invalid rules are refused before anything is sent, naming the rule.
 #[netns_test(timeout = "10s")]
-fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
+async fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
     let host = net.host();
     let err = host
         .nft()
         .apply(&Ruleset::new().filter(Hook::Input, Rule::new().dport(80).accept()))
+        .await
         .expect_err("a port without a protocol");
     let text = err.to_string();
     ensure!(text.contains("tcp") || text.contains("protocol"), "{text}");
@@ -536,24 +545,28 @@ fn invalid_rules_are_named(net: Net) -> anyhow::Result<()> {
             Hook::Forward,
             Rule::new().src("10.0.0.0/8").dst("fd00::/8").accept(),
         ))
+        .await
         .expect_err("mixed families");
     ensure!(err.to_string().contains("mixes IPv4 and IPv6"), "{err}");
 
     let err = host
         .nft()
         .apply(&Ruleset::new().filter(Hook::Input, Rule::new().src("10.0.0/8")))
+        .await
         .expect_err("bad network");
     ensure!(err.to_string().contains("10.0.0/8"), "{err}");
 
     // Nothing was installed: no table of ours (the sandbox's own tables aside) ...
-    let listing = host.nft().list()?;
+    let listing = host.nft().list().await?;
     ensure!(!listing.contains("table inet netns_test {"), "{listing}");
     // ... which the listing shows as soon as a valid rule is applied.
-    host.nft().apply(&Ruleset::new().filter(
-        Hook::Input,
-        Rule::new().proto(Proto::Tcp).dport(80).accept(),
-    ))?;
-    let listing = host.nft().list()?;
+    host.nft()
+        .apply(&Ruleset::new().filter(
+            Hook::Input,
+            Rule::new().proto(Proto::Tcp).dport(80).accept(),
+        ))
+        .await?;
+    let listing = host.nft().list().await?;
     ensure!(listing.contains("table inet netns_test {"), "{listing}");
     Ok(())
 }

@@ -39,7 +39,7 @@ fn sa(ip: &str, port: u16) -> SocketAddr {
 /// A UDP socket of `node` bound to `port` (on every address).
 fn bind(node: &Node, port: u16) -> anyhow::Result<UdpSocket> {
     let s = node
-        .exec(|| UdpSocket::bind(("0.0.0.0", port)))
+        .run_blocking(|| UdpSocket::bind(("0.0.0.0", port)))
         .with_context(|| format!("binding UDP port {port} in {}", node.name()))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     Ok(s)
@@ -340,7 +340,7 @@ fn expiry_makes_a_new_mapping(net: Net) -> anyhow::Result<()> {
         ask(&a, sa(S2, 1000))? == ea,
         "a's mapping changed without expiry"
     );
-    let maps = r.nft().nat_mappings()?;
+    let maps = net.block_on(r.nft().nat_mappings())?;
     let a_ip = net.node("a").ifaces()[0].addrs[0].addr();
     let of_a: Vec<_> = maps.iter().filter(|m| m.internal.ip() == a_ip).collect();
     ensure!(
@@ -351,7 +351,7 @@ fn expiry_makes_a_new_mapping(net: Net) -> anyhow::Result<()> {
         "a's mappings: {maps:?}"
     );
     // Expire a's only.
-    let n = r.nft().expire_mappings(Some(a_ip))?;
+    let n = net.block_on(r.nft().expire_mappings(Some(a_ip)))?;
     ensure!(n == 2, "{n} tracked connections of a deleted, not 2");
     let ea2 = ask(&a, sa(S1, 1000))?;
     ensure!(
@@ -363,14 +363,16 @@ fn expiry_makes_a_new_mapping(net: Net) -> anyhow::Result<()> {
         "b's mapping changed when only a's expired"
     );
     // Expire all.
-    r.nft().expire_mappings(None)?;
+    net.block_on(r.nft().expire_mappings(None))?;
     let eb2 = ask(&b, sa(S1, 1000))?;
     ensure!(
         eb2.port() == 30003,
         "b after expiring all: {eb2}, expected :30003"
     );
     ensure!(
-        r.nft().nat_mappings()?.iter().all(|m| m.external != eb),
+        net.block_on(r.nft().nat_mappings())?
+            .iter()
+            .all(|m| m.external != eb),
         "b's old mapping still listed"
     );
     Ok(())
@@ -381,16 +383,16 @@ fn expiry_makes_a_new_mapping(net: Net) -> anyhow::Result<()> {
 #[netns_test(topology = lab(Nat::cloud()), timeout = "30s")]
 fn timeouts_and_run_time_change(net: Net) -> anyhow::Result<()> {
     let r = net.node("r");
-    let t = r.nft().nat_timeouts()?;
+    let t = net.block_on(r.nft().nat_timeouts())?;
     ensure!(
         t == Nat::cloud().timeouts,
         "cloud timeouts read back as {t:?}"
     );
     ensure!(t.udp == Duration::from_secs(350), "{t:?}");
     // Another router of the same network keeps Linux's defaults.
-    let s1_t = net
-        .node("s1")
-        .exec(|| std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_udp_timeout"));
+    let s1_t = net.node("s1").run_blocking(|| {
+        std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_udp_timeout")
+    });
     if let Ok(text) = s1_t {
         ensure!(
             text.trim() == "30",
@@ -404,15 +406,15 @@ fn timeouts_and_run_time_change(net: Net) -> anyhow::Result<()> {
     let e2 = ask(&a, sa(S2, 1000))?;
     ensure!(e1 != e2, "cloud NAT is symmetric, measured {e1} and {e2}");
     // The crate's own table is replaced: the NAT stays.
-    r.nft().apply(&netns_test::nft::Ruleset::new())?;
+    net.block_on(r.nft().apply(&netns_test::nft::Ruleset::new()))?;
     ensure!(ask(&a, sa(S1, 1000))? == e1, "NAT lost after nft().apply");
     // Now a full cone with hotel timeouts.
     let mut nat = Nat::full_cone();
     nat.timeouts = Nat::hotel().timeouts;
-    r.nft().set_nat(&nat)?;
-    r.nft().expire_mappings(None)?;
+    net.block_on(r.nft().set_nat(&nat))?;
+    net.block_on(r.nft().expire_mappings(None))?;
     ensure!(
-        r.nft().nat_timeouts()? == nat.timeouts,
+        net.block_on(r.nft().nat_timeouts())? == nat.timeouts,
         "timeouts not changed"
     );
     let f1 = ask(&a, sa(S1, 1000))?;

@@ -83,6 +83,13 @@ async fn icmp_v4_and_v6(net: Net) {
     let e = a.reach(&b, Probe::Icmp).cannot_reach().await.unwrap_err();
     println!("{e}");
     assert_eq!(e.outcome(), &Outcome::Reached);
+    // Converted by `?` into the crate's error, it is given back by `as_reach`.
+    let converted = netns_test::Error::from(e.clone());
+    assert_eq!(
+        converted.as_reach().map(|r| r.outcome()),
+        Some(&Outcome::Reached)
+    );
+    assert!(converted.as_matrix().is_none());
     assert_has(
         &e.to_string(),
         &[
@@ -334,7 +341,7 @@ async fn tcp_and_icmp_unreachable_across_networks(net: Net) -> std::io::Result<(
 
     // Without the isolation (the host forwarding), the very same probes get through: the
     // claims above were about the isolation, not about ports where nothing listens.
-    host.exec(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
+    host.run_blocking(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))?;
     con1.reach(&con3, Probe::Icmp)
         .wait_until_reaches(Duration::from_secs(5))
         .await
@@ -853,7 +860,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
             Hook::Forward,
             Rule::new().proto(Proto::Tcp).dport(80).reject(),
         );
-    router.nft().apply(&rules)?;
+    router.nft().apply(&rules).await?;
     let e = lan1
         .reach(&server, Probe::Udp(7))
         .reaches()
@@ -883,7 +890,7 @@ async fn a_reject_on_a_router_is_blocked_not_refused(net: Net) -> netns_test::Re
     // The router itself is not filtered: the server still answers there ...
     router.assert_reaches(&server, Probe::Udp(7)).await;
     // ... and without the rules, the LAN again.
-    router.nft().flush()?;
+    router.nft().flush().await?;
     lan1.assert_reaches(&server, Probe::Udp(7)).await;
     lan1.assert_reaches(&server, Probe::Tcp(80)).await;
     accept.abort();

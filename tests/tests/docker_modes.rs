@@ -62,9 +62,10 @@ fn docker_like() -> Topology {
 fn net_container_shares_the_containers_network_namespace(net: Net) {
     // A server on web's loopback is reachable from the sidecar's loopback: one netns.
     let web = net.node("web");
-    let listener = web.exec(|| std::net::TcpListener::bind("127.0.0.1:8080").expect("bind"));
+    let listener =
+        web.run_blocking(|| std::net::TcpListener::bind("127.0.0.1:8080").expect("bind"));
     let sidecar = net.node("sidecar");
-    sidecar.exec(|| std::net::TcpStream::connect("127.0.0.1:8080").expect("same loopback"));
+    sidecar.run_blocking(|| std::net::TcpStream::connect("127.0.0.1:8080").expect("same loopback"));
     drop(listener);
     assert_eq!(sidecar.ip(), web.ip());
     let links = sh(&sidecar, "ip", &["-o", "link"]);
@@ -78,9 +79,9 @@ fn net_host_sees_the_hosts_interfaces(net: Net) {
     // A server bound in hostnet is a server on the host's gateway address.
     let listener = net
         .node("hostnet")
-        .exec(|| std::net::TcpListener::bind("172.17.0.1:9000").expect("bind"));
+        .run_blocking(|| std::net::TcpListener::bind("172.17.0.1:9000").expect("bind"));
     net.node("web")
-        .exec(|| std::net::TcpStream::connect("172.17.0.1:9000").expect("reach the host"));
+        .run_blocking(|| std::net::TcpStream::connect("172.17.0.1:9000").expect("reach the host"));
     drop(listener);
 }
 
@@ -127,7 +128,7 @@ fn user_defined_network_names_stay_inside_the_network(net: Net) {
     // Rust's resolver in a node asks the same service: api resolves db, web resolves both
     // but not db.
     let lookup = |node: &Node, name: &'static str| {
-        node.exec(move || {
+        node.run_blocking(move || {
             std::net::ToSocketAddrs::to_socket_addrs(&(name, 5432))
                 .map(|a| a.map(|a| a.ip().to_string()).collect::<Vec<_>>())
         })

@@ -84,7 +84,7 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
             Rule::new().proto(Proto::Tcp).dport(DROPPED).drop(),
         );
         server
-            .exec(|| nft::apply(&drop_8081))
+            .run_blocking(|| nft::apply(&drop_8081))
             .expect("the drop rule in left's server");
     }
     meet(side, "both serve, left's rule is in place");
@@ -162,9 +162,8 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
             .expect("loss on left's client-server link");
     }
     meet(side, "left's link loses every frame");
-    let before = client
-        .conditions("eth0")
-        .stats()
+    let before = net
+        .block_on(client.conditions("eth0").stats())
         .expect("the relay of the link");
     let r = net.block_on(
         client
@@ -172,9 +171,8 @@ fn isolated_from_its_twin(net: &Net, side: &'static str, other: &str) {
             .within(Duration::from_secs(1))
             .result(),
     );
-    let after = client
-        .conditions("eth0")
-        .stats()
+    let after = net
+        .block_on(client.conditions("eth0").stats())
         .expect("the relay of the link");
     if side == "left" {
         assert_eq!(r.outcome, Outcome::Timeout, "{r}");
@@ -242,7 +240,7 @@ impl Servers {
             .into_iter()
             .map(|port| {
                 let listener = server
-                    .exec(|| TcpListener::bind(("0.0.0.0", port)))
+                    .run_blocking(|| TcpListener::bind(("0.0.0.0", port)))
                     .expect("bind in the server");
                 listener.set_nonblocking(true).expect("nonblocking");
                 let count = Arc::new(AtomicUsize::new(0));
@@ -281,7 +279,7 @@ impl Servers {
 
 /// Connects from `client` and reads the answer to its end.
 fn fetch(client: &Node, to: impl ToSocketAddrs + Sync) -> io::Result<String> {
-    client.exec(|| {
+    client.run_blocking(|| {
         let addr = to
             .to_socket_addrs()?
             .next()
@@ -296,7 +294,7 @@ fn fetch(client: &Node, to: impl ToSocketAddrs + Sync) -> io::Result<String> {
 
 /// `name` resolved in `client` (getaddrinfo, through the node's name service).
 fn resolve(client: &Node, name: &str) -> io::Result<IpAddr> {
-    client.exec(|| {
+    client.run_blocking(|| {
         (name, 0)
             .to_socket_addrs()?
             .map(|a| a.ip())

@@ -60,7 +60,7 @@ async fn a_masqueraded_lan_is_seen_as_the_routers_wan_address(net: Net) -> anyho
     server.assert_cannot_reach(&lan1, Probe::Icmp).await;
     // ... for lack of a route only: given one, the server gets in (masquerading changes
     // what leaves the LAN, not what may enter it).
-    let router_wan = router.ip_on("router<->server")?;
+    let router_wan = router.ip_on("router<->server");
     server.route().add("192.168.1.0/24", router_wan).await?;
     server.assert_reaches(&lan1, Probe::Icmp).await;
     server.route().del("192.168.1.0/24").await?;
@@ -130,7 +130,7 @@ async fn a_masquerading_router_drops_unsolicited_traffic_to_itself_but_serves_it
     net: Net,
 ) -> anyhow::Result<()> {
     let (router, server, web) = (net.node("router"), net.node("server"), net.node("web"));
-    let wan = router.ip_on("router<->server")?;
+    let wan = router.ip_on("router<->server");
     let wait = Duration::from_millis(700);
 
     // Positive controls: the router answers pings from outside, and a published port
@@ -147,12 +147,13 @@ async fn a_masquerading_router_drops_unsolicited_traffic_to_itself_but_serves_it
     }
     let ours = router
         .nft()
-        .conntrack()?
+        .conntrack()
+        .await?
         .into_iter()
         .find(|e| e.orig.src == server.ip() && e.orig.dst == wan && e.orig.dport == 9);
     assert_eq!(ours, None, "a dropped packet must leave no conntrack entry");
     // From the LAN, the same ports refuse, as before.
-    let lan_side = router.ip_on("lan")?;
+    let lan_side = router.ip_on("lan");
     let r = web
         .reach(lan_side, Probe::Tcp(9))
         .within(wait)
@@ -212,7 +213,7 @@ async fn an_internal_network_has_no_way_out(net: Net) -> netns_test::Result<()> 
     web.assert_cannot_reach(&db, Probe::Icmp).await;
     // Without the host's rules (the internal drops, and the masquerade with them) the
     // very same probes go through: the rules, not the wiring, kept them apart.
-    net.host().nft().flush()?;
+    net.host().nft().flush().await?;
     web.assert_reaches(&db, Probe::Icmp).await;
     db.assert_reaches(&web, Probe::Icmp).await;
     Ok(())
@@ -380,7 +381,7 @@ async fn the_hosts_bridges_are_isolated_although_it_forwards(net: Net) -> anyhow
     con1.assert_cannot_reach(&con3, Probe::Icmp).await;
     con3.assert_cannot_reach(&con1, Probe::Tcp(80)).await;
     // The isolation is the host's drop rules: without them it routes between the two.
-    host.nft().flush()?;
+    host.nft().flush().await?;
     con1.assert_reaches(&con3, Probe::Icmp).await;
     con3.assert_reaches(&con1, Probe::Tcp(80)).await;
     Ok(())

@@ -144,7 +144,7 @@ fn node_names_resolve_inside_the_sandbox(net: Net) {
     assert!(hosts.starts_with("10.0.0.3"), "{hosts}");
     assert!(pings(&a, "b"), "ping b by name");
     // Rust's resolver too, from a thread standing in the node.
-    let resolved: Vec<SocketAddr> = a.exec(|| {
+    let resolved: Vec<SocketAddr> = a.run_blocking(|| {
         std::net::ToSocketAddrs::to_socket_addrs(&("b", 80))
             .expect("resolve")
             .collect()
@@ -221,7 +221,7 @@ async fn routes_and_addresses_change_at_run_time(net: Net) -> netns_test::Result
     );
     let r1 = net.node("r1");
     left.route()
-        .add("192.0.2.0/24", r1.ip_on("left<->r1")?)
+        .add("192.0.2.0/24", r1.ip_on("left<->r1"))
         .await?;
     assert!(!pings(&left, "192.0.2.7"), "r1 has no route there yet");
     r1.route().add("192.0.2.7/32", right.ip()).await?;
@@ -260,7 +260,8 @@ fn a_point_to_point_link_needs_no_bridge(net: Net) {
 fn threads_and_multi_thread_runtimes_inside_a_node_stay_there(net: Net) {
     let b = net.node("b");
     // A std thread in the node, with a std socket.
-    let listener = b.exec(|| std::net::TcpListener::bind("10.0.0.3:7100").expect("bind in b"));
+    let listener =
+        b.run_blocking(|| std::net::TcpListener::bind("10.0.0.3:7100").expect("bind in b"));
     const CONNECTS: usize = 8;
     // Accepts every connection, for at most 10 s.
     let t = b.spawn_thread(move || {
@@ -321,13 +322,14 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
     let b = net.node("b");
     // A DNS server under test binds the wildcard address on port 53 (without SO_REUSEADDR)
     // in the node that keeps the port free ...
-    let server =
-        b.exec(|| std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free in the node"));
+    let server = b.run_blocking(|| {
+        std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free in the node")
+    });
     // ... and names still resolve through the sandbox's responder (127.0.0.11:53 is
     // redirected to it, as Docker does) ...
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
-    let listing = b.nft().list().expect("nft list");
+    let listing = net.block_on(b.nft().list()).expect("nft list");
     assert!(
         listing.contains("ip daddr 127.0.0.11 udp dport 53 counter dnat ip to 127.0.0.11:53053"),
         "{listing}"
@@ -335,12 +337,12 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
     // ... while in a node that does not declare it, the name service holds the port.
     let taken = net
         .node("a")
-        .exec(|| std::net::UdpSocket::bind("0.0.0.0:53"))
+        .run_blocking(|| std::net::UdpSocket::bind("0.0.0.0:53"))
         .expect_err("the name service holds 127.0.0.11:53 in a");
     assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse, "{taken}");
     // And it gets queries sent to it.
     let a = net.node("a");
-    a.exec(|| {
+    a.run_blocking(|| {
         let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
         s.send_to(b"query", "10.0.0.3:53").expect("send");
     });
@@ -358,14 +360,14 @@ fn port_53_stays_free_for_a_dns_server_under_test(net: Net) {
 fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     for name in ["host", "a", "b"] {
         let node = net.node(name);
-        let listing = node.nft().list().expect("nft list");
+        let listing = net.block_on(node.nft().list()).expect("nft list");
         assert_eq!(
             listing, "# no nf_tables tables in this network namespace\n",
             "node {name}"
         );
         let hosts = sh(&node, "getent", &["hosts", "b"]);
         assert!(hosts.starts_with("10.0.0.3"), "node {name}: {hosts}");
-        let ips: Vec<IpAddr> = node.exec(|| {
+        let ips: Vec<IpAddr> = node.run_blocking(|| {
             use std::net::ToSocketAddrs;
             ("a", 0)
                 .to_socket_addrs()
@@ -383,9 +385,11 @@ fn names_resolve_in_nodes_without_any_nf_tables_table(net: Net) {
     let hosts = sh(&b, "getent", &["hosts", "a"]);
     assert!(hosts.starts_with("10.0.0.2"), "{hosts}");
     // The listing does see a table once there is one.
-    a.nft()
-        .apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new()))
-        .expect("apply");
-    let listing = a.nft().list().expect("nft list");
+    net.block_on(
+        a.nft()
+            .apply(&nft::Ruleset::new().filter(nft::Hook::Input, nft::Rule::new())),
+    )
+    .expect("apply");
+    let listing = net.block_on(a.nft().list()).expect("nft list");
     assert!(listing.contains("table inet netns_test {"), "{listing}");
 }

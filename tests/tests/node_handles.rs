@@ -113,7 +113,7 @@ async fn the_addr_handle_adds_and_removes_an_address(net: Net) -> anyhow::Result
 #[netns_test(topology = presets::bridge_pair())]
 async fn the_route_handle_adds_lists_and_deletes_routes(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
-    let eth0 = a.iface("eth0")?.index;
+    let eth0 = a.iface("eth0").index;
     let routes = a.route();
     let has = |list: &[netns_test::RouteEntry], dest: &str, via: Option<IpAddr>| {
         list.iter()
@@ -162,15 +162,16 @@ fn table(name: &str, port: u16) -> Ruleset {
     )
 }
 
-/// `node.nft()` opens its sockets in the node whichever thread calls: the body's (which
-/// stands in the host) or one of another node's, and that thread stays where it was.
+/// `node.nft()` opens its sockets in the node whichever thread drives its requests: the
+/// body's (which stands in the host, through `net.block_on`), one standing in another
+/// node, or a task of another node's runtime; and that thread stays where it was.
 #[netns_test(topology = Topology::new().node("a", |n| n).node("b", |n| n))]
 fn the_nft_handle_acts_on_its_node_from_any_thread(net: Net) -> anyhow::Result<()> {
     let (host, a, b) = (net.host(), net.node("a"), net.node("b"));
 
     // From the body, which runs in the host: the rules land in a, not in the host.
-    a.nft().apply(&table("from_body", 7))?;
-    let in_a = a.nft().list()?;
+    net.block_on(a.nft().apply(&table("from_body", 7)))?;
+    let in_a = net.block_on(a.nft().list())?;
     ensure!(in_a.contains("table inet from_body"), "{in_a}");
     ensure!(in_a.contains("tcp dport 7 counter accept"), "{in_a}");
     let by_nft = sh(&a, "nft", &["list", "ruleset"])?;
@@ -178,21 +179,23 @@ fn the_nft_handle_acts_on_its_node_from_any_thread(net: Net) -> anyhow::Result<(
         by_nft.contains("table inet from_body"),
         "nft list ruleset in a: {by_nft}"
     );
-    let in_host = host.nft().list()?;
+    let in_host = net.block_on(host.nft().list())?;
     ensure!(!in_host.contains("from_body"), "{in_host}");
     // The free function reads the calling thread's namespace: the body's, the host.
     let here = nft::list()?;
     ensure!(!here.contains("from_body"), "{here}");
     // Positive control: the same call on the host's handle does land in the host.
-    host.nft().apply(&table("in_host", 8))?;
-    ensure!(host.nft().list()?.contains("table inet in_host"));
+    net.block_on(host.nft().apply(&table("in_host", 8)))?;
+    ensure!(net
+        .block_on(host.nft().list())?
+        .contains("table inet in_host"));
     ensure!(nft::list()?.contains("table inet in_host"));
-    ensure!(!a.nft().list()?.contains("in_host"));
+    ensure!(!net.block_on(a.nft().list())?.contains("in_host"));
 
     // From a thread standing in b: into a, and the thread is still in b afterwards.
-    let (before, after, in_b) = b.exec(|| -> anyhow::Result<_> {
+    let (before, after, in_b) = b.run_blocking(|| -> anyhow::Result<_> {
         let before = std::fs::read_link("/proc/thread-self/ns/net")?;
-        a.nft().apply(&table("from_b", 9))?;
+        net.block_on(a.nft().apply(&table("from_b", 9)))?;
         let after = std::fs::read_link("/proc/thread-self/ns/net")?;
         Ok((before, after, nft::list()?))
     })?;
@@ -201,25 +204,36 @@ fn the_nft_handle_acts_on_its_node_from_any_thread(net: Net) -> anyhow::Result<(
         "the thread moved from {before:?} to {after:?}"
     );
     ensure!(!in_b.contains("from_b"), "{in_b}");
-    ensure!(!b.nft().list()?.contains("from_b"));
-    ensure!(a.nft().list()?.contains("table inet from_b"));
+    // From a task on b's runtime, awaited there: into a as well.
+    let to_a = a.clone();
+    net.block_on(b.run(async move { to_a.nft().apply(&table("from_b_task", 10)).await }))?;
+    ensure!(net
+        .block_on(a.nft().list())?
+        .contains("table inet from_b_task"));
+    ensure!(!net.block_on(b.nft().list())?.contains("from_b_task"));
+    ensure!(!net.block_on(b.nft().list())?.contains("from_b"));
+    ensure!(net.block_on(a.nft().list())?.contains("table inet from_b"));
 
     // flush: the crate's own table goes, the named ones stay.
-    a.nft().apply(
+    net.block_on(a.nft().apply(
         &Ruleset::new().filter(Hook::Input, Rule::new().proto(Proto::Udp).dport(9).accept()),
-    )?;
-    ensure!(a.nft().list()?.contains("table inet netns_test {"));
-    a.nft().flush()?;
-    let flushed = a.nft().list()?;
+    ))?;
+    ensure!(net
+        .block_on(a.nft().list())?
+        .contains("table inet netns_test {"));
+    net.block_on(a.nft().flush())?;
+    let flushed = net.block_on(a.nft().list())?;
     ensure!(!flushed.contains("table inet netns_test {"), "{flushed}");
     ensure!(flushed.contains("table inet from_body"), "{flushed}");
 
     // delete_table: that one table goes, the others stay.
-    a.nft().delete_table("from_body")?;
-    let deleted = a.nft().list()?;
+    net.block_on(a.nft().delete_table("from_body"))?;
+    let deleted = net.block_on(a.nft().list())?;
     ensure!(!deleted.contains("from_body"), "{deleted}");
     ensure!(deleted.contains("table inet from_b"), "{deleted}");
-    ensure!(host.nft().list()?.contains("table inet in_host"));
+    ensure!(net
+        .block_on(host.nft().list())?
+        .contains("table inet in_host"));
     Ok(())
 }
 
@@ -227,20 +241,22 @@ fn the_nft_handle_acts_on_its_node_from_any_thread(net: Net) -> anyhow::Result<(
 async fn the_nft_handle_lists_and_flushes_conntrack(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
     // A `ct state` rule makes b track its connections.
-    b.nft().apply(
-        &Ruleset::named("tracking").filter(Hook::Input, Rule::new().ct_established().accept()),
-    )?;
+    b.nft()
+        .apply(
+            &Ruleset::named("tracking").filter(Hook::Input, Rule::new().ct_established().accept()),
+        )
+        .await?;
     let from_a = |entries: &[nft::conntrack::Entry]| {
         entries
             .iter()
             .any(|e| e.proto == Proto::Icmp && e.orig.src == a.ip() && e.orig.dst == b.ip())
     };
     a.assert_reaches(&b, Probe::Icmp).await;
-    let tracked = b.nft().conntrack()?;
+    let tracked = b.nft().conntrack().await?;
     ensure!(from_a(&tracked), "conntrack -L in b: {tracked:#?}");
 
-    b.nft().flush_conntrack()?;
-    let left = b.nft().conntrack()?;
+    b.nft().flush_conntrack().await?;
+    let left = b.nft().conntrack().await?;
     ensure!(!from_a(&left), "conntrack -F in b: {left:#?}");
     Ok(())
 }
@@ -256,9 +272,9 @@ fn impairable_pair() -> Topology {
 async fn the_conditions_handle_sets_clears_limits_and_counts(net: Net) -> anyhow::Result<()> {
     let (a, b) = (net.node("a"), net.node("b"));
     let eth0 = a.conditions("eth0");
-    let before = eth0.stats()?;
+    let before = eth0.stats().await?;
     a.assert_reaches(&b, Probe::Icmp).await;
-    let after = eth0.stats()?;
+    let after = eth0.stats().await?;
     ensure!(
         after.forwarded > before.forwarded,
         "{before:?} -> {after:?}"
@@ -268,7 +284,7 @@ async fn the_conditions_handle_sets_clears_limits_and_counts(net: Net) -> anyhow
     let lossy = Conditions::new().loss(1.0).via(Emulator::Relay);
     ensure!(eth0.set(lossy).await? == Applied::Relay);
     a.assert_cannot_reach(&b, Probe::Icmp).await;
-    let lost = eth0.stats()?;
+    let lost = eth0.stats().await?;
     ensure!(lost.lost > after.lost, "{after:?} -> {lost:?}");
 
     // clear: back as built.

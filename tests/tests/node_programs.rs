@@ -87,7 +87,7 @@ async fn tokio_commands_see_the_nodes_sysfs_too(net: Net) -> anyhow::Result<()> 
         .output()
         .await?;
     assert!(out.status.success(), "{out:?}");
-    let eth1 = b.iface("eth1")?;
+    let eth1 = b.iface("eth1");
     assert_eq!(String::from_utf8(out.stdout)?.trim(), mac(eth1.mac));
     Ok(())
 }
@@ -111,7 +111,7 @@ fn programs_keep_their_working_directory(net: Net) {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        mac(a.iface("eth0").unwrap().mac)
+        mac(a.iface("eth0").mac)
     );
 }
 
@@ -252,4 +252,59 @@ fn a_node_without_ipv4_panics_at_the_callers_line(net: Net) {
     let line = line!() - 2;
     assert_eq!(location, format!("{}:{line}", file!()));
     assert!(message.contains("\"lonely\""), "{message}");
+}
+
+#[netns_test(topology = two_networks())]
+fn unknown_interfaces_and_networks_panic_at_the_callers_line(net: Net) {
+    let a = net.node("a");
+    let (message, location) = panic_of(|| {
+        let _ = a.iface("eth7");
+    });
+    let line = line!() - 2;
+    assert_eq!(location, format!("{}:{line}", file!()));
+    assert_eq!(
+        message,
+        "node \"a\" has no interface \"eth7\"; it has: lo, eth0"
+    );
+    let (message, location) = panic_of(|| {
+        let _ = a.ip_on("back");
+    });
+    let line = line!() - 2;
+    assert_eq!(location, format!("{}:{line}", file!()));
+    assert_eq!(message, "node \"a\" has no IPv4 address on \"back\"");
+
+    // The `try_` forms return the same errors, typed.
+    let e = a.try_iface("eth7").unwrap_err();
+    assert!(
+        matches!(&e, netns_test::Error::UnknownInterface { known, .. } if known == &["eth0"]),
+        "{e:?}"
+    );
+    let e = a.try_ip_on("back").unwrap_err();
+    assert!(
+        matches!(&e, netns_test::Error::NoAddress { network: Some(n), .. } if n == "back"),
+        "{e:?}"
+    );
+    // Control: what exists is found by both forms.
+    assert_eq!(a.iface("eth0"), a.try_iface("eth0").unwrap());
+    assert_eq!(net.node("b").ip_on("back").to_string(), "10.2.0.2");
+    assert_eq!(a.try_ip().unwrap(), a.ip());
+}
+
+#[netns_test(topology = no_ipv4())]
+fn try_ip_names_the_node_without_ipv4(net: Net) {
+    let e = net.node("lonely").try_ip().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "node \"lonely\" has no IPv4 address: attach it to a network"
+    );
+}
+
+#[netns_test(topology = two_networks())]
+fn the_old_name_exec_still_runs_a_closure_in_the_node(net: Net) {
+    let netns = || std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    let a = net.node("a");
+    #[allow(deprecated)]
+    let by_old_name = a.exec(netns);
+    assert_eq!(by_old_name, a.run_blocking(netns));
+    assert_ne!(by_old_name, net.node("b").run_blocking(netns));
 }

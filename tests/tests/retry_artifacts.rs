@@ -36,11 +36,11 @@ mod fixtures {
         let b = net.node("b");
         let to = (b.ip(), 7100);
         let rx = b
-            .exec(|| UdpSocket::bind(("0.0.0.0", 7100)))
+            .run_blocking(|| UdpSocket::bind(("0.0.0.0", 7100)))
             .expect("bind in b");
         rx.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("read timeout");
-        net.node("a").exec(|| {
+        net.node("a").run_blocking(|| {
             let tx = UdpSocket::bind(("0.0.0.0", 0)).expect("bind in a");
             tx.send_to(b"retry-artifacts", to).expect("send to b");
         });

@@ -14,7 +14,7 @@ const PORT: u16 = 7000;
 /// `/proc/sys/KEY` as `node` sees it (read by a thread standing in its namespace).
 fn sysctl(node: &Node, key: &str) -> anyhow::Result<String> {
     let path = format!("/proc/sys/{key}");
-    node.exec(|| std::fs::read_to_string(&path))
+    node.run_blocking(|| std::fs::read_to_string(&path))
         .map(|s| s.trim().to_string())
         .with_context(|| format!("node {}: reading {path}", node.name()))
 }
@@ -23,7 +23,7 @@ fn sysctl(node: &Node, key: &str) -> anyhow::Result<String> {
 /// `/proc/sys/net/ipv4/conf` lists exactly its interfaces).
 fn has_iface(node: &Node, ifname: &str) -> bool {
     let path = format!("/proc/sys/net/ipv4/conf/{ifname}");
-    node.exec(|| std::path::Path::new(&path).exists())
+    node.run_blocking(|| std::path::Path::new(&path).exists())
 }
 
 /// A TCP listener on `node`, port [`PORT`], accepting every connection until the test ends.
@@ -121,12 +121,12 @@ fn bridged_and_routed(netfilter: Option<bool>) -> Topology {
 }
 
 /// `nft add rule inet netns_test forward tcp dport 7000 drop` in the host.
-fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
+async fn drop_forwarded(net: &Net) -> anyhow::Result<()> {
     let rules = Ruleset::new().filter(
         Hook::Forward,
         Rule::new().proto(Proto::Tcp).dport(PORT).drop(),
     );
-    Ok(net.host().nft().apply(&rules)?)
+    Ok(net.host().nft().apply(&rules).await?)
 }
 
 /// By default bridged frames do not traverse the IP hooks, on every machine (here
@@ -138,7 +138,7 @@ async fn bridged_traffic_skips_the_forward_chain_by_default(net: Net) -> anyhow:
     let host = net.host();
     // Without br_netfilter there are no such sysctls, and bridged frames never traverse
     // the IP hooks: what follows holds there too.
-    if host.exec(|| std::path::Path::new("/proc/sys/net/bridge").exists()) {
+    if host.run_blocking(|| std::path::Path::new("/proc/sys/net/bridge").exists()) {
         for key in BRIDGE_NF {
             assert_eq!(sysctl(&host, key)?, "0", "{key}");
         }
@@ -155,7 +155,7 @@ async fn bridged_traffic_skips_the_forward_chain_by_default(net: Net) -> anyhow:
         connects(&a, &c, LONG).await?,
         "a -> c through the host without any rule"
     );
-    drop_forwarded(&net)?;
+    drop_forwarded(&net).await?;
     // The rule drops what the host routes...
     ensure!(
         !connects(&a, &c, SHORT).await?,
@@ -186,12 +186,12 @@ async fn with_bridge_netfilter_the_forward_chain_sees_bridged_traffic(
         connects(&a, &b, LONG).await?,
         "a -> b over br0 without any rule"
     );
-    drop_forwarded(&net)?;
+    drop_forwarded(&net).await?;
     ensure!(
         !connects(&a, &b, SHORT).await?,
         "a -> b over br0 passed the host's FORWARD drop rule despite bridge_netfilter(true)"
     );
-    host.nft().flush()?;
+    host.nft().flush().await?;
     ensure!(
         connects(&a, &b, LONG).await?,
         "a -> b over br0 once the rule is gone"

@@ -19,11 +19,11 @@ pub fn two_nodes() -> Topology {
 fn connects(net: &Net, from: &str, to: &str) {
     let to = net.node(to);
     let listener = to
-        .exec(|| TcpListener::bind(("0.0.0.0", 7000)))
+        .run_blocking(|| TcpListener::bind(("0.0.0.0", 7000)))
         .expect("bind");
     let addr = (to.ip(), 7000).into();
     net.node(from)
-        .exec(|| TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
+        .run_blocking(|| TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
         .unwrap_or_else(|e| panic!("{from} connects to {}: {e}", to.name()));
     listener.accept().expect("accept");
 }
@@ -50,12 +50,12 @@ fn nat_lab(net: Net) {
     let body_start = mono_ns();
     let server = net.node("server");
     let listener = server
-        .exec(|| TcpListener::bind(("0.0.0.0", 7000)))
+        .run_blocking(|| TcpListener::bind(("0.0.0.0", 7000)))
         .expect("bind");
     let addr = (server.ip(), 7000).into();
     for lan in ["lan1", "lan2"] {
         net.node(lan)
-            .exec(|| TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
+            .run_blocking(|| TcpStream::connect_timeout(&addr, Duration::from_secs(2)))
             .unwrap_or_else(|e| panic!("{lan} connects to the server: {e}"));
         let (_, peer) = listener.accept().expect("accept");
         assert_eq!(peer.ip().to_string(), "198.51.100.1", "masqueraded");
@@ -133,7 +133,7 @@ fn nft_apply(net: Net) {
         .unwrap_or("nft");
     let (mut netlink, mut binary) = (Vec::new(), Vec::new());
     for i in 0..NFT_SAMPLES {
-        netlink.push(net.node(&format!("n{i}")).exec(|| {
+        netlink.push(net.node(&format!("n{i}")).run_blocking(|| {
             let start = Instant::now();
             netns_test::nft::apply(&rules).expect("apply over netlink");
             start.elapsed()
@@ -160,7 +160,7 @@ fn nft_apply(net: Net) {
     }
     let repeated: Vec<_> = (0..NFT_SAMPLES)
         .map(|_| {
-            net.node("n0").exec(|| {
+            net.node("n0").run_blocking(|| {
                 let start = Instant::now();
                 netns_test::nft::apply(&rules).expect("apply over netlink, again");
                 start.elapsed()

@@ -180,8 +180,8 @@ fn feature(found: Result<(), String>, feature: &str, needs: &str) {
 }
 
 /// Applies `rules` (a table of its own) in `host`: the probe of the nf_tables parts it uses.
-fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String> {
-    host.nft().apply(&rules).map_err(|e| e.to_string())
+async fn nft_probe(host: &netns_test::Node, rules: nft::Ruleset) -> Result<(), String> {
+    host.nft().apply(&rules).await.map_err(|e| e.to_string())
 }
 
 /// The checks run inside a sandbox, in its host node. Returns the missing essentials.
@@ -194,10 +194,14 @@ async fn inside(net: Net) -> Result<(), String> {
     );
     name_service(&host);
     for (rules, what, needs) in nft_features() {
-        feature(nft_probe(&host, rules), what, needs);
+        feature(nft_probe(&host, rules).await, what, needs);
     }
     feature(
-        host.nft().conntrack().map(drop).map_err(|e| e.to_string()),
+        host.nft()
+            .conntrack()
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
         "conntrack listing and flushing (node.nft().conntrack(), nft::conntrack)",
         "nf_conntrack_netlink (CONFIG_NF_CONNTRACK_NETLINK)",
     );
@@ -238,7 +242,7 @@ async fn essentials(host: &netns_test::Node) -> Vec<&'static str> {
             missing.push(name);
         }
     }
-    let icmp = host.exec(|| {
+    let icmp = host.run_blocking(|| {
         socket2::Socket::new(
             socket2::Domain::IPV4,
             socket2::Type::DGRAM,
@@ -259,7 +263,7 @@ async fn essentials(host: &netns_test::Node) -> Vec<&'static str> {
 
 /// Node names: `peer` resolves through the name service.
 fn name_service(host: &netns_test::Node) {
-    let names = host.exec(|| {
+    let names = host.run_blocking(|| {
         use std::net::ToSocketAddrs;
         ("peer", 0)
             .to_socket_addrs()
@@ -341,7 +345,7 @@ fn nft_features() -> Vec<(nft::Ruleset, &'static str, &'static str)> {
 /// Bridge netfilter, overlays, rate limits, netem, packet sockets, IPv6.
 async fn link_features(host: &netns_test::Node) {
     // Per network namespace since Linux 5.3, present once the module is loaded.
-    let br_nf = host.exec(|| {
+    let br_nf = host.run_blocking(|| {
         std::fs::metadata("/proc/sys/net/bridge/bridge-nf-call-iptables")
             .map(drop)
             .map_err(|e| format!("/proc/sys/net/bridge/bridge-nf-call-iptables: {e}"))
@@ -379,7 +383,7 @@ async fn link_features(host: &netns_test::Node) {
         "delay, jitter, loss by the kernel's netem (node.conditions(..).set(..) on any link)",
         "sch_netem (CONFIG_NET_SCH_NETEM)",
     );
-    let packet = host.exec(|| {
+    let packet = host.run_blocking(|| {
         socket2::Socket::new(
             socket2::Domain::PACKET,
             socket2::Type::RAW,

@@ -7,7 +7,7 @@
 //! | `tc qdisc replace dev eth0 root tbf rate 10mbit ...`    | `node.conditions("eth0").rate(10_000_000).await?`              |
 //! | `tc qdisc replace dev eth0 root netem delay 50ms 5ms loss 1%` | `node.conditions("eth0").set(Conditions::new().delay(ms(50)).jitter(ms(5)).loss(0.01)).await?` |
 //! | `tc qdisc del dev eth0 root`                            | `node.conditions("eth0").clear().await?`                       |
-//! | `tc -s qdisc show dev eth0` (a relay's counters)        | `node.conditions("eth0").stats()?`                             |
+//! | `tc -s qdisc show dev eth0` (a relay's counters)        | `node.conditions("eth0").stats().await?`                       |
 //!
 //! Conditions apply to the frames an interface **sends**, like a qdisc: for a symmetric
 //! round-trip delay, set them on both ends of the link (or set the whole delay on one).
@@ -464,11 +464,9 @@ impl ConditionsHandle {
     /// invalid or cannot be made here, with what to do instead.
     pub async fn set(&self, c: Conditions) -> Result<Applied> {
         let (node, ifname) = (&self.node, self.ifname.as_str());
-        let refuse = |why: String| {
-            Error::Condition(format!(
-                "node {:?}: cannot set {c} on {ifname}: {why}",
-                node.name()
-            ))
+        let refuse = |why: String| Error::Condition {
+            node: Some(node.name().to_string()),
+            message: format!("node {:?}: cannot set {c} on {ifname}: {why}", node.name()),
         };
         c.validate().map_err(refuse)?;
         let t = node.target(ifname)?;
@@ -547,7 +545,7 @@ impl ConditionsHandle {
         let ifname = self.ifname.as_str();
         let link = self
             .node
-            .iface(ifname)
+            .try_iface(ifname)
             .map(|i| format!("link {}", i.network))
             .unwrap_or_else(|_| format!("link of {ifname}"));
         let how = "declare the link impairable in the topology: Topology::link_with(A, B, SUBNET, |l| l.impairable()) for a link, NodeBuilder::on_with(NETWORK, |a| a.impairable()) for a bridge attachment";
@@ -563,7 +561,7 @@ impl ConditionsHandle {
 
     /// The counters of the relay of the interface's impairable link, for the frames the
     /// interface sends (what `tc -s qdisc show dev IFACE` counts for a netem qdisc).
-    pub fn stats(&self) -> Result<RelayStats> {
+    pub async fn stats(&self) -> Result<RelayStats> {
         let (node, ifname) = (&self.node, self.ifname.as_str());
         let t = node.target(ifname)?;
         relay::find(&t.net, t.node, ifname)

@@ -52,7 +52,10 @@ impl Net {
     /// node is unknown or named twice, or two nodes of different groups share one
     /// network namespace ([`crate::topology::NodeBuilder::net_of`]).
     pub fn partition(&self, groups: &[&[&str]]) -> Result<Partition> {
-        let invalid = |msg: String| Error::Condition(format!("cannot partition: {msg}"));
+        let invalid = |msg: String| Error::Condition {
+            node: None,
+            message: format!("cannot partition: {msg}"),
+        };
         if groups.len() < 2 {
             return Err(invalid(format!(
                 "{} group(s) given; a partition separates at least two groups of nodes",
@@ -120,12 +123,14 @@ impl Net {
             for &ns in nss {
                 let node = self.nodes()[ns].clone();
                 // On failure, `partition` drops and removes the tables installed so far.
-                node.exec(|| nft::apply(&rules)).map_err(|e| {
-                    Error::Condition(format!(
-                        "cannot partition: installing the rules in node {:?}: {e}",
-                        node.name()
-                    ))
-                })?;
+                node.run_blocking(|| nft::apply(&rules))
+                    .map_err(|e| Error::Condition {
+                        node: Some(node.name().to_string()),
+                        message: format!(
+                            "cannot partition: installing the rules in node {:?}: {e}",
+                            node.name()
+                        ),
+                    })?;
                 partition.tables.push((node, table.clone()));
             }
         }
@@ -148,11 +153,14 @@ impl Partition {
     fn remove(&mut self) -> Result<()> {
         let mut first_error = None;
         for (node, table) in self.tables.drain(..) {
-            if let Err(e) = node.exec(|| nft::delete_table(&table)) {
-                first_error.get_or_insert(Error::Condition(format!(
-                    "healing the partition: removing table {table} in node {:?}: {e}",
-                    node.name()
-                )));
+            if let Err(e) = node.run_blocking(|| nft::delete_table(&table)) {
+                first_error.get_or_insert(Error::Condition {
+                    node: Some(node.name().to_string()),
+                    message: format!(
+                        "healing the partition: removing table {table} in node {:?}: {e}",
+                        node.name()
+                    ),
+                });
             }
         }
         first_error.map_or(Ok(()), Err)

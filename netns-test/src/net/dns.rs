@@ -301,7 +301,7 @@ mod tests {
     ) {
         {
             let a = net.node("a");
-            a.exec(|| {
+            a.run_blocking(|| {
                 let peer: IpAddr = "10.53.0.2".parse().unwrap();
                 assert_eq!(resolve("b"), [peer], "names resolve before");
                 // Neither option: port 53 is taken by the name service.
@@ -323,7 +323,7 @@ mod tests {
                 }
             });
             // Kept free: even a plain bind works, and names resolve through the redirect.
-            net.node("b").exec(|| {
+            net.node("b").run_blocking(|| {
                 let s = std::net::UdpSocket::bind("0.0.0.0:53").expect("port 53 is free");
                 assert_eq!(resolve("a"), ["10.53.0.1".parse::<IpAddr>().unwrap()]);
                 drop(s);

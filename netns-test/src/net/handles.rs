@@ -9,19 +9,25 @@
 //! | `ip route add 8.8.8.8 dev eth0`              | `node.route().add_dev("8.8.8.8/32", "eth0").await?` |
 //! | `ip route del 192.0.2.0/24`                  | `node.route().del("192.0.2.0/24").await?`    |
 //! | `ip route show; ip -6 route show`            | `node.route().list().await?`                 |
-//! | `nft -f rules.nft`                           | `node.nft().apply(&rules)?`                  |
-//! | `nft list ruleset`                           | `node.nft().list()?`                         |
-//! | `nft delete table inet netns_test`           | `node.nft().flush()?`                        |
-//! | `nft destroy table inet NAME`                | `node.nft().delete_table(NAME)?`             |
-//! | `conntrack -L` / `conntrack -F`              | `node.nft().conntrack()?` / `.flush_conntrack()?` |
+//! | `nft -f rules.nft`                           | `node.nft().apply(&rules).await?`            |
+//! | `nft list ruleset`                           | `node.nft().list().await?`                   |
+//! | `nft delete table inet netns_test`           | `node.nft().flush().await?`                  |
+//! | `nft destroy table inet NAME`                | `node.nft().delete_table(NAME).await?`       |
+//! | `conntrack -L` / `conntrack -F`              | `node.nft().conntrack().await?` / `.flush_conntrack().await?` |
+//! | `tc qdisc replace dev eth0 root netem ...`   | `node.conditions("eth0").set(..).await?` (see [`crate::fault`]) |
+//! | `tc -s qdisc show dev eth0`                  | `node.conditions("eth0").stats().await?`     |
 //!
-//! Link conditions (`tc qdisc ... netem|tbf`) have their handle in [`crate::fault`]:
-//! `node.conditions("eth0")`.
+//! One rule for every handle, as rtnetlink's `execute().await`: **each request is an
+//! `async fn`, awaited**. In a synchronous test or a `main`, [`crate::Net::block_on`]
+//! drives one on the calling thread (`net.block_on(node.nft().list())?`); the request
+//! itself runs in the handle's node whichever thread drives it. (`Node::block_on` is
+//! something else: it runs a future of your own *inside* the node, like
+//! [`crate::Node::run`].)
 //!
 //! A handle holds its node (a clone: cheap, the same node), so it can be kept in a
-//! variable to make several changes to the same object. The types are at the crate root
-//! ([`crate::LinkHandle`], [`crate::AddrHandle`], [`crate::RouteHandle`],
-//! [`crate::NftHandle`]); [`crate::fault::ConditionsHandle`] is with the conditions.
+//! variable to make several changes to the same object. Every handle type is at the
+//! crate root: [`crate::LinkHandle`], [`crate::AddrHandle`], [`crate::RouteHandle`],
+//! [`crate::NftHandle`], [`crate::ConditionsHandle`].
 
 use std::net::IpAddr;
 
@@ -71,11 +77,14 @@ impl Node {
     ///
     /// ```no_run
     /// use netns_test::nft::Ruleset;
-    /// # #[allow(dead_code)] fn f(net: netns_test::Net) -> netns_test::Result<()> {
+    /// # #[allow(dead_code)] async fn f(net: netns_test::Net) -> netns_test::Result<()> {
     /// let router = net.node("router");
     /// // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
-    /// router.nft().apply(&Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")))?;
-    /// println!("{}", router.nft().list()?);
+    /// router
+    ///     .nft()
+    ///     .apply(&Ruleset::new().nat_masquerade("192.168.1.0/24", Some("lan")))
+    ///     .await?;
+    /// println!("{}", router.nft().list().await?);
     /// # Ok(()) }
     /// ```
     pub fn nft(&self) -> NftHandle {
@@ -115,7 +124,7 @@ impl LinkHandle {
     /// next hop is on one of its subnets (the kernel keeps IPv4 addresses on a link that
     /// goes down, but drops its IPv6 ones and every route through it).
     async fn restore_planned(&self) -> Result<()> {
-        let (Some(net), Ok(iface)) = (self.node.network(), self.node.iface(&self.name)) else {
+        let (Some(net), Ok(iface)) = (self.node.network(), self.node.try_iface(&self.name)) else {
             // `lo`, a device made at run time, or a network already torn down.
             return Ok(());
         };
@@ -251,9 +260,11 @@ impl RouteHandle {
 /// The nf_tables rules and connection tracking table of a node (see [`Node::nft`]), like
 /// the `nft` and `conntrack` commands run in it.
 ///
-/// Each call opens its netlink socket in the node's namespace, whichever thread it is
-/// made from, and blocks until the kernel has answered. The free functions of
-/// [`crate::nft`] do the same in the calling thread's namespace instead.
+/// Each request is awaited, as every handle's: when polled, it opens its netlink socket in
+/// the node's namespace, whichever thread polls it, and completes once the kernel has
+/// answered (a short exchange over a local socket, made within one poll). The free
+/// functions of [`crate::nft`] do the same, synchronously, in the calling thread's
+/// namespace instead.
 #[derive(Clone, Debug)]
 pub struct NftHandle {
     node: Node,
@@ -263,13 +274,13 @@ impl NftHandle {
     /// Installs `rules` in the node, replacing the previous content of their table, in one
     /// atomic transaction (`nft -f FILE` with `delete table inet TABLE; table inet TABLE {
     /// ... }`). See [`nft::apply`] for what errors name and how long it takes.
-    pub fn apply(&self, rules: &Ruleset) -> Result<()> {
+    pub async fn apply(&self, rules: &Ruleset) -> Result<()> {
         self.in_node(|| nft::apply(rules))
     }
 
     /// Every nf_tables table, chain and rule of the node as `nft list ruleset`-like text
     /// (see [`nft::list`]).
-    pub fn list(&self) -> Result<String> {
+    pub async fn list(&self) -> Result<String> {
         self.in_node(nft::list)
     }
 
@@ -279,25 +290,25 @@ impl NftHandle {
     /// Not an error if there is none. Tables of [`nft::Ruleset::named`] and the name
     /// service's stay; connections already NATed keep their mapping (see
     /// [`NftHandle::flush_conntrack`]).
-    pub fn flush(&self) -> Result<()> {
+    pub async fn flush(&self) -> Result<()> {
         self.in_node(nft::flush)
     }
 
     /// Deletes the table `inet NAME` if it exists (`nft destroy table inet NAME`).
-    pub fn delete_table(&self, name: &str) -> Result<()> {
+    pub async fn delete_table(&self, name: &str) -> Result<()> {
         self.in_node(|| nft::delete_table(name))
     }
 
     /// Every tracked connection of the node (`conntrack -L`); empty until something in it
     /// needs tracking (NAT, `ct state` rules).
-    pub fn conntrack(&self) -> Result<Vec<conntrack::Entry>> {
+    pub async fn conntrack(&self) -> Result<Vec<conntrack::Entry>> {
         self.in_node(conntrack::list)
     }
 
     /// Deletes every tracked connection of the node (`conntrack -F`): the next packet of
     /// each is treated as new, so changed NAT rules apply to connections that already
     /// exist.
-    pub fn flush_conntrack(&self) -> Result<()> {
+    pub async fn flush_conntrack(&self) -> Result<()> {
         self.in_node(conntrack::flush)
     }
 
@@ -305,14 +316,14 @@ impl NftHandle {
     /// start empty, connections already tracked keep their mapping until they expire (or
     /// [`NftHandle::expire_mappings`]). The LANs are the bridges the node holds. Also sets
     /// the node's NAT timeouts.
-    pub fn set_nat(&self, nat: &nft::Nat) -> Result<()> {
+    pub async fn set_nat(&self, nat: &nft::Nat) -> Result<()> {
         let lans = self.lans();
         self.in_node(|| nft::apply_nat(nat, &lans))
     }
 
     /// The node's NAT mappings now (internal endpoint -> external endpoint, and the remote
     /// endpoint of each flow), read from its connection tracking table.
-    pub fn nat_mappings(&self) -> Result<Vec<nft::NatMapping>> {
+    pub async fn nat_mappings(&self) -> Result<Vec<nft::NatMapping>> {
         self.in_node(nft::mappings)
     }
 
@@ -320,12 +331,12 @@ impl NftHandle {
     /// (`None`): their tracked connections and their elements in the NAT's maps are deleted,
     /// so the next packet gets a new mapping, as after the timeout. Returns how many tracked
     /// connections were deleted.
-    pub fn expire_mappings(&self, host: Option<std::net::IpAddr>) -> Result<usize> {
+    pub async fn expire_mappings(&self, host: Option<std::net::IpAddr>) -> Result<usize> {
         self.in_node(|| nft::expire_mappings(host))
     }
 
     /// The node's NAT timeouts, as its `net.netfilter.nf_conntrack_*` settings say.
-    pub fn nat_timeouts(&self) -> Result<nft::NatTimeouts> {
+    pub async fn nat_timeouts(&self) -> Result<nft::NatTimeouts> {
         self.in_node(nft::nat_timeouts)
     }
 
@@ -368,7 +379,7 @@ fn ifindex(node: &Node, ifname: &str) -> Result<u32> {
     if ifname == "lo" {
         return Ok(1);
     }
-    Ok(node.iface(ifname)?.index)
+    Ok(node.try_iface(ifname)?.index)
 }
 
 fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
@@ -385,13 +396,9 @@ fn parse_cidr(cidr: &str) -> Result<IpNet> {
 }
 
 fn parse_dest(dest: &str, v6: bool) -> Result<IpNet> {
-    if dest == "default" {
-        return Ok(if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("cidr"));
-    }
-    dest.parse::<IpNet>()
-        .or_else(|_| dest.parse::<IpAddr>().map(IpNet::from))
+    crate::parse::net(dest, Some(v6))
         .map(|n| n.trunc())
-        .map_err(|_| Error::Parse {
+        .ok_or_else(|| Error::Parse {
             what: "route destination",
             input: dest.to_string(),
             expected: "neither \"default\", an address nor a CIDR",

@@ -218,11 +218,12 @@ impl Net {
         self.inner.plan.summary()
     }
 
-    /// Runs a future to completion from synchronous code, on the network's runtime (for
-    /// the async methods of [`Node`] in a sync test or a program's `main`). The future
-    /// runs on the calling thread: a socket it opens itself is in the calling thread's
-    /// namespace (the `host` node's in a `#[netns_test]` body); use [`Node::run`] for a
-    /// node's.
+    /// Runs a future to completion from synchronous code, on the network's runtime: the
+    /// way to await the handles' requests ([`Node::link`], [`Node::nft`], ...) in a sync
+    /// test or a program's `main`, which run in their node whichever thread drives them.
+    /// The future runs on the calling thread: a socket it opens itself is in the calling
+    /// thread's namespace (the `host` node's in a `#[netns_test]` body). To run a future
+    /// of your own inside a node, use [`Node::block_on`] (or [`Node::run`]).
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         self.inner.rt.block_on(fut)
     }
@@ -237,11 +238,11 @@ impl Net {
 ///
 /// Code that should see the node's network (sockets, `getaddrinfo` with
 /// its `/etc/hosts`, programs) runs through [`Node::run`], [`Node::spawn`],
-/// [`Node::exec`], [`Node::spawn_thread`] or [`Node::command`].
+/// [`Node::run_blocking`], [`Node::spawn_thread`] or [`Node::command`].
 ///
 /// Programs ([`Node::command`], [`Node::tokio_command`], [`Node::output`]) see the node
 /// as under `ip netns exec`, `/sys` included. Rust code run through `run`, `spawn`,
-/// `exec` or `spawn_thread` opens its sockets in the node but reads files in the
+/// `run_blocking` or `spawn_thread` opens its sockets in the node but reads files in the
 /// sandbox's mount namespace: a sysfs shows the network namespace of whoever mounted it,
 /// not of the thread that reads it, so `/sys/class/net` there lists the machine's
 /// interfaces. Use [`Node::ifaces`], [`Node::netlink`], or a program
@@ -333,7 +334,20 @@ impl Node {
     }
 
     /// The interface called `name`.
-    pub fn iface(&self, name: &str) -> Result<&Iface> {
+    ///
+    /// # Panics
+    /// If there is none; the message lists the interfaces there are and the panic's
+    /// location is the caller's line. See [`Node::try_iface`].
+    #[track_caller]
+    pub fn iface(&self, name: &str) -> &Iface {
+        match self.try_iface(name) {
+            Ok(iface) => iface,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The interface called `name`, or an error listing the interfaces there are.
+    pub fn try_iface(&self, name: &str) -> Result<&Iface> {
         self.inner
             .ifaces
             .iter()
@@ -358,19 +372,28 @@ impl Node {
     ///
     /// # Panics
     /// If it has none (a node on no network, or IPv6 only); the panic's location is the
-    /// caller's line.
+    /// caller's line. See [`Node::try_ip`].
     #[track_caller]
     pub fn ip(&self) -> IpAddr {
-        match self.addrs().map(|a| a.addr()).find(IpAddr::is_ipv4) {
-            Some(ip) => ip,
-            None => panic!(
-                "node {:?} has no IPv4 address: attach it to a network",
-                self.inner.name
-            ),
+        match self.try_ip() {
+            Ok(ip) => ip,
+            Err(e) => panic!("{e}"),
         }
     }
 
-    /// Its first IPv6 address, if any.
+    /// Its first IPv4 address, or [`Error::NoAddress`] if it has none.
+    pub fn try_ip(&self) -> Result<IpAddr> {
+        self.addrs()
+            .map(|a| a.addr())
+            .find(IpAddr::is_ipv4)
+            .ok_or_else(|| Error::NoAddress {
+                node: self.inner.name.clone(),
+                network: None,
+            })
+    }
+
+    /// Its first IPv6 address, if any: `None` is an answer (most topologies are IPv4
+    /// only), not a failed lookup.
     pub fn ip6(&self) -> Option<Ipv6Addr> {
         self.addrs().find_map(|a| match a.addr() {
             IpAddr::V6(ip) => Some(ip),
@@ -378,8 +401,22 @@ impl Node {
         })
     }
 
-    /// Its first IPv4 address on `network`.
-    pub fn ip_on(&self, network: &str) -> Result<IpAddr> {
+    /// Its first IPv4 address on `network` (a bridge network or a link, by name).
+    ///
+    /// # Panics
+    /// If it has none there; the panic's location is the caller's line. See
+    /// [`Node::try_ip_on`].
+    #[track_caller]
+    pub fn ip_on(&self, network: &str) -> IpAddr {
+        match self.try_ip_on(network) {
+            Ok(ip) => ip,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Its first IPv4 address on `network`, or [`Error::NoAddress`] naming the networks
+    /// it is on.
+    pub fn try_ip_on(&self, network: &str) -> Result<IpAddr> {
         self.inner
             .ifaces
             .iter()
@@ -389,7 +426,7 @@ impl Node {
             .find(IpAddr::is_ipv4)
             .ok_or_else(|| Error::NoAddress {
                 node: self.inner.name.clone(),
-                network: network.to_string(),
+                network: Some(network.to_string()),
             })
     }
 
@@ -463,7 +500,9 @@ impl Node {
         }
     }
 
-    /// Runs a future inside the node from synchronous code, blocking until it is done.
+    /// Runs a future inside the node from synchronous code, blocking until it is done:
+    /// [`Node::run`], waited for. Its sockets are the node's, unlike those of a future
+    /// given to [`Net::block_on`], which runs on the calling thread.
     pub fn block_on<F>(&self, fut: F) -> F::Output
     where
         F: Future + Send + 'static,
@@ -473,8 +512,17 @@ impl Node {
     }
 
     /// Runs a closure on a thread standing in the node's namespace and returns its result
-    /// (std sockets, blocking code). A panic in it is re-raised here.
-    pub fn exec<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    /// (std sockets, blocking code), like [`Node::run`] for a future. A panic in it is
+    /// re-raised here. It starts no program: see [`Node::command`] for that.
+    ///
+    /// ```no_run
+    /// # #[allow(dead_code)] fn f(net: netns_test::Net) -> std::io::Result<()> {
+    /// // A socket of b's, used from any thread afterwards.
+    /// let socket = net.node("b").run_blocking(|| std::net::UdpSocket::bind("0.0.0.0:53"))?;
+    /// println!("b listens on {}", socket.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn run_blocking<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let fd = self.netns();
         std::thread::scope(|s| {
             let t = s.spawn(|| {
@@ -485,6 +533,13 @@ impl Node {
             });
             t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+
+    /// The former name of [`Node::run_blocking`], which it calls: the closure runs on a
+    /// thread, no program is executed.
+    #[deprecated(note = "renamed to `Node::run_blocking`")]
+    pub fn exec<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.run_blocking(f)
     }
 
     /// Spawns a thread standing in the node's namespace.

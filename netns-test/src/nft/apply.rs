@@ -6,7 +6,7 @@ use super::*;
 /// content of its table (`nft -f` with `delete table inet netns_test; table inet netns_test
 /// { ... }`) in one atomic transaction.
 ///
-/// From the test body, [`Node::nft`](crate::Node::nft) (`node.nft().apply(&rules)`) does
+/// From the test body, [`Node::nft`](crate::Node::nft) (`node.nft().apply(&rules).await`) does
 /// the same in a node. Errors name the table, chain or rule the kernel refused and why.
 ///
 /// It blocks until the kernel has committed the transaction: ~0.2 ms for a NAT table, chain

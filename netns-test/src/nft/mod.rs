@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use netns_test::nft::{Hook, Policy, Proto, Rule, Ruleset};
-//! # #[allow(dead_code)] fn demo(net: netns_test::Net) -> netns_test::Result<()> {
+//! # #[allow(dead_code)] async fn demo(net: netns_test::Net) -> netns_test::Result<()> {
 //! let rules = Ruleset::new()
 //!     // iptables -t nat -A POSTROUTING -s 192.168.1.0/24 ! -o lan -j MASQUERADE
 //!     .nat_masquerade("192.168.1.0/24", Some("lan"))
@@ -17,8 +17,8 @@
 //!     .filter(Hook::Forward, Rule::new().ct_established().accept())
 //!     // iptables -A FORWARD -i lan -p tcp --dport 80 -j ACCEPT
 //!     .filter(Hook::Forward, Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept());
-//! net.node("router").nft().apply(&rules)?;
-//! println!("{}", net.node("router").nft().list()?);
+//! net.node("router").nft().apply(&rules).await?;
+//! println!("{}", net.node("router").nft().list().await?);
 //! # Ok(()) }
 //! ```
 //!
@@ -28,22 +28,22 @@
 //! [`flush`] removes the table; [`list`] prints every table of the namespace, like
 //! `nft list ruleset`; [`conntrack`] lists and flushes the connection tracking table.
 //!
-//! | command                | in a node ([`NftHandle`](crate::NftHandle))  | in the calling thread's namespace |
-//! | ---------------------- | -------------------------------------------- | --------------------------------- |
-//! | `nft -f FILE`          | `node.nft().apply(&rules)`                   | [`apply`]                         |
-//! | `nft list ruleset`     | `node.nft().list()`                          | [`list`]                          |
-//! | `nft delete table inet netns_test` | `node.nft().flush()`             | [`flush`]                         |
-//! | `nft destroy table inet NAME` | `node.nft().delete_table(NAME)`       | [`delete_table`]                  |
-//! | `conntrack -L`         | `node.nft().conntrack()`                     | [`conntrack::list`]               |
-//! | `conntrack -F`         | `node.nft().flush_conntrack()`               | [`conntrack::flush`]              |
-//! | `conntrack -D ...`     | `node.nft().expire_mappings(..)` (NAT flows) | [`conntrack::delete`]             |
+//! | command                            | in a node ([`NftHandle`](crate::NftHandle))        | in the calling thread's namespace |
+//! | ---------------------------------- | -------------------------------------------------- | --------------------------------- |
+//! | `nft -f FILE`                      | `node.nft().apply(&rules).await`                   | [`apply`]                         |
+//! | `nft list ruleset`                 | `node.nft().list().await`                          | [`list`]                          |
+//! | `nft delete table inet netns_test` | `node.nft().flush().await`                         | [`flush`]                         |
+//! | `nft destroy table inet NAME`      | `node.nft().delete_table(NAME).await`              | [`delete_table`]                  |
+//! | `conntrack -L`                     | `node.nft().conntrack().await`                     | [`conntrack::list`]               |
+//! | `conntrack -F`                     | `node.nft().flush_conntrack().await`               | [`conntrack::flush`]              |
+//! | `conntrack -D ...`                 | `node.nft().expire_mappings(..).await` (NAT flows) | [`conntrack::delete`]             |
 //!
 //! A router's NAT tiers ([`Nat`], declared with
 //! [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)) live in a table of their own,
 //! `inet netns_nat` ([`NAT_TABLE`]): see [`nat`].
 //!
 //! The free functions act on the network namespace of the thread that calls them: a
-//! thread inside a node (`node.exec(|| nft::apply(&rules))`), or one that code of your own
+//! thread inside a node (`node.run_blocking(|| nft::apply(&rules))`), or one that code of your own
 //! moved into a namespace. The handle is the recommended way from the test body or any
 //! other thread.
 //!
@@ -189,56 +189,56 @@ pub enum NatMode {
 /// Anything that names an IP network: `"10.0.0.0/8"`, `"10.0.0.5"` (a /32), an
 /// [`IpNet`] or an [`IpAddr`]. A string that does not parse is reported by [`apply`].
 pub trait IntoNet {
-    /// The network, or a message saying why this is none.
-    fn into_net(self) -> std::result::Result<IpNet, String>;
+    /// The network, or [`crate::Error::Parse`] for a text that names none.
+    fn into_net(self) -> crate::Result<IpNet>;
 }
 
 impl IntoNet for IpNet {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self)
     }
 }
 impl IntoNet for Ipv4Net {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for Ipv6Net {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for IpAddr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(self.into())
     }
 }
 impl IntoNet for Ipv4Addr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(IpAddr::V4(self).into())
     }
 }
 impl IntoNet for Ipv6Addr {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         Ok(IpAddr::V6(self).into())
     }
 }
 impl IntoNet for &str {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
-        self.parse::<IpNet>()
-            .or_else(|_| self.parse::<IpAddr>().map(IpNet::from))
-            .map_err(|_| {
-                format!("{self:?} is neither an address nor a network like \"10.0.0.0/24\"")
-            })
+    fn into_net(self) -> crate::Result<IpNet> {
+        crate::parse::net(self, None).ok_or_else(|| crate::Error::Parse {
+            what: "network",
+            input: self.to_string(),
+            expected: "neither an address nor a network like \"10.0.0.0/24\"",
+        })
     }
 }
 impl IntoNet for &String {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         self.as_str().into_net()
     }
 }
 impl IntoNet for String {
-    fn into_net(self) -> std::result::Result<IpNet, String> {
+    fn into_net(self) -> crate::Result<IpNet> {
         self.as_str().into_net()
     }
 }
@@ -340,7 +340,7 @@ impl Rule {
                 net: net.trunc(),
                 neg,
             }),
-            Err(e) => self.with(Match::Invalid(e)),
+            Err(e) => self.with(Match::Invalid(e.to_string())),
         }
     }
 

@@ -55,7 +55,7 @@ impl Failure {
         let hint = match self.source.raw_os_error() {
             Some(libc::EPERM) => {
                 "hint: no CAP_NET_ADMIN over this network namespace: go through a node of \
-                 the sandbox, e.g. `node.nft().apply(&rules)`"
+                 the sandbox, e.g. `node.nft().apply(&rules).await`"
             }
             Some(libc::EPROTONOSUPPORT) => {
                 "hint: the kernel has no nfnetlink (CONFIG_NETFILTER_NETLINK, CONFIG_NF_TABLES)"

@@ -467,10 +467,30 @@ impl From<MatrixError> for crate::Error {
     }
 }
 
+// The accessors live here, next to the types they give back, so that the error layer
+// names nothing of the layers above it.
+impl crate::Error {
+    /// The reachability claim that did not hold, for an [`Error::Reach`](crate::Error::Reach).
+    pub fn as_reach(&self) -> Option<&ReachError> {
+        match self {
+            crate::Error::Reach(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// The invalid or unmatched matrix, for an [`Error::Matrix`](crate::Error::Matrix).
+    pub fn as_matrix(&self) -> Option<&MatrixError> {
+        match self {
+            crate::Error::Matrix(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod conversion_tests {
     use super::*;
-    use crate::{Error, Result};
+    use crate::Result;
 
     #[test]
     fn reach_and_matrix_errors_convert_with_their_text() {
@@ -481,13 +501,11 @@ mod conversion_tests {
             Ok(())
         }
         let e = check().unwrap_err();
-        let Error::Matrix(inner) = &e else {
-            panic!("not a matrix error: {e:?}")
-        };
         assert!(
-            matches!(inner.downcast_ref(), Some(MatrixError::Invalid(_))),
+            matches!(e.as_matrix(), Some(MatrixError::Invalid(_))),
             "{e:?}"
         );
+        assert!(e.as_reach().is_none(), "{e:?}");
         assert_eq!(e.to_string(), "reachability matrix, line 2: no node \"x\"");
     }
 }

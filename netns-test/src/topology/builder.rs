@@ -86,7 +86,7 @@ impl NodeBuilder {
 
     /// nftables rules for this node, applied before the test body starts: filtering,
     /// NAT, default policies (see [`crate::nft::Ruleset`]). Change them at run time with
-    /// [`crate::Node::nft`]: `node.nft().apply(&rules)`.
+    /// [`crate::Node::nft`]: `node.nft().apply(&rules).await`.
     ///
     /// ```
     /// use netns_test::nft::{Policy, Proto, Rule, Hook};

@@ -10,8 +10,19 @@ use crate::nft::Ruleset;
 #[cfg(doc)]
 use super::{BridgeBuilder, NodeBuilder, HOST};
 
-/// Everything the kernel layer will create, decided up front.
+/// Everything the kernel layer will create, decided up front. The plan and its parts are
+/// read, not made, outside this crate: they are `#[non_exhaustive]`, so that a field can
+/// be added without breaking code that reads them.
+///
+/// ```compile_fail,E0639
+/// let route = netns_test::topology::PlannedRoute {
+///     node: 0,
+///     dest: "0.0.0.0/0".parse().unwrap(),
+///     via: "10.0.0.1".parse().unwrap(),
+/// };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Plan {
     /// All nodes, [`HOST`] first; a node's index is its id in the rest of the plan.
     pub nodes: Vec<PlannedNode>,
@@ -32,6 +43,7 @@ pub struct Plan {
 
 /// A node of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedNode {
     /// Its name.
     pub name: String,
@@ -57,6 +69,7 @@ pub struct PlannedNode {
 
 /// An interface of a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedIface {
     /// Interface name.
     pub name: String,
@@ -70,6 +83,7 @@ pub struct PlannedIface {
 
 /// A bridge device.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedBridge {
     /// The node it lives in.
     pub node: usize,
@@ -94,6 +108,7 @@ pub struct PlannedBridge {
 
 /// One end of a veth pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VethEnd {
     /// The node it lives in.
     pub node: usize,
@@ -111,6 +126,7 @@ pub struct VethEnd {
 
 /// A veth pair, created with each end directly in its namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedVeth {
     /// The two ends.
     pub ends: [VethEnd; 2],
@@ -118,6 +134,7 @@ pub struct PlannedVeth {
 
 /// A static route.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedRoute {
     /// The node whose table gets it.
     pub node: usize,
@@ -129,6 +146,7 @@ pub struct PlannedRoute {
 
 /// A VXLAN device joining one host's overlay bridge to the other hosts'.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedVxlan {
     /// The host node it lives in.
     pub node: usize,
@@ -296,6 +314,7 @@ pub const RELAY_PREFIX: &str = "~relay-";
 /// link's two ends; a thread per direction copies frames between them, delaying and
 /// dropping them as [`crate::fault::Conditions`] say.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlannedRelay {
     /// The relay's node (index into [`Plan::nodes`]).
     pub node: usize,
@@ -306,6 +325,7 @@ pub struct PlannedRelay {
 
 /// One side of a relay.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RelaySide {
     /// The node holding this end of the link.
     pub node: usize,

@@ -8,9 +8,42 @@ use crate::error::Error;
 /// The problems [`Topology::plan`] reports for `t`, one a line.
 pub(super) fn problems(t: Topology) -> String {
     match t.plan() {
-        Err(Error::InvalidTopology(p)) => p.join("\n"),
+        Err(Error::InvalidTopology { problems }) => problems
+            .iter()
+            .map(|p| {
+                assert!(
+                    p.message.starts_with(&p.subject),
+                    "the message names its subject first: {p:?}"
+                );
+                p.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         other => panic!("expected an invalid topology, got {other:?}"),
     }
+}
+
+#[test]
+fn each_problem_names_its_subject_as_a_field() {
+    let e = Topology::new()
+        .bridge("docker0", "172.18.0.0/33")
+        .node("a", |n| n.on("lan"))
+        .plan()
+        .unwrap_err();
+    let Error::InvalidTopology { problems } = &e else {
+        panic!("expected an invalid topology, got {e:?}")
+    };
+    let subjects: Vec<&str> = problems.iter().map(|p| p.subject.as_str()).collect();
+    assert_eq!(
+        subjects,
+        ["bridge \"docker0\"", "node \"a\" on \"lan\""],
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("invalid topology:\n  - bridge \"docker0\": "),
+        "{e}"
+    );
 }
 
 #[test]

@@ -19,11 +19,11 @@ fn two_nodes() -> Topology {
 fn a_connects_to_b(net: &Net) {
     let b = net.node("b");
     let listener = b
-        .exec(|| TcpListener::bind(("0.0.0.0", 7000)))
+        .run_blocking(|| TcpListener::bind(("0.0.0.0", 7000)))
         .expect("bind in b");
     let to = (b.ip(), 7000).into();
     net.node("a")
-        .exec(|| TcpStream::connect_timeout(&to, Duration::from_secs(2)))
+        .run_blocking(|| TcpStream::connect_timeout(&to, Duration::from_secs(2)))
         .expect("a connects to b");
     listener.accept().expect("b accepts");
 }

@@ -332,6 +332,21 @@ fn invalid_rules_are_refused_with_their_text() {
 }
 
 #[test]
+fn a_network_that_does_not_parse_is_a_parse_error() {
+    use crate::nft::IntoNet;
+    let e = "nonsense".into_net().unwrap_err();
+    assert!(
+        matches!(&e, crate::Error::Parse { what: "network", input, .. } if input == "nonsense"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "\"nonsense\" is neither an address nor a network like \"10.0.0.0/24\""
+    );
+    assert_eq!("10.0.0.5".into_net().unwrap().to_string(), "10.0.0.5/32");
+}
+
+#[test]
 fn long_rules_fit_the_userdata_limit() {
     let mut rule = Rule::new();
     for i in 0..40 {
@@ -369,7 +384,7 @@ fn kernel_errors_name_the_message_and_hint() {
         more: vec![],
     };
     let text = sock::apply_error("netns_test", f).to_string();
-    assert!(text.contains("node.nft().apply(&rules)"), "{text}");
+    assert!(text.contains("node.nft().apply(&rules).await"), "{text}");
 }
 
 #[test]

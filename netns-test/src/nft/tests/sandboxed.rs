@@ -8,7 +8,7 @@ use super::*;
 /// the batch is applied. Runs in a sandbox (the kernel's answer is the point).
 #[crate::netns_test(crate = "crate", timeout = "20s")]
 fn kernel_refusal_names_the_message_and_applies_nothing(net: crate::Net) {
-    net.host().exec(|| {
+    net.host().run_blocking(|| {
         let rs = Ruleset::new()
             .nat_masquerade("10.0.0.0/8", None)
             .filter(Hook::Input, Rule::new().accept());
@@ -61,8 +61,10 @@ fn list_shows_every_rule_kind_read_back_from_the_kernel_in_nft_syntax(net: crate
         .fold(Ruleset::named("any_name"), |rs, (chain, rule, _)| {
             rs.push(*chain, rule.clone())
         });
-    net.host().exec(|| crate::nft::apply(&rs)).expect("applied");
-    let listing = net.host().exec(crate::nft::list).expect("listed");
+    net.host()
+        .run_blocking(|| crate::nft::apply(&rs))
+        .expect("applied");
+    let listing = net.host().run_blocking(crate::nft::list).expect("listed");
     assert!(!listing.contains(render::RAW_MARK), "{listing}");
     assert!(listing.contains("table inet any_name {"), "{listing}");
     assert!(
@@ -93,7 +95,7 @@ fn nat_topology() -> crate::Topology {
 
 #[crate::netns_test(crate = "crate", topology = nat_topology(), timeout = "20s")]
 fn a_nat_topology_lists_its_rules_in_nft_syntax(net: crate::Net) {
-    let listing = net.host().exec(crate::nft::list).expect("listed");
+    let listing = net.host().run_blocking(crate::nft::list).expect("listed");
     assert!(!listing.contains(render::RAW_MARK), "{listing}");
     assert!(!listing.contains("[ "), "{listing}");
     for line in [
@@ -107,6 +109,9 @@ fn a_nat_topology_lists_its_rules_in_nft_syntax(net: crate::Net) {
         assert!(listing.contains(line), "no `{line}` in:\n{listing}");
     }
     // The containers have no rules, hence no table at all.
-    let web = net.node("web").exec(crate::nft::list).expect("listed");
+    let web = net
+        .node("web")
+        .run_blocking(crate::nft::list)
+        .expect("listed");
     assert_eq!(web, "# no nf_tables tables in this network namespace\n");
 }

@@ -37,16 +37,19 @@ impl Planner<'_> {
             let v4 = match v4.parse::<Ipv4Net>() {
                 Ok(n) => Some(n.trunc()),
                 Err(_) => {
-                    self.err(format!(
+                    self.err(
+                        format!("{kind} {name:?}"),
+                        format!(
                         "{kind} {name:?}: subnet {v4:?} is not an IPv4 CIDR like \"10.0.0.0/24\""
-                    ));
+                    ),
+                    );
                     None
                 }
             };
             let v6 = v6.and_then(|s| match s.parse::<Ipv6Net>() {
                 Ok(n) => Some(n.trunc()),
                 Err(_) => {
-                    self.err(format!(
+                    self.err(format!("{kind} {name:?}"), format!(
                         "{kind} {name:?}: IPv6 subnet {s:?} is not an IPv6 CIDR like \"fd00:1::/64\""
                     ));
                     None
@@ -57,7 +60,7 @@ impl Planner<'_> {
                     .iter()
                     .find(|(_, o)| o.contains(&net.network()) || net.contains(&o.network()))
                 {
-                    self.err(format!(
+                    self.err(format!("{kind} {name:?}"), format!(
                         "{kind} {name:?}: subnet {net} overlaps {o} of {other:?}: give each network its own range"
                     ));
                 }
@@ -71,13 +74,14 @@ impl Planner<'_> {
     /// Parses `s` as an address inside `net` that is not its network or broadcast address.
     pub(super) fn parse_in(&mut self, s: &str, net: IpNet, what: &str) -> Option<IpAddr> {
         let Ok(ip) = s.parse::<IpAddr>() else {
-            self.err(format!("{what}: {s:?} is not an IP address"));
+            self.err(what, format!("{what}: {s:?} is not an IP address"));
             return None;
         };
         if !net.contains(&ip) {
-            self.err(format!(
-                "{what}: {ip} is outside the subnet {net}: pick an address inside it"
-            ));
+            self.err(
+                what,
+                format!("{what}: {ip} is outside the subnet {net}: pick an address inside it"),
+            );
             return None;
         }
         let edge = match net {
@@ -88,9 +92,12 @@ impl Planner<'_> {
             _ => false,
         };
         if edge {
-            self.err(format!(
+            self.err(
+                what,
+                format!(
                 "{what}: {ip} is the network or broadcast address of {net}: pick a host address"
-            ));
+            ),
+            );
             return None;
         }
         Some(ip)
@@ -101,7 +108,7 @@ impl Planner<'_> {
             let msg = format!(
                 "address {ip} is given to both {prev} and {who}: each address may be used once"
             );
-            self.err(msg);
+            self.err(format!("address {ip}"), msg);
             return false;
         }
         self.taken.insert(ip, who);
@@ -122,7 +129,7 @@ impl Planner<'_> {
                 Some(ip)
             }
             None => {
-                self.err(format!(
+                self.err(what, format!(
                     "{what}: the address pool of {network:?} ({net}) is exhausted: use a larger subnet"
                 ));
                 None

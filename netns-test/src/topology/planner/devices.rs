@@ -14,35 +14,41 @@ impl Planner<'_> {
             if self.bridge_ix.contains_key(&spec.name)
                 || self.topo.links.iter().any(|l| link_name(l) == spec.name)
             {
-                self.err(format!(
-                    "network {:?} is declared more than once: give each network its own name",
-                    spec.name
-                ));
+                self.err(
+                    format!("network {:?}", spec.name),
+                    format!(
+                        "network {:?} is declared more than once: give each network its own name",
+                        spec.name
+                    ),
+                );
                 continue;
             }
             if !valid_ifname(&spec.name) {
-                self.err(format!(
+                self.err(format!("bridge {:?}", spec.name), format!(
                     "bridge {:?}: the name is also the device name and must be 1-15 characters without '/', ':' or spaces",
                     spec.name
                 ));
             } else if is_port_fallback(&spec.name) {
-                self.err(reserved_name(
-                    &format!("bridge {:?}", spec.name),
-                    &spec.name,
-                ));
+                self.err(
+                    format!("bridge {:?}", spec.name),
+                    reserved_name(&format!("bridge {:?}", spec.name), &spec.name),
+                );
             }
             let Some(&owner) = self.node_ix.get(&spec.owner) else {
-                self.err(format!(
+                self.err(format!("bridge {:?}", spec.name), format!(
                     "bridge {:?} is placed in node {:?}, which does not exist: declare the node or drop in_node()",
                     spec.name, spec.owner
                 ));
                 continue;
             };
             if !self.ifnames[owner].insert(spec.name.clone()) {
-                self.err(format!(
-                    "bridge {:?}: node {:?} already has an interface of that name",
-                    spec.name, spec.owner
-                ));
+                self.err(
+                    format!("bridge {:?}", spec.name),
+                    format!(
+                        "bridge {:?}: node {:?} already has an interface of that name",
+                        spec.name, spec.owner
+                    ),
+                );
             }
             let (v4, v6) = subnets.get(&spec.name).copied().unwrap_or((None, None));
             let mut addrs = Vec::new();
@@ -94,29 +100,32 @@ impl Planner<'_> {
     pub(super) fn overlay_bridges(&mut self) {
         for o in &self.topo.overlays {
             if self.bridge_ix.contains_key(&o.name) {
-                self.err(format!("overlay {:?}: a bridge network has that name too: give each network its own name", o.name));
+                self.err(format!("overlay {:?}", o.name), format!("overlay {:?}: a bridge network has that name too: give each network its own name", o.name));
             }
             if o.hosts.len() < 2 {
-                self.err(format!(
-                    "overlay {:?}: an overlay joins at least two hosts",
-                    o.name
-                ));
+                self.err(
+                    format!("overlay {:?}", o.name),
+                    format!("overlay {:?}: an overlay joins at least two hosts", o.name),
+                );
             }
             if o.vni == 0 || o.vni >= 1 << 24 {
-                self.err(format!(
-                    "overlay {:?}: VNI {} is outside 1..16777215",
-                    o.name, o.vni
-                ));
+                self.err(
+                    format!("overlay {:?}", o.name),
+                    format!("overlay {:?}: VNI {} is outside 1..16777215", o.name, o.vni),
+                );
             }
             for host in &o.hosts {
                 let Some(&h) = self.node_ix.get(host) else {
-                    self.err(format!("overlay {:?}: host {host:?} does not exist: declare it with Topology::node", o.name));
+                    self.err(format!("overlay {:?}", o.name), format!("overlay {:?}: host {host:?} does not exist: declare it with Topology::node", o.name));
                     continue;
                 };
                 if !valid_ifname(&o.name) || !self.ifnames[h].insert(o.name.clone()) {
-                    self.err(format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
+                    self.err(format!("overlay {:?}", o.name), format!("overlay {:?}: the name must be a free interface name (1-15 characters) in {host:?}", o.name));
                 } else if is_port_fallback(&o.name) {
-                    self.err(reserved_name(&format!("overlay {:?}", o.name), &o.name));
+                    self.err(
+                        format!("overlay {:?}", o.name),
+                        reserved_name(&format!("overlay {:?}", o.name), &o.name),
+                    );
                 }
                 self.bridge_ix
                     .insert(format!("{}@{host}", o.name), self.plan.bridges.len());
@@ -156,7 +165,8 @@ impl Planner<'_> {
                     "bridges {:?} and {:?} both live in node {:?}, where bridge netfilter (net.bridge.bridge-nf-call-iptables) is one switch for the whole namespace, but {:?} asks for it with bridge_netfilter(true) and {:?} does not: give both the same bridge_netfilter(..), or put one of them in another node with in_node()",
                     other.name, bridge.name, self.plan.nodes[bridge.node].name, on.name, off.name
                 );
-                self.err(msg);
+                let subject = format!("bridges {:?} and {:?}", other.name, bridge.name);
+                self.err(subject, msg);
             }
         }
         for b in declared..self.plan.bridges.len() {
@@ -229,7 +239,7 @@ impl Planner<'_> {
                     .parse_in(s, IpNet::V6(net), &what)
                     .filter(|ip| self.take(*ip, what.clone())),
                 (Some(_), None) => {
-                    self.err(format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
+                    self.err(what.clone(), format!("{what}: an IPv6 address is given but the network has no IPv6 subnet: add .ipv6(\"fd00::/64\") to the bridge"));
                     None
                 }
                 _ => None,
@@ -255,9 +265,12 @@ impl Planner<'_> {
         };
         let owner = self.plan.bridges[bridge].node;
         if owner == node {
-            self.err(format!(
+            self.err(
+                what.clone(),
+                format!(
                 "{what}: the bridge lives in this node already; its address is the bridge's gateway"
-            ));
+            ),
+            );
             return;
         }
         let (v4, v6) = subnets[&a.network];
@@ -319,19 +332,22 @@ impl Planner<'_> {
             (Some(host), Some(_)) => match self.bridge_ix.get(&format!("{}@{host}", a.network)) {
                 Some(&b) => Some(b),
                 None => {
-                    self.err(format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
+                    self.err(what, format!("{what}: {host:?} is not one of the overlay's hosts: add it to Topology::overlay"));
                     return None;
                 }
             },
             (None, Some(_)) => {
-                self.err(format!(
+                self.err(
+                    what,
+                    format!(
                     "{what}: say which host the node runs on: on_with({:?}, |a| a.at(\"HOST\"))",
                     a.network
-                ));
+                ),
+                );
                 return None;
             }
             (Some(_), None) => {
-                self.err(format!("{what}: at() is only for overlay networks"));
+                self.err(what, format!("{what}: at() is only for overlay networks"));
                 return None;
             }
             (None, None) => None,
@@ -339,7 +355,7 @@ impl Planner<'_> {
         let bridge = overlay_bridge.or_else(|| self.bridge_ix.get(&a.network).copied());
         if bridge.is_none() {
             let known: Vec<&str> = self.topo.bridges.iter().map(|b| b.name.as_str()).collect();
-            self.err(format!(
+            self.err(what, format!(
                 "{what}: there is no bridge network {:?} (known: {}): declare it with Topology::bridge",
                 a.network,
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -389,16 +405,19 @@ impl Planner<'_> {
             else {
                 for n in [&spec.a, &spec.b] {
                     if !self.node_ix.contains_key(n) {
-                        self.err(format!("link {name}: node {n:?} does not exist: declare it with Topology::node"));
+                        self.err(format!("link {name}"), format!("link {name}: node {n:?} does not exist: declare it with Topology::node"));
                     }
                 }
                 continue;
             };
             if a == b {
-                self.err(format!(
-                    "link {name}: both ends are node {:?}: a link joins two different nodes",
-                    spec.a
-                ));
+                self.err(
+                    format!("link {name}"),
+                    format!(
+                        "link {name}: both ends are node {:?}: a link joins two different nodes",
+                        spec.a
+                    ),
+                );
                 continue;
             }
             let Ok(net) = spec.subnet.parse::<Ipv4Net>().map(|n| n.trunc()) else {
@@ -413,7 +432,7 @@ impl Planner<'_> {
                 let mut hosts = net.hosts();
                 ips = [hosts.next().map(IpAddr::V4), hosts.next().map(IpAddr::V4)];
                 if ips[1].is_none() {
-                    self.err(format!("{what}: subnet {net} has fewer than two host addresses: use a /30 or /31 or larger"));
+                    self.err(what.clone(), format!("{what}: subnet {net} has fewer than two host addresses: use a /30 or /31 or larger"));
                 }
             }
             let v6 = spec
@@ -484,7 +503,7 @@ impl Planner<'_> {
                     });
                 match ip {
                     Some(ip) => locals.push((h, host, ip)),
-                    None => self.err(format!(
+                    None => self.err(format!("overlay {:?}", o.name), format!(
                         "overlay {:?}: host {host:?} has no IPv4 address to carry it: attach it to an underlay network",
                         o.name
                     )),
@@ -493,10 +512,13 @@ impl Planner<'_> {
             for &(h, host, local) in &locals {
                 let name = format!("vxlan{}", o.vni);
                 if !self.ifnames[h].insert(name.clone()) {
-                    self.err(format!(
+                    self.err(
+                        format!("overlay {:?}", o.name),
+                        format!(
                         "overlay {:?}: {host:?} already has an interface {name:?}: use another VNI",
                         o.name
-                    ));
+                    ),
+                    );
                 }
                 self.plan.vxlans.push(PlannedVxlan {
                     node: h,

@@ -7,7 +7,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::builder::AttachSpec;
 use super::*;
-use crate::error::{Error, Result};
+use crate::error::{Error, Problem, Result};
 use crate::nft::{Hook, Rule, Ruleset};
 
 mod addressing;
@@ -22,7 +22,7 @@ mod routing;
 /// [`Planner::run`] lists them in order.
 pub(super) struct Planner<'t> {
     topo: &'t Topology,
-    errors: Vec<String>,
+    errors: Vec<Problem>,
     node_ix: HashMap<String, usize>,
     plan: Plan,
     /// Network name -> bridge index.
@@ -64,8 +64,9 @@ impl<'t> Planner<'t> {
         }
     }
 
-    fn err(&mut self, msg: String) {
-        self.errors.push(msg);
+    /// Records a problem about `subject` (the object the message starts with).
+    fn err(&mut self, subject: impl Into<String>, msg: String) {
+        self.errors.push(Problem::new(subject, msg));
     }
 
     fn specs(&self) -> impl Iterator<Item = &'t NodeSpec> {
@@ -91,7 +92,9 @@ impl<'t> Planner<'t> {
         self.static_routes(); // routing
         self.netfilter(); // netfilter
         if !self.errors.is_empty() {
-            return Err(Error::InvalidTopology(self.errors));
+            return Err(Error::InvalidTopology {
+                problems: self.errors,
+            });
         }
         self.auto_routes(); // routing
         self.shared_ifaces(); // names

@@ -10,7 +10,7 @@ impl Planner<'_> {
         let specs: Vec<&NodeSpec> = self.specs().collect();
         for spec in specs {
             if !valid_node_name(&spec.name) {
-                self.err(format!(
+                self.err(format!("node name {:?}", spec.name), format!(
                     "node name {:?} is not a valid host name: use 1-63 letters, digits, '-', '_' or '.'",
                     spec.name
                 ));
@@ -21,10 +21,13 @@ impl Planner<'_> {
                 } else {
                     ""
                 };
-                self.err(format!(
-                    "node {:?} is declared more than once{hint}: give each node its own name",
-                    spec.name
-                ));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!(
+                        "node {:?} is declared more than once{hint}: give each node its own name",
+                        spec.name
+                    ),
+                );
                 continue;
             }
             self.node_ix
@@ -53,14 +56,18 @@ impl Planner<'_> {
             let Some(target) = &spec.net_of else { continue };
             let what = format!("node {:?} shares the network of {target:?}", spec.name);
             let Some(&t) = self.node_ix.get(target) else {
-                self.err(format!(
-                    "{what}, which does not exist: declare it or use HOST"
-                ));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!("{what}, which does not exist: declare it or use HOST"),
+                );
                 continue;
             };
             let i = self.node_ix[&spec.name];
             if t == i {
-                self.err(format!("{what}: a node cannot share its own namespace"));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!("{what}: a node cannot share its own namespace"),
+                );
                 continue;
             }
             if let Some(tt) = self
@@ -68,13 +75,14 @@ impl Planner<'_> {
                 .find(|n| n.name == *target)
                 .and_then(|n| n.net_of.clone())
             {
-                self.err(format!(
-                    "{what}, which shares {tt:?}'s: share {tt:?}'s directly"
-                ));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!("{what}, which shares {tt:?}'s: share {tt:?}'s directly"),
+                );
                 continue;
             }
             if !spec.attach.is_empty() || !spec.routes.is_empty() || spec.forwarding {
-                self.err(format!(
+                self.err(format!("node {:?}", spec.name), format!(
                     "{what}: it has no interfaces, routes or forwarding of its own; configure {target:?} instead"
                 ));
             }
@@ -85,9 +93,10 @@ impl Planner<'_> {
                 .iter()
                 .any(|l| l.a == spec.name || l.b == spec.name);
             if owns_bridge || has_link {
-                self.err(format!(
-                    "{what}: put its bridges and links on {target:?} instead"
-                ));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!("{what}: put its bridges and links on {target:?} instead"),
+                );
             }
             self.plan.nodes[i].net_of = Some(t);
         }
@@ -145,14 +154,17 @@ impl Planner<'_> {
     /// Takes the interface name `name`, chosen in the topology, in `node`.
     fn claim_ifname(&mut self, node: usize, name: &str, what: &str) -> String {
         if !valid_ifname(name) {
-            self.err(format!(
+            self.err(
+                what,
+                format!(
                 "{what}: interface name {name:?} must be 1-15 characters without '/', ':' or spaces"
-            ));
+            ),
+            );
         } else if is_port_fallback(name) {
-            self.err(reserved_name(what, name));
+            self.err(what, reserved_name(what, name));
         } else if !self.ifnames[node].insert(name.to_string()) {
             let node_name = self.plan.nodes[node].name.clone();
-            self.err(format!(
+            self.err(what, format!(
                 "{what}: node {node_name:?} already has an interface named {name:?}: pick another name"
             ));
         }

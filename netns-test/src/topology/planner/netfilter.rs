@@ -30,7 +30,7 @@ impl Planner<'_> {
                 .collect();
             if spec.hairpin {
                 if subnets.is_empty() {
-                    self.err(format!("bridge {name:?}: hairpin needs a gateway on the bridge to masquerade to; drop no_gateway()"));
+                    self.err(format!("bridge {name:?}"), format!("bridge {name:?}: hairpin needs a gateway on the bridge to masquerade to; drop no_gateway()"));
                 }
                 self.plan.nodes[owner].forwarding = true;
                 for net in &subnets {
@@ -41,7 +41,7 @@ impl Planner<'_> {
             }
             if spec.masquerade {
                 if subnets.is_empty() {
-                    self.err(format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
+                    self.err(format!("bridge {name:?}"), format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
                 }
                 self.plan.nodes[owner].forwarding = true;
                 for net in subnets {
@@ -75,7 +75,7 @@ impl Planner<'_> {
                 .find_map(|a| self.bridge_ix.get(&a.network).map(|&b| (a, b)));
             let Some((attach, b)) = first.filter(|(_, b)| !self.plan.bridges[*b].addrs.is_empty())
             else {
-                self.err(format!(
+                self.err(format!("node {:?}", spec.name), format!(
                     "node {:?} publishes ports but is on no bridge network with a gateway: attach it to one",
                     spec.name
                 ));
@@ -136,9 +136,10 @@ impl Planner<'_> {
         for (a, b) in &self.topo.routed_between {
             for n in [a, b] {
                 if !self.bridge_ix.contains_key(n) {
-                    self.err(format!(
-                        "route_between({a:?}, {b:?}): there is no bridge network {n:?}"
-                    ));
+                    self.err(
+                        format!("route_between({a:?}, {b:?})"),
+                        format!("route_between({a:?}, {b:?}): there is no bridge network {n:?}"),
+                    );
                 }
             }
         }
@@ -158,14 +159,17 @@ impl Planner<'_> {
                 .map(|b| b.name.clone())
                 .collect();
             if nat.mapping != crate::nft::Mapping::None && lans.is_empty() {
-                self.err(format!(
+                self.err(format!("node {:?}", spec.name), format!(
                     "node {:?} declares a NAT but holds no bridge to be its LAN: add one with `bridge_with(NAME, SUBNET, |b| b.in_node({:?}))`",
                     spec.name, spec.name
                 ));
                 continue;
             }
             if let Err(e) = nat.validate() {
-                self.err(format!("node {:?}: {e}", spec.name));
+                self.err(
+                    format!("node {:?}", spec.name),
+                    format!("node {:?}: {e}", spec.name),
+                );
                 continue;
             }
             self.plan.nodes[node].forwarding = true;

@@ -53,29 +53,26 @@ impl Planner<'_> {
                 let via_ip = match via.parse::<IpAddr>() {
                     Ok(ip) => ip,
                     Err(_) => {
-                        self.err(format!("{what}: {via:?} is not an IP address"));
+                        self.err(
+                            what.clone(),
+                            format!("{what}: {via:?} is not an IP address"),
+                        );
                         continue;
                     }
                 };
-                let dest_net = match dest.as_str() {
-                    "default" if via_ip.is_ipv4() => {
-                        Ok("0.0.0.0/0".parse::<IpNet>().expect("cidr"))
-                    }
-                    "default" => Ok("::/0".parse::<IpNet>().expect("cidr")),
-                    d => d
-                        .parse::<IpNet>()
-                        .or_else(|_| d.parse::<IpAddr>().map(IpNet::from)),
-                };
-                let Ok(dest_net) = dest_net else {
-                    self.err(format!(
-                        "{what}: {dest:?} is neither \"default\", an address nor a CIDR"
-                    ));
+                let dest_net = crate::parse::net(dest, Some(via_ip.is_ipv6()));
+                let Some(dest_net) = dest_net else {
+                    self.err(
+                        what.clone(),
+                        format!("{what}: {dest:?} is neither \"default\", an address nor a CIDR"),
+                    );
                     continue;
                 };
                 if dest_net.addr().is_ipv4() != via_ip.is_ipv4() {
-                    self.err(format!(
-                        "{what}: destination and gateway are of different IP families"
-                    ));
+                    self.err(
+                        what.clone(),
+                        format!("{what}: destination and gateway are of different IP families"),
+                    );
                     continue;
                 }
                 let on_link = self.plan.nodes[i]
@@ -84,7 +81,7 @@ impl Planner<'_> {
                     .flat_map(|f| &f.addrs)
                     .any(|a| a.contains(&via_ip));
                 if !on_link {
-                    self.err(format!(
+                    self.err(what.clone(), format!(
                         "{what}: {via_ip} is not on any subnet of {:?}: the next hop must be a neighbour",
                         spec.name
                     ));

@@ -359,12 +359,19 @@ async fn no_route_is_network_unreachable(net: Net) {
         let start = Instant::now();
         let e = a.reach("192.0.2.1", probe).reaches().await.unwrap_err();
         println!("{e}");
-        assert!(start.elapsed() < Duration::from_millis(100), "at once");
+        // The kernel refuses at once: nothing waits for the probe's deadline (a loaded
+        // machine may still delay the diagnosis that follows, so no tighter bound).
+        assert!(
+            start.elapsed() < netns_test::reach::REACH_TIMEOUT / 2,
+            "not at once: {:?}",
+            start.elapsed()
+        );
         assert_eq!(e.outcome(), &Outcome::NetUnreachable);
         assert_has(
             &e.to_string(),
             &[
                 "network unreachable (ENETUNREACH)",
+                "(at once, nothing was sent)",
                 "a has no route toward 192.0.2.1; its IPv4 routes: 10.0.0.0/24 dev eth0",
             ],
         );
@@ -648,10 +655,16 @@ async fn a_net_none_node_cannot_reach_anything(net: Net) {
     let a = net.node("a");
     for probe in [Probe::Icmp, Probe::Tcp(80), Probe::Udp(53)] {
         let started = Instant::now();
-        let outcome = a.reach("10.0.0.1", probe).cannot_reach().await.unwrap();
+        let wait = Duration::from_secs(10);
+        let outcome = a
+            .reach("10.0.0.1", probe)
+            .isolation_wait(wait)
+            .cannot_reach()
+            .await
+            .unwrap();
         assert_eq!(outcome, Outcome::NetUnreachable, "{probe}");
-        // The kernel says so at once: no isolation wait.
-        assert!(started.elapsed() < ISOLATION_WAIT, "{probe}");
+        // The kernel says so at once: the isolation wait is not waited out.
+        assert!(started.elapsed() < wait / 2, "{probe}: {:?}", started.elapsed());
         a.assert_cannot_reach("10.0.0.1", probe).await;
         a.assert_cannot_reach("fd00::1", probe).await;
         // A positive check tells why and what would let it reach.

@@ -239,11 +239,15 @@ fn forward(dir: &Direction, rx: &OwnedFd, tx: &OwnedFd, seed: u64, stop: &Atomic
     let mut queued_bytes = 0usize;
     let mut pool: Vec<Vec<u8>> = Vec::new();
     let mut seq = 0u64;
-    let send = |frame: &[u8]| match sys::relay_send(tx.as_fd(), frame) {
-        Ok(()) => {
-            dir.forwarded.fetch_add(1, Relaxed);
+    // Counted before the send: whoever sees a frame's effect (a reply, a connection) and
+    // then reads the counters finds it counted, even if this thread is descheduled right
+    // after the send.
+    let send = |frame: &[u8]| {
+        dir.forwarded.fetch_add(1, Relaxed);
+        if let Err(e) = sys::relay_send(tx.as_fd(), frame) {
+            dir.forwarded.fetch_sub(1, Relaxed);
+            dir.fail("sending", e);
         }
-        Err(e) => dir.fail("sending", e),
     };
     while !stop.load(Relaxed) {
         let now = Instant::now();

@@ -35,7 +35,11 @@ pub struct Seen {
 impl Seen {
     /// Panics unless each host was seen from its router's WAN address.
     pub fn check(&self, home1_wan: IpAddr, home2_wan: IpAddr) {
-        assert_eq!(self.alice.ip(), home1_wan, "alice is seen behind home1's NAT");
+        assert_eq!(
+            self.alice.ip(),
+            home1_wan,
+            "alice is seen behind home1's NAT"
+        );
         assert_eq!(self.bob.ip(), home2_wan, "bob is seen behind home2's NAT");
     }
 }
@@ -60,7 +64,12 @@ fn deliver(from: &UdpSocket, to: SocketAddr, on: &UdpSocket, msg: &[u8]) -> io::
             match on.recv_from(&mut buf) {
                 Ok((n, peer)) if &buf[..n] == msg => return Ok(peer),
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     break
                 }
                 Err(e) => return Err(e),

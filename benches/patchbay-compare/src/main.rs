@@ -33,21 +33,29 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// The target: netns-test at least this many times faster per lab.
 const TARGET: f64 = 10.0;
 const HARNESS: &str = "PATCHBAY_COMPARE_HARNESS";
+const CAPTURE: &str = "NETNS_TEST_CAPTURE";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Side {
     Patchbay,
     Default,
+    NoCapture,
     Harness,
 }
 
 impl Side {
-    const ALL: [Side; 3] = [Side::Patchbay, Side::Default, Side::Harness];
+    const ALL: [Side; 4] = [
+        Side::Patchbay,
+        Side::Default,
+        Side::NoCapture,
+        Side::Harness,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Side::Patchbay => "patchbay 0.7.0 (`Lab::new`, presets `PublicV4` / `Home` v4-only)",
             Side::Default => "netns-test, `#[netns_test]` default mode (as under `cargo test`)",
+            Side::NoCapture => "netns-test, default mode, capture off (`NETNS_TEST_CAPTURE=0`)",
             Side::Harness => "netns-test, harness mode (`netns_test::main!()`)",
         }
     }
@@ -55,9 +63,12 @@ impl Side {
     fn command(self, dir: &Path) -> Command {
         match self {
             Side::Patchbay => Command::new(dir.join("patchbay-lab")),
-            Side::Default | Side::Harness => {
+            Side::Default | Side::NoCapture | Side::Harness => {
                 let mut c = Command::new(dir.join("netns-test-lab"));
                 c.args(["two_home_routers", "--exact", "--nocapture"]);
+                // The capture (every link's last packets, for a failure's diagnostics)
+                // is on by default; patchbay has none.
+                c.env(CAPTURE, if self == Side::NoCapture { "0" } else { "1" });
                 if self == Side::Harness {
                     c.env(HARNESS, "1");
                 }
@@ -133,9 +144,7 @@ fn run(side: Side, dir: &Path, out_dir: &Path) -> Result<Sample, String> {
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     let cpu = children_cpu_ms();
     let started = mono_ns();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("starting {cmd:?}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("starting {cmd:?}: {e}"))?;
     let pid = child.id() as libc::pid_t;
     let (done, dog) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -305,28 +314,38 @@ fn main() {
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "| ratio | median | spread | target | verdict |\n| --- | --- | --- | --- | --- |"
-    );
+        "| ratio (wall time to the last exit) | median | spread | target | verdict | CPU ratio, median |\n\
+         | --- | --- | --- | --- | --- | --- |");
     let pb = exit(&samples[0]);
+    let cpu = |v: &[Sample]| pct(&v.iter().map(|s| s.cpu_ms).collect::<Vec<_>>(), 50);
     for (side, v) in Side::ALL.iter().zip(&samples).skip(1) {
         let nt = exit(v);
         let name = format!("patchbay / {}", side.label());
         if pb.is_empty() || nt.is_empty() {
-            let _ = writeln!(w, "| {name} | | | >= {TARGET} | not measured: a side failed |");
+            let _ = writeln!(
+                w,
+                "| {name} | | | >= {TARGET} | not measured: a side failed | |"
+            );
             continue;
         }
         let r = pct(&pb, 50) / pct(&nt, 50);
         let verdict = if r >= TARGET { "met" } else { "NOT met" };
         let _ = writeln!(
             w,
-            "| {name} | **{}** | {} / {} | >= {TARGET} | {verdict} |",
+            "| {name} | **{}** | {} / {} | >= {TARGET} | {verdict} | {} |",
             num(r),
             num(pct(&pb, 10) / pct(&nt, 90)),
             num(pct(&pb, 90) / pct(&nt, 10)),
+            num(cpu(&samples[0]) / cpu(v)),
         );
     }
     for (side, e) in &failed {
-        let _ = writeln!(w, "\n**{} failed**:\n\n```text\n{}\n```", side.label(), e.trim());
+        let _ = writeln!(
+            w,
+            "\n**{} failed**:\n\n```text\n{}\n```",
+            side.label(),
+            e.trim()
+        );
     }
     println!("{page}");
     if !failed.is_empty() {

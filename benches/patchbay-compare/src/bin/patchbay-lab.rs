@@ -34,13 +34,21 @@ async fn run() -> anyhow::Result<()> {
         .ip_support(IpSupport::V4Only)
         .build()
         .await?;
-    let relay = lab.add_device("relay").iface("eth0", dc.id()).build().await?;
+    let relay = lab
+        .add_device("relay")
+        .iface("eth0", dc.id())
+        .build()
+        .await?;
     let alice = lab
         .add_device("alice")
         .iface("eth0", home1.id())
         .build()
         .await?;
-    let bob = lab.add_device("bob").iface("eth0", home2.id()).build().await?;
+    let bob = lab
+        .add_device("bob")
+        .iface("eth0", home2.id())
+        .build()
+        .await?;
 
     let relay_ip = relay.ip().context("the relay has no IPv4 address")?;
     let relay_addr = SocketAddr::from((relay_ip, RELAY_PORT));

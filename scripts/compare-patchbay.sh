@@ -3,7 +3,9 @@
 # each sample a fresh process, interleaved; prints a markdown block of both sides'
 # medians, p10 / p90 and their ratio (benches/patchbay-compare/src/main.rs).
 #
-#   scripts/compare-patchbay.sh
+#   scripts/compare-patchbay.sh           # prints the block
+#   scripts/compare-patchbay.sh --write   # and puts it into BENCHMARKS.md, between its
+#                                         # patchbay-compare markers, and checks the page
 #   PATCHBAY_COMPARE_SAMPLES=30 scripts/compare-patchbay.sh   # default 15, at least 10
 #
 # It downloads and builds patchbay, so it is not part of the workspace (nor of CI).
@@ -13,6 +15,12 @@
 # NETNS_PERF_SETTLE_MS (default 100) is the wait before every sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+write=0
+case "${1:-}" in
+  "") ;;
+  --write) write=1 ;;
+  *) echo "usage: scripts/compare-patchbay.sh [--write]" >&2; exit 2 ;;
+esac
 login_path=/usr/local/bin:/usr/bin:/bin
 if [ ! -x /usr/sbin/nft ] && ! command -v nft >/dev/null; then
   echo "compare-patchbay: no nft binary (/usr/sbin/nft or on PATH): patchbay cannot" \
@@ -37,8 +45,18 @@ if [ "$(id -u)" -eq 0 ]; then
   }
   chmod 755 "$dir"
   chown "$user" "$dir"
-  (cd "$dir" && runuser -u "$user" -- env -i HOME="$(getent passwd "$user" | cut -d: -f6)" \
-    USER="$user" TMPDIR="$dir" "${vars[@]}" ./patchbay-compare)
+  run=(runuser -u "$user" -- env -i HOME="$(getent passwd "$user" | cut -d: -f6)" USER="$user")
 else
-  (cd "$dir" && env -i HOME="$HOME" USER="$(id -un)" TMPDIR="$dir" "${vars[@]}" ./patchbay-compare)
+  run=(env -i HOME="$HOME" USER="$(id -un)")
+fi
+rc=0
+(cd "$dir" && "${run[@]}" TMPDIR="$dir" "${vars[@]}" ./patchbay-compare > block.md) || rc=$?
+cat "$dir/block.md"
+if [ "$rc" -ne 0 ]; then
+  echo "compare-patchbay: a side failed (exit $rc): see above; BENCHMARKS.md left as it is" >&2
+  exit "$rc"
+fi
+if [ "$write" -eq 1 ]; then
+  python3 scripts/ci_tools.py compare-splice "$dir/block.md" BENCHMARKS.md
+  python3 scripts/ci_tools.py bench-check BENCHMARKS.md
 fi

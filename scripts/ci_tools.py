@@ -11,8 +11,13 @@
                                                median is the median of its rounds, each
                                                "met" is the target's rule applied to it,
                                                and no verdict stands outside the block
+                                               (but in the patchbay comparison's block,
+                                               whose ratios and verdicts are checked
+                                               against its medians alike)
     ci_tools.py bench-splice GENERATED PAGE    replaces the block in PAGE with the page
                                                the benchmark wrote (GENERATED)
+    ci_tools.py compare-splice GENERATED PAGE  the same for the block of
+                                               scripts/compare-patchbay.sh --write
     ci_tools.py libtest-summary LOG            `PASSED FAILED IGNORED` from the last
                                                "test result:" line of a libtest run; exits
                                                1 when there is none
@@ -115,10 +120,74 @@ def bench_tables(block):
     return tables
 
 
+COMPARE_BEGIN = "<!-- patchbay-compare:begin"
+COMPARE_END = "<!-- patchbay-compare:end -->"
+
+
+def compare_block(text):
+    """The block scripts/compare-patchbay.sh --write puts into a page, markers included, and
+    where it starts and ends; None if the page has none."""
+    begin = text.find(COMPARE_BEGIN)
+    if begin < 0:
+        return None
+    end = text.find(COMPARE_END)
+    if end < begin or text.count(COMPARE_BEGIN) != 1:
+        sys.exit(f"bench: no single block between {COMPARE_BEGIN!r} and {COMPARE_END!r}")
+    end += len(COMPARE_END)
+    return text[begin:end], begin, end
+
+
+def compare_problems(block):
+    """Each ratio of the comparison's block is its two medians' ratio (as printed, to
+    rounding), and each verdict is its target's rule applied to the ratio."""
+    problems, medians = [], {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1].startswith("**"):
+            medians[cells[0]] = float(cells[1].strip("*"))
+        elif len(cells) == 6 and cells[4] in ("met", "NOT met"):
+            name, ratio, rule, verdict = cells[0], float(cells[1].strip("*")), cells[3], cells[4]
+            num, _, den = name.partition(" / ")
+            sides = [k for k in medians if k.startswith(num)], medians.get(den)
+            if len(sides[0]) != 1 or sides[1] is None:
+                problems.append(f"{name}: its two medians are not in the block")
+                continue
+            expected = medians[sides[0][0]] / sides[1]
+            if abs(expected - ratio) > 0.01 * ratio:
+                problems.append(f"{name}: the medians give {expected:.3g}, the page says {ratio}")
+            m = re.fullmatch(r">= (-?[0-9.]+)", rule)
+            if not m:
+                problems.append(f"{name}: a target rule that is not '>= N': {rule!r}")
+                continue
+            want = "met" if ratio >= float(m.group(1)) else "NOT met"
+            if verdict != want:
+                problems.append(f"{name}: {ratio} {rule} is {want!r}, the page says {verdict!r}")
+    return problems
+
+
+def compare_splice(generated, path):
+    with open(generated) as f:
+        new = f.read().strip()
+    with open(path) as f:
+        text = f.read()
+    found = compare_block(text)
+    if found is None:
+        sys.exit(f"compare-splice: {path} has no {COMPARE_BEGIN!r} block")
+    _, begin, end = found
+    first = text[begin:text.index("\n", begin) + 1]
+    with open(path, "w") as f:
+        f.write(text[:begin] + first + new + "\n" + COMPARE_END + text[end:])
+    print(f"compare-splice: {path} has the block of {generated}")
+
+
 def bench_problems(text):
     block, begin, end = bench_block(text)
     problems = []
     outside = text[:begin] + text[end:]
+    compare = compare_block(outside)
+    if compare is not None:
+        problems += compare_problems(compare[0])
+        outside = outside[:compare[1]] + outside[compare[2]:]
     for line in outside.splitlines():
         if re.search(r"\|\s*(NOT met|met)\s*\|", line):
             problems.append(f"a verdict outside the benchmark's block: {line.strip()}")
@@ -379,6 +448,8 @@ def main():
         bench_check(args[1])
     elif cmd == "bench-splice":
         bench_splice(args[1], args[2])
+    elif cmd == "compare-splice":
+        compare_splice(args[1], args[2])
     elif cmd == "libtest-summary":
         libtest_summary(args[1])
     elif cmd == "listed":

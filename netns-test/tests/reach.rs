@@ -664,7 +664,11 @@ async fn a_net_none_node_cannot_reach_anything(net: Net) {
             .unwrap();
         assert_eq!(outcome, Outcome::NetUnreachable, "{probe}");
         // The kernel says so at once: the isolation wait is not waited out.
-        assert!(started.elapsed() < wait / 2, "{probe}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < wait / 2,
+            "{probe}: {:?}",
+            started.elapsed()
+        );
         a.assert_cannot_reach("10.0.0.1", probe).await;
         a.assert_cannot_reach("fd00::1", probe).await;
         // A positive check tells why and what would let it reach.

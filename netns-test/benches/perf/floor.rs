@@ -34,7 +34,7 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::os::fd::AsRawFd;
 
 /// A network built by [`build`]: dropping it closes every fd, and the kernel frees it.
-pub struct Floor {
+pub(crate) struct Floor {
     _netns: Vec<File>,
     handles: Vec<Handle>,
     /// How long the wait for links took, within the build.
@@ -44,7 +44,7 @@ pub struct Floor {
 impl Floor {
     /// Deletes the plan's bridges (`RTM_DELLINK`) now, instead of leaving them to the
     /// kernel's teardown of their namespace.
-    pub fn delete_bridges(&self, plan: &Plan, rt: &tokio::runtime::Runtime) {
+    pub(crate) fn delete_bridges(&self, plan: &Plan, rt: &tokio::runtime::Runtime) {
         rt.block_on(async {
             for b in &plan.bridges {
                 self.handles[b.node]
@@ -67,7 +67,7 @@ fn sysctl(key: &str, value: &str) {
 }
 
 /// Builds `plan` on `rt`; the calling thread ends in the netns it started in.
-pub fn build(plan: &Plan, rt: &tokio::runtime::Runtime) -> Floor {
+pub(crate) fn build(plan: &Plan, rt: &tokio::runtime::Runtime) -> Floor {
     let home = this_netns();
     let mut netns = Vec::new();
     let mut nl = Vec::new();

@@ -10,7 +10,7 @@ use crate::{median_f, quick, settle_time, Figures};
 
 /// The rows that a smoke run (`NETNS_PERF_QUICK=1`) does not produce: their topologies
 /// are left out.
-pub const BIG: [&str; 3] = ["bridge_500", "bridge_1000", "routers_200"];
+pub(crate) const BIG: [&str; 3] = ["bridge_500", "bridge_1000", "routers_200"];
 
 /// How a figure is judged.
 #[derive(Clone, Copy)]
@@ -306,7 +306,7 @@ fn figures() -> Vec<(String, String)> {
 }
 
 /// A figure as the page prints it: three significant digits or so.
-pub fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     if a >= 100.0 {
         format!("{v:.0}")
@@ -398,7 +398,7 @@ fn host() -> String {
 }
 
 /// The page, and the keys of the figures a complete run should have produced but did not.
-pub fn page(f: &Figures, rounds: usize, complete: bool) -> (String, Vec<String>) {
+pub(crate) fn page(f: &Figures, rounds: usize, complete: bool) -> (String, Vec<String>) {
     let mut missing = Vec::new();
     let mut p = String::new();
     let w = &mut p;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use netns_test::{netns_test, presets, Net, Topology};
 
 /// Two nodes on a point-to-point link: no bridge.
-pub fn two_nodes() -> Topology {
+pub(crate) fn two_nodes() -> Topology {
     Topology::new()
         .node("a", |n| n)
         .node("b", |n| n)
@@ -30,7 +30,7 @@ fn connects(net: &Net, from: &str, to: &str) {
 
 /// `CLOCK_MONOTONIC` in ns: one clock for the driver and every process it starts (no
 /// time namespace between them).
-pub fn mono_ns() -> u64 {
+pub(crate) fn mono_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -79,7 +79,7 @@ macro_rules! tests {
 }
 
 /// 50 bridge-free two-node tests with a TCP connection each.
-pub mod free {
+pub(crate) mod free {
     use super::*;
     tests!(two_nodes(), |net: &Net| connects(net, "a", "b");
         t00 t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19
@@ -88,7 +88,7 @@ pub mod free {
 }
 
 /// 50 tests of two containers on a bridge (`bridge_pair()`) with a TCP connection each.
-pub mod bridged {
+pub(crate) mod bridged {
     use super::*;
     tests!(presets::bridge_pair(), |net: &Net| connects(net, "a", "b");
         t00 t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19
@@ -97,7 +97,7 @@ pub mod bridged {
 }
 
 /// 100 tests with no topology and an empty body: the harness mode's per-test cost.
-pub mod empty {
+pub(crate) mod empty {
     use super::*;
     tests!(Topology::new(), |_: &Net| ();
         t00 t01 t02 t03 t04 t05 t06 t07 t08 t09 t10 t11 t12 t13 t14 t15 t16 t17 t18 t19

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 
 /// Runs an assertion that must panic; returns its message.
-pub async fn panic_message<F: Future>(f: F) -> String {
+pub(crate) async fn panic_message<F: Future>(f: F) -> String {
     match AssertUnwindSafe(f).catch_unwind().await {
         Ok(_) => panic!("the assertion passed but should have failed"),
         Err(p) => p
@@ -20,7 +20,7 @@ pub async fn panic_message<F: Future>(f: F) -> String {
 }
 
 /// Asserts that `text` holds every one of `parts`, printing `text` when one is missing.
-pub fn assert_has(text: &str, parts: &[&str]) {
+pub(crate) fn assert_has(text: &str, parts: &[&str]) {
     for p in parts {
         assert!(text.contains(p), "missing {p:?} in:\n{text}");
     }
@@ -28,7 +28,7 @@ pub fn assert_has(text: &str, parts: &[&str]) {
 
 /// Runs `f` with the soft `RLIMIT_NOFILE` at the lowest free descriptor: nothing can be
 /// opened until it ends.
-pub async fn with_no_free_fd<F: Future>(f: F) -> F::Output {
+pub(crate) async fn with_no_free_fd<F: Future>(f: F) -> F::Output {
     let mut old = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -9,7 +9,7 @@ use netns_test::{netns_test, presets, Net, Topology};
 use crate::common::{assert_has, panic_message};
 
 /// Docker's two user networks: con1 and con2 on one, con3 on the other.
-pub const TWO_NETWORKS: &str = "
+pub(crate) const TWO_NETWORKS: &str = "
          con1 con2 con3
     con1   -    y    n
     con2   y    -    n

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 /// Links, routes and mounts of the machine (this process's namespaces).
-pub fn machine_state() -> BTreeSet<String> {
+pub(crate) fn machine_state() -> BTreeSet<String> {
     let mut state = BTreeSet::new();
     for entry in std::fs::read_dir("/sys/class/net").expect("/sys/class/net") {
         state.insert(format!(
@@ -31,7 +31,7 @@ pub fn machine_state() -> BTreeSet<String> {
 }
 
 /// Whether this process runs as root (effective uid 0).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .expect("status")
         .lines()

@@ -116,14 +116,18 @@
 // what a check found and the diff), all pure; `probe` (the engine: sockets, schedules,
 // the error queue); `report` (why a claim failed in words, the matrix rendering);
 // `check` (the claims a test makes: `Node::reach` and the one-liners, matrices over a
-// `Net`); `echo` (a UDP echo server to probe). Each uses only those before it.
+// `Net`); `echo` (a UDP echo server to probe). Each uses only those before it. Apart:
+// `stun` (the STUN messages, pure) and `nat` (the NAT classifier, its reflector and its
+// claims).
 mod check;
 mod echo;
 mod matrix;
+mod nat;
 mod outcome;
 mod path;
 mod probe;
 mod report;
+mod stun;
 mod wait;
 
 use std::collections::HashMap;
@@ -135,6 +139,9 @@ use crate::net::{Net, Node};
 pub use check::ReachCheck;
 pub use echo::UdpEcho;
 pub use matrix::{Expect, IntoMatrix, Matrix, MatrixError, MatrixReport};
+pub use nat::{
+    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, NAT_WAIT,
+};
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};
 pub use path::PathReport;
 pub use report::ReachError;

@@ -807,3 +807,49 @@ fn public_node(net: &Net, probed: &str) -> Result<Node, NatError> {
             ))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EIM: Mapping = Mapping::EndpointIndependent;
+    const APDM: Mapping = Mapping::AddressAndPortDependent;
+    const EIF: Filtering = Filtering::EndpointIndependent;
+    const APDF: Filtering = Filtering::AddressAndPortDependent;
+
+    #[test]
+    fn hole_punching_follows_the_classic_rules() {
+        let port_restricted = NatBehaviour::new(EIM, APDF);
+        let symmetric = NatBehaviour::new(APDM, APDF);
+        let full_cone = NatBehaviour::new(EIM, EIF);
+        let none = NatBehaviour::new(Mapping::NoNat, EIF);
+        let address_dependent = NatBehaviour::new(Mapping::AddressDependent, APDF);
+        for (a, b, through) in [
+            (port_restricted, port_restricted, true),
+            (port_restricted, none, true),
+            (symmetric, full_cone, true),
+            (symmetric, none, true),
+            (symmetric, symmetric, false),
+            (symmetric, port_restricted, false),
+            (address_dependent, port_restricted, false),
+        ] {
+            assert_eq!(a.hole_punching_with(&b), through, "{a} x {b}");
+            assert_eq!(b.hole_punching_with(&a), through, "{b} x {a}");
+        }
+    }
+
+    #[test]
+    fn differences_name_each_field_measured_against_declared() {
+        let measured = NatBehaviour::new(EIM, APDF).port_preservation(true);
+        assert!(measured.differences(&measured).is_empty());
+        let declared = NatBehaviour::new(APDM, APDF).hairpin(true);
+        assert_eq!(
+            measured.differences(&declared),
+            [
+                "mapping: measured endpoint-independent mapping, declared address- and port-dependent mapping",
+                "hairpinning: measured no, declared yes",
+                "port preservation: measured yes, declared no",
+            ]
+        );
+    }
+}

@@ -140,3 +140,21 @@ async fn a_classification_with_an_unknown_reflector_node_fails_naming_it(net: Ne
         .unwrap_err();
     assert!(e.to_string().contains("nobody"), "{e}");
 }
+
+#[netns_test(topology = netns_test::presets::bridge_pair())]
+async fn a_classification_without_a_public_node_says_how_to_name_one(net: Net) {
+    // b shares a's network: it is no public side.
+    let e = net.classify_nat("a").await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no public node to run the NAT reflector in for node \"a\" (one on a network of the host only, sharing none with \"a\"): name one with `net.nat_probe(\"a\").reflector(\"server\")`"
+    );
+    // Named, b reflects: no NAT between them.
+    let class = net
+        .nat_probe("a")
+        .reflector("b")
+        .classify()
+        .await
+        .expect("classified");
+    assert_eq!(class.behaviour.mapping, Mapping::NoNat);
+}

@@ -29,7 +29,7 @@
 //!    the socket through the NAT, or not.
 //!
 //! Nothing lost, a classification takes a few milliseconds plus one [`NatProbe::wait`]
-//! per step whose answer does not come (at most three: under half a second by default).
+//! per step whose answer does not come (at most three: about half a second by default).
 
 use std::collections::HashMap;
 use std::fmt;

@@ -44,6 +44,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant};
 
 use super::stun::{self, Change, Message};
+use crate::kernel;
 use crate::net::{Net, Node};
 
 /// How long a request whose answer may not come waits for it, by default.
@@ -336,14 +337,28 @@ impl NatReflector {
                     node.name()
                 ))
             })?;
-        let a2 = second_address(node, net1)?;
-        let cidr = format!("{a2}/{}", net1.prefix_len());
-        node.addr(&ifname).add(&cidr).await.map_err(|e| {
-            err(format!(
-                "adding the NAT reflector's second address {cidr} to {ifname} of node {:?}: {e}",
-                node.name()
-            ))
-        })?;
+        // The highest address of the subnet no node has; a lower one where another
+        // reflector of the node has it.
+        let index = node.iface(&ifname).map_err(|e| err(e.to_string()))?.index;
+        let mut tried = Vec::new();
+        let (a2, cidr) = loop {
+            let a2 = second_address(node, net1, &tried)?;
+            let cidr = format!("{a2}/{}", net1.prefix_len());
+            let net2 =
+                IpNet::V4(Ipv4Net::new(a2, net1.prefix_len()).map_err(|e| err(e.to_string()))?);
+            match kernel::add_address(node.netlink(), index, net2).await {
+                Ok(()) => break (a2, cidr),
+                Err(e) if tried.len() < 16 && kernel::tc::errno(&e) == Some(libc::EEXIST) => {
+                    tried.push(a2)
+                }
+                Err(e) => {
+                    return Err(err(format!(
+                        "adding the NAT reflector's second address {cidr} to {ifname} of node {:?}: {e}",
+                        node.name()
+                    )))
+                }
+            }
+        };
         let mut reflector = NatReflector {
             node: node.clone(),
             endpoints: [[SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0); 2]; 2],
@@ -447,8 +462,8 @@ impl Drop for NatReflector {
     }
 }
 
-/// The highest address of `net` that no node of the network has.
-fn second_address(node: &Node, net: Ipv4Net) -> Result<Ipv4Addr, NatError> {
+/// The highest address of `net` that no node of the network has, other than `taken`.
+fn second_address(node: &Node, net: Ipv4Net, taken: &[Ipv4Addr]) -> Result<Ipv4Addr, NatError> {
     let used: Vec<IpAddr> = match node.network() {
         Some(n) => n
             .nodes()
@@ -462,7 +477,7 @@ fn second_address(node: &Node, net: Ipv4Net) -> Result<Ipv4Addr, NatError> {
         .rev()
         .take(1024)
         .map(Ipv4Addr::from)
-        .find(|a| !used.contains(&IpAddr::V4(*a)))
+        .find(|a| !used.contains(&IpAddr::V4(*a)) && !taken.contains(a))
         .ok_or_else(|| {
             err(format!(
                 "no free address in {net} for the NAT reflector's second address in node {:?}",

@@ -5,7 +5,7 @@
 #[path = "support/nat_lab.rs"]
 mod nat_lab;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nat_lab::{every_nat, NATS};
 use netns_test::reach::{Filtering, Mapping, NatBehaviour, NatReflector};
@@ -30,14 +30,11 @@ async fn every_nat_is_classified_as_declared_for_one_host(net: Net) -> anyhow::R
     for case in NATS {
         let host = format!("{}_a", case.kind);
         // The reflector's node found on its own: the one public node, "server".
-        let started = Instant::now();
         let class = net.nat_probe(&host).local_port(PORT).classify().await?;
         assert_eq!(class.local_port, PORT);
-        // Nothing is lost between namespaces: at most three waits of 150 ms.
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{host}: {class}"
-        );
+        // Nothing is lost between namespaces: three waits of 150 ms at most, and the
+        // exchanges (a few ms on an idle machine; the reflector's start is not counted).
+        assert!(class.took < Duration::from_secs(1), "{host}: {class}");
         if class.behaviour != case.one {
             wrong.push(mismatch(
                 case.kind,

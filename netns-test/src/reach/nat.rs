@@ -284,9 +284,9 @@ fn err(msg: impl Into<String>) -> NatError {
 // ---------------------------------------------------------------------------------------
 // The reflector
 
-/// A STUN reflector with two addresses and two ports (RFC 5780) in a public node: what
-/// [`NatProbe`] classifies against. Its second address is added to the interface of the
-/// node's first IPv4 address (the highest free address of that subnet) and removed by
+/// An IPv4 STUN reflector with two addresses and two ports (RFC 5780) in a public node:
+/// what [`NatProbe`] classifies against. Its second address is added to the interface of
+/// the node's first IPv4 address (the highest free address of that subnet) and removed by
 /// [`NatReflector::stop`], or when it is dropped.
 ///
 /// It answers any STUN binding request (MAPPED-ADDRESS, XOR-MAPPED-ADDRESS,

@@ -16,24 +16,28 @@
 //! when the router took such a packet itself (see `nft::Ruleset::wan_guard`). The routers
 //! carry no input rules of the test's own: what keeps the rounds working is the topology's.
 
-use std::collections::HashMap;
+#[path = "support/punch.rs"]
+mod punch;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use netns_test::nft::NatMode;
-use netns_test::{netns_test, Net, Node, Topology};
-use tokio::net::UdpSocket;
-use tokio::time::{sleep, timeout_at, Instant};
+use netns_test::{netns_test, Net, Topology};
+use punch::{start_server, Peer, Punching};
+use tokio::time::Instant;
 
 const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)), 3478);
 /// Rounds per pair of NATs.
 const ROUNDS: usize = 50;
 /// How much earlier the first peer of a round starts punching.
 const HEAD_START: Duration = Duration::from_millis(10);
-/// Punches are this far apart; a peer gives up after [`PUNCH_FOR`].
-const PUNCH_INTERVAL: Duration = Duration::from_millis(10);
-const PUNCH_FOR: Duration = Duration::from_millis(600);
+/// A peer punches for at most this long; every round must get through.
+const PUNCHING: Punching = Punching {
+    for_at_most: Duration::from_millis(600),
+    late: Duration::ZERO,
+    learn: false,
+};
 
 /// How a router maps its LAN to its WAN address.
 #[derive(Clone, Copy, Debug)]
@@ -75,110 +79,20 @@ fn two_nats(a: Nat, b: Nat) -> Topology {
         .node("bob", |n| n.on("lan_b"))
 }
 
-/// The rendezvous server: `REGISTER name` -> `SEEN ip:port` (the endpoint it saw),
-/// `LOOKUP name` -> `PEER ip:port` or `UNKNOWN`.
-async fn start_server(node: &Node) -> anyhow::Result<()> {
-    let sock = node.run(UdpSocket::bind(SERVER)).await?;
-    node.spawn(async move {
-        let mut seen: HashMap<String, SocketAddr> = HashMap::new();
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let reply = match msg.split_once(' ') {
-                Some(("REGISTER", name)) => {
-                    seen.insert(name.to_string(), from);
-                    format!("SEEN {from}")
-                }
-                Some(("LOOKUP", name)) => seen
-                    .get(name)
-                    .map_or("UNKNOWN".to_string(), |a| format!("PEER {a}")),
-                _ => "ERROR".to_string(),
-            };
-            let _ = sock.send_to(reply.as_bytes(), from).await;
-        }
-    });
-    Ok(())
-}
-
-/// One peer's fresh socket for one round.
-struct Peer {
-    node: Node,
-    name: String,
-    sock: Arc<UdpSocket>,
-}
-
-impl Peer {
-    async fn bind(node: &Node, name: String) -> anyhow::Result<Peer> {
-        let sock = node.run(UdpSocket::bind("0.0.0.0:0")).await?;
-        Ok(Peer {
-            node: node.clone(),
-            name,
-            sock: Arc::new(sock),
-        })
-    }
-
-    /// Asks the server; the answer's text after `prefix`, parsed. Up to 5 tries, 100 ms
-    /// apart.
-    async fn ask(&self, msg: String, prefix: &'static str) -> anyhow::Result<SocketAddr> {
-        let (sock, name) = (self.sock.clone(), self.name.clone());
-        self.node
-            .run(async move {
-                let mut buf = [0u8; 512];
-                for _ in 0..5 {
-                    sock.send_to(msg.as_bytes(), SERVER).await?;
-                    let deadline = Instant::now() + Duration::from_millis(100);
-                    while let Ok(got) = timeout_at(deadline, sock.recv_from(&mut buf)).await {
-                        let (n, from) = got?;
-                        let text = String::from_utf8_lossy(&buf[..n]);
-                        if let (true, Some(addr)) = (from == SERVER, text.strip_prefix(prefix)) {
-                            return Ok(addr.parse()?);
-                        }
-                    }
-                }
-                anyhow::bail!("{name}: no answer from the server to {msg:?}")
-            })
-            .await
-    }
-
-    /// After `delay`, sends a punch to `to` every [`PUNCH_INTERVAL`] until three more
-    /// have left since the first one from `to` arrived (so the other side gets ours too),
-    /// or for [`PUNCH_FOR`]. Returns how many punches came from `to`.
-    fn punch(&self, to: SocketAddr, delay: Duration) -> impl std::future::Future<Output = usize> {
-        let sock = self.sock.clone();
-        self.node.run(async move {
-            sleep(delay).await;
-            let (start, mut got, mut after) = (Instant::now(), 0, 0);
-            let mut buf = [0u8; 64];
-            while start.elapsed() < PUNCH_FOR && after < 3 {
-                // Unconnected: the ICMP errors of early punches are not reported.
-                let _ = sock.send_to(b"punch", to).await;
-                let next = Instant::now() + PUNCH_INTERVAL;
-                while let Ok(Ok((_, from))) = timeout_at(next, sock.recv_from(&mut buf)).await {
-                    got += usize::from(from == to);
-                }
-                after += usize::from(got > 0);
-            }
-            got
-        })
-    }
-}
-
 /// [`ROUNDS`] rounds of registering, looking up and punching, each with fresh sockets;
 /// fails listing every round in which a peer got nothing from the other.
 async fn punch_rounds(net: &Net) -> anyhow::Result<()> {
-    start_server(&net.node("server")).await?;
+    start_server(&net.node("server"), SERVER).await?;
     let (alice_node, bob_node) = (net.node("alice"), net.node("bob"));
     let started = Instant::now();
     let mut failed = Vec::new();
     for round in 0..ROUNDS {
-        let alice = Peer::bind(&alice_node, format!("alice{round}")).await?;
-        let bob = Peer::bind(&bob_node, format!("bob{round}")).await?;
-        let alice_public = alice
-            .ask(format!("REGISTER {}", alice.name), "SEEN ")
-            .await?;
-        let bob_public = bob.ask(format!("REGISTER {}", bob.name), "SEEN ").await?;
-        let bob_for_alice = alice.ask(format!("LOOKUP {}", bob.name), "PEER ").await?;
-        let alice_for_bob = bob.ask(format!("LOOKUP {}", alice.name), "PEER ").await?;
+        let alice = Peer::bind(&alice_node, format!("alice{round}"), SERVER).await?;
+        let bob = Peer::bind(&bob_node, format!("bob{round}"), SERVER).await?;
+        let alice_public = alice.register().await?;
+        let bob_public = bob.register().await?;
+        let bob_for_alice = alice.lookup(&bob.name).await?;
+        let alice_for_bob = bob.lookup(&alice.name).await?;
         assert_eq!((bob_for_alice, alice_for_bob), (bob_public, alice_public));
         // alice starts first in even rounds, bob in odd ones.
         let (a_delay, b_delay) = if round % 2 == 0 {
@@ -187,9 +101,10 @@ async fn punch_rounds(net: &Net) -> anyhow::Result<()> {
             (HEAD_START, Duration::ZERO)
         };
         let (alice_got, bob_got) = tokio::join!(
-            alice.punch(bob_public, a_delay),
-            bob.punch(alice_public, b_delay)
+            alice.punch(bob_public, &bob.name, a_delay, PUNCHING),
+            bob.punch(alice_public, &alice.name, b_delay, PUNCHING)
         );
+        let (alice_got, bob_got) = (alice_got.got, bob_got.got);
         if alice_got == 0 || bob_got == 0 {
             failed.push(format!(
                 "round {round}: alice {alice_public} got {alice_got} punches, bob \

@@ -98,6 +98,44 @@
 //! rate-limits its own port unreachable answers the same way: a negative UDP check is only
 //! as good as the positive control next to it (the same port answering from where it may).
 //!
+//! # Which NAT a node is behind
+//!
+//! [`Net::classify_nat`] measures it, RFC 5780-style, against a STUN reflector with two
+//! addresses and two ports in a public node ([`NatReflector`]): RFC 4787 *mapping*
+//! ([`Mapping`]: endpoint-independent, address-dependent, address- and port-dependent,
+//! or no NAT), *filtering* ([`Filtering`]: endpoint-independent, address-dependent,
+//! address- and port-dependent), *hairpinning* and *port preservation*, as a
+//! [`NatBehaviour`]. [`Net::assert_nat`] fails naming each field measured against
+//! declared; [`Net::nat_probe`] picks the reflector's node, the local port and the wait.
+//! What the NATs the topology declares measure:
+//!
+//! | declared | mapping | filtering | hairpin | port preservation |
+//! | --- | --- | --- | --- | --- |
+//! | `masquerade()` | endpoint-independent | address- and port-dependent | no | yes |
+//! | `snat(.., NatMode::PortPreserving)` | endpoint-independent | address- and port-dependent | no | yes |
+//! | `snat(.., NatMode::Random)` | address- and port-dependent | address- and port-dependent | no | no |
+//! | `masquerade()` + `full_cone(host, ..)` | endpoint-independent | endpoint-independent | no (yes with `hairpin()`) | yes |
+//! | a router without NAT | no NAT | endpoint-independent | yes (its own address) | yes |
+//!
+//! A second host on the same local port behind the same router gets another port
+//! (endpoint-independent, no port preservation), and filtering address- and
+//! port-dependent even behind `full_cone`, whose static range belongs to one host.
+//!
+//! ```no_run
+//! # use netns_test::{netns_test, Net, Topology};
+//! use netns_test::reach::{Filtering, Mapping, NatBehaviour};
+//! # fn home() -> Topology { Topology::new() }
+//!
+//! #[netns_test(topology = home())]
+//! async fn behind_a_home_router(net: Net) -> anyhow::Result<()> {
+//!     println!("{}", net.classify_nat("alice").await?);
+//!     let home = NatBehaviour::new(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
+//!         .port_preservation(true);
+//!     net.assert_nat("alice", home).await;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Probes are `async`: in a synchronous test body run them with [`Net::block_on`]:
 //!
 //! ```no_run
@@ -116,14 +154,18 @@
 // what a check found and the diff), all pure; `probe` (the engine: sockets, schedules,
 // the error queue); `report` (why a claim failed in words, the matrix rendering);
 // `check` (the claims a test makes: `Node::reach` and the one-liners, matrices over a
-// `Net`); `echo` (a UDP echo server to probe). Each uses only those before it.
+// `Net`); `echo` (a UDP echo server to probe). Each uses only those before it. Apart:
+// `stun` (the STUN messages, pure) and `nat` (the NAT classifier, its reflector and its
+// claims).
 mod check;
 mod echo;
 mod matrix;
+mod nat;
 mod outcome;
 mod path;
 mod probe;
 mod report;
+mod stun;
 mod wait;
 
 use std::collections::HashMap;
@@ -135,6 +177,9 @@ use crate::net::{Net, Node};
 pub use check::ReachCheck;
 pub use echo::UdpEcho;
 pub use matrix::{Expect, IntoMatrix, Matrix, MatrixError, MatrixReport};
+pub use nat::{
+    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, NAT_WAIT,
+};
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};
 pub use path::PathReport;
 pub use report::ReachError;

@@ -1,0 +1,134 @@
+//! UDP hole punching for every pair of the NATs in `support/nat_lab.rs`, many times over:
+//! each pair gets through in every round, or in none, as the classic rules say from the
+//! behaviour its row declares (both map endpoint-independently, or either lets anyone in:
+//! [`NatBehaviour::hole_punching_with`]). A symmetric NAT against a symmetric or a
+//! port-restricted one fails every time; against a full cone it succeeds, once the full
+//! cone's peer answers to where the punches come from.
+//!
+//! Each round, the two peers bind fresh sockets, register with the rendezvous server,
+//! look each other up and punch, one of them [`HEAD_START`] first (alternately). A round
+//! succeeds when both peers get the other's punches, fails when neither gets any, even
+//! [`PUNCHING`]`.late` after the last punch; anything else is unexpected whatever the
+//! pair. The pairs run at the same time, each in its own rounds.
+
+#[path = "support/nat_lab.rs"]
+mod nat_lab;
+#[path = "support/punch.rs"]
+mod punch;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use nat_lab::{every_nat, NatCase, NATS, SERVER_IP};
+#[cfg(doc)]
+use netns_test::reach::NatBehaviour;
+use netns_test::{netns_test, Net};
+use punch::{start_server, Peer, Punching};
+use tokio::time::Instant;
+
+/// Rounds per pair.
+const ROUNDS: usize = 50;
+/// How much earlier the first peer of a round starts punching.
+const HEAD_START: Duration = Duration::from_millis(10);
+/// A round that gets through does within a few punches; one that does not is given
+/// 300 ms, and 100 ms more for a punch that arrives late.
+const PUNCHING: Punching = Punching {
+    for_at_most: Duration::from_millis(300),
+    late: Duration::from_millis(100),
+    learn: true,
+};
+
+/// Whether hole punching between hosts behind `a` and `b` must get through.
+fn expected(a: &NatCase, b: &NatCase) -> bool {
+    a.one.hole_punching_with(&b.one)
+}
+
+/// [`ROUNDS`] rounds between `{a}_a` and `{b}_b`; the rounds that went otherwise than
+/// `expect`, and how many got through.
+async fn pair(
+    net: Net,
+    a: &'static NatCase,
+    b: &'static NatCase,
+) -> anyhow::Result<(usize, Vec<String>)> {
+    let server: SocketAddr = format!("{SERVER_IP}:3478").parse()?;
+    let (a_node, b_node) = (
+        net.node(&format!("{}_a", a.kind)),
+        net.node(&format!("{}_b", b.kind)),
+    );
+    let expect = expected(a, b);
+    let (mut through, mut unexpected) = (0, Vec::new());
+    for round in 0..ROUNDS {
+        let pa = Peer::bind(&a_node, format!("{}-{}-a{round}", a.kind, b.kind), server).await?;
+        let pb = Peer::bind(&b_node, format!("{}-{}-b{round}", a.kind, b.kind), server).await?;
+        let (a_public, b_public) = (pa.register().await?, pb.register().await?);
+        let (b_for_a, a_for_b) = (pa.lookup(&pb.name).await?, pb.lookup(&pa.name).await?);
+        assert_eq!((b_for_a, a_for_b), (b_public, a_public));
+        let (a_delay, b_delay) = if round % 2 == 0 {
+            (Duration::ZERO, HEAD_START)
+        } else {
+            (HEAD_START, Duration::ZERO)
+        };
+        let (a_got, b_got) = tokio::join!(
+            pa.punch(b_public, &pb.name, a_delay, PUNCHING),
+            pb.punch(a_public, &pa.name, b_delay, PUNCHING)
+        );
+        let outcome = match (a_got.got > 0, b_got.got > 0) {
+            (true, true) => Some(true),
+            (false, false) => Some(false),
+            _ => None,
+        };
+        through += usize::from(outcome == Some(true));
+        if outcome != Some(expect) {
+            unexpected.push(format!(
+                "{} x {}, round {round}: expected {}, {} ({a_public}) got {a_got:?}, {} ({b_public}) got {b_got:?}",
+                a.kind,
+                b.kind,
+                if expect { "success" } else { "failure" },
+                pa.name,
+                pb.name
+            ));
+        }
+    }
+    Ok((through, unexpected))
+}
+
+#[netns_test(topology = every_nat(), timeout = "120s")]
+async fn hole_punching_gets_through_exactly_where_the_nats_allow_it(
+    net: Net,
+) -> anyhow::Result<()> {
+    start_server(&net.node("server"), format!("{SERVER_IP}:3478").parse()?).await?;
+    let started = Instant::now();
+    let mut pairs = Vec::new();
+    for (i, a) in NATS.iter().enumerate() {
+        for b in &NATS[i..] {
+            pairs.push((a, b, tokio::spawn(pair(net.clone(), a, b))));
+        }
+    }
+    let (mut table, mut unexpected) = (Vec::new(), Vec::new());
+    for (a, b, task) in pairs {
+        let (through, wrong) = task.await??;
+        table.push(format!(
+            "{:>8} x {:<8} expected {:<7} got through {through:>2}/{ROUNDS}",
+            a.kind,
+            b.kind,
+            if expected(a, b) { "success" } else { "failure" }
+        ));
+        unexpected.extend(wrong);
+    }
+    println!("{}", table.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} unexpected rounds:\n{}\n\n{}",
+        unexpected.len(),
+        unexpected.join("\n"),
+        table.join("\n")
+    );
+    // Both outcomes are in the matrix.
+    assert!(NATS.iter().any(|a| NATS.iter().any(|b| !expected(a, b))));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

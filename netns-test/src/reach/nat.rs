@@ -339,7 +339,10 @@ impl NatReflector {
             })?;
         // The highest address of the subnet no node has; a lower one where another
         // reflector of the node has it.
-        let index = node.iface(&ifname).map_err(|e| err(e.to_string()))?.index;
+        let index = node
+            .try_iface(&ifname)
+            .map_err(|e| err(e.to_string()))?
+            .index;
         let mut tried = Vec::new();
         let (a2, cidr) = loop {
             let a2 = second_address(node, net1, &tried)?;

@@ -20,10 +20,10 @@ use netns_test::Topology;
 
 /// How one kind of router is declared: given the router's name, its LAN's subnet and its
 /// WAN address, the topology with the router and its LAN bridge added.
-pub type Build = fn(Topology, &str, &str, &str, &str) -> Topology;
+pub(crate) type Build = fn(Topology, &str, &str, &str, &str) -> Topology;
 
 /// One row: a kind of NAT router and what the classifier must find behind it.
-pub struct NatCase {
+pub(crate) struct NatCase {
     /// Names its routers and hosts (`{kind}_ra`, `{kind}_a`, ...).
     pub kind: &'static str,
     /// How it is declared, in words (for failure messages).
@@ -42,7 +42,7 @@ const EIF: Filtering = Filtering::EndpointIndependent;
 const APDF: Filtering = Filtering::AddressAndPortDependent;
 
 /// Every kind, with its measured class. A new kind of NAT is one more row.
-pub const NATS: &[NatCase] = &[
+pub(crate) const NATS: &[NatCase] = &[
     NatCase {
         kind: "masq",
         declared_as: "masquerade()",
@@ -100,7 +100,7 @@ pub const NATS: &[NatCase] = &[
 ];
 
 /// The rendezvous server's address and the first host's address on a LAN.
-pub const SERVER_IP: &str = "198.51.100.10";
+pub(crate) const SERVER_IP: &str = "198.51.100.10";
 
 /// How a router's LAN bridge is declared.
 #[derive(Clone, Copy)]
@@ -188,7 +188,7 @@ fn first_host(subnet: &str) -> String {
 
 /// The internet with the rendezvous server, and for each kind two routers: `_ra` with
 /// hosts `_a` and `_a2`, `_rb` with host `_b`.
-pub fn every_nat() -> Topology {
+pub(crate) fn every_nat() -> Topology {
     let mut t = Topology::new()
         .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
         .node("server", |n| n.on_ip("internet", SERVER_IP));

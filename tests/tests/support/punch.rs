@@ -13,11 +13,11 @@ use tokio::net::UdpSocket;
 use tokio::time::{sleep, timeout_at, Instant};
 
 /// Punches are this far apart.
-pub const PUNCH_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const PUNCH_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The rendezvous server at `addr` in `node`: `REGISTER name` -> `SEEN ip:port` (the
 /// endpoint it saw), `LOOKUP name` -> `PEER ip:port` or `UNKNOWN`.
-pub async fn start_server(node: &Node, addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn start_server(node: &Node, addr: SocketAddr) -> anyhow::Result<()> {
     let sock = node.run(UdpSocket::bind(addr)).await?;
     node.spawn(async move {
         let mut seen: HashMap<String, SocketAddr> = HashMap::new();
@@ -42,7 +42,7 @@ pub async fn start_server(node: &Node, addr: SocketAddr) -> anyhow::Result<()> {
 
 /// How long a peer punches, and how it counts.
 #[derive(Clone, Copy, Debug)]
-pub struct Punching {
+pub(crate) struct Punching {
     /// Punch for at most this long.
     pub for_at_most: Duration,
     /// Once nothing has come, keep listening this long after the last punch (a punch
@@ -56,7 +56,7 @@ pub struct Punching {
 
 /// What one peer got in one round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Punched {
+pub(crate) struct Punched {
     /// Punches from the peer.
     pub got: usize,
     /// The endpoint the last one came from, if any came.
@@ -64,7 +64,7 @@ pub struct Punched {
 }
 
 /// One peer's fresh socket for one round.
-pub struct Peer {
+pub(crate) struct Peer {
     pub node: Node,
     pub name: String,
     pub sock: Arc<UdpSocket>,
@@ -72,7 +72,11 @@ pub struct Peer {
 }
 
 impl Peer {
-    pub async fn bind(node: &Node, name: String, server: SocketAddr) -> anyhow::Result<Peer> {
+    pub(crate) async fn bind(
+        node: &Node,
+        name: String,
+        server: SocketAddr,
+    ) -> anyhow::Result<Peer> {
         let sock = node.run(UdpSocket::bind("0.0.0.0:0")).await?;
         Ok(Peer {
             node: node.clone(),
@@ -84,7 +88,11 @@ impl Peer {
 
     /// Asks the server; the answer's text after `prefix`, parsed. Up to 5 tries, 100 ms
     /// apart.
-    pub async fn ask(&self, msg: String, prefix: &'static str) -> anyhow::Result<SocketAddr> {
+    pub(crate) async fn ask(
+        &self,
+        msg: String,
+        prefix: &'static str,
+    ) -> anyhow::Result<SocketAddr> {
         let (sock, name, server) = (self.sock.clone(), self.name.clone(), self.server);
         self.node
             .run(async move {
@@ -106,19 +114,19 @@ impl Peer {
     }
 
     /// Registers; the endpoint the server saw.
-    pub async fn register(&self) -> anyhow::Result<SocketAddr> {
+    pub(crate) async fn register(&self) -> anyhow::Result<SocketAddr> {
         self.ask(format!("REGISTER {}", self.name), "SEEN ").await
     }
 
     /// The endpoint the server saw for `peer`.
-    pub async fn lookup(&self, peer: &str) -> anyhow::Result<SocketAddr> {
+    pub(crate) async fn lookup(&self, peer: &str) -> anyhow::Result<SocketAddr> {
         self.ask(format!("LOOKUP {peer}"), "PEER ").await
     }
 
     /// After `delay`, sends `punch NAME` to `to` every [`PUNCH_INTERVAL`] until three more
     /// have left since the first one from `peer` arrived (so the other side gets ours too),
     /// or for `how.for_at_most`, then (if none came) listens `how.late` more.
-    pub fn punch(
+    pub(crate) fn punch(
         &self,
         to: SocketAddr,
         peer: &str,

@@ -21,9 +21,7 @@ use std::process::{Command, Stdio};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-#[path = "support/machine.rs"]
-#[allow(dead_code)]
-mod machine;
+mod support;
 
 const GATE: &str = "NETNS_TEST_CI";
 const NOT_CI: &str = "a CI check that runs cargo and whole suites: it runs with NETNS_TEST_CI=1 \
@@ -411,7 +409,7 @@ fn readme_examples() -> Result<(), Failed> {
         .collect();
     let user = std::env::var("NETNS_TEST_CI_USER")
         .ok()
-        .filter(|_| machine::is_root());
+        .filter(|_| support::machine::is_root());
     let mut ran = 0;
     for block in blocks.lines() {
         let [line, kind, name] = block.split('\t').collect::<Vec<_>>()[..] else {

@@ -11,6 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
+use support::text;
+
 /// The fixture's folder name (`module_path!()::name` with `::` as `__`).
 const FOLDER: &str = "retry_artifacts__fixtures__fails_on_the_first_attempt_only";
 /// `1`: the fixture fails on every attempt (a retry that fails too).
@@ -136,15 +140,6 @@ impl Run<'_> {
         }
         cmd.output().expect("running the test binary")
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn read(path: &Path) -> String {

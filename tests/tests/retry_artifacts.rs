@@ -5,8 +5,8 @@
 //! and check that the failed attempt's folder is kept when the retry passes, that the
 //! failure output names it, that a plain `cargo test` uses the folder it always did, and
 //! that a binary extracted from an archive (in a temporary folder outside the workspace)
-//! writes under the workspace root nextest reports. `.ci/run` also runs the fixture under a
-//! real `cargo nextest run --retries 1`, from the build and from an archive.
+//! writes under the workspace root nextest reports. `ci_checks.rs` also runs the fixture
+//! under a real `cargo nextest run --retries 1`, from the build and from an archive.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,7 +29,7 @@ mod fixtures {
     /// Sends a datagram from `a` to `b` (so the folder has packets to show), then fails on
     /// the first attempt of a nextest run and passes on every retry.
     #[netns_test(topology = presets::bridge_pair())]
-    #[ignore = "fixture: run by retry_artifacts::* and by .ci/run under cargo nextest --retries 1"]
+    #[ignore = "fixture: run by retry_artifacts::* and by ci_checks under cargo nextest --retries 1"]
     fn fails_on_the_first_attempt_only(net: Net) {
         let attempt = std::env::var("NEXTEST_ATTEMPT").unwrap_or_else(|_| {
             panic!(

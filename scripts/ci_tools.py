@@ -427,28 +427,32 @@ def snapshot(repo):
     import os
     import subprocess
 
+    def show(lines):
+        for line in lines:  # nothing at all for an empty section
+            print(line)
+
     def out(*cmd):
         run = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         return (run.stdout + run.stderr).splitlines()
 
     print("# links")
     links = [re.sub(r"^\d+: ", "", l).split()[:2] for l in out("ip", "-o", "link", "show")]
-    print(*sorted(" ".join(l) for l in links), sep="\n")
+    show(sorted(" ".join(l) for l in links))
     print("# routes")
-    print(*sorted(out("ip", "route", "show")) + sorted(out("ip", "-6", "route", "show")), sep="\n")
+    show(sorted(out("ip", "route", "show")) + sorted(out("ip", "-6", "route", "show")))
     print("# nftables")
-    print(*out("nft", "list", "ruleset"), sep="\n")
+    show(out("nft", "list", "ruleset"))
     print("# mounts")
     with open("/proc/self/mounts", encoding="utf-8") as f:
-        print(*sorted(" ".join(l.split()[1:3]) for l in f), sep="\n")
+        show(sorted(" ".join(l.split()[1:3]) for l in f))
     print("# netns")
-    print(*sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [], sep="\n")
+    show(sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [])
     print("# temporary files")
     temp_files()
     # A test that passed leaves no folder; the retry fixture's failed attempts are kept.
     print("# diagnostics folders")
     kept = glob.glob(os.path.join(repo, "target", "netns-test", "*"))
-    print(*sorted(p for p in kept if not RETRY_FOLDER.search(p)), sep="\n")
+    show(sorted(p for p in kept if not RETRY_FOLDER.search(p)))
     # A process in another user namespace than this one is a sandbox (kernel threads,
     # which have no command line, aside).
     print("# sandboxed processes")

@@ -171,11 +171,23 @@ fn open_files_limit() -> (u64, u64) {
 
 /// Runs one fixture of this binary the way `cargo test` would, without the run's timeout.
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> Output {
-    support::run_fixture(name, &["NETNS_TEST_TIMEOUT"], envs)
+    fixture_command(name, envs)
+        .output()
+        .expect("running the test binary")
 }
 
+/// The fixtures fail on purpose: unless the run names a folder for diagnostics, theirs go to
+/// cargo's scratch folder, not among the folders of tests that really failed.
 fn fixture_command(name: &str, envs: &[(&str, &str)]) -> Command {
-    support::fixture_command(name, &["NETNS_TEST_TIMEOUT"], envs)
+    let mut cmd = support::fixture_command(name, &["NETNS_TEST_TIMEOUT"], &[]);
+    if std::env::var_os("NETNS_TEST_ARTIFACTS").is_none() {
+        cmd.env(
+            "NETNS_TEST_ARTIFACTS",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures"),
+        );
+    }
+    cmd.envs(envs.iter().copied());
+    cmd
 }
 
 /// Resource limits set in the fixture's process before it starts.

@@ -39,6 +39,27 @@
     ci_tools.py temp-files                     the `netns-test-*` entries of the
                                                temporary folders (/tmp, and $TMPDIR if
                                                set), sorted
+    ci_tools.py libtest-row BIN LISTED LOG RC [WHY]
+                                               one row of .ci/run's table of tests per
+                                               binary: LISTED tests, the counts of LOG's
+                                               "test result:" line; exits 1 (the row then
+                                               ends in `FAILED: why`) if RC is not 0, the
+                                               counts are not LISTED, or none passed and
+                                               WHY (the reason it may pass none) is empty.
+                                               LOG `-`: not run, WHY says why.
+                                               `libtest-row --header`: the header
+    ci_tools.py package-check DIR              checks the netns-test and netns-test-macros
+                                               crates that `cargo package` wrote in DIR:
+                                               licences, README (the crate user's view
+                                               first), metadata, the doctor's source, the
+                                               macros pinned to the exact version
+    ci_tools.py snapshot REPO                  the machine as seen from outside every
+                                               sandbox: links, routes, nftables ruleset,
+                                               mounts, /run/netns, temporary files, REPO's
+                                               diagnostics folders (the retry fixture's
+                                               aside), processes in other user namespaces
+    ci_tools.py leaks BEFORE AFTER             what differs between two snapshots (for
+                                               processes, only new ones); exits 1 if any
     ci_tools.py soak-report DIR N              the report of scripts/soak.sh: every test
                                                that failed in any of the N iterations
                                                under DIR (iter-K/junit.xml), how many
@@ -393,6 +414,152 @@ def temp_files():
         print(path)
 
 
+ROW = "{:<48} {:>6} {:>6} {:>6} {:>7}  {}"
+
+
+def libtest_row(args):
+    if args == ["--header"]:
+        print(ROW.format("binary", "listed", "passed", "failed", "ignored", "note"))
+        return
+    bin, listed, log, rc, why = (args + [""])[:5]
+    if log == "-":
+        print(ROW.format(bin, listed, "-", "-", "-", why))
+        return
+    last = None
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            last = SUMMARY.search(line) or last
+    if last is None:
+        print(ROW.format(bin, listed, "?", "?", "?", f"FAILED: no 'test result:' line (exit {rc})"))
+        sys.exit(1)
+    passed, failed, ignored = map(int, last.groups())
+    problems = [f"exit {rc}"] if rc != "0" else []
+    if passed + failed + ignored != int(listed):
+        problems.append(f"ran {passed + failed + ignored} tests, lists {listed}")
+    if passed == 0 and not why:
+        problems.append("0 tests passed")
+    note = f"FAILED: {'; '.join(problems)}" if problems else (why if passed == 0 else "")
+    print(ROW.format(bin, listed, passed, failed, ignored, note))
+    sys.exit(1 if problems else 0)
+
+
+def package_check(folder):
+    import os
+    import tarfile
+    import tomllib
+    with open("Cargo.toml", "rb") as f:
+        version = tomllib.load(f)["workspace"]["package"]["version"]
+    keys = [r'license = "MIT OR Apache-2.0"', r'readme = "README.md"', r"(?m)^keywords = ",
+            r'"development-tools::testing"', r'"network-programming"', r'"os::linux-apis"',
+            r"(?m)^\[package.metadata.docs.rs\]", r'targets = \["x86_64-unknown-linux-gnu"\]']
+    problems = []
+    for pkg in ("netns-test-macros", "netns-test"):
+        path = os.path.join(folder, f"{pkg}-{version}.crate")
+        if not os.path.isfile(path):
+            problems.append(f"no {path}")
+            continue
+        with tarfile.open(path) as tar:
+            names = set(tar.getnames())
+            def text(name):
+                return tar.extractfile(f"{pkg}-{version}/{name}").read().decode()
+            need = ["LICENSE-MIT", "LICENSE-APACHE", "README.md", "Cargo.toml"]
+            if pkg == "netns-test":
+                need.append("src/bin/netns-test-doctor.rs")
+            missing = [n for n in need if f"{pkg}-{version}/{n}" not in names]
+            problems += [f"{path} lacks {n}" for n in missing]
+            if missing:
+                continue
+            for lic in ("LICENSE-MIT", "LICENSE-APACHE"):
+                if len(text(lic)) <= 1000:
+                    problems.append(f"{path}: {lic} is empty or short (a symlink not followed?)")
+            manifest = text("Cargo.toml")
+            problems += [f"{path}: Cargo.toml lacks {k}" for k in keys if not re.search(k, manifest)]
+            if re.search(r"(?m)^repository", manifest):
+                problems.append(f"{path} names a repository")
+            if pkg == "netns-test":
+                if f'version = "={version}"' not in manifest:
+                    problems.append(f"{path} does not pin netns-test-macros to ={version}")
+                head = text("README.md").splitlines()[:20]
+                if "## Use it in your crate" not in head:
+                    problems.append(f"{path}: the README does not start with the crate user's view")
+        print(f"{path}: {len(names)} files; licences, README and metadata checked")
+    for p in problems:
+        print(f"package-check: FAILED: {p}")
+    sys.exit(1 if problems else 0)
+
+
+RETRY_FOLDER = re.compile(r"/retry_artifacts__fixtures__fails_on_the_first_attempt_only(\.attempt-\d+)?$")
+
+
+def snapshot(repo):
+    import glob
+    import os
+    import subprocess
+
+    def show(lines):
+        for line in lines:  # nothing at all for an empty section
+            print(line)
+
+    def out(*cmd):
+        run = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        return (run.stdout + run.stderr).splitlines()
+
+    print("# links")
+    links = [re.sub(r"^\d+: ", "", l).split()[:2] for l in out("ip", "-o", "link", "show")]
+    show(sorted(" ".join(l) for l in links))
+    print("# routes")
+    show(sorted(out("ip", "route", "show")) + sorted(out("ip", "-6", "route", "show")))
+    print("# nftables")
+    show(out("nft", "list", "ruleset"))
+    print("# mounts")
+    with open("/proc/self/mounts", encoding="utf-8") as f:
+        show(sorted(" ".join(l.split()[1:3]) for l in f))
+    print("# netns")
+    show(sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [])
+    print("# temporary files")
+    temp_files()
+    # A test that passed leaves no folder; the retry fixture's failed attempts are kept.
+    print("# diagnostics folders")
+    kept = glob.glob(os.path.join(repo, "target", "netns-test", "*"))
+    show(sorted(p for p in kept if not RETRY_FOLDER.search(p)))
+    # A process in another user namespace than this one is a sandbox (kernel threads,
+    # which have no command line, aside).
+    print("# sandboxed processes")
+    own = os.readlink("/proc/self/ns/user")
+    for pid in sorted(filter(str.isdigit, os.listdir("/proc")), key=int):
+        try:
+            ns = os.readlink(f"/proc/{pid}/ns/user")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if ns != own and cmd:
+            print(pid, cmd)
+
+
+def leaks(before_path, after_path):
+    def sections(path):
+        out, name = {}, ""
+        with open(path, encoding="utf-8") as f:
+            for line in f.read().splitlines():
+                if line.startswith("# "):
+                    name = line[2:]
+                out.setdefault(name, []).append(line)
+        return out
+    before, after = sections(before_path), sections(after_path)
+    problems = []
+    for name in sorted(set(before) | set(after)):
+        b, a = before.get(name, []), after.get(name, [])
+        gone = [l for l in b if l not in a] if name != "sandboxed processes" else []
+        new = [l for l in a if l not in b]
+        problems += [f"{name}: gone: {l}" for l in gone] + [f"{name}: new: {l}" for l in new]
+    for p in problems:
+        print(p)
+    if not problems:
+        print("no leak: " + ", ".join(after) + " as before")
+    sys.exit(1 if problems else 0)
+
+
 DIAG_LINE = re.compile(r"netns-test: diagnostics for this failure are in (.+)")
 
 
@@ -462,6 +629,14 @@ def main():
         readme_crate(args[1], args[2], args[3])
     elif cmd == "temp-files":
         temp_files()
+    elif cmd == "libtest-row":
+        libtest_row(args[1:])
+    elif cmd == "package-check":
+        package_check(args[1])
+    elif cmd == "snapshot":
+        snapshot(args[1])
+    elif cmd == "leaks":
+        leaks(args[1], args[2])
     elif cmd == "soak-report":
         soak_report(args[1], int(args[2]))
     else:

@@ -4,7 +4,7 @@
 # the diagnostics folder each failure wrote. Exits 1 if any test failed.
 #
 #   bash scripts/soak.sh N [cargo nextest run arguments...]
-#   bash scripts/soak.sh 20 -p netns-test-suite --test node_handles
+#   bash scripts/soak.sh 20 -p netns-test --test node_handles
 #   bash scripts/soak.sh 5 -E 'binary(harness_mode)'
 #
 # Each iteration writes its diagnostics under its own folder (NETNS_TEST_ARTIFACTS), so a

@@ -54,7 +54,7 @@
 //! keeps sending and 30 s after (`nf_conntrack_udp_timeout`). With the drop the entry is
 //! never confirmed, and the order in which the first punches arrive does not matter.
 //! The topology adds such a guard to every NAT router of its own accord
-//! (`Ruleset::wan_guard`; `tests/tests/hole_punch_reliability.rs` punches through it
+//! (`Ruleset::wan_guard`; `netns-test/tests/hole_punch_reliability.rs` punches through it
 //! many times over); the rules here show it by hand, and the open-WAN case turns the
 //! topology's off with `no_wan_guard()`.
 //!

@@ -1,4 +1,5 @@
-//! Misuses of `#[netns_test]` and the errors they produce, one per file in `ui/`.
+//! Misuses of `#[netns_test]` and the errors they produce, one per file in `ui/`; the
+//! forms it accepts, which must build, in `ui-pass/`.
 //!
 //! After changing a message, regenerate the expected output with
 //! `TRYBUILD=overwrite cargo test -p netns-test-suite --test compile_fail` and review the
@@ -17,6 +18,7 @@ use std::process::Command;
 fn compile_fail() {
     let t = trybuild::TestCases::new();
     t.compile_fail("ui/*.rs");
+    t.pass("ui-pass/*.rs");
 }
 
 /// The deps folder the netns-test library this test binary was built with is in, and the

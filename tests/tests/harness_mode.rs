@@ -9,7 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod support;
+
 use std::time::{Duration, Instant};
+use support::{stdout, text};
 
 use netns_test::netns_test;
 
@@ -81,19 +85,6 @@ fn run(args: &[&str], envs: &[(&str, &str)], artifacts: &Path) -> (Output, Durat
         .output()
         .expect("running the harness fixtures");
     (out, start.elapsed())
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        stdout(out),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The outcome libtest-mimic printed for `name` (`ok`, `FAILED`, `ignored`).

@@ -12,10 +12,9 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use netns_test::sandbox::{self, TestSpec};
 use netns_test::{presets, Net};
 
-#[path = "support/machine.rs"]
-mod machine;
+mod support;
 
-use machine::{is_root, machine_state};
+use support::machine::{is_root, machine_state};
 
 /// The fixture's name, as this binary's trials know it.
 const FIXTURE: &str = "fixtures::builds_and_passes";

@@ -5,11 +5,15 @@
 //! and check that the failed attempt's folder is kept when the retry passes, that the
 //! failure output names it, that a plain `cargo test` uses the folder it always did, and
 //! that a binary extracted from an archive (in a temporary folder outside the workspace)
-//! writes under the workspace root nextest reports. `.ci/run` also runs the fixture under a
-//! real `cargo nextest run --retries 1`, from the build and from an archive.
+//! writes under the workspace root nextest reports. `ci_checks.rs` also runs the fixture
+//! under a real `cargo nextest run --retries 1`, from the build and from an archive.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod support;
+
+use support::text;
 
 /// The fixture's folder name (`module_path!()::name` with `::` as `__`).
 const FOLDER: &str = "retry_artifacts__fixtures__fails_on_the_first_attempt_only";
@@ -25,7 +29,7 @@ mod fixtures {
     /// Sends a datagram from `a` to `b` (so the folder has packets to show), then fails on
     /// the first attempt of a nextest run and passes on every retry.
     #[netns_test(topology = presets::bridge_pair())]
-    #[ignore = "fixture: run by retry_artifacts::* and by .ci/run under cargo nextest --retries 1"]
+    #[ignore = "fixture: run by retry_artifacts::* and by ci_checks under cargo nextest --retries 1"]
     fn fails_on_the_first_attempt_only(net: Net) {
         let attempt = std::env::var("NEXTEST_ATTEMPT").unwrap_or_else(|_| {
             panic!(
@@ -136,15 +140,6 @@ impl Run<'_> {
         }
         cmd.output().expect("running the test binary")
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn read(path: &Path) -> String {

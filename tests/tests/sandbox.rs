@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use netns_test::{netns_test, presets, Net};
 
-#[path = "support/machine.rs"]
-mod machine;
+mod support;
 
-use machine::{is_root, machine_state};
+use support::machine::{is_root, machine_state};
+use support::text;
 
 /// Fixtures: each one is run by a test below and is expected to fail in a specific way.
 mod fixtures {
@@ -169,25 +169,24 @@ fn open_files_limit() -> (u64, u64) {
     (next(), next())
 }
 
-/// Runs one fixture of this binary the way `cargo test` would.
+/// Runs one fixture of this binary the way `cargo test` would, without the run's timeout.
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> Output {
     fixture_command(name, envs)
         .output()
         .expect("running the test binary")
 }
 
+/// The fixtures fail on purpose: unless the run names a folder for diagnostics, theirs go to
+/// cargo's scratch folder, not among the folders of tests that really failed.
 fn fixture_command(name: &str, envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.args([
-        name,
-        "--exact",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env_remove("NETNS_TEST_SANDBOX")
-    .env_remove("NETNS_TEST_TIMEOUT")
-    .envs(envs.iter().copied());
+    let mut cmd = support::fixture_command(name, &["NETNS_TEST_TIMEOUT"], &[]);
+    if std::env::var_os("NETNS_TEST_ARTIFACTS").is_none() {
+        cmd.env(
+            "NETNS_TEST_ARTIFACTS",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures"),
+        );
+    }
+    cmd.envs(envs.iter().copied());
     cmd
 }
 
@@ -247,14 +246,6 @@ fn passed(out: &Output) -> String {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("test result: ok. 1 passed"), "{t}");
     t
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

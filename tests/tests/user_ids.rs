@@ -4,7 +4,11 @@
 //! `netns_test::environment::id_mapping`); with the caller's ids alone, such a program
 //! fails and the failure is explained.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod support;
+
+use support::text;
 
 use netns_test::{netns_test, Net, Topology};
 
@@ -96,13 +100,7 @@ fn maps() -> String {
 }
 
 fn run_fixture(name: &str, envs: &[(&str, &str)]) -> Output {
-    Command::new(std::env::current_exe().expect("own path"))
-        .args([name, "--exact", "--include-ignored", "--nocapture"])
-        .env_remove("NETNS_TEST_ID_MAP")
-        .env_remove("NETNS_TEST_SANDBOX")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("running the test binary")
+    support::run_fixture(name, &["NETNS_TEST_ID_MAP"], envs)
 }
 
 /// Root maps the range itself; another user needs `newuidmap`, `newgidmap` (package
@@ -116,14 +114,6 @@ fn with_a_range_of_ids_a_program_in_a_node_drops_its_privileges() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 passed"), "{}", text(&out));
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `NETNS_TEST_ID_MAP=single` maps the caller's ids alone, as on a machine without the

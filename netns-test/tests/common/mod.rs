@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests of `netns-test`: `mod common;` in a test file.
 //! Each test binary uses some of them.
+//!
+//! This suite checks what the library does to the kernel: a network built from a topology
+//! and observed from inside its nodes (addresses, routes, NAT, faults, reachability, node
+//! handles and programs), and the crate's programs (`Lab`, the doctor). How a test is run
+//! (the attribute, sandbox, harness mode, diagnostics folders) is `tests/tests/`.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -51,4 +56,21 @@ pub(crate) async fn with_no_free_fd<F: Future>(f: F) -> F::Output {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &old) }, 0);
     out.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// `PROGRAM ARGS...` in `node`, which must exit 0: its standard output.
+pub fn sh(node: &netns_test::Node, program: &str, args: &[&str]) -> String {
+    let out = node
+        .command(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} in {}: {}\n{}",
+        node.name(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

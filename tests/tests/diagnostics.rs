@@ -10,7 +10,11 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod support;
+
 use std::time::{Duration, Instant};
+use support::text;
 
 use netns_test::presets;
 
@@ -148,28 +152,14 @@ fn assert_ran_one(out: &Output, name: &str) {
 }
 
 fn fixture_command(name: &str, root: &Root, envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
-    cmd.args([
+    let mut cmd = support::fixture_command(
         &format!("fixtures::{name}"),
-        "--exact",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env_remove("NETNS_TEST_SANDBOX")
-    .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
-    .env_remove("NETNS_TEST_CAPTURE")
-    .env("NETNS_TEST_ARTIFACTS", &root.0)
-    .envs(envs.iter().copied());
+        &["NETNS_TEST_KEEP_ARTIFACTS", "NETNS_TEST_CAPTURE"],
+        &[],
+    );
+    cmd.env("NETNS_TEST_ARTIFACTS", &root.0)
+        .envs(envs.iter().copied());
     cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn read(path: &Path) -> String {

@@ -2,29 +2,14 @@
 //! see, through real tools and Rust sockets.
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use netns_test::{netns_test, nft, presets, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn stdout(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+mod common;
 
-fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
-    stdout(
-        node.command(cmd)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{cmd}: {e}")),
-    )
-}
+use common::sh;
 
 /// `ping -c 1 -W 1 TARGET` in `node`: true on an echo reply (exit 0), false when the echo
 /// went out and nothing answered (exit 1, 100% packet loss). Anything else panics: ping

@@ -5,6 +5,10 @@
 use netns_test::topology::HOST;
 use netns_test::{netns_test, Net, Node, Topology};
 
+mod common;
+
+use common::sh;
+
 /// Runs `cmd` in `node`: its exit code and standard output. A program that cannot start
 /// panics: it would tell nothing about the node.
 fn run(node: &Node, cmd: &str, args: &[&str]) -> (i32, String) {
@@ -17,13 +21,6 @@ fn run(node: &Node, cmd: &str, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
-}
-
-/// [`run`], which must succeed: its standard output.
-fn sh(node: &Node, cmd: &str, args: &[&str]) -> String {
-    let (code, out) = run(node, cmd, args);
-    assert_eq!(code, 0, "{cmd} {args:?} in {}: {out}", node.name());
-    out
 }
 
 /// `getent hosts NAME` in `node`: the first address it resolves to, or `None` when the

@@ -16,7 +16,7 @@
 //! when the router took such a packet itself (see `nft::Ruleset::wan_guard`). The routers
 //! carry no input rules of the test's own: what keeps the rounds working is the topology's.
 
-#[path = "support/punch.rs"]
+#[path = "common/punch.rs"]
 mod punch;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -59,7 +59,7 @@ pub(crate) async fn with_no_free_fd<F: Future>(f: F) -> F::Output {
 }
 
 /// `PROGRAM ARGS...` in `node`, which must exit 0: its standard output.
-pub fn sh(node: &netns_test::Node, program: &str, args: &[&str]) -> String {
+pub(crate) fn sh(node: &netns_test::Node, program: &str, args: &[&str]) -> String {
     let out = node
         .command(program)
         .args(args)

@@ -7,14 +7,14 @@
 //! kernel is `netns-test/tests/`.
 #![allow(dead_code)]
 
-pub mod machine;
+pub(crate) mod machine;
 
 use std::process::{Command, Output};
 
 /// This test binary running one of its own tests, `name` (an ignored fixture too), as
 /// `cargo test` would run it alone: output not captured, one thread, outside any sandbox.
 /// The variables of `unset` are removed, then `envs` set.
-pub fn fixture_command(name: &str, unset: &[&str], envs: &[(&str, &str)]) -> Command {
+pub(crate) fn fixture_command(name: &str, unset: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
     cmd.args([
         name,
@@ -32,19 +32,19 @@ pub fn fixture_command(name: &str, unset: &[&str], envs: &[(&str, &str)]) -> Com
 }
 
 /// [`fixture_command`], run to its end.
-pub fn run_fixture(name: &str, unset: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn run_fixture(name: &str, unset: &[&str], envs: &[(&str, &str)]) -> Output {
     fixture_command(name, unset, envs)
         .output()
         .expect("running the test binary")
 }
 
 /// A finished process's standard output.
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A finished process's exit status, standard output and standard error, for a message.
-pub fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
         out.status,

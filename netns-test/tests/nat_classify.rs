@@ -2,7 +2,7 @@
 //! each kind is classified exactly as its row says, for one host and for two hosts on
 //! the same local port, and a wrong declaration fails saying what was measured.
 
-#[path = "support/nat_lab.rs"]
+#[path = "common/nat_lab.rs"]
 mod nat_lab;
 
 use std::time::Duration;

@@ -11,9 +11,9 @@
 //! [`PUNCHING`]`.late` after the last punch; anything else is unexpected whatever the
 //! pair. The pairs run at the same time, each in its own rounds.
 
-#[path = "support/nat_lab.rs"]
+#[path = "common/nat_lab.rs"]
 mod nat_lab;
-#[path = "support/punch.rs"]
+#[path = "common/punch.rs"]
 mod punch;
 
 use std::net::SocketAddr;

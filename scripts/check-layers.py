@@ -16,7 +16,7 @@ import sys
 
 # From the top of the picture down: each layer uses only the ones before it.
 LAYERS = [
-    ["error"],
+    ["error", "parse"],
     ["sys", "id_map"],
     ["environment"],
     ["nft"],

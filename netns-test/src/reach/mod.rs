@@ -178,7 +178,8 @@ pub use check::ReachCheck;
 pub use echo::UdpEcho;
 pub use matrix::{Expect, IntoMatrix, Matrix, MatrixError, MatrixReport};
 pub use nat::{
-    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, NAT_WAIT,
+    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, PortAllocation,
+    NAT_WAIT,
 };
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};
 pub use path::PathReport;

@@ -847,11 +847,12 @@ struct LateWatch {
     wait: Duration,
 }
 
+type Watches = std::sync::Mutex<HashMap<(String, u16), JoinHandle<()>>>;
+
 /// The background watches by node and port: a new classification from the same port
 /// ends the watch first (and takes its socket's port).
-fn watches() -> &'static std::sync::Mutex<HashMap<(String, u16), JoinHandle<()>>> {
-    static W: std::sync::OnceLock<std::sync::Mutex<HashMap<(String, u16), JoinHandle<()>>>> =
-        std::sync::OnceLock::new();
+fn watches() -> &'static Watches {
+    static W: std::sync::OnceLock<Watches> = std::sync::OnceLock::new();
     W.get_or_init(Default::default)
 }
 

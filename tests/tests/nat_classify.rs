@@ -111,6 +111,40 @@ async fn the_classifier_needs_no_reflector_named_and_cleans_up(net: Net) -> anyh
 }
 
 #[netns_test(topology = every_nat())]
+async fn a_classification_is_fast_and_ends_the_watch_of_the_one_before(
+    net: Net,
+) -> anyhow::Result<()> {
+    // Behind a symmetric NAT the filtering and hairpinning answers never come: the first
+    // classification's socket is watched for them after the verdict, and the second one,
+    // from the same port, ends that watch to bind it.
+    let first = net.nat_probe("sym_a").local_port(4001).classify().await?;
+    let second = net.nat_probe("sym_a").local_port(4001).classify().await?;
+    assert_eq!(first.behaviour, second.behaviour);
+    assert_eq!(second.local_port, 4001);
+    // The wait is a multiple of the round trip, not the 150 ms ceiling, unless the
+    // machine is so loaded that 20 round trips are more.
+    let quick = net
+        .nat_probe("sym_a")
+        .wait(Duration::from_secs(5))
+        .classify()
+        .await?;
+    assert!(quick.took < Duration::from_secs(5), "{quick}");
+    // Sequential ports are seen, random ones are not.
+    let seq = net.classify_nat("symseq_a").await?;
+    assert_eq!(
+        seq.behaviour.port_allocation,
+        netns_test::reach::PortAllocation::Sequential,
+        "{seq}"
+    );
+    assert_eq!(
+        first.behaviour.port_allocation,
+        netns_test::reach::PortAllocation::Random,
+        "{first}"
+    );
+    Ok(())
+}
+
+#[netns_test(topology = every_nat())]
 async fn assert_nat_says_what_was_measured_against_what_was_declared(
     net: Net,
 ) -> anyhow::Result<()> {

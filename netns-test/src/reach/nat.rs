@@ -1081,6 +1081,33 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_is_twenty_round_trips_between_the_floor_and_the_ceiling() {
+        let ms = Duration::from_millis;
+        assert_eq!(adaptive_wait(Duration::from_micros(200), NAT_WAIT), ms(25));
+        assert_eq!(adaptive_wait(ms(3), NAT_WAIT), ms(60));
+        assert_eq!(adaptive_wait(ms(30), NAT_WAIT), NAT_WAIT);
+        // A ceiling under the floor is the floor.
+        assert_eq!(adaptive_wait(ms(1), ms(5)), ms(25));
+    }
+
+    #[test]
+    fn sequential_ports_are_named_and_compared() {
+        let seq = NatBehaviour::new(APDM, APDF).sequential_ports();
+        assert_eq!(
+            seq.to_string(),
+            "address- and port-dependent mapping, address- and port-dependent filtering, no hairpinning, no port preservation, sequential ports"
+        );
+        assert_eq!(
+            NatBehaviour::new(APDM, APDF).differences(&seq),
+            ["port allocation: measured random, declared sequential"]
+        );
+        // Port preservation is named once, not again as an allocation.
+        let kept = NatBehaviour::new(EIM, APDF).port_preservation(true);
+        assert_eq!(kept.port_allocation, PortAllocation::Preserving);
+        assert_eq!(kept.differences(&seq).len(), 2);
+    }
+
+    #[test]
     fn differences_name_each_field_measured_against_declared() {
         let measured = NatBehaviour::new(EIM, APDF).port_preservation(true);
         assert!(measured.differences(&measured).is_empty());

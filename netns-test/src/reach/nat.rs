@@ -8,39 +8,34 @@
 //!                                    A2:P1  A2:P2   (A2: a second address it is given)
 //! ```
 //!
-//! From one socket, in this order (each step a STUN binding request, re-sent every
-//! 40 ms until answered):
+//! From one socket, in this order (each a STUN binding request, re-sent every 40 ms until
+//! answered):
 //!
-//! 1. **Filtering**, before the socket has sent anywhere else: to A1:P1 asking for the
-//!    answer from A2:P2 (CHANGE-REQUEST, change address and port). Answered: the NAT lets
-//!    in anyone once the host has sent, *endpoint-independent filtering* (EIF). Else to
-//!    A1:P1 asking for the answer from A1:P2 (change port): answered, *address-dependent
-//!    filtering* (ADF); neither, *address- and port-dependent filtering* (APDF). A
-//!    request whose answer may not come waits [`NatProbe::wait`] (150 ms); an answer that
-//!    arrives later, while the classification still runs, counts too.
-//! 2. **Mapping**: to A1:P1, then A2:P1 (another address), then A2:P2 (another port),
-//!    each answered with the source endpoint the reflector saw (XOR-MAPPED-ADDRESS). The
-//!    same endpoint towards A1 and A2: *endpoint-independent mapping* (EIM); the same only
+//! 1. **The positive control**: to A1:P1, answered with the source endpoint the
+//!    reflector saw (XOR-MAPPED-ADDRESS). It must come; its round trip sets the wait of
+//!    step 2.
+//! 2. **Filtering and hairpinning**, asked together: to A1:P1 asking for the answer from
+//!    A2:P2 (CHANGE-REQUEST, change address and port): answered, the NAT lets in anyone
+//!    once the host has sent, *endpoint-independent filtering* (EIF). To A1:P1 asking for
+//!    the answer from A1:P2 (change port): answered, *address-dependent filtering* (ADF);
+//!    neither, *address- and port-dependent filtering* (APDF). And to the endpoint seen at
+//!    A1:P1: the request comes back to the socket through the NAT (*hairpinning*), or not.
+//! 3. **Mapping**: to A2:P1 (another address), then A2:P2 (another port). The same
+//!    endpoint towards A1 and A2: *endpoint-independent mapping* (EIM); the same only
 //!    towards A2:P1 and A2:P2: *address-dependent mapping* (ADM); else *address- and
 //!    port-dependent mapping* (APDM, "symmetric"). The node's own address and port:
 //!    [`Mapping::NoNat`].
-//! 3. **Port preservation**: the port seen at A1:P1 is the socket's own.
-//! 4. **Hairpinning**: the socket sends to the endpoint seen at A1:P1; it comes back to
-//!    the socket through the NAT, or not.
+//! 4. **Port preservation and allocation**: the port seen at A1:P1 is the socket's own
+//!    ([`PortAllocation::Preserving`]); three mappings with consecutive ports are
+//!    [`PortAllocation::Sequential`], what port-predicting hole punching needs.
 //!
-//! Steps 1 and 2 are one: the first mapping request (to A1:P1) is the positive control,
-//! an answer that must come; its round trip sets the wait for the answers that may not
-//! (filtering and hairpinning, sent together once it has come): 20 round trips, at least
-//! 25 ms, at most [`NatProbe::wait`] (150 ms by default). Answers that come later, while
+//! The waits: step 2's answers, which may not come, are waited for 20 round trips of
+//! step 1, at least 25 ms, at most [`NatProbe::wait`] (150 ms by default). Answers that come later, while
 //! the mappings are asked for, count. One that comes after the verdict is not lost
 //! silently: the socket listens one more wait in the background and says on stderr which
 //! answer came late (the verdict is then wrong: give a longer wait); a new classification
 //! from the same node and port ends that watch first. On an idle machine a
 //! classification takes about 30 ms.
-//!
-//! **Port allocation**: three mappings with consecutive ports (address- and
-//! port-dependent mapping only) are [`PortAllocation::Sequential`]: what port-predicting
-//! hole punching needs.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,7 +53,7 @@ use super::stun::{self, Change, Message};
 use crate::kernel;
 use crate::net::{Net, Node};
 
-/// How long a request whose answer may not come waits for it, by default.
+/// The longest wait for answers that may not come, by default.
 pub const NAT_WAIT: Duration = Duration::from_millis(150);
 /// How long a request that must be answered (a mapping) is re-sent before the
 /// classification fails.
@@ -491,8 +486,8 @@ impl NatReflector {
     }
 
     /// Classifies the NAT `node` is behind, from a UDP socket bound to `local_port` (`0`:
-    /// any free port), waiting [`NAT_WAIT`] for answers that may not come. See
-    /// [`NatProbe`] for the other waits.
+    /// any free port), waiting at most [`NAT_WAIT`] for answers that may not come (see
+    /// the [module](self) for the waits).
     pub async fn classify(&self, node: &Node, local_port: u16) -> Result<NatClass, NatError> {
         self.classify_with(node, local_port, NAT_WAIT).await
     }
@@ -966,8 +961,9 @@ impl NatProbe {
         self
     }
 
-    /// How long a request waits for an answer that may not come (the filtering and
-    /// hairpinning steps); default [`NAT_WAIT`].
+    /// The longest wait for the answers that may not come (the filtering and hairpinning
+    /// requests), which is otherwise 20 round trips of the first answer, at least 25 ms;
+    /// default [`NAT_WAIT`].
     pub fn wait(mut self, wait: Duration) -> NatProbe {
         self.wait = wait;
         self

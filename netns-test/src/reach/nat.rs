@@ -487,7 +487,7 @@ impl NatReflector {
 
     /// Classifies the NAT `node` is behind, from a UDP socket bound to `local_port` (`0`:
     /// any free port), waiting at most [`NAT_WAIT`] for answers that may not come (see
-    /// the [module](self) for the waits).
+    /// [`NatProbe::wait`] for the waits).
     pub async fn classify(&self, node: &Node, local_port: u16) -> Result<NatClass, NatError> {
         self.classify_with(node, local_port, NAT_WAIT).await
     }

@@ -37,6 +37,7 @@ const PUNCHING: Punching = Punching {
     for_at_most: Duration::from_millis(600),
     late: Duration::ZERO,
     learn: false,
+    predict: 0,
 };
 
 /// How a router maps its LAN to its WAN address.

@@ -59,6 +59,8 @@
 //!   against the `nft` binary.
 //! - `spawn`: a program started in a node, its first and later ones, against an ordinary
 //!   start.
+//! - `natclass`: the NAT classifier behind a home router, alone and followed by one UDP
+//!   hole punch between two home routers (target: under 100 ms).
 //!
 //! `NETNS_PERF_QUICK=1` is a smoke run: fewer samples, the big topologies (500 and 1000
 //! nodes, 200 routers) left out and the teardown section at 50 and 200 nodes; it checks
@@ -84,7 +86,7 @@ mod suite;
 use suite::mono_ns;
 
 const ENV_HARNESS: &str = "NETNS_PERF_HARNESS";
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "overhead",
     "harness",
     "nat",
@@ -94,6 +96,7 @@ const SECTIONS: [&str; 9] = [
     "memory",
     "nft",
     "spawn",
+    "natclass",
 ];
 
 fn main() {
@@ -306,11 +309,11 @@ fn drive(sections: Vec<&str>) {
                 "nat" => nat(&mut f),
                 "topo" => topo(&mut f),
                 "throughput" => throughput(&mut f),
-                "nft" | "spawn" => {
-                    let test = if *s == "nft" {
-                        "nft_apply"
-                    } else {
-                        "spawn_cost"
+                "nft" | "spawn" | "natclass" => {
+                    let test = match *s {
+                        "nft" => "nft_apply",
+                        "spawn" => "spawn_cost",
+                        _ => "nat_classify",
                     };
                     let test = format!("suite::{test}");
                     figures_of(&mut f, &mut fixture(&[&test, "--exact", "--nocapture"]));

@@ -128,6 +128,11 @@ fn targets() -> Vec<(String, String, Target)> {
             Target::AtMost(0.0),
         ),
         (
+            "the NAT classifier + one hole punch under 100 ms".into(),
+            "natclass.classify_punch_ms".into(),
+            Target::AtMost(100.0),
+        ),
+        (
             "memory per idle node <= 100 KiB".into(),
             "memory.kib_per_node_200".into(),
             Target::AtMost(100.0),
@@ -299,6 +304,9 @@ fn figures() -> Vec<(String, String)> {
             ("spawn.plain_ms", "the same program started the ordinary way, ms"),
             ("spawn.mount_ns_ms", "first less later: the node's mount namespace, ms"),
             ("spawn.setns_us", "later less ordinary: entering the node, µs"),
+            ("natclass.classify_ms", "a NAT classification behind a home router, `net.classify_nat` (the reflector's start and stop included), ms"),
+            ("natclass.probe_ms", "of which the probe itself (`NatClass::took`), ms"),
+            ("natclass.classify_punch_ms", "the same and one UDP hole punch between two home routers through a rendezvous, ms"),
         ]
         .map(|(k, w)| (k.to_string(), w.to_string())),
     );

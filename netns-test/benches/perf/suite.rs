@@ -216,3 +216,129 @@ fn spawn_cost(net: Net) {
     println!("figure spawn.mount_ns_ms={}", f - n);
     println!("figure spawn.setns_us={}", (n - p) * 1e3);
 }
+
+const NAT_SAMPLES: usize = 15;
+
+/// Two home routers (`Nat::home()`) and a public server: alice behind one, bob behind
+/// the other.
+fn two_homes() -> Topology {
+    use netns_test::nft::Nat;
+    Topology::new()
+        .bridge_with("internet", "198.51.100.0/24", |b| b.no_gateway())
+        .bridge_with("lan1", "192.168.1.0/24", |b| b.in_node("home1"))
+        .bridge_with("lan2", "192.168.2.0/24", |b| b.in_node("home2"))
+        .router("home1", |n| {
+            n.on_with("internet", |i| i.name("wan").ip("198.51.100.1"))
+                .nat(Nat::home())
+        })
+        .router("home2", |n| {
+            n.on_with("internet", |i| i.name("wan").ip("198.51.100.2"))
+                .nat(Nat::home())
+        })
+        .node("server", |n| n.on_ip("internet", "198.51.100.10"))
+        .node("alice", |n| n.on("lan1"))
+        .node("bob", |n| n.on("lan2"))
+}
+
+/// One UDP hole punch between alice and bob through a rendezvous on the server: each
+/// binds a fresh socket and says hello (`ROUND NAME`) to the rendezvous, again every
+/// 10 ms, until it names the other's endpoint of the round; then both punch it every
+/// 5 ms until each has the other's punch (and has sent two more).
+async fn punch_once(net: &Net, rendezvous: std::net::SocketAddr, round: usize) {
+    use tokio::net::UdpSocket;
+    use tokio::time::{timeout, Duration};
+    let peer = |name: &'static str| {
+        let node = net.node(name);
+        node.run(async move {
+            let sock = UdpSocket::bind("0.0.0.0:0").await.expect("bind");
+            let mut buf = [0u8; 64];
+            let hello = format!("{round} {name}");
+            let other = loop {
+                sock.send_to(hello.as_bytes(), rendezvous)
+                    .await
+                    .expect("send");
+                let wait = timeout(Duration::from_millis(10), sock.recv_from(&mut buf));
+                if let Ok(Ok((n, from))) = wait.await {
+                    if from == rendezvous {
+                        break std::str::from_utf8(&buf[..n])
+                            .expect("utf-8")
+                            .parse::<std::net::SocketAddr>()
+                            .expect("an endpoint");
+                    }
+                }
+            };
+            let (mut got, mut after) = (false, 0);
+            for _ in 0..400 {
+                sock.send_to(b"punch", other).await.expect("punch");
+                after += usize::from(got);
+                if after >= 2 {
+                    return;
+                }
+                let wait = timeout(Duration::from_millis(5), sock.recv_from(&mut buf));
+                if let Ok(Ok((n, from))) = wait.await {
+                    got |= from == other && &buf[..n] == b"punch";
+                }
+            }
+            panic!("{name}: no punch from {other} in 400 tries");
+        })
+    };
+    tokio::join!(peer("alice"), peer("bob"));
+}
+
+/// The rendezvous: each hello is answered with the endpoint of the other peer of the same
+/// round, once it has said hello.
+async fn rendezvous(net: &Net) -> std::net::SocketAddr {
+    use tokio::net::UdpSocket;
+    let server = net.node("server");
+    let sock = server
+        .run(UdpSocket::bind("198.51.100.10:3478"))
+        .await
+        .expect("bind");
+    let addr = sock.local_addr().expect("addr");
+    server.spawn(async move {
+        let mut seen: std::collections::HashMap<String, std::net::SocketAddr> = Default::default();
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let hello = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let round = hello.split(' ').next().unwrap_or_default().to_string();
+            seen.insert(hello.clone(), from);
+            let other = seen
+                .iter()
+                .find(|(k, _)| **k != hello && k.split(' ').next() == Some(round.as_str()))
+                .map(|(_, a)| *a);
+            if let Some(other) = other {
+                let _ = sock.send_to(other.to_string().as_bytes(), from).await;
+            }
+        }
+    });
+    addr
+}
+
+/// The NAT classifier, as a test calls it (`net.classify_nat`, the reflector's start
+/// and stop included), and the same followed by one hole punch between two home routers:
+/// the target is under 100 ms for both.
+#[netns_test(topology = two_homes())]
+async fn nat_classify(net: Net) {
+    use std::time::Instant;
+    let rendezvous = rendezvous(&net).await;
+    let (mut classify, mut both, mut took) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..NAT_SAMPLES {
+        let start = Instant::now();
+        let class = net.classify_nat("alice").await.expect("classified");
+        classify.push(start.elapsed().as_secs_f64() * 1e3);
+        took.push(class.took.as_secs_f64() * 1e3);
+        assert!(
+            class.behaviour.port_preservation,
+            "sample {i}: a home router preserves ports: {class}"
+        );
+        punch_once(&net, rendezvous, i).await;
+        both.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("figure natclass.classify_ms={}", median(&mut classify));
+    println!("figure natclass.probe_ms={}", median(&mut took));
+    println!("figure natclass.classify_punch_ms={}", median(&mut both));
+}

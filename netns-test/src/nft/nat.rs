@@ -7,14 +7,25 @@
 //! [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat) or install it at run time with
 //! [`NftHandle::set_nat`](crate::NftHandle::set_nat).
 //!
-//! | tier | mapping | filtering | hairpin | ports |
-//! | --- | --- | --- | --- | --- |
-//! | [`Nat::none`] | none (routed) | none | - | - |
-//! | [`Nat::full_cone`] | endpoint-independent | endpoint-independent | yes | preserved |
-//! | [`Nat::address_restricted`] | endpoint-independent | address-dependent | yes | preserved |
-//! | [`Nat::port_restricted`] | endpoint-independent | address+port-dependent | yes | preserved |
-//! | [`Nat::symmetric`] | address+port-dependent | address+port-dependent | no | random |
-//! | [`Nat::symmetric_sequential`] | address+port-dependent | address+port-dependent | no | sequential |
+//! Each tier and preset as the classifier ([`crate::reach`], `net.classify_nat`)
+//! measures it behind a router of its own, a host alone on its local port (a second host
+//! on the same port gets another external port), and whether UDP hole punching through a
+//! rendezvous gets through it (`netns-test/tests/hole_punch_matrix.rs`, 50 punches per pair of
+//! tiers); [`Nat::behaviour`] gives the measured class of a declaration:
+//!
+//! | declared | mapping | filtering | hairpin | ports | hole punching with |
+//! | --- | --- | --- | --- | --- | --- |
+//! | [`Nat::none`], [`Nat::public`] | none (routed) | endpoint-independent | yes | the host's own | all |
+//! | [`Nat::full_cone`] | endpoint-independent | endpoint-independent | yes | preserved | all |
+//! | [`Nat::address_restricted`] | endpoint-independent | address-dependent | yes | preserved | all |
+//! | [`Nat::port_restricted`], [`Nat::home`] | endpoint-independent | address+port-dependent | yes | preserved | all but symmetric (sequential: by port prediction) |
+//! | [`Nat::home`] behind [`Nat::cgnat`] | endpoint-independent | address+port-dependent | yes | preserved | as port-restricted |
+//! | [`Nat::hotel`] | endpoint-independent | address+port-dependent | no | preserved | as port-restricted |
+//! | [`Nat::symmetric`], [`Nat::mobile`], [`Nat::cloud`], [`Nat::corporate`] | address+port-dependent | address+port-dependent | no | random | full cone, address-restricted, none |
+//! | [`Nat::symmetric_sequential`] | address+port-dependent | address+port-dependent | no | sequential | the same, and endpoint-independent mapping by port prediction |
+//!
+//! [`Nat::corporate`] and [`Nat::hotel`] are measured with every port out: the
+//! classifier's reflector listens on ports of its own, which their outbound rules drop.
 //!
 //! The NAT lives in a table of its own, `inet netns_nat` ([`NAT_TABLE`]), so that
 //! [`NftHandle::apply`](crate::NftHandle::apply) (which replaces `inet netns_test`) keeps
@@ -285,6 +296,47 @@ impl Nat {
     /// A public address: no NAT ([`Nat::none`]).
     pub fn public() -> Nat {
         Nat::none()
+    }
+
+    /// What the classifier ([`crate::reach`]) measures from the first host behind it on
+    /// a local port, in its terms: what to give
+    /// [`Net::assert_nat`](crate::Net::assert_nat). (A second host on the same port
+    /// gets another external port: no port preservation.) A routed router is
+    /// [`reach::Mapping::NoNat`](crate::reach::Mapping::NoNat) with endpoint-independent
+    /// filtering and hairpinning (the host's own address answers itself).
+    ///
+    /// ```
+    /// use netns_test::nft::Nat;
+    /// use netns_test::reach::{Filtering, Mapping, NatBehaviour};
+    /// assert_eq!(
+    ///     Nat::home().behaviour(),
+    ///     NatBehaviour::new(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
+    ///         .hairpin(true)
+    ///         .port_preservation(true)
+    /// );
+    /// ```
+    pub fn behaviour(&self) -> crate::reach::NatBehaviour {
+        use crate::reach::{Filtering as F, Mapping as M, NatBehaviour};
+        let mapping = match self.mapping {
+            Mapping::None => {
+                return NatBehaviour::new(M::NoNat, F::EndpointIndependent)
+                    .hairpin(true)
+                    .port_preservation(true)
+            }
+            Mapping::EndpointIndependent => M::EndpointIndependent,
+            Mapping::EndpointDependent => M::AddressAndPortDependent,
+        };
+        let filtering = match self.filtering {
+            Filtering::EndpointIndependent => F::EndpointIndependent,
+            Filtering::AddressDependent => F::AddressDependent,
+            Filtering::AddressAndPortDependent => F::AddressAndPortDependent,
+        };
+        let b = NatBehaviour::new(mapping, filtering).hairpin(self.hairpin);
+        match self.ports {
+            Ports::Preserve => b.port_preservation(true),
+            Ports::Random => b,
+            Ports::Sequential { .. } => b.sequential_ports(),
+        }
     }
 
     /// Checks the declaration; `Err` says what is wrong.

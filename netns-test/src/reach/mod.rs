@@ -104,7 +104,8 @@
 //! addresses and two ports in a public node ([`NatReflector`]): RFC 4787 *mapping*
 //! ([`Mapping`]: endpoint-independent, address-dependent, address- and port-dependent,
 //! or no NAT), *filtering* ([`Filtering`]: endpoint-independent, address-dependent,
-//! address- and port-dependent), *hairpinning* and *port preservation*, as a
+//! address- and port-dependent), *hairpinning* and *port preservation* (and
+//! [`PortAllocation`]: sequential ports), as a
 //! [`NatBehaviour`]. [`Net::assert_nat`] fails naming each field measured against
 //! declared; [`Net::nat_probe`] picks the reflector's node, the local port and the wait.
 //! What the NATs the topology declares measure:
@@ -116,6 +117,9 @@
 //! | `snat(.., NatMode::Random)` | address- and port-dependent | address- and port-dependent | no | no |
 //! | `masquerade()` + `full_cone(host, ..)` | endpoint-independent | endpoint-independent | no (yes with `hairpin()`) | yes |
 //! | a router without NAT | no NAT | endpoint-independent | yes (its own address) | yes |
+//!
+//! The tiers and presets of [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)
+//! measure as [`crate::nft::nat`]'s table says ([`Nat::behaviour`](crate::nft::Nat::behaviour)).
 //!
 //! A second host on the same local port behind the same router gets another port
 //! (endpoint-independent, no port preservation), and filtering address- and
@@ -178,7 +182,8 @@ pub use check::ReachCheck;
 pub use echo::UdpEcho;
 pub use matrix::{Expect, IntoMatrix, Matrix, MatrixError, MatrixReport};
 pub use nat::{
-    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, NAT_WAIT,
+    Filtering, Mapping, NatBehaviour, NatClass, NatError, NatProbe, NatReflector, PortAllocation,
+    NAT_WAIT,
 };
 pub use outcome::{IcmpNotice, Outcome, ProbeResult};
 pub use path::PathReport;

@@ -8,28 +8,34 @@
 //!                                    A2:P1  A2:P2   (A2: a second address it is given)
 //! ```
 //!
-//! From one socket, in this order (each step a STUN binding request, re-sent every
-//! 40 ms until answered):
+//! From one socket, in this order (each a STUN binding request, re-sent every 40 ms until
+//! answered):
 //!
-//! 1. **Filtering**, before the socket has sent anywhere else: to A1:P1 asking for the
-//!    answer from A2:P2 (CHANGE-REQUEST, change address and port). Answered: the NAT lets
-//!    in anyone once the host has sent, *endpoint-independent filtering* (EIF). Else to
-//!    A1:P1 asking for the answer from A1:P2 (change port): answered, *address-dependent
-//!    filtering* (ADF); neither, *address- and port-dependent filtering* (APDF). A
-//!    request whose answer may not come waits [`NatProbe::wait`] (150 ms); an answer that
-//!    arrives later, while the classification still runs, counts too.
-//! 2. **Mapping**: to A1:P1, then A2:P1 (another address), then A2:P2 (another port),
-//!    each answered with the source endpoint the reflector saw (XOR-MAPPED-ADDRESS). The
-//!    same endpoint towards A1 and A2: *endpoint-independent mapping* (EIM); the same only
+//! 1. **The positive control**: to A1:P1, answered with the source endpoint the
+//!    reflector saw (XOR-MAPPED-ADDRESS). It must come; its round trip sets the wait of
+//!    step 2.
+//! 2. **Filtering and hairpinning**, asked together: to A1:P1 asking for the answer from
+//!    A2:P2 (CHANGE-REQUEST, change address and port): answered, the NAT lets in anyone
+//!    once the host has sent, *endpoint-independent filtering* (EIF). To A1:P1 asking for
+//!    the answer from A1:P2 (change port): answered, *address-dependent filtering* (ADF);
+//!    neither, *address- and port-dependent filtering* (APDF). And to the endpoint seen at
+//!    A1:P1: the request comes back to the socket through the NAT (*hairpinning*), or not.
+//! 3. **Mapping**: to A2:P1 (another address), then A2:P2 (another port). The same
+//!    endpoint towards A1 and A2: *endpoint-independent mapping* (EIM); the same only
 //!    towards A2:P1 and A2:P2: *address-dependent mapping* (ADM); else *address- and
 //!    port-dependent mapping* (APDM, "symmetric"). The node's own address and port:
 //!    [`Mapping::NoNat`].
-//! 3. **Port preservation**: the port seen at A1:P1 is the socket's own.
-//! 4. **Hairpinning**: the socket sends to the endpoint seen at A1:P1; it comes back to
-//!    the socket through the NAT, or not.
+//! 4. **Port preservation and allocation**: the port seen at A1:P1 is the socket's own
+//!    ([`PortAllocation::Preserving`]); three mappings with consecutive ports are
+//!    [`PortAllocation::Sequential`], what port-predicting hole punching needs.
 //!
-//! Nothing lost, a classification takes a few milliseconds plus one [`NatProbe::wait`]
-//! per step whose answer does not come (at most three: about half a second by default).
+//! The waits: step 2's answers, which may not come, are waited for 20 round trips of
+//! step 1, at least 25 ms, at most [`NatProbe::wait`] (150 ms by default). Answers that come later, while
+//! the mappings are asked for, count. One that comes after the verdict is not lost
+//! silently: the socket listens one more wait in the background and says on stderr which
+//! answer came late (the verdict is then wrong: give a longer wait); a new classification
+//! from the same node and port ends that watch first. On an idle machine a
+//! classification takes about 30 ms.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -47,7 +53,7 @@ use super::stun::{self, Change, Message};
 use crate::kernel;
 use crate::net::{Net, Node};
 
-/// How long a request whose answer may not come waits for it, by default.
+/// The longest wait for answers that may not come, by default.
 pub const NAT_WAIT: Duration = Duration::from_millis(150);
 /// How long a request that must be answered (a mapping) is re-sent before the
 /// classification fails.
@@ -85,6 +91,31 @@ pub enum Filtering {
     /// Address- and port-dependent filtering (APDF): only the address and port the host
     /// sent to (port-restricted cone, symmetric; what Linux connection tracking gives).
     AddressAndPortDependent,
+}
+
+/// How a NAT picks the external port of a new mapping (RFC 4787 section 4.2), as far as
+/// one classification sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortAllocation {
+    /// The external port is the inside one (port preservation; also no NAT).
+    Preserving,
+    /// Each new mapping gets the previous one's port + 1: the next one is predictable.
+    /// Seen only where three mappings are made (address- and port-dependent mapping),
+    /// when nothing else behind the NAT made one in between.
+    Sequential,
+    /// Neither: random ports, or an endpoint-independent NAT that did not preserve the
+    /// port (it makes one mapping only, so a sequence cannot be seen).
+    Random,
+}
+
+impl fmt::Display for PortAllocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PortAllocation::Preserving => "preserving",
+            PortAllocation::Sequential => "sequential",
+            PortAllocation::Random => "random",
+        })
+    }
 }
 
 impl fmt::Display for Mapping {
@@ -132,6 +163,9 @@ pub struct NatBehaviour {
     pub hairpin: bool,
     /// The external port is the inside one (RFC 4787 section 4.2.1).
     pub port_preservation: bool,
+    /// How new mappings' ports are chosen: [`PortAllocation::Preserving`] exactly when
+    /// `port_preservation`.
+    pub port_allocation: PortAllocation,
 }
 
 impl NatBehaviour {
@@ -142,6 +176,7 @@ impl NatBehaviour {
             filtering,
             hairpin: false,
             port_preservation: false,
+            port_allocation: PortAllocation::Random,
         }
     }
 
@@ -154,17 +189,36 @@ impl NatBehaviour {
     /// With port preservation or without.
     pub const fn port_preservation(mut self, yes: bool) -> NatBehaviour {
         self.port_preservation = yes;
+        self.port_allocation = if yes {
+            PortAllocation::Preserving
+        } else {
+            PortAllocation::Random
+        };
+        self
+    }
+
+    /// With sequential, predictable ports (and no port preservation).
+    pub const fn sequential_ports(mut self) -> NatBehaviour {
+        self.port_preservation = false;
+        self.port_allocation = PortAllocation::Sequential;
         self
     }
 
     /// Whether UDP hole punching between hosts behind two NATs of these behaviours gets
     /// through, by the classic rules: when both map endpoint-independently (or do not
-    /// translate), or when either lets anyone in (endpoint-independent filtering, once
-    /// the peer answers to where the other's packets come from).
+    /// translate), or when either lets in anyone, or any port of an address it sent to
+    /// (endpoint-independent or address-dependent filtering: a NAT sends from one
+    /// address, whatever port it maps), once the peer answers to where the other's
+    /// packets come from.
     pub fn hole_punching_with(&self, other: &NatBehaviour) -> bool {
         let eim =
             |b: &NatBehaviour| matches!(b.mapping, Mapping::NoNat | Mapping::EndpointIndependent);
-        let open = |b: &NatBehaviour| b.filtering == Filtering::EndpointIndependent;
+        let open = |b: &NatBehaviour| {
+            matches!(
+                b.filtering,
+                Filtering::EndpointIndependent | Filtering::AddressDependent
+            )
+        };
         (eim(self) && eim(other)) || open(self) || open(other)
     }
 
@@ -197,6 +251,11 @@ impl NatBehaviour {
                 yes(self.port_preservation),
                 yes(declared.port_preservation)
             ));
+        } else if self.port_allocation != declared.port_allocation {
+            d.push(format!(
+                "port allocation: measured {}, declared {}",
+                self.port_allocation, declared.port_allocation
+            ));
         }
         d
     }
@@ -219,7 +278,11 @@ impl fmt::Display for NatBehaviour {
             } else {
                 "no port preservation"
             }
-        )
+        )?;
+        if self.port_allocation == PortAllocation::Sequential {
+            f.write_str(", sequential ports")?;
+        }
+        Ok(())
     }
 }
 
@@ -423,8 +486,8 @@ impl NatReflector {
     }
 
     /// Classifies the NAT `node` is behind, from a UDP socket bound to `local_port` (`0`:
-    /// any free port), waiting [`NAT_WAIT`] for answers that may not come. See
-    /// [`NatProbe`] for the other waits.
+    /// any free port), waiting at most [`NAT_WAIT`] for answers that may not come (see
+    /// [`NatProbe::wait`] for the waits).
     pub async fn classify(&self, node: &Node, local_port: u16) -> Result<NatClass, NatError> {
         self.classify_with(node, local_port, NAT_WAIT).await
     }
@@ -556,19 +619,56 @@ impl Exchange {
             let _ = self.sock.send_to(msg, to).await;
             let next = (Instant::now() + RESEND).min(end);
             while let Ok(Ok((n, _))) = timeout_at(next, self.sock.recv_from(&mut buf)).await {
-                match stun::parse(&buf[..n]) {
-                    Some(Message::Response { id, mapped, .. }) => {
-                        self.answers.insert(id, mapped);
-                    }
-                    Some(Message::Request { id, .. }) => self.own.push(id),
-                    None => {}
-                }
+                self.take(&buf[..n]);
                 if done(self) {
                     return true;
                 }
             }
         }
         done(self)
+    }
+
+    /// Sends each message to its destination every [`RESEND`] until `done` holds or
+    /// `within` has passed.
+    async fn exchange_many(
+        &mut self,
+        msgs: &[(Vec<u8>, SocketAddr)],
+        within: Duration,
+        done: impl Fn(&Exchange) -> bool,
+    ) {
+        let end = Instant::now() + within;
+        let mut buf = [0u8; 1500];
+        while Instant::now() < end && !done(self) {
+            for (msg, to) in msgs {
+                let _ = self.sock.send_to(msg, *to).await;
+            }
+            let next = (Instant::now() + RESEND).min(end);
+            while let Ok(Ok((n, _))) = timeout_at(next, self.sock.recv_from(&mut buf)).await {
+                self.take(&buf[..n]);
+                if done(self) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Records what has come.
+    fn take(&mut self, b: &[u8]) {
+        match stun::parse(b) {
+            Some(Message::Response { id, mapped, .. }) => {
+                self.answers.insert(id, mapped);
+            }
+            Some(Message::Request { id, .. }) => self.own.push(id),
+            None => {}
+        }
+    }
+
+    /// Takes what is queued on the socket, without waiting.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, _)) = self.sock.try_recv_from(&mut buf) {
+            self.take(&buf[..n]);
+        }
     }
 
     /// A binding request to `to`; its transaction id and whether it was answered.
@@ -600,6 +700,9 @@ async fn classify(
     wait: Duration,
 ) -> Result<NatClass, NatError> {
     let started = Instant::now();
+    if local_port != 0 {
+        end_watch(&node, local_port).await;
+    }
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, local_port))
         .await
         .map_err(|e| {
@@ -614,23 +717,39 @@ async fn classify(
         own: Vec::new(),
     };
     let primary = ends[0][0];
-    // 1. Filtering, before the socket has sent anywhere else.
+    // 1. The positive control: the primary endpoint must answer; how long it took is the
+    // round trip the waits are made of.
+    let m1 = x.mapped(&node, primary).await?;
+    let wait = adaptive_wait(started.elapsed(), wait);
+    // 2. Filtering and hairpinning, at once: answers from the other address and port,
+    // from the other port, and our own request sent to our external endpoint. The
+    // primary endpoint's answer opened nothing for the other address (or, with
+    // address-and-port-dependent filtering, for the other port).
     let both = Change {
         ip: true,
         port: true,
     };
-    let from_anyone = x.ask(primary, both, wait).await;
-    let from_same_addr = if x.answers.contains_key(&from_anyone) {
-        None
-    } else {
-        let port = Change {
-            ip: false,
-            port: true,
-        };
-        Some(x.ask(primary, port, wait).await)
+    let port = Change {
+        ip: false,
+        port: true,
     };
-    // 2. Mapping.
-    let m1 = x.mapped(&node, primary).await?;
+    let (from_anyone, from_same_addr, hairpin_id) = (new_id(), new_id(), new_id());
+    let hairpin_msg = stun::request(hairpin_id, Change::default());
+    let optional = [
+        (stun::request(from_anyone, both), SocketAddr::from(primary)),
+        (
+            stun::request(from_same_addr, port),
+            SocketAddr::from(primary),
+        ),
+        (hairpin_msg, m1),
+    ];
+    let all_came = |x: &Exchange| {
+        x.answers.contains_key(&from_anyone)
+            && x.answers.contains_key(&from_same_addr)
+            && x.own.contains(&hairpin_id)
+    };
+    x.exchange_many(&optional, wait, all_came).await;
+    // 3. Mapping.
     let m2 = x.mapped(&node, ends[1][0]).await?;
     let mut mapped = vec![(primary.into(), m1), (ends[1][0].into(), m2)];
     let mapping = if m1 == m2 {
@@ -648,30 +767,125 @@ async fn classify(
             Mapping::AddressAndPortDependent
         }
     };
-    // 4. Hairpinning: our own request, sent to our external endpoint, comes back.
-    let id = new_id();
-    let msg = stun::request(id, Change::default());
-    let hairpin = x.exchange(&msg, m1, wait, |x| x.own.contains(&id)).await;
-    // Answers that came late count: the NAT let them in.
+    // Answers that came late, while the mappings were asked for, count: the NAT let them
+    // in. So do those already queued on the socket now.
+    x.drain();
     let filtering = if x.answers.contains_key(&from_anyone) {
         Filtering::EndpointIndependent
-    } else if from_same_addr.is_some_and(|id| x.answers.contains_key(&id)) {
+    } else if x.answers.contains_key(&from_same_addr) {
         Filtering::AddressDependent
     } else {
         Filtering::AddressAndPortDependent
     };
+    let hairpin = x.own.contains(&hairpin_id);
+    let port_allocation = if m1.port() == local_port {
+        PortAllocation::Preserving
+    } else if mapped.len() == 3
+        && mapped
+            .windows(2)
+            .all(|w| w[1].1.port() == w[0].1.port().wrapping_add(1))
+    {
+        PortAllocation::Sequential
+    } else {
+        PortAllocation::Random
+    };
+    let behaviour = NatBehaviour {
+        mapping,
+        filtering,
+        hairpin,
+        port_preservation: m1.port() == local_port,
+        port_allocation,
+    };
+    let took = started.elapsed();
+    // Answers that may still come are not lost silently: the socket listens `wait` more
+    // in the background and says on stderr which one came after the verdict.
+    if !all_came(&x) {
+        let watch = LateWatch {
+            node: node.clone(),
+            sock: x.sock,
+            ids: [
+                (from_anyone, "the answer from the other address and port"),
+                (from_same_addr, "the answer from the other port"),
+                (hairpin_id, "the hairpinned request"),
+            ],
+            wait,
+        };
+        late_watch(watch, local_port).await;
+    }
     Ok(NatClass {
-        behaviour: NatBehaviour {
-            mapping,
-            filtering,
-            hairpin,
-            port_preservation: m1.port() == local_port,
-        },
+        behaviour,
         node,
         local_port,
         mapped,
-        took: started.elapsed(),
+        took,
     })
+}
+
+/// The shortest wait for an answer that may not come.
+const MIN_WAIT: Duration = Duration::from_millis(25);
+/// The wait is this many round trips of the positive control.
+const RTT_MULTIPLE: u32 = 20;
+
+/// How long to wait for answers that may not come, given the round trip of one that had
+/// to: `RTT_MULTIPLE` round trips, at least [`MIN_WAIT`], at most `ceiling`.
+fn adaptive_wait(rtt: Duration, ceiling: Duration) -> Duration {
+    (rtt * RTT_MULTIPLE)
+        .max(MIN_WAIT)
+        .min(ceiling.max(MIN_WAIT))
+}
+
+/// A finished classification's socket, listening for the answers it did not get.
+struct LateWatch {
+    node: String,
+    sock: UdpSocket,
+    ids: [([u8; 12], &'static str); 3],
+    wait: Duration,
+}
+
+type Watches = std::sync::Mutex<HashMap<(String, u16), JoinHandle<()>>>;
+
+/// The background watches by node and port: a new classification from the same port
+/// ends the watch first (and takes its socket's port).
+fn watches() -> &'static Watches {
+    static W: std::sync::OnceLock<Watches> = std::sync::OnceLock::new();
+    W.get_or_init(Default::default)
+}
+
+/// Ends the watch of `node`'s `port`, if there is one, and waits for its socket to close.
+async fn end_watch(node: &str, port: u16) {
+    let handle = watches()
+        .lock()
+        .map_or(None, |mut w| w.remove(&(node.to_string(), port)));
+    if let Some(h) = handle {
+        h.abort();
+        let _ = h.await;
+    }
+}
+
+async fn late_watch(w: LateWatch, port: u16) {
+    let key = (w.node.clone(), port);
+    let task = tokio::spawn(async move {
+        let end = Instant::now() + w.wait;
+        let mut buf = [0u8; 1500];
+        while let Ok(Ok((n, _))) = timeout_at(end, w.sock.recv_from(&mut buf)).await {
+            let id = match stun::parse(&buf[..n]) {
+                Some(Message::Response { id, .. } | Message::Request { id, .. }) => id,
+                None => continue,
+            };
+            if let Some((_, what)) = w.ids.iter().find(|(i, _)| *i == id) {
+                eprintln!(
+                    "netns-test: NAT classification of node {:?}: {what} came after the verdict, which is wrong; give it a longer `NatProbe::wait` than {} ms",
+                    w.node,
+                    w.wait.as_millis()
+                );
+            }
+        }
+    });
+    if let Ok(mut w) = watches().lock() {
+        if let Some(old) = w.insert(key, task) {
+            old.abort();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -747,8 +961,9 @@ impl NatProbe {
         self
     }
 
-    /// How long a request waits for an answer that may not come (the filtering and
-    /// hairpinning steps); default [`NAT_WAIT`].
+    /// The longest wait for the answers that may not come (the filtering and hairpinning
+    /// requests), which is otherwise 20 round trips of the first answer, at least 25 ms;
+    /// default [`NAT_WAIT`].
     pub fn wait(mut self, wait: Duration) -> NatProbe {
         self.wait = wait;
         self
@@ -850,10 +1065,42 @@ mod tests {
             (symmetric, symmetric, false),
             (symmetric, port_restricted, false),
             (address_dependent, port_restricted, false),
+            (
+                symmetric,
+                NatBehaviour::new(EIM, Filtering::AddressDependent),
+                true,
+            ),
         ] {
             assert_eq!(a.hole_punching_with(&b), through, "{a} x {b}");
             assert_eq!(b.hole_punching_with(&a), through, "{b} x {a}");
         }
+    }
+
+    #[test]
+    fn the_wait_is_twenty_round_trips_between_the_floor_and_the_ceiling() {
+        let ms = Duration::from_millis;
+        assert_eq!(adaptive_wait(Duration::from_micros(200), NAT_WAIT), ms(25));
+        assert_eq!(adaptive_wait(ms(3), NAT_WAIT), ms(60));
+        assert_eq!(adaptive_wait(ms(30), NAT_WAIT), NAT_WAIT);
+        // A ceiling under the floor is the floor.
+        assert_eq!(adaptive_wait(ms(1), ms(5)), ms(25));
+    }
+
+    #[test]
+    fn sequential_ports_are_named_and_compared() {
+        let seq = NatBehaviour::new(APDM, APDF).sequential_ports();
+        assert_eq!(
+            seq.to_string(),
+            "address- and port-dependent mapping, address- and port-dependent filtering, no hairpinning, no port preservation, sequential ports"
+        );
+        assert_eq!(
+            NatBehaviour::new(APDM, APDF).differences(&seq),
+            ["port allocation: measured random, declared sequential"]
+        );
+        // Port preservation is named once, not again as an allocation.
+        let kept = NatBehaviour::new(EIM, APDF).port_preservation(true);
+        assert_eq!(kept.port_allocation, PortAllocation::Preserving);
+        assert_eq!(kept.differences(&seq).len(), 2);
     }
 
     #[test]

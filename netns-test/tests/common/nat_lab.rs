@@ -14,8 +14,10 @@
 
 use std::net::IpAddr;
 
-use netns_test::nft::{NatMode, Proto, Ruleset};
+use netns_test::nft::{Nat, NatMode, Proto, Ruleset};
 use netns_test::reach::{Filtering, Mapping, NatBehaviour};
+
+const ADF: Filtering = Filtering::AddressDependent;
 use netns_test::Topology;
 
 /// How one kind of router is declared: given the router's name, its LAN's subnet and its
@@ -34,6 +36,9 @@ pub(crate) struct NatCase {
     /// The behaviour a second host sees on the same local port, while the first one's
     /// mappings are there.
     pub second: NatBehaviour,
+    /// In the hole-punching matrix (the tiers and the older declarations; the presets,
+    /// made of the same tiers, are classified only).
+    pub matrix: bool,
 }
 
 const EIM: Mapping = Mapping::EndpointIndependent;
@@ -51,6 +56,7 @@ pub(crate) const NATS: &[NatCase] = &[
         // Its port taken towards the same destinations, the second host gets another
         // port, the same towards every destination.
         second: NatBehaviour::new(EIM, APDF),
+        matrix: true,
     },
     NatCase {
         kind: "snatpp",
@@ -58,6 +64,7 @@ pub(crate) const NATS: &[NatCase] = &[
         build: snat_port_preserving,
         one: NatBehaviour::new(EIM, APDF).port_preservation(true),
         second: NatBehaviour::new(EIM, APDF),
+        matrix: true,
     },
     NatCase {
         kind: "snatrnd",
@@ -65,6 +72,7 @@ pub(crate) const NATS: &[NatCase] = &[
         build: snat_random,
         one: NatBehaviour::new(APDM, APDF),
         second: NatBehaviour::new(APDM, APDF),
+        matrix: true,
     },
     NatCase {
         kind: "cone",
@@ -75,6 +83,7 @@ pub(crate) const NATS: &[NatCase] = &[
         one: NatBehaviour::new(EIM, EIF).port_preservation(true),
         // The static range belongs to the first host: what comes in unasked goes to it.
         second: NatBehaviour::new(EIM, APDF),
+        matrix: true,
     },
     NatCase {
         kind: "conehp",
@@ -84,6 +93,7 @@ pub(crate) const NATS: &[NatCase] = &[
             .hairpin(true)
             .port_preservation(true),
         second: NatBehaviour::new(EIM, APDF),
+        matrix: true,
     },
     NatCase {
         kind: "routed",
@@ -96,8 +106,197 @@ pub(crate) const NATS: &[NatCase] = &[
         second: NatBehaviour::new(Mapping::NoNat, EIF)
             .hairpin(true)
             .port_preservation(true),
+        matrix: true,
+    },
+    // The tiers of `NodeBuilder::nat`.
+    NatCase {
+        kind: "none",
+        declared_as: "nat(Nat::none())",
+        build: nat_none,
+        one: NatBehaviour::new(Mapping::NoNat, EIF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(Mapping::NoNat, EIF)
+            .hairpin(true)
+            .port_preservation(true),
+        matrix: true,
+    },
+    NatCase {
+        kind: "fullcone",
+        declared_as: "nat(Nat::full_cone())",
+        build: nat_full_cone,
+        one: NatBehaviour::new(EIM, EIF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(EIM, EIF).hairpin(true),
+        matrix: true,
+    },
+    NatCase {
+        kind: "addr",
+        declared_as: "nat(Nat::address_restricted())",
+        build: nat_address_restricted,
+        one: NatBehaviour::new(EIM, ADF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(EIM, ADF).hairpin(true),
+        matrix: true,
+    },
+    NatCase {
+        kind: "port",
+        declared_as: "nat(Nat::port_restricted())",
+        build: nat_port_restricted,
+        one: NatBehaviour::new(EIM, APDF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(EIM, APDF).hairpin(true),
+        matrix: true,
+    },
+    NatCase {
+        kind: "sym",
+        declared_as: "nat(Nat::symmetric())",
+        build: nat_symmetric,
+        one: NatBehaviour::new(APDM, APDF),
+        second: NatBehaviour::new(APDM, APDF),
+        matrix: true,
+    },
+    NatCase {
+        kind: "symseq",
+        declared_as: "nat(Nat::symmetric_sequential())",
+        build: nat_symmetric_sequential,
+        one: NatBehaviour::new(APDM, APDF).sequential_ports(),
+        second: NatBehaviour::new(APDM, APDF).sequential_ports(),
+        matrix: true,
+    },
+    // The presets.
+    NatCase {
+        kind: "home",
+        declared_as: "nat(Nat::home())",
+        build: nat_home,
+        one: NatBehaviour::new(EIM, APDF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(EIM, APDF).hairpin(true),
+        matrix: false,
+    },
+    NatCase {
+        kind: "cgnat",
+        declared_as: "nat(Nat::home()) behind nat(Nat::cgnat())",
+        build: nat_cgnat,
+        one: NatBehaviour::new(EIM, APDF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(EIM, APDF).hairpin(true),
+        matrix: false,
+    },
+    NatCase {
+        kind: "mobile",
+        declared_as: "nat(Nat::mobile())",
+        build: nat_mobile,
+        one: NatBehaviour::new(APDM, APDF),
+        second: NatBehaviour::new(APDM, APDF),
+        matrix: false,
+    },
+    NatCase {
+        kind: "corp",
+        declared_as: "nat(Nat::corporate()) with every port out",
+        build: nat_corporate,
+        one: NatBehaviour::new(APDM, APDF),
+        second: NatBehaviour::new(APDM, APDF),
+        matrix: false,
+    },
+    NatCase {
+        kind: "hotel",
+        declared_as: "nat(Nat::hotel()) with every port out",
+        build: nat_hotel,
+        one: NatBehaviour::new(EIM, APDF).port_preservation(true),
+        second: NatBehaviour::new(EIM, APDF),
+        matrix: false,
+    },
+    NatCase {
+        kind: "cloud",
+        declared_as: "nat(Nat::cloud())",
+        build: nat_cloud,
+        one: NatBehaviour::new(APDM, APDF),
+        second: NatBehaviour::new(APDM, APDF),
+        matrix: false,
+    },
+    NatCase {
+        kind: "public",
+        declared_as: "nat(Nat::public())",
+        build: nat_public,
+        one: NatBehaviour::new(Mapping::NoNat, EIF)
+            .hairpin(true)
+            .port_preservation(true),
+        second: NatBehaviour::new(Mapping::NoNat, EIF)
+            .hairpin(true)
+            .port_preservation(true),
+        matrix: false,
     },
 ];
+
+/// A router with `nat` on its WAN `wan`.
+fn nat_router(t: Topology, name: &str, lan: &str, subnet: &str, wan: &str, nat: Nat) -> Topology {
+    t.bridge_with(lan, subnet, |b| b.in_node(name))
+        .router(name, |n| {
+            n.on_with("internet", |i| i.name("wan").ip(wan)).nat(nat)
+        })
+}
+
+macro_rules! nat_rows {
+    ($($f:ident = $nat:expr;)*) => {$(
+        fn $f(t: Topology, name: &str, lan: &str, subnet: &str, wan: &str) -> Topology {
+            nat_router(t, name, lan, subnet, wan, $nat)
+        }
+    )*};
+}
+
+/// The classifier's reflector listens on ports of its own: the presets that let only a
+/// few ports out are classified with every port out (the rest of the preset as it is).
+fn every_port_out(mut nat: Nat) -> Nat {
+    nat.outbound = None;
+    nat
+}
+
+nat_rows! {
+    nat_none = Nat::none();
+    nat_full_cone = Nat::full_cone();
+    nat_address_restricted = Nat::address_restricted();
+    nat_port_restricted = Nat::port_restricted();
+    nat_symmetric = Nat::symmetric();
+    nat_symmetric_sequential = Nat::symmetric_sequential();
+    nat_home = Nat::home();
+    nat_mobile = Nat::mobile();
+    nat_corporate = every_port_out(Nat::corporate());
+    nat_hotel = every_port_out(Nat::hotel());
+    nat_cloud = Nat::cloud();
+    nat_public = Nat::public();
+}
+
+/// Two levels: a home router on the carrier's network `{lan}_isp` (the LAN's subnet with
+/// 100 added to its third byte), behind the carrier's NAT `{name}_cgn` on the internet.
+fn nat_cgnat(t: Topology, name: &str, lan: &str, subnet: &str, wan: &str) -> Topology {
+    let (isp, carrier) = (format!("{lan}_isp"), format!("{name}_cgn"));
+    let mut bytes = subnet.split(['.', '/']);
+    let (a, b, c) = (
+        bytes.next().expect("subnet"),
+        bytes.next().expect("subnet"),
+        bytes.next().expect("subnet").parse::<u8>().expect("subnet") + 100,
+    );
+    let t = nat_router(
+        t,
+        &carrier,
+        &isp,
+        &format!("{a}.{b}.{c}.0/24"),
+        wan,
+        Nat::cgnat(),
+    );
+    let home_wan = format!("{a}.{b}.{c}.2");
+    t.bridge_with(lan, subnet, |b| b.in_node(name))
+        .router(name, |n| {
+            n.on_with(&isp, |i| i.name("wan").ip(&home_wan))
+                .nat(Nat::home())
+        })
+}
 
 /// The rendezvous server's address and the first host's address on a LAN.
 pub(crate) const SERVER_IP: &str = "198.51.100.10";

@@ -52,6 +52,12 @@ pub(crate) struct Punching {
     /// server reported (what ICE calls a peer-reflexive candidate): what lets a peer
     /// behind a NAT that lets anyone in reach one behind a symmetric NAT.
     pub learn: bool,
+    /// Port prediction: punch the `predict` ports after the one the server reported too
+    /// (what gets through a symmetric NAT with sequential ports, whose mapping towards
+    /// this peer is made after the one the server saw: its port + 1, or a few more when
+    /// other hosts behind it made mappings in between). Only from behind a NAT that maps
+    /// endpoint-independently: from behind a symmetric one, each guess would take a port.
+    pub predict: u16,
 }
 
 /// What one peer got in one round.
@@ -149,6 +155,12 @@ impl Peer {
             while start.elapsed() < how.for_at_most && after < 3 {
                 // Unconnected: the ICMP errors of early punches are not reported.
                 let _ = sock.send_to(mine.as_bytes(), to).await;
+                if seen.got == 0 {
+                    for k in 1..=how.predict {
+                        let guess = SocketAddr::new(to.ip(), to.port().wrapping_add(k));
+                        let _ = sock.send_to(mine.as_bytes(), guess).await;
+                    }
+                }
                 let next = Instant::now() + PUNCH_INTERVAL;
                 while let Ok(Ok((n, from))) = timeout_at(next, sock.recv_from(&mut buf)).await {
                     take(&buf[..n], from, &mut seen);

@@ -133,7 +133,7 @@ fn every_nat_declared_says_what_is_measured() {
     ];
     for (kind, nat) in declared {
         let case = NATS.iter().find(|c| c.kind == kind).expect("a row");
-        assert_eq!(nat.behaviour(), case.one, "{kind}");
+        assert_eq!(NatBehaviour::declared(&nat), case.one, "{kind}");
     }
 }
 

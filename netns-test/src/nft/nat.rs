@@ -298,47 +298,6 @@ impl Nat {
         Nat::none()
     }
 
-    /// What the classifier ([`crate::reach`]) measures from the first host behind it on
-    /// a local port, in its terms: what to give
-    /// [`Net::assert_nat`](crate::Net::assert_nat). (A second host on the same port
-    /// gets another external port: no port preservation.) A routed router is
-    /// [`reach::Mapping::NoNat`](crate::reach::Mapping::NoNat) with endpoint-independent
-    /// filtering and hairpinning (the host's own address answers itself).
-    ///
-    /// ```
-    /// use netns_test::nft::Nat;
-    /// use netns_test::reach::{Filtering, Mapping, NatBehaviour};
-    /// assert_eq!(
-    ///     Nat::home().behaviour(),
-    ///     NatBehaviour::new(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
-    ///         .hairpin(true)
-    ///         .port_preservation(true)
-    /// );
-    /// ```
-    pub fn behaviour(&self) -> crate::reach::NatBehaviour {
-        use crate::reach::{Filtering as F, Mapping as M, NatBehaviour};
-        let mapping = match self.mapping {
-            Mapping::None => {
-                return NatBehaviour::new(M::NoNat, F::EndpointIndependent)
-                    .hairpin(true)
-                    .port_preservation(true)
-            }
-            Mapping::EndpointIndependent => M::EndpointIndependent,
-            Mapping::EndpointDependent => M::AddressAndPortDependent,
-        };
-        let filtering = match self.filtering {
-            Filtering::EndpointIndependent => F::EndpointIndependent,
-            Filtering::AddressDependent => F::AddressDependent,
-            Filtering::AddressAndPortDependent => F::AddressAndPortDependent,
-        };
-        let b = NatBehaviour::new(mapping, filtering).hairpin(self.hairpin);
-        match self.ports {
-            Ports::Preserve => b.port_preservation(true),
-            Ports::Random => b,
-            Ports::Sequential { .. } => b.sequential_ports(),
-        }
-    }
-
     /// Checks the declaration; `Err` says what is wrong.
     pub(crate) fn validate(&self) -> std::result::Result<(), String> {
         if let Ports::Sequential { first, count } = self.ports {

@@ -169,6 +169,49 @@ pub struct NatBehaviour {
 }
 
 impl NatBehaviour {
+    /// What the classifier measures from the first host behind a declared [`Nat`](crate::nft::Nat) on
+    /// a local port, in its terms: what to give
+    /// [`Net::assert_nat`](crate::Net::assert_nat). (A second host on the same port
+    /// gets another external port: no port preservation.) A routed router is
+    /// [`reach::Mapping::NoNat`](crate::reach::Mapping::NoNat) with endpoint-independent
+    /// filtering and hairpinning (the host's own address answers itself).
+    ///
+    /// ```
+    /// use netns_test::nft::Nat;
+    /// use netns_test::reach::{Filtering, Mapping, NatBehaviour};
+    /// assert_eq!(
+    ///     NatBehaviour::declared(&Nat::home()),
+    ///     NatBehaviour::new(Mapping::EndpointIndependent, Filtering::AddressAndPortDependent)
+    ///         .hairpin(true)
+    ///         .port_preservation(true)
+    /// );
+    /// ```
+    pub fn declared(nat: &crate::nft::Nat) -> NatBehaviour {
+        use crate::nft::nat::{Filtering as DF, Mapping as DM, Ports};
+        use Filtering as F;
+        use Mapping as M;
+        let mapping = match nat.mapping {
+            DM::None => {
+                return NatBehaviour::new(M::NoNat, F::EndpointIndependent)
+                    .hairpin(true)
+                    .port_preservation(true)
+            }
+            DM::EndpointIndependent => M::EndpointIndependent,
+            DM::EndpointDependent => M::AddressAndPortDependent,
+        };
+        let filtering = match nat.filtering {
+            DF::EndpointIndependent => F::EndpointIndependent,
+            DF::AddressDependent => F::AddressDependent,
+            DF::AddressAndPortDependent => F::AddressAndPortDependent,
+        };
+        let b = NatBehaviour::new(mapping, filtering).hairpin(nat.hairpin);
+        match nat.ports {
+            Ports::Preserve => b.port_preservation(true),
+            Ports::Random => b,
+            Ports::Sequential { .. } => b.sequential_ports(),
+        }
+    }
+
     /// This mapping and filtering, without hairpinning or port preservation.
     pub const fn new(mapping: Mapping, filtering: Filtering) -> NatBehaviour {
         NatBehaviour {

@@ -11,7 +11,7 @@
 //! measures it behind a router of its own, a host alone on its local port (a second host
 //! on the same port gets another external port), and whether UDP hole punching through a
 //! rendezvous gets through it (`netns-test/tests/hole_punch_matrix.rs`, 50 punches per pair of
-//! tiers); [`Nat::behaviour`] gives the measured class of a declaration:
+//! tiers); [`NatBehaviour::declared`](crate::reach::NatBehaviour::declared) gives the measured class of a declaration:
 //!
 //! | declared | mapping | filtering | hairpin | ports | hole punching with |
 //! | --- | --- | --- | --- | --- | --- |

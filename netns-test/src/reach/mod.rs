@@ -119,7 +119,7 @@
 //! | a router without NAT | no NAT | endpoint-independent | yes (its own address) | yes |
 //!
 //! The tiers and presets of [`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)
-//! measure as [`crate::nft::nat`]'s table says ([`Nat::behaviour`](crate::nft::Nat::behaviour)).
+//! measure as [`crate::nft::nat`]'s table says ([`NatBehaviour::declared`]).
 //!
 //! A second host on the same local port behind the same router gets another port
 //! (endpoint-independent, no port preservation), and filtering address- and

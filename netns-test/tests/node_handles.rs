@@ -3,6 +3,7 @@
 //! real tools (`ip`, `nft`, `tc`) run in the node and through traffic.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use anyhow::ensure;
 use netns_test::fault::{Applied, Conditions, Emulator};
@@ -99,7 +100,13 @@ async fn the_addr_handle_adds_and_removes_an_address(net: Net) -> anyhow::Result
     b.addr("eth0").add("10.0.0.200/24").await?;
     let added = listed()?;
     ensure!(added.contains("10.0.0.200/24"), "ip addr add: {added}");
-    a.assert_reaches(extra, Probe::Icmp).await;
+    // a's ARP entry for the address may still be resolving from the negative check above
+    // (three probes a second apart, longer than a raised isolation wait): one sent before
+    // the address existed fails the first echo request with EHOSTUNREACH, as it would on
+    // a real LAN. The next resolution finds the address.
+    a.reach(extra, Probe::Icmp)
+        .wait_until_reaches(Duration::from_secs(10))
+        .await?;
 
     b.addr("eth0").del("10.0.0.200/24").await?;
     let left = listed()?;

@@ -165,6 +165,7 @@ mod check;
 mod echo;
 mod matrix;
 mod nat;
+mod nat_behaviour;
 mod outcome;
 mod path;
 mod probe;

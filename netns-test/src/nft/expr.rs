@@ -19,7 +19,7 @@ use super::{Action, ChainKind, Match, NatMode, Policy, Proto, Rule, Ruleset};
 
 /// `NFPROTO_INET`: the family of our tables.
 pub(crate) const NFPROTO_INET: u8 = 1;
-const NFPROTO_IPV4: u8 = 2;
+pub(super) const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
 
 /// `NF_CT_STATE_BIT(IP_CT_ESTABLISHED)` etc. (nf_conntrack_common.h), host byte order.
@@ -29,27 +29,27 @@ pub(crate) const CT_NEW: u32 = 1 << 3;
 /// `IPS_DST_NAT` (nf_conntrack_common.h): what `ct status dnat` tests, host byte order.
 pub(crate) const IPS_DST_NAT: u32 = 1 << 5;
 
-const NF_DROP: u32 = 0;
+pub(super) const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 
 // enum nft_payload_bases
-const PAYLOAD_NETWORK: u32 = 1;
-const PAYLOAD_TRANSPORT: u32 = 2;
+pub(super) const PAYLOAD_NETWORK: u32 = 1;
+pub(super) const PAYLOAD_TRANSPORT: u32 = 2;
 
 // enum nft_ct_attributes / nft_ct_keys
-const NFTA_CT_DREG: u16 = 1;
-const NFTA_CT_KEY: u16 = 2;
-const NFT_CT_STATE: u32 = 0;
-const NFT_CT_STATUS: u32 = 2;
+pub(super) const NFTA_CT_DREG: u16 = 1;
+pub(super) const NFTA_CT_KEY: u16 = 2;
+pub(super) const NFT_CT_STATE: u32 = 0;
+pub(super) const NFT_CT_STATUS: u32 = 2;
 
 // enum nft_fib_attributes / nft_fib_result / nft_fib_flags
-const NFTA_FIB_DREG: u16 = 1;
-const NFTA_FIB_RESULT: u16 = 2;
-const NFTA_FIB_FLAGS: u16 = 3;
-const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
-const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+pub(super) const NFTA_FIB_DREG: u16 = 1;
+pub(super) const NFTA_FIB_RESULT: u16 = 2;
+pub(super) const NFTA_FIB_FLAGS: u16 = 3;
+pub(super) const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+pub(super) const NFTA_FIB_F_DADDR: u32 = 1 << 1;
 /// `RTN_LOCAL` (rtnetlink.h): what `fib daddr type` yields for a local address.
-const RTN_LOCAL: u32 = 2;
+pub(super) const RTN_LOCAL: u32 = 2;
 
 // enum nft_reject_attributes / nft_reject_types / nft_reject_inet_code
 const NFTA_REJECT_TYPE: u16 = 1;
@@ -59,17 +59,17 @@ const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 
 // enum nft_nat_attributes / nft_nat_types
-const NFTA_NAT_TYPE: u16 = 1;
-const NFTA_NAT_FAMILY: u16 = 2;
-const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
-const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+pub(super) const NFTA_NAT_TYPE: u16 = 1;
+pub(super) const NFTA_NAT_FAMILY: u16 = 2;
+pub(super) const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+pub(super) const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
 const NFTA_NAT_FLAGS: u16 = 7;
-const NFT_NAT_SNAT: u32 = 0;
-const NFT_NAT_DNAT: u32 = 1;
+pub(super) const NFT_NAT_SNAT: u32 = 0;
+pub(super) const NFT_NAT_DNAT: u32 = 1;
 // nf_nat.h range flags
 const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
-const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+pub(super) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
 
 // enum nft_socket_attributes / nft_socket_keys
 const NFTA_SOCKET_KEY: u16 = 1;

@@ -36,6 +36,12 @@ use netlink_packet_netfilter::nftables::{
 };
 
 use super::expr::{self, BatchMsg, NFPROTO_INET};
+use super::expr::{
+    NFPROTO_IPV4, NFTA_CT_DREG, NFTA_CT_KEY, NFTA_FIB_DREG, NFTA_FIB_FLAGS, NFTA_FIB_F_DADDR,
+    NFTA_FIB_RESULT, NFTA_NAT_FAMILY, NFTA_NAT_REG_ADDR_MIN, NFTA_NAT_REG_PROTO_MIN, NFTA_NAT_TYPE,
+    NFT_CT_STATE, NFT_CT_STATUS, NFT_FIB_RESULT_ADDRTYPE, NFT_NAT_DNAT, NFT_NAT_SNAT, NF_DROP,
+    NF_NAT_RANGE_PROTO_RANDOM_FULLY, PAYLOAD_NETWORK, PAYLOAD_TRANSPORT, RTN_LOCAL,
+};
 use super::nat::{Filtering, Mapping, Nat, Ports, NAT_TABLE};
 use super::{Proto, Rule, Ruleset};
 
@@ -65,16 +71,9 @@ const NFTA_DATA_VALUE: u16 = 1;
 
 // enum nft_meta_keys
 const NFT_META_L4PROTO: u32 = 16;
-// payload bases
-const PAYLOAD_NETWORK: u32 = 1;
-const PAYLOAD_TRANSPORT: u32 = 2;
 // enum nft_ct_keys, attributes
-const NFTA_CT_DREG: u16 = 1;
-const NFTA_CT_KEY: u16 = 2;
 const NFTA_CT_DIRECTION: u16 = 3;
 const NFT_CT_DIRECTION: u32 = 1;
-const NFT_CT_STATE: u32 = 0;
-const NFT_CT_STATUS: u32 = 2;
 const NFT_CT_PROTO_SRC: u32 = 11;
 const NFT_CT_SRC_IP: u32 = 19;
 const IPS_SRC_NAT: u32 = 1 << 4;
@@ -106,23 +105,6 @@ const NFT_BYTEORDER_HTON: u32 = 1;
 const NFTA_MASQ_FLAGS: u16 = 1;
 const NFTA_MASQ_REG_PROTO_MIN: u16 = 2;
 const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 1 << 1;
-const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
-// enum nft_nat_attributes
-const NFTA_NAT_TYPE: u16 = 1;
-const NFTA_NAT_FAMILY: u16 = 2;
-const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
-const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
-const NFT_NAT_SNAT: u32 = 0;
-const NFT_NAT_DNAT: u32 = 1;
-const NFPROTO_IPV4: u8 = 2;
-// enum nft_fib
-const NFTA_FIB_DREG: u16 = 1;
-const NFTA_FIB_RESULT: u16 = 2;
-const NFTA_FIB_FLAGS: u16 = 3;
-const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
-const NFTA_FIB_F_DADDR: u32 = 1 << 1;
-const RTN_LOCAL: u32 = 2;
-const NF_DROP: u32 = 0;
 
 /// `NFT_REG32_00`: keys start here.
 const R0: u32 = 8;

@@ -178,7 +178,8 @@ impl NodeBuilder {
 pub struct AttachBuilder(pub(super) AttachSpec);
 
 impl AttachBuilder {
-    /// A fixed IPv4 address inside the network's subnet.
+    /// A fixed IPv4 address inside the network's subnet (an IPv6 address on an
+    /// IPv6-only network).
     pub fn ip(mut self, ip: &str) -> Self {
         self.0.ip = Some(ip.to_string());
         self
@@ -243,7 +244,8 @@ impl AttachBuilder {
 pub struct BridgeBuilder(pub(super) BridgeSpec);
 
 impl BridgeBuilder {
-    /// The gateway address held by the bridge (default: the subnet's first address).
+    /// The gateway address held by the bridge (default: the subnet's first address); on
+    /// an IPv6-only network, the IPv6 gateway.
     pub fn gateway(mut self, ip: &str) -> Self {
         self.0.gateway = Gateway::At(ip.to_string());
         self
@@ -345,7 +347,7 @@ impl LinkBuilder {
         self
     }
 
-    /// Fixed IPv4 addresses at `a` and at `b`.
+    /// Fixed IPv4 addresses at `a` and at `b` (IPv6 addresses on an IPv6-only link).
     pub fn ips(mut self, a: &str, b: &str) -> Self {
         self.0.ips = Some((a.to_string(), b.to_string()));
         self

@@ -91,6 +91,21 @@ impl Topology {
     /// Adds a bridge network on the host, with the gateway at the subnet's first address
     /// on the bridge itself, like `docker0` (`ip link add docker0 type bridge; ip addr add
     /// 172.17.0.1/16 dev docker0`).
+    ///
+    /// An IPv6 `subnet` makes the network IPv6-only: the bridge holds the subnet's `::1`,
+    /// members get addresses from `::2` (NODAD) and a default route `::/0` via the
+    /// gateway, and no IPv4 at all (`ip -6 addr add fd00:1::1/64 dev br0 nodad`). For a
+    /// dual-stack network give an IPv4 subnet and [`BridgeBuilder::ipv6`].
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("v6net", "fd00:6::/64")
+    ///     .node("a", |n| n.on("v6net"));
+    /// let plan = t.plan().unwrap();
+    /// assert_eq!(plan.node("a").unwrap().ifaces[0].addrs[0].to_string(), "fd00:6::2/64");
+    /// ```
     pub fn bridge(self, name: &str, subnet: &str) -> Self {
         self.bridge_with(name, subnet, |b| b)
     }
@@ -142,6 +157,7 @@ impl Topology {
 
     /// Adds a point-to-point link (a bare veth pair, no bridge) between two nodes, with the
     /// subnet's first address on `a` and the second on `b`. Either end may be [`HOST`].
+    /// An IPv6 `subnet` makes the link IPv6-only (`::1` at `a`, `::2` at `b`).
     pub fn link(self, a: &str, b: &str, subnet: &str) -> Self {
         self.link_with(a, b, subnet, |l| l)
     }

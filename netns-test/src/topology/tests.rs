@@ -221,7 +221,10 @@ fn bad_cidr_and_bad_names_are_explained() {
         msg.contains("\"bad name\" is not a valid host name"),
         "{msg}"
     );
-    assert!(msg.contains("is not an IPv4 CIDR"), "{msg}");
+    assert!(
+        msg.contains("is neither an IPv4 CIDR like \"10.0.0.0/24\" nor an IPv6 one"),
+        "{msg}"
+    );
     assert!(msg.contains("must be 1-15 characters"), "{msg}");
 }
 
@@ -576,4 +579,44 @@ fn nat_routers_guard_their_wan_side() {
         .bridge_with("docker0", "172.17.0.0/16", |b| b.masquerade())
         .node("c", |n| n.on("docker0"));
     assert_eq!(guard_of(docker, HOST), None);
+}
+
+#[test]
+fn an_ipv6_subnet_makes_an_ipv6_only_network() {
+    let p = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .link("r", "wan", "fd00:9::/64")
+        .node("wan", |n| n)
+        .node("a", |n| n.on("lan6"))
+        .node("b", |n| n.on_ip("lan6", "fd00:6::99"))
+        .plan()
+        .unwrap();
+    let a = p.node("a").unwrap();
+    assert_eq!(a.ifaces[0].addrs.len(), 1, "{}", p.summary());
+    assert_eq!(a.ifaces[0].addrs[0].to_string(), "fd00:6::2/64");
+    let b = p.node("b").unwrap();
+    assert_eq!(b.ifaces[0].addrs[0].to_string(), "fd00:6::99/64");
+    let routes: Vec<String> = p
+        .routes
+        .iter()
+        .map(|r| format!("{} {} via {}", p.nodes[r.node].name, r.dest, r.via))
+        .collect();
+    assert!(routes.contains(&"a ::/0 via fd00:6::1".to_string()), "{routes:?}");
+    // The WAN node reaches the IPv6-only LAN through the router's end of the link.
+    assert!(routes.contains(&"wan fd00:6::/64 via fd00:9::1".to_string()), "{routes:?}");
+    assert!(!routes.iter().any(|r| r.contains("0.0.0.0/0")), "{routes:?}");
+}
+
+#[test]
+fn an_ipv6_only_network_refuses_a_second_ipv6_subnet() {
+    let err = Topology::new()
+        .bridge_with("lan6", "fd00:6::/64", |b| b.ipv6("fd00:7::/64"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is IPv6, which makes the network IPv6-only, and .ipv6(..) gives it a second IPv6 subnet"),
+        "{err}"
+    );
 }

@@ -104,7 +104,9 @@ async fn ipv6_only_nodes_reach_each_other_and_a_server_behind_the_router(
     // Routed, not NATed: the server sees a's own address.
     let seen = ask(&a, SERVER.parse()?).await.context("a to the server")?;
     ensure!(seen == "fd00:6::2", "the server saw {seen}");
-    let seen = ask(&a, "[fd00:6::3]:7000".parse()?).await.context("a to b")?;
+    let seen = ask(&a, "[fd00:6::3]:7000".parse()?)
+        .await
+        .context("a to b")?;
     ensure!(seen == "fd00:6::2", "b saw {seen}");
     // Names answer AAAA only.
     ensure!(
@@ -132,6 +134,180 @@ async fn ipv6_masquerade_shows_the_routers_address(net: Net) -> anyhow::Result<(
     // Control: the LAN is hidden, the server cannot open a connection to a.
     peer_server(&a, "[::]:7000".parse()?).await?;
     let back = ask(&server, "[fd00:6::2]:7000".parse()?).await;
-    ensure!(back.is_err(), "the server reached the masqueraded LAN: {back:?}");
+    ensure!(
+        back.is_err(),
+        "the server reached the masqueraded LAN: {back:?}"
+    );
+    Ok(())
+}
+
+/// NAT64 + DNS64: `a` on the IPv6-only `lan6` of `router`, which declares NAT64 with the
+/// well-known prefix; `server4` (198.51.100.2) is IPv4-only on the router's WAN link;
+/// `dual` (203.0.113.2, fd00:8::2) has both families.
+fn nat64_lab() -> Topology {
+    Topology::new()
+        .router("router", |n| {
+            n.nat64(netns_test::topology::Nat64::default())
+        })
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("router"))
+        .node("a", |n| n.on("lan6"))
+        .node("server4", |n| n)
+        .link("router", "server4", "198.51.100.0/24")
+        .node("dual", |n| n)
+        .link_with("router", "dual", "203.0.113.0/24", |l| {
+            l.ipv6("fd00:8::/64")
+        })
+}
+
+/// The well-known prefix with 198.51.100.2 embedded.
+const SERVER4_64: &str = "[64:ff9b::c633:6402]:7000";
+
+#[netns_test(topology = nat64_lab(), timeout = "30s")]
+async fn nat64_reaches_an_ipv4_server_by_literal_address(net: Net) -> anyhow::Result<()> {
+    let (a, server) = (net.node("a"), net.node("server4"));
+    peer_server(&server, "198.51.100.2:7000".parse()?).await?;
+    let seen = ask(&a, SERVER4_64.parse()?)
+        .await
+        .context("a through NAT64")?;
+    ensure!(
+        seen == "198.51.100.1",
+        "the server saw {seen}, not the router's IPv4 address"
+    );
+    // Negative controls: outside the prefix nothing is translated, and a closed IPv4 port
+    // fails the IPv6 connection.
+    let outside = ask(&a, "[64:ff9c::c633:6402]:7000".parse()?).await;
+    ensure!(
+        outside.is_err(),
+        "an address outside the prefix answered: {outside:?}"
+    );
+    let closed = ask(&a, "[64:ff9b::c633:6402]:7001".parse()?).await;
+    ensure!(closed.is_err(), "a closed IPv4 port answered: {closed:?}");
+    Ok(())
+}
+
+/// `getent ahosts NAME` in `node`: the addresses, in glibc's order.
+fn getent(node: &Node, name: &str) -> anyhow::Result<Vec<String>> {
+    let out = node.command("getent").args(["ahosts", name]).output()?;
+    ensure!(
+        out.status.success(),
+        "getent ahosts {name} in {}: {out:?}",
+        node.name()
+    );
+    let mut addrs: Vec<String> = String::from_utf8(out.stdout)?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    addrs.dedup();
+    Ok(addrs)
+}
+
+#[netns_test(topology = nat64_lab(), timeout = "30s")]
+async fn dns64_synthesizes_aaaa_only_for_names_without_one(net: Net) -> anyhow::Result<()> {
+    let (a, router) = (net.node("a"), net.node("router"));
+    let server4 = getent(&a, "server4")?;
+    ensure!(
+        server4.contains(&"64:ff9b::c633:6402".to_string()),
+        "server4 resolves in a to {server4:?}"
+    );
+    // dual has an AAAA record of its own: that one, and nothing synthesized.
+    let dual = getent(&a, "dual")?;
+    ensure!(dual.contains(&"fd00:8::2".to_string()), "dual: {dual:?}");
+    ensure!(
+        !dual.iter().any(|ip| ip.starts_with("64:ff9b")),
+        "dual: {dual:?}"
+    );
+    // Control: a node off the NAT64 LAN gets no synthesized address.
+    let plain = getent(&router, "server4")?;
+    ensure!(
+        plain == ["198.51.100.2"],
+        "server4 resolves in the router to {plain:?}"
+    );
+    // By name from Rust code in the node, through the translator.
+    peer_server(&net.node("server4"), "198.51.100.2:7000".parse()?).await?;
+    let to = resolve(&a, "server4")
+        .await?
+        .into_iter()
+        .find(IpAddr::is_ipv6)
+        .context("no AAAA for server4")?;
+    let seen = ask(&a, SocketAddr::new(to, 7000))
+        .await
+        .context("a to server4 by name")?;
+    ensure!(seen == "198.51.100.1", "the server saw {seen}");
+    Ok(())
+}
+
+/// What the userspace translator costs: round trips and a bulk transfer through it,
+/// against the same from the router straight to the server. Prints the figures (no timed
+/// assertion; the data must arrive intact):
+/// `cargo test -p netns-test --test ipv6_only -- nat64_cost --nocapture`.
+#[netns_test(topology = nat64_lab(), timeout = "60s")]
+async fn nat64_cost(net: Net) -> anyhow::Result<()> {
+    let server = net.node("server4");
+    let listener = server
+        .run(async { TcpListener::bind("198.51.100.2:7100").await })
+        .await?;
+    server.spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let mut lines = Vec::new();
+    for (who, to) in [
+        ("router -> 198.51.100.2 (direct)", "198.51.100.2:7100"),
+        (
+            "a -> 64:ff9b::198.51.100.2 (NAT64)",
+            "[64:ff9b::c633:6402]:7100",
+        ),
+    ] {
+        let node = if who.starts_with("router") {
+            net.node("router")
+        } else {
+            net.node("a")
+        };
+        let to: SocketAddr = to.parse()?;
+        let (rtt, mbps) = node
+            .run(async move {
+                let mut c = TcpStream::connect(to).await?;
+                c.set_nodelay(true)?;
+                let mut buf = [0u8; 1];
+                let start = std::time::Instant::now();
+                for _ in 0..500 {
+                    c.write_all(b"x").await?;
+                    c.read_exact(&mut buf).await?;
+                }
+                let rtt = start.elapsed() / 500;
+                let (mut r, mut w) = c.into_split();
+                const TOTAL: usize = 64 << 20;
+                let reader = tokio::spawn(async move {
+                    let mut got = 0usize;
+                    let mut chunk = vec![0u8; 1 << 16];
+                    while got < TOTAL {
+                        let n = r.read(&mut chunk).await?;
+                        anyhow::ensure!(n > 0, "closed after {got} bytes");
+                        anyhow::ensure!(chunk[..n].iter().all(|&b| b == 7), "corrupted");
+                        got += n;
+                    }
+                    anyhow::Ok(())
+                });
+                let start = std::time::Instant::now();
+                let chunk = vec![7u8; 1 << 16];
+                for _ in 0..TOTAL / chunk.len() {
+                    w.write_all(&chunk).await?;
+                }
+                reader.await??;
+                let mbps = (TOTAL * 8) as f64 / start.elapsed().as_secs_f64() / 1e6;
+                anyhow::Ok((rtt, mbps))
+            })
+            .await?;
+        lines.push(format!(
+            "{who}: round trip {rtt:?}, echo throughput {mbps:.0} Mbit/s"
+        ));
+    }
+    for l in lines {
+        println!("{l}");
+    }
     Ok(())
 }

@@ -464,6 +464,22 @@ impl Ruleset {
             .push(ChainKind::NatOutput, out)
     }
 
+    /// Destination NAT of every `proto` connection to an address in `dst`, arriving from
+    /// outside, to `to` (prerouting only): how a NAT64 router hands connections to its
+    /// translator. nft `ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to
+    /// [fd00:6::1]:6464`, `ip6tables -t nat -A PREROUTING -d 64:ff9b::/96 -p tcp -j DNAT
+    /// --to-destination [fd00:6::1]:6464`.
+    pub fn dnat_net(self, proto: Proto, dst: impl IntoNet, to: SocketAddr) -> Ruleset {
+        let mut rule = Rule::new().dst(dst).proto(proto);
+        if !matches!(proto, Proto::Tcp | Proto::Udp) {
+            rule = rule.with(Match::Invalid(format!(
+                "dnat forwards TCP or UDP ports, not {proto}"
+            )));
+        }
+        rule.action = Action::Dnat { to };
+        self.push(ChainKind::NatPrerouting, rule)
+    }
+
     /// A published port, like `docker run -p 8080:80` with Docker's userland proxy off:
     /// [`Ruleset::dnat`] of `proto` connections to `dport` on any of this node's own
     /// addresses to `to`, a member of bridge `bridge`, also when this node itself connects

@@ -123,6 +123,39 @@ impl NodeBuilder {
         self
     }
 
+    /// NAT64 + DNS64 for the IPv6-only networks whose bridges this router holds: the
+    /// members' name service answers AAAA queries for names that have only IPv4
+    /// addresses with the IPv4 address embedded in the prefix (`64:ff9b::198.51.100.2`),
+    /// and the router translates TCP to those addresses into IPv4 connections from its
+    /// own IPv4 address, so an IPv6-only node reaches an IPv4-only server by name. What
+    /// `tayga` with `dnsmasq --dns64` (or `unbound`'s `dns64` module) do by hand.
+    ///
+    /// Linux has no in-kernel NAT64, so the translator is the framework's own, in
+    /// userspace, like the relays of impairable links: an nf_tables rule in the router
+    /// (`ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to [LAN_GATEWAY]:6464`, table
+    /// `inet netns_test`) hands each connection to it, it reads the original destination
+    /// (`IP6T_SO_ORIGINAL_DST`), connects to the embedded IPv4 address and copies both
+    /// ways. TCP only: UDP and ICMP echo to the prefix are not translated. Needs
+    /// nf_tables NAT (`nft_nat`).
+    ///
+    /// ```
+    /// use netns_test::topology::Nat64;
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .router("r", |n| n.nat64(Nat64::default()))
+    ///     .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+    ///     .link("r", "server", "198.51.100.0/24")
+    ///     .node("server", |n| n)
+    ///     .node("a", |n| n.on("lan6"));
+    /// let plan = t.plan().unwrap();
+    /// assert_eq!(plan.node("a").unwrap().dns64.unwrap().to_string(), "64:ff9b::/96");
+    /// ```
+    pub fn nat64(mut self, nat64: super::Nat64) -> Self {
+        self.0.nat64 = Some(nat64);
+        self
+    }
+
     /// Leaves the node's WAN side open, as a plain Linux box rather than a home router:
     /// without it, a node other than [`HOST`] that masquerades a bridge it holds (or whose
     /// [`NodeBuilder::firewall`] source-NATs through a named interface) drops new TCP and
@@ -382,6 +415,7 @@ pub(super) struct NodeSpec {
     pub(super) keep_port_53_free: bool,
     pub(super) wan_guard: bool,
     pub(super) nat: Option<Nat>,
+    pub(super) nat64: Option<super::Nat64>,
 }
 
 impl NodeSpec {
@@ -399,6 +433,7 @@ impl NodeSpec {
             keep_port_53_free: false,
             wan_guard: true,
             nat: None,
+            nat64: None,
         }
     }
 }

@@ -24,6 +24,8 @@ use crate::error::Result;
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
 pub(crate) mod name_service;
+// NAT64 + DNS64: the prefix and the planned translator.
+pub(crate) mod nat64;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;
 // Checks a topology and decides its plan, one file per concern.
@@ -34,6 +36,7 @@ mod tests;
 
 pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
+pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
     Plan, PlannedBridge, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute, PlannedVeth,
     PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,

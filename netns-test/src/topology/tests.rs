@@ -602,10 +602,19 @@ fn an_ipv6_subnet_makes_an_ipv6_only_network() {
         .iter()
         .map(|r| format!("{} {} via {}", p.nodes[r.node].name, r.dest, r.via))
         .collect();
-    assert!(routes.contains(&"a ::/0 via fd00:6::1".to_string()), "{routes:?}");
+    assert!(
+        routes.contains(&"a ::/0 via fd00:6::1".to_string()),
+        "{routes:?}"
+    );
     // The WAN node reaches the IPv6-only LAN through the router's end of the link.
-    assert!(routes.contains(&"wan fd00:6::/64 via fd00:9::1".to_string()), "{routes:?}");
-    assert!(!routes.iter().any(|r| r.contains("0.0.0.0/0")), "{routes:?}");
+    assert!(
+        routes.contains(&"wan fd00:6::/64 via fd00:9::1".to_string()),
+        "{routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.contains("0.0.0.0/0")),
+        "{routes:?}"
+    );
 }
 
 #[test]

@@ -41,7 +41,11 @@ impl Planner<'_> {
                     "{kind} {name:?}: subnet {v4:?} is IPv6, which makes the network IPv6-only, and .ipv6(..) gives it a second IPv6 subnet: give an IPv4 subnet for a dual-stack network, or drop .ipv6(..)"
                 ));
             }
-            let (v4, v6) = if v6_only { (None, Some(v4)) } else { (Some(v4), v6) };
+            let (v4, v6) = if v6_only {
+                (None, Some(v4))
+            } else {
+                (Some(v4), v6)
+            };
             let v4 = v4.and_then(|v4| match v4.parse::<Ipv4Net>() {
                 Ok(n) => Some(n.trunc()),
                 Err(_) => {

@@ -13,6 +13,9 @@
 //! | `bridge-nf-call-iptables`              | [`BridgeBuilder::bridge_netfilter`] (default off) |
 //! | a router                               | [`Topology::router`] (forwarding on)              |
 //! | a bridge inside a namespace            | [`BridgeBuilder::in_node`]                        |
+//! | an IPv6-only network (`ip -6 addr add .. nodad`) | [`Topology::bridge`] with an IPv6 subnet |
+//! | `ip6tables -t nat .. -j MASQUERADE`    | [`BridgeBuilder::masquerade`] on an IPv6 subnet   |
+//! | tayga + dnsmasq/unbound DNS64          | [`NodeBuilder::nat64`] with [`Nat64`]             |
 //!
 //! [`Topology::plan`] checks the whole model and decides every interface name, address, MAC
 //! and route up front, deterministically: the same topology gives the same plan every run.

@@ -311,3 +311,48 @@ async fn nat64_cost(net: Net) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The routed lab with NPTv6 on `lan6`: fd00:6::/64 is fd00:99::/64 outside the router.
+fn nptv6_lab() -> Topology {
+    Topology::new()
+        .router("router", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("router").nptv6("fd00:99::/64")
+        })
+        .node("a", |n| n.on("lan6"))
+        .node("b", |n| n.on("lan6"))
+        .node("server", |n| n)
+        .link("router", "server", "fd00:9::/64")
+}
+
+/// NPTv6: the server sees a's host bits in the outside prefix, reaches b at its outside
+/// address, and cannot reach the inside prefix at all.
+#[netns_test(topology = nptv6_lab(), timeout = "30s")]
+async fn nptv6_swaps_the_prefix_both_ways(net: Net) -> anyhow::Result<()> {
+    let (a, b, server) = (net.node("a"), net.node("b"), net.node("server"));
+    peer_server(&server, SERVER.parse()?).await?;
+    let seen = ask(&a, SERVER.parse()?).await.context("a to the server")?;
+    ensure!(
+        seen == "fd00:99::2",
+        "the server saw {seen}, not a's outside address"
+    );
+    peer_server(&b, "[::]:7000".parse()?).await?;
+    let seen = ask(&server, "[fd00:99::3]:7000".parse()?)
+        .await
+        .context("the server to b's outside address")?;
+    ensure!(seen == "fd00:9::2", "b saw {seen}");
+    // Control: the inside prefix is not routed outside.
+    let inside = ask(&server, "[fd00:6::3]:7000".parse()?).await;
+    ensure!(
+        inside.is_err(),
+        "the server reached the inside prefix: {inside:?}"
+    );
+    // The kernel's rules read back as written.
+    let rules = net.node("router").nft().list().await?;
+    ensure!(
+        rules.contains("snat ip6 prefix to fd00:99::/64")
+            && rules.contains("dnat ip6 prefix to fd00:6::/64"),
+        "{rules}"
+    );
+    Ok(())
+}

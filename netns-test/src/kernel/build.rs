@@ -147,6 +147,19 @@ fn apply_rules(plan: &Plan, i: usize, netns: &OwnedFd) -> Result<Option<nft::Kep
                 }
                 _ => None,
             };
+            let prefix_nat = node.rules.as_ref().is_some_and(|r| r.has_prefix_nat());
+            let refused = source.as_ref().and_then(std::io::Error::raw_os_error);
+            if prefix_nat && refused == Some(libc::EOPNOTSUPP) {
+                return Error::Sys {
+                    what: format!(
+                        "{}: the node translates IPv6 prefixes (nptv6), which needs prefix NAT in \
+                         nf_tables (NF_NAT_RANGE_NETMAP: Linux 5.8 or later, with the nft_nat \
+                         module, CONFIG_NFT_NAT); this kernel refused it: {e}",
+                        what("applying the nftables rules")
+                    ),
+                    source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
+                };
+            }
             Error::Sys {
                 what: format!("{}: {e}", what("applying the nftables rules")),
                 source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),

@@ -307,6 +307,29 @@ impl BridgeBuilder {
         self
     }
 
+    /// NPTv6 (RFC 6296) at the node holding the bridge: the network's IPv6 prefix is
+    /// swapped for `outside` (same length, host bits kept) when it leaves through any other
+    /// interface, and back for connections to `outside`, with forwarding on there. Other
+    /// nodes get a route to `outside` through that node, not to the LAN's own prefix.
+    /// Like `ip6tables -t nat -A POSTROUTING -s fd00:6::/64 ! -o lan6 -j NETMAP --to
+    /// fd00:99::/64` plus the `PREROUTING` rule back (see [`crate::nft::Ruleset::nptv6`]);
+    /// needs prefix NAT in nf_tables (Linux 5.8), or the build fails naming it.
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .router("r", |n| n)
+    ///     .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r").nptv6("fd00:99::/64"))
+    ///     .node("a", |n| n.on("lan6"));
+    /// let rules = t.plan().unwrap().node("r").unwrap().rules.clone().unwrap().to_string();
+    /// assert!(rules.contains("snat ip6 prefix to fd00:99::/64"), "{rules}");
+    /// ```
+    pub fn nptv6(mut self, outside: &str) -> Self {
+        self.0.nptv6 = Some(outside.to_string());
+        self
+    }
+
     /// Hairpinning (NAT loopback) at the node holding the bridge: a member connecting to
     /// a port that node publishes, at any of its addresses (its public one too), reaches
     /// the member behind it, masqueraded to the gateway address so the answers come back
@@ -477,6 +500,7 @@ pub(super) struct BridgeSpec {
     pub(super) owner: String,
     pub(super) scoped_names: bool,
     pub(super) masquerade: bool,
+    pub(super) nptv6: Option<String>,
     pub(super) hairpin: bool,
     pub(super) internal: bool,
     pub(super) netfilter: bool,

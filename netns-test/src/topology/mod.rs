@@ -132,6 +132,7 @@ impl Topology {
             owner: HOST.to_string(),
             scoped_names: false,
             masquerade: false,
+            nptv6: None,
             hairpin: false,
             internal: false,
             netfilter: false,

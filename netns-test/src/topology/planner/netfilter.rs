@@ -45,10 +45,23 @@ impl Planner<'_> {
                     self.err(format!("bridge {name:?}"), format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
                 }
                 self.plan.nodes[owner].forwarding = true;
-                for net in subnets {
+                for &net in &subnets {
                     add_rules(&mut self.plan, owner, &|r| {
                         r.nat_masquerade(net, Some(&name))
                     });
+                }
+            }
+            if let Some(outside) = &spec.nptv6 {
+                let inside = subnets.iter().find(|n| matches!(n, IpNet::V6(_))).copied();
+                match (inside, outside.parse::<Ipv6Net>()) {
+                    (None, _) => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 needs an IPv6 gateway on the bridge: give it an IPv6 subnet and drop no_gateway()")),
+                    (_, Err(_)) => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 prefix {outside:?} is not an IPv6 CIDR like \"fd00:99::/64\"")),
+                    (Some(inside), Ok(o)) if inside.prefix_len() != o.prefix_len() => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 maps prefixes of one length: {inside} is a /{}, {o} a /{}", inside.prefix_len(), o.prefix_len())),
+                    (Some(inside), Ok(o)) => {
+                        self.plan.nodes[owner].forwarding = true;
+                        let o = IpNet::V6(o.trunc());
+                        add_rules(&mut self.plan, owner, &|r| r.nptv6(inside, o, &name));
+                    }
                 }
             }
             if spec.internal {

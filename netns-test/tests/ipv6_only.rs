@@ -185,6 +185,49 @@ async fn nat64_reaches_an_ipv4_server_by_literal_address(net: Net) -> anyhow::Re
     Ok(())
 }
 
+#[netns_test(topology = nat64_lab(), timeout = "30s")]
+async fn nat64_translates_udp(net: Net) -> anyhow::Result<()> {
+    let (a, server) = (net.node("a"), net.node("server4"));
+    let sock = server
+        .run(async { tokio::net::UdpSocket::bind("198.51.100.2:7000").await })
+        .await?;
+    server.spawn(async move {
+        let mut buf = [0u8; 64];
+        while let Ok((_, peer)) = sock.recv_from(&mut buf).await {
+            let _ = sock.send_to(peer.ip().to_string().as_bytes(), peer).await;
+        }
+    });
+    let ask_udp = |to: &'static str| {
+        a.run(async move {
+            let s = tokio::net::UdpSocket::bind("[::]:0").await?;
+            s.connect(to).await?;
+            let mut buf = [0u8; 64];
+            // Two datagrams: the first is looked up in conntrack, the second is known.
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                s.send(b"who am i").await?;
+                let n = tokio::time::timeout(Duration::from_secs(2), s.recv(&mut buf))
+                    .await
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            std::io::Result::Ok(seen)
+        })
+    };
+    let seen = ask_udp(SERVER4_64).await.context("UDP through NAT64")?;
+    ensure!(
+        seen == ["198.51.100.1", "198.51.100.1"],
+        "the server saw {seen:?}"
+    );
+    // Control: nothing answers outside the prefix.
+    let outside = ask_udp("[64:ff9c::c633:6402]:7000").await;
+    ensure!(
+        outside.is_err(),
+        "an address outside the prefix answered: {outside:?}"
+    );
+    Ok(())
+}
+
 /// `getent ahosts NAME` in `node`: the addresses, in glibc's order.
 fn getent(node: &Node, name: &str) -> anyhow::Result<Vec<String>> {
     let out = node.command("getent").args(["ahosts", name]).output()?;

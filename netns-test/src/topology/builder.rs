@@ -126,17 +126,17 @@ impl NodeBuilder {
     /// NAT64 + DNS64 for the IPv6-only networks whose bridges this router holds: the
     /// members' name service answers AAAA queries for names that have only IPv4
     /// addresses with the IPv4 address embedded in the prefix (`64:ff9b::198.51.100.2`),
-    /// and the router translates TCP to those addresses into IPv4 connections from its
-    /// own IPv4 address, so an IPv6-only node reaches an IPv4-only server by name. What
+    /// and the router translates TCP and UDP to those addresses into IPv4 from its own
+    /// IPv4 address, so an IPv6-only node reaches an IPv4-only server by name. What
     /// `tayga` with `dnsmasq --dns64` (or `unbound`'s `dns64` module) do by hand.
     ///
     /// Linux has no in-kernel NAT64, so the translator is the framework's own, in
     /// userspace, like the relays of impairable links: an nf_tables rule in the router
-    /// (`ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to [LAN_GATEWAY]:6464`, table
-    /// `inet netns_test`) hands each connection to it, it reads the original destination
-    /// (`IP6T_SO_ORIGINAL_DST`), connects to the embedded IPv4 address and copies both
-    /// ways. TCP only: UDP and ICMP echo to the prefix are not translated. Needs
-    /// nf_tables NAT (`nft_nat`).
+    /// (`ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to [LAN_GATEWAY]:6464`, and
+    /// the same for UDP, table `inet netns_test`) hands each connection to it, it reads
+    /// the original destination (`IP6T_SO_ORIGINAL_DST` for TCP, the conntrack entry for
+    /// UDP), connects to the embedded IPv4 address and copies both ways. ICMP echo to
+    /// the prefix is not translated. Needs nf_tables NAT (`nft_nat`).
     ///
     /// ```
     /// use netns_test::topology::Nat64;

@@ -239,7 +239,11 @@ impl Planner<'_> {
             let listen = std::net::SocketAddr::new(IpAddr::V6(listen), super::super::nat64::PORT);
             self.plan.nodes[node].forwarding = true;
             add_rules(&mut self.plan, node, &|r| {
-                r.dnat_net(crate::nft::Proto::Tcp, prefix, listen)
+                r.dnat_net(crate::nft::Proto::Tcp, prefix, listen).dnat_net(
+                    crate::nft::Proto::Udp,
+                    prefix,
+                    listen,
+                )
             });
             self.plan.nodes[node].nat64 = Some(super::super::PlannedNat64 { prefix, listen });
             for (lan, _) in &lans {

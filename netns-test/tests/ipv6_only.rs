@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
+use netns_test::reach::Probe;
 use netns_test::{netns_test, Net, Node, Topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -113,6 +114,16 @@ async fn ipv6_only_nodes_reach_each_other_and_a_server_behind_the_router(
         resolve(&a, "server").await? == ["fd00:9::2".parse::<IpAddr>()?],
         "server resolves to {:?}",
         resolve(&a, "server").await?
+    );
+    // Reach probes pick the IPv6 address of an IPv6-only node.
+    a.assert_reaches(&server, Probe::Icmp).await;
+    a.assert_reaches("b", Probe::Tcp(7000)).await;
+    c.assert_cannot_reach(&server, Probe::Icmp).await;
+    // The summary names the IPv6 addresses and routes.
+    let summary = net.summary();
+    ensure!(
+        summary.contains("fd00:6::2/64") && summary.contains("fd00:9::1"),
+        "{summary}"
     );
     // Negative controls: c's network is not routed to the server, and a has no IPv4.
     let refused = ask(&c, SERVER.parse()?).await;

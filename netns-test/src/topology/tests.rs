@@ -629,3 +629,63 @@ fn an_ipv6_only_network_refuses_a_second_ipv6_subnet() {
         "{err}"
     );
 }
+
+#[test]
+fn nat64_needs_an_ipv6_lan_and_an_ipv4_address() {
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::default()))
+        .link("r", "s", "198.51.100.0/24")
+        .node("s", |n| n)
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node \"r\" declares NAT64 but holds no bridge with an IPv6 gateway"),
+        "{err}"
+    );
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::prefix("64:ff9b::/64")))
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("only /96 prefixes are supported"), "{err}");
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::default()))
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no IPv4 address to translate to"), "{err}");
+}
+
+#[test]
+fn nptv6_routes_the_outside_prefix_and_hides_the_inside_one() {
+    let p = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("r").nptv6("fd00:99::/64")
+        })
+        .node("a", |n| n.on("lan6"))
+        .node("s", |n| n)
+        .link("r", "s", "fd00:9::/64")
+        .plan()
+        .unwrap();
+    let s = p.node_index("s").unwrap();
+    let routes: Vec<String> = p
+        .routes
+        .iter()
+        .filter(|r| r.node == s)
+        .map(|r| format!("{} via {}", r.dest, r.via))
+        .collect();
+    assert_eq!(routes, ["fd00:99::/64 via fd00:9::1"], "{}", p.summary());
+    let err = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("r").nptv6("fd00:99::/48")
+        })
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nptv6 maps prefixes of one length"), "{err}");
+}

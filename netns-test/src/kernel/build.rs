@@ -139,20 +139,36 @@ fn apply_rules(plan: &Plan, i: usize, netns: &OwnedFd) -> Result<Option<nft::Kep
         .map_err(|e| Error::sys(what("entering the namespace"), e))?;
     Ok(Some(applied.map_err(|(refused, e)| match keeps_53 {
         Some(by) if refused == 0 => name_service::redirect_error(&node.name, &by.name, e),
-        _ => {
-            // The errno is kept, so that a limit (EMFILE) can be named.
-            let source = match &e {
-                Error::Nft { source, .. } => {
-                    source.raw_os_error().map(std::io::Error::from_raw_os_error)
-                }
-                _ => None,
-            };
-            Error::Sys {
-                what: format!("{}: {e}", what("applying the nftables rules")),
-                source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
-            }
-        }
+        _ => refused_rules(node, e),
     })?))
+}
+
+/// The build error when the kernel refuses node `node`'s rules: the errno kept, so that a
+/// limit (EMFILE) can be named, and the kernel part named where prefix NAT was refused.
+fn refused_rules(node: &crate::topology::PlannedNode, e: Error) -> Error {
+    let what = |step: &str| format!("{step} of node {:?}", node.name);
+    // The errno is kept, so that a limit (EMFILE) can be named.
+    let source = match &e {
+        Error::Nft { source, .. } => source.raw_os_error().map(std::io::Error::from_raw_os_error),
+        _ => None,
+    };
+    let prefix_nat = node.rules.as_ref().is_some_and(|r| r.has_prefix_nat());
+    let refused = source.as_ref().and_then(std::io::Error::raw_os_error);
+    if prefix_nat && refused == Some(libc::EOPNOTSUPP) {
+        return Error::Sys {
+            what: format!(
+                "{}: the node translates IPv6 prefixes (nptv6), which needs prefix NAT in \
+                 nf_tables (NF_NAT_RANGE_NETMAP: Linux 5.8 or later, with the nft_nat \
+                 module, CONFIG_NFT_NAT); this kernel refused it: {e}",
+                what("applying the nftables rules")
+            ),
+            source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
+        };
+    }
+    Error::Sys {
+        what: format!("{}: {e}", what("applying the nftables rules")),
+        source: source.unwrap_or_else(|| std::io::Error::other(e.to_string())),
+    }
 }
 
 /// Installs the node's declared NAT (`NodeBuilder::nat`), a table of its own.
@@ -677,5 +693,34 @@ mod tests {
             one.starts_with("node \"host\": bridge \"docker0\" asks for bridge netfilter"),
             "{one}"
         );
+    }
+
+    #[test]
+    fn a_refused_prefix_nat_names_the_kernel_part() {
+        let plan = crate::Topology::new()
+            .router("r", |n| n)
+            .bridge_with("lan6", "fd00:6::/64", |b| {
+                b.in_node("r").nptv6("fd00:99::/64")
+            })
+            .plan()
+            .unwrap();
+        let refused = || Error::Nft {
+            what: "nf_tables (table inet netns_test): adding a rule".into(),
+            source: std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+            detail: String::new(),
+        };
+        let msg = refused_rules(plan.node("r").unwrap(), refused()).to_string();
+        for part in [
+            "applying the nftables rules of node \"r\"",
+            "translates IPv6 prefixes (nptv6)",
+            "NF_NAT_RANGE_NETMAP: Linux 5.8 or later",
+            "CONFIG_NFT_NAT",
+        ] {
+            assert!(msg.contains(part), "{part:?} missing from: {msg}");
+        }
+        // Without prefix NAT, the refusal is reported as it was.
+        let plain = crate::Topology::new().router("r", |n| n).plan().unwrap();
+        let msg = refused_rules(plain.node("r").unwrap(), refused()).to_string();
+        assert!(!msg.contains("nptv6"), "{msg}");
     }
 }

@@ -113,6 +113,31 @@ pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// DNS64 (RFC 6147) over a whole zone: every name that has IPv4 addresses and no IPv6
+/// one also gets each IPv4 address embedded in the NAT64 `prefix` (a /96) as an AAAA
+/// record; a name with an IPv6 address of its own keeps exactly what it had. What
+/// `dnsmasq --dns64`-style synthesis (or unbound's `dns64-prefix`) answers.
+pub(crate) fn dns64(zone: &Zone, prefix: ipnet::Ipv6Net) -> Zone {
+    zone.iter()
+        .map(|(name, addrs)| {
+            let mut addrs = addrs.clone();
+            if !addrs.iter().any(IpAddr::is_ipv6) {
+                let synthesized: Vec<IpAddr> = addrs
+                    .iter()
+                    .filter_map(|ip| match ip {
+                        IpAddr::V4(v4) => {
+                            Some(IpAddr::V6(crate::topology::nat64::embed(prefix, *v4)))
+                        }
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                addrs.extend(synthesized);
+            }
+            (name.clone(), addrs)
+        })
+        .collect()
+}
+
 /// Binds the responder's socket in the calling thread's netns (its `lo` must be up): on
 /// `ADDR:53`, or on `ADDR:53053` if the node keeps port 53 free. `SO_REUSEADDR` and
 /// `SO_REUSEPORT` let a DNS server under test that sets either bind the wildcard address

@@ -167,6 +167,7 @@ impl Lab {
         let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
         // Relays of impairable links, ready before the first frame.
         let relays = super::relay::start(&plan, &ns).map_err(explain)?;
+        super::nat64::start(&plan, &ns, &rt).map_err(explain)?;
         if let Some(hook) = BUILD_HOOK.get() {
             hook();
         }
@@ -240,9 +241,11 @@ fn start_name_services(
                 ))
             })?;
         let zone = |i| Arc::new(plan.names_for(i).into_iter().collect::<dns::Zone>());
-        let zone = match plan.names_view(i) {
-            Some(view) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
-            None => zone(i),
+        let zone = match (node.dns64, plan.names_view(i)) {
+            // A DNS64 node's zone is its own: other members of its view may not be.
+            (Some(prefix), _) => Arc::new(dns::dns64(&zone(i), prefix)),
+            (None, Some(view)) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
+            (None, None) => zone(i),
         };
         let _guard = rt.enter();
         rt.spawn(dns::serve(sock, zone));

@@ -21,6 +21,7 @@ use crate::topology::{Plan, HOST};
 pub(crate) mod dns;
 mod handles;
 mod lab;
+mod nat64;
 pub(crate) mod relay;
 
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};

@@ -42,6 +42,7 @@ const NF_NAT_RANGE_MAP_IPS: u32 = 1 << 0;
 const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 1 << 1;
 const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
 const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+const NF_NAT_RANGE_NETMAP: u32 = 1 << 6;
 const NF_ACCEPT: u32 = 1;
 const NF_DROP: u32 = 0;
 const NFPROTO_IPV4: u8 = 2;
@@ -504,6 +505,22 @@ fn action_of(action: &[Ex]) -> Option<Action> {
             code: Some(NFT_REJECT_ICMPX_PORT_UNREACH),
         }] => Action::Reject,
         [Ex::Masq] => Action::Masquerade,
+        [a, b, Ex::Nat {
+            kind,
+            flags: NF_NAT_RANGE_NETMAP,
+            ..
+        }] => {
+            let (lo, hi) = (addr_of(&imm(a, 1)?)?, addr_of(&imm(b, 2)?)?);
+            let len = match (lo, hi) {
+                (IpAddr::V4(l), IpAddr::V4(h)) => (u32::from(l) ^ u32::from(h)).leading_zeros(),
+                (IpAddr::V6(l), IpAddr::V6(h)) => (u128::from(l) ^ u128::from(h)).leading_zeros(),
+                _ => return None,
+            };
+            Action::NatPrefix {
+                dnat: *kind == NFT_NAT_DNAT,
+                to: IpNet::new(lo, len as u8).ok()?,
+            }
+        }
         [a, ports @ .., Ex::Nat {
             kind, flags, proto, ..
         }] => {

@@ -62,6 +62,7 @@ const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 pub(super) const NFTA_NAT_TYPE: u16 = 1;
 pub(super) const NFTA_NAT_FAMILY: u16 = 2;
 pub(super) const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+const NFTA_NAT_REG_ADDR_MAX: u16 = 4;
 pub(super) const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
 const NFTA_NAT_FLAGS: u16 = 7;
@@ -70,6 +71,8 @@ pub(super) const NFT_NAT_DNAT: u32 = 1;
 // nf_nat.h range flags
 const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
 pub(super) const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+/// Prefix NAT, host bits kept (Linux 5.8, `nft ... prefix to`).
+pub(super) const NF_NAT_RANGE_NETMAP: u32 = 1 << 6;
 
 // enum nft_socket_attributes / nft_socket_keys
 const NFTA_SOCKET_KEY: u16 = 1;
@@ -377,6 +380,23 @@ fn action_exprs(e: &mut Vec<Expressions>, rule: &Rule) {
                 },
             ));
             e.push(other("nat", attrs));
+        }
+        Action::NatPrefix { dnat, to } => {
+            e.push(immediate(Register::Reg1, ip_bytes(to.network())));
+            e.push(immediate(Register::Reg2, ip_bytes(to.broadcast())));
+            e.push(other(
+                "nat",
+                vec![
+                    u32_nla(
+                        NFTA_NAT_TYPE,
+                        if *dnat { NFT_NAT_DNAT } else { NFT_NAT_SNAT },
+                    ),
+                    u32_nla(NFTA_NAT_FAMILY, nat_family(to.addr())),
+                    u32_nla(NFTA_NAT_REG_ADDR_MIN, 1),
+                    u32_nla(NFTA_NAT_REG_ADDR_MAX, 2),
+                    u32_nla(NFTA_NAT_FLAGS, NF_NAT_RANGE_NETMAP),
+                ],
+            ));
         }
         Action::DnatAddr { to } => {
             e.push(immediate(Register::Reg1, ip_bytes(*to)));

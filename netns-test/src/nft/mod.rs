@@ -464,6 +464,69 @@ impl Ruleset {
             .push(ChainKind::NatOutput, out)
     }
 
+    /// Destination NAT of every `proto` connection to an address in `dst`, arriving from
+    /// outside, to `to` (prerouting only): how a NAT64 router hands connections to its
+    /// translator. nft `ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to
+    /// [fd00:6::1]:6464`, `ip6tables -t nat -A PREROUTING -d 64:ff9b::/96 -p tcp -j DNAT
+    /// --to-destination [fd00:6::1]:6464`.
+    pub fn dnat_net(self, proto: Proto, dst: impl IntoNet, to: SocketAddr) -> Ruleset {
+        let mut rule = Rule::new().dst(dst).proto(proto);
+        if !matches!(proto, Proto::Tcp | Proto::Udp) {
+            rule = rule.with(Match::Invalid(format!(
+                "dnat forwards TCP or UDP ports, not {proto}"
+            )));
+        }
+        rule.action = Action::Dnat { to };
+        self.push(ChainKind::NatPrerouting, rule)
+    }
+
+    /// NPTv6-style prefix translation (RFC 6296) between the LAN prefix `inside` and the
+    /// outside prefix `outside` (same length): connections from `inside` leaving through
+    /// any interface but `lan_iface` get their source prefix replaced by `outside`, host
+    /// bits kept, and connections from outside to an address in `outside` are sent to the
+    /// same host bits in `inside`. nft `ip6 saddr fd00:6::/64 oifname != "lan6" snat ip6
+    /// prefix to fd00:99::/64` and `ip6 daddr fd00:99::/64 iifname != "lan6" dnat ip6
+    /// prefix to fd00:6::/64`; ip6tables' `NETMAP` target. The kernel keeps a conntrack
+    /// entry per connection (unlike the stateless `ip6tables -j NPT`), with the same
+    /// addresses on the wire. Needs prefix NAT in nf_tables (`NF_NAT_RANGE_NETMAP`,
+    /// Linux 5.8).
+    pub fn nptv6(self, inside: impl IntoNet, outside: impl IntoNet, lan_iface: &str) -> Ruleset {
+        let (inside, outside) = (inside.into_net(), outside.into_net());
+        let mut out = Rule::new().not_oif(lan_iface);
+        let mut back = Rule::new().not_iif(lan_iface);
+        match (inside, outside) {
+            (Ok(i), Ok(o)) if i.prefix_len() == o.prefix_len() => {
+                out = out.src(i);
+                back = back.dst(o);
+                out.action = Action::NatPrefix { dnat: false, to: o };
+                back.action = Action::NatPrefix { dnat: true, to: i };
+            }
+            (Ok(i), Ok(o)) => {
+                let e = format!(
+                    "NPTv6 maps prefixes of one length: {i} is a /{}, {o} a /{}",
+                    i.prefix_len(),
+                    o.prefix_len()
+                );
+                out = out.with(Match::Invalid(e.clone()));
+                back = back.with(Match::Invalid(e));
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                out = out.with(Match::Invalid(e.to_string()));
+                back = back.with(Match::Invalid(e.to_string()));
+            }
+        }
+        self.push(ChainKind::NatPostrouting, out)
+            .push(ChainKind::NatPrerouting, back)
+    }
+
+    /// Whether the ruleset translates prefixes ([`Ruleset::nptv6`]), which older kernels
+    /// refuse.
+    pub(crate) fn has_prefix_nat(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|(_, r)| matches!(r.action, Action::NatPrefix { .. }))
+    }
+
     /// A published port, like `docker run -p 8080:80` with Docker's userland proxy off:
     /// [`Ruleset::dnat`] of `proto` connections to `dport` on any of this node's own
     /// addresses to `to`, a member of bridge `bridge`, also when this node itself connects

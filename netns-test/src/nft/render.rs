@@ -114,6 +114,11 @@ pub(crate) fn rule_text(rule: &Rule, f: &mut fmt::Formatter<'_>) -> fmt::Result 
         }
         Action::Dnat { to } => words.push(format!("dnat {} to {to}", fam(to.ip()))),
         Action::DnatAddr { to } => words.push(format!("dnat {} to {to}", fam(*to))),
+        Action::NatPrefix { dnat, to } => words.push(format!(
+            "{} {} prefix to {to}",
+            if *dnat { "dnat" } else { "snat" },
+            fam(to.addr())
+        )),
     }
     f.write_str(&words.join(" "))
 }

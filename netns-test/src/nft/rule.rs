@@ -47,6 +47,12 @@ pub(super) enum Action {
     DnatAddr {
         to: IpAddr,
     },
+    /// `snat ip6 prefix to NET` (or `dnat`): the prefix is replaced, the host bits kept
+    /// (NPTv6-like; `NF_NAT_RANGE_NETMAP`).
+    NatPrefix {
+        dnat: bool,
+        to: IpNet,
+    },
 }
 
 /// A filter rule: matches, then a verdict (iptables `-A CHAIN ... -j VERDICT`).
@@ -284,6 +290,7 @@ impl Rule {
             Action::Snat { to, .. } => see(to.is_ipv6(), to.to_string())?,
             Action::Dnat { to } => see(to.is_ipv6(), to.to_string())?,
             Action::DnatAddr { to } => see(to.is_ipv6(), to.to_string())?,
+            Action::NatPrefix { to, .. } => see(matches!(to, IpNet::V6(_)), to.to_string())?,
             _ => {}
         }
         Ok(fam.map(|(f, _)| f))

@@ -42,7 +42,7 @@ pub(crate) use self::netns::{
     current_netns, enter_netns, in_netns, loopback_up, new_netns, set_if_flags,
 };
 pub(crate) use self::packet::{
-    packet_drops, packet_recv, packet_socket, relay_recv, relay_send, relay_socket,
+    original_dst_v6, packet_drops, packet_recv, packet_socket, relay_recv, relay_send, relay_socket,
 };
 pub(crate) use self::process::{at_exit, default_action, exit_now, fork_single_threaded};
 pub(crate) use self::signal::{on_signal_write_byte, poll_readable, send_signal, wait_readable};

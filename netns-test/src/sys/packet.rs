@@ -332,3 +332,32 @@ pub(crate) fn packet_drops(fd: BorrowedFd<'_>) -> io::Result<u32> {
     }
     Ok(stats.tp_drops)
 }
+
+/// The destination a redirected IPv6 TCP connection was first addressed to, before an
+/// nf_tables DNAT sent it to this socket (`IP6T_SO_ORIGINAL_DST`, from conntrack).
+pub(crate) fn original_dst_v6(fd: BorrowedFd<'_>) -> io::Result<std::net::SocketAddrV6> {
+    /// `IP6T_SO_ORIGINAL_DST` (linux/netfilter_ipv6/ip6_tables.h), which libc lacks.
+    const IP6T_SO_ORIGINAL_DST: libc::c_int = 80;
+    // SAFETY: all-zero is a valid sockaddr_in6.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    // SAFETY: the option value points to a sockaddr_in6 and its size is passed with it.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_IPV6,
+            IP6T_SO_ORIGINAL_DST,
+            (&mut sa as *mut libc::sockaddr_in6).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(std::net::SocketAddrV6::new(
+        std::net::Ipv6Addr::from(sa.sin6_addr.s6_addr),
+        u16::from_be(sa.sin6_port),
+        0,
+        0,
+    ))
+}

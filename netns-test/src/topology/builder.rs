@@ -123,6 +123,39 @@ impl NodeBuilder {
         self
     }
 
+    /// NAT64 + DNS64 for the IPv6-only networks whose bridges this router holds: the
+    /// members' name service answers AAAA queries for names that have only IPv4
+    /// addresses with the IPv4 address embedded in the prefix (`64:ff9b::198.51.100.2`),
+    /// and the router translates TCP and UDP to those addresses into IPv4 from its own
+    /// IPv4 address, so an IPv6-only node reaches an IPv4-only server by name. What
+    /// `tayga` with `dnsmasq --dns64` (or `unbound`'s `dns64` module) do by hand.
+    ///
+    /// Linux has no in-kernel NAT64, so the translator is the framework's own, in
+    /// userspace, like the relays of impairable links: an nf_tables rule in the router
+    /// (`ip6 daddr 64:ff9b::/96 meta l4proto tcp dnat ip6 to [LAN_GATEWAY]:6464`, and
+    /// the same for UDP, table `inet netns_test`) hands each connection to it, it reads
+    /// the original destination (`IP6T_SO_ORIGINAL_DST` for TCP, the conntrack entry for
+    /// UDP), connects to the embedded IPv4 address and copies both ways. ICMP echo to
+    /// the prefix is not translated. Needs nf_tables NAT (`nft_nat`).
+    ///
+    /// ```
+    /// use netns_test::topology::Nat64;
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .router("r", |n| n.nat64(Nat64::default()))
+    ///     .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+    ///     .link("r", "server", "198.51.100.0/24")
+    ///     .node("server", |n| n)
+    ///     .node("a", |n| n.on("lan6"));
+    /// let plan = t.plan().unwrap();
+    /// assert_eq!(plan.node("a").unwrap().dns64.unwrap().to_string(), "64:ff9b::/96");
+    /// ```
+    pub fn nat64(mut self, nat64: super::Nat64) -> Self {
+        self.0.nat64 = Some(nat64);
+        self
+    }
+
     /// Leaves the node's WAN side open, as a plain Linux box rather than a home router:
     /// without it, a node other than [`HOST`] that masquerades a bridge it holds (or whose
     /// [`NodeBuilder::firewall`] source-NATs through a named interface) drops new TCP and
@@ -178,7 +211,8 @@ impl NodeBuilder {
 pub struct AttachBuilder(pub(super) AttachSpec);
 
 impl AttachBuilder {
-    /// A fixed IPv4 address inside the network's subnet.
+    /// A fixed IPv4 address inside the network's subnet (an IPv6 address on an
+    /// IPv6-only network).
     pub fn ip(mut self, ip: &str) -> Self {
         self.0.ip = Some(ip.to_string());
         self
@@ -243,7 +277,8 @@ impl AttachBuilder {
 pub struct BridgeBuilder(pub(super) BridgeSpec);
 
 impl BridgeBuilder {
-    /// The gateway address held by the bridge (default: the subnet's first address).
+    /// The gateway address held by the bridge (default: the subnet's first address); on
+    /// an IPv6-only network, the IPv6 gateway.
     pub fn gateway(mut self, ip: &str) -> Self {
         self.0.gateway = Gateway::At(ip.to_string());
         self
@@ -269,6 +304,29 @@ impl BridgeBuilder {
     /// a masqueraded subnet: it is hidden behind the NAT.
     pub fn masquerade(mut self) -> Self {
         self.0.masquerade = true;
+        self
+    }
+
+    /// NPTv6 (RFC 6296) at the node holding the bridge: the network's IPv6 prefix is
+    /// swapped for `outside` (same length, host bits kept) when it leaves through any other
+    /// interface, and back for connections to `outside`, with forwarding on there. Other
+    /// nodes get a route to `outside` through that node, not to the LAN's own prefix.
+    /// Like `ip6tables -t nat -A POSTROUTING -s fd00:6::/64 ! -o lan6 -j NETMAP --to
+    /// fd00:99::/64` plus the `PREROUTING` rule back (see [`crate::nft::Ruleset::nptv6`]);
+    /// needs prefix NAT in nf_tables (Linux 5.8), or the build fails naming it.
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .router("r", |n| n)
+    ///     .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r").nptv6("fd00:99::/64"))
+    ///     .node("a", |n| n.on("lan6"));
+    /// let rules = t.plan().unwrap().node("r").unwrap().rules.clone().unwrap().to_string();
+    /// assert!(rules.contains("snat ip6 prefix to fd00:99::/64"), "{rules}");
+    /// ```
+    pub fn nptv6(mut self, outside: &str) -> Self {
+        self.0.nptv6 = Some(outside.to_string());
         self
     }
 
@@ -345,7 +403,7 @@ impl LinkBuilder {
         self
     }
 
-    /// Fixed IPv4 addresses at `a` and at `b`.
+    /// Fixed IPv4 addresses at `a` and at `b` (IPv6 addresses on an IPv6-only link).
     pub fn ips(mut self, a: &str, b: &str) -> Self {
         self.0.ips = Some((a.to_string(), b.to_string()));
         self
@@ -380,6 +438,7 @@ pub(super) struct NodeSpec {
     pub(super) keep_port_53_free: bool,
     pub(super) wan_guard: bool,
     pub(super) nat: Option<Nat>,
+    pub(super) nat64: Option<super::Nat64>,
 }
 
 impl NodeSpec {
@@ -397,6 +456,7 @@ impl NodeSpec {
             keep_port_53_free: false,
             wan_guard: true,
             nat: None,
+            nat64: None,
         }
     }
 }
@@ -440,6 +500,7 @@ pub(super) struct BridgeSpec {
     pub(super) owner: String,
     pub(super) scoped_names: bool,
     pub(super) masquerade: bool,
+    pub(super) nptv6: Option<String>,
     pub(super) hairpin: bool,
     pub(super) internal: bool,
     pub(super) netfilter: bool,

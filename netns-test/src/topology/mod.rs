@@ -13,6 +13,9 @@
 //! | `bridge-nf-call-iptables`              | [`BridgeBuilder::bridge_netfilter`] (default off) |
 //! | a router                               | [`Topology::router`] (forwarding on)              |
 //! | a bridge inside a namespace            | [`BridgeBuilder::in_node`]                        |
+//! | an IPv6-only network (`ip -6 addr add .. nodad`) | [`Topology::bridge`] with an IPv6 subnet |
+//! | `ip6tables -t nat .. -j MASQUERADE`    | [`BridgeBuilder::masquerade`] on an IPv6 subnet   |
+//! | tayga + dnsmasq/unbound DNS64          | [`NodeBuilder::nat64`] with [`Nat64`]             |
 //!
 //! [`Topology::plan`] checks the whole model and decides every interface name, address, MAC
 //! and route up front, deterministically: the same topology gives the same plan every run.
@@ -24,6 +27,8 @@ use crate::error::Result;
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
 pub(crate) mod name_service;
+// NAT64 + DNS64: the prefix and the planned translator.
+pub(crate) mod nat64;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;
 // Checks a topology and decides its plan, one file per concern.
@@ -34,6 +39,7 @@ mod tests;
 
 pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
+pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
     Plan, PlannedBridge, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute, PlannedVeth,
     PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
@@ -91,6 +97,21 @@ impl Topology {
     /// Adds a bridge network on the host, with the gateway at the subnet's first address
     /// on the bridge itself, like `docker0` (`ip link add docker0 type bridge; ip addr add
     /// 172.17.0.1/16 dev docker0`).
+    ///
+    /// An IPv6 `subnet` makes the network IPv6-only: the bridge holds the subnet's `::1`,
+    /// members get addresses from `::2` (NODAD) and a default route `::/0` via the
+    /// gateway, and no IPv4 at all (`ip -6 addr add fd00:1::1/64 dev br0 nodad`). For a
+    /// dual-stack network give an IPv4 subnet and [`BridgeBuilder::ipv6`].
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("v6net", "fd00:6::/64")
+    ///     .node("a", |n| n.on("v6net"));
+    /// let plan = t.plan().unwrap();
+    /// assert_eq!(plan.node("a").unwrap().ifaces[0].addrs[0].to_string(), "fd00:6::2/64");
+    /// ```
     pub fn bridge(self, name: &str, subnet: &str) -> Self {
         self.bridge_with(name, subnet, |b| b)
     }
@@ -111,6 +132,7 @@ impl Topology {
             owner: HOST.to_string(),
             scoped_names: false,
             masquerade: false,
+            nptv6: None,
             hairpin: false,
             internal: false,
             netfilter: false,
@@ -142,6 +164,7 @@ impl Topology {
 
     /// Adds a point-to-point link (a bare veth pair, no bridge) between two nodes, with the
     /// subnet's first address on `a` and the second on `b`. Either end may be [`HOST`].
+    /// An IPv6 `subnet` makes the link IPv6-only (`::1` at `a`, `::2` at `b`).
     pub fn link(self, a: &str, b: &str, subnet: &str) -> Self {
         self.link_with(a, b, subnet, |l| l)
     }

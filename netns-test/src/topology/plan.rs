@@ -65,6 +65,12 @@ pub struct PlannedNode {
     /// Its NAT ([`NodeBuilder::nat`](crate::topology::NodeBuilder::nat)) and the LAN
     /// interfaces it translates (the bridges the node holds), if it has one.
     pub nat: Option<(crate::nft::Nat, Vec<String>)>,
+    /// Its NAT64 translator ([`NodeBuilder::nat64`](crate::topology::NodeBuilder::nat64)),
+    /// if it has one.
+    pub nat64: Option<super::PlannedNat64>,
+    /// The NAT64 prefix its name service synthesizes AAAA records in (DNS64), for a node
+    /// on a NAT64 router's LAN.
+    pub dns64: Option<ipnet::Ipv6Net>,
 }
 
 /// An interface of a node.

@@ -221,7 +221,10 @@ fn bad_cidr_and_bad_names_are_explained() {
         msg.contains("\"bad name\" is not a valid host name"),
         "{msg}"
     );
-    assert!(msg.contains("is not an IPv4 CIDR"), "{msg}");
+    assert!(
+        msg.contains("is neither an IPv4 CIDR like \"10.0.0.0/24\" nor an IPv6 one"),
+        "{msg}"
+    );
     assert!(msg.contains("must be 1-15 characters"), "{msg}");
 }
 
@@ -576,4 +579,113 @@ fn nat_routers_guard_their_wan_side() {
         .bridge_with("docker0", "172.17.0.0/16", |b| b.masquerade())
         .node("c", |n| n.on("docker0"));
     assert_eq!(guard_of(docker, HOST), None);
+}
+
+#[test]
+fn an_ipv6_subnet_makes_an_ipv6_only_network() {
+    let p = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .link("r", "wan", "fd00:9::/64")
+        .node("wan", |n| n)
+        .node("a", |n| n.on("lan6"))
+        .node("b", |n| n.on_ip("lan6", "fd00:6::99"))
+        .plan()
+        .unwrap();
+    let a = p.node("a").unwrap();
+    assert_eq!(a.ifaces[0].addrs.len(), 1, "{}", p.summary());
+    assert_eq!(a.ifaces[0].addrs[0].to_string(), "fd00:6::2/64");
+    let b = p.node("b").unwrap();
+    assert_eq!(b.ifaces[0].addrs[0].to_string(), "fd00:6::99/64");
+    let routes: Vec<String> = p
+        .routes
+        .iter()
+        .map(|r| format!("{} {} via {}", p.nodes[r.node].name, r.dest, r.via))
+        .collect();
+    assert!(
+        routes.contains(&"a ::/0 via fd00:6::1".to_string()),
+        "{routes:?}"
+    );
+    // The WAN node reaches the IPv6-only LAN through the router's end of the link.
+    assert!(
+        routes.contains(&"wan fd00:6::/64 via fd00:9::1".to_string()),
+        "{routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.contains("0.0.0.0/0")),
+        "{routes:?}"
+    );
+}
+
+#[test]
+fn an_ipv6_only_network_refuses_a_second_ipv6_subnet() {
+    let err = Topology::new()
+        .bridge_with("lan6", "fd00:6::/64", |b| b.ipv6("fd00:7::/64"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is IPv6, which makes the network IPv6-only, and .ipv6(..) gives it a second IPv6 subnet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nat64_needs_an_ipv6_lan_and_an_ipv4_address() {
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::default()))
+        .link("r", "s", "198.51.100.0/24")
+        .node("s", |n| n)
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("node \"r\" declares NAT64 but holds no bridge with an IPv6 gateway"),
+        "{err}"
+    );
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::prefix("64:ff9b::/64")))
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("only /96 prefixes are supported"), "{err}");
+    let err = Topology::new()
+        .router("r", |n| n.nat64(super::Nat64::default()))
+        .bridge_with("lan6", "fd00:6::/64", |b| b.in_node("r"))
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no IPv4 address to translate to"), "{err}");
+}
+
+#[test]
+fn nptv6_routes_the_outside_prefix_and_hides_the_inside_one() {
+    let p = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("r").nptv6("fd00:99::/64")
+        })
+        .node("a", |n| n.on("lan6"))
+        .node("s", |n| n)
+        .link("r", "s", "fd00:9::/64")
+        .plan()
+        .unwrap();
+    let s = p.node_index("s").unwrap();
+    let routes: Vec<String> = p
+        .routes
+        .iter()
+        .filter(|r| r.node == s)
+        .map(|r| format!("{} via {}", r.dest, r.via))
+        .collect();
+    assert_eq!(routes, ["fd00:99::/64 via fd00:9::1"], "{}", p.summary());
+    let err = Topology::new()
+        .router("r", |n| n)
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("r").nptv6("fd00:99::/48")
+        })
+        .plan()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nptv6 maps prefixes of one length"), "{err}");
 }

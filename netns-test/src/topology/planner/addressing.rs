@@ -34,18 +34,32 @@ impl Planner<'_> {
             )
             .collect();
         for (name, v4, v6, kind) in nets {
-            let v4 = match v4.parse::<Ipv4Net>() {
+            // An IPv6 CIDR as the subnet makes the network IPv6-only.
+            let v6_only = kind != "overlay" && v4.parse::<Ipv6Net>().is_ok();
+            if v6_only && v6.is_some() {
+                self.err(format!("{kind} {name:?}"), format!(
+                    "{kind} {name:?}: subnet {v4:?} is IPv6, which makes the network IPv6-only, and .ipv6(..) gives it a second IPv6 subnet: give an IPv4 subnet for a dual-stack network, or drop .ipv6(..)"
+                ));
+            }
+            let (v4, v6) = if v6_only {
+                (None, Some(v4))
+            } else {
+                (Some(v4), v6)
+            };
+            let v4 = v4.and_then(|v4| match v4.parse::<Ipv4Net>() {
                 Ok(n) => Some(n.trunc()),
                 Err(_) => {
                     self.err(
                         format!("{kind} {name:?}"),
-                        format!(
-                        "{kind} {name:?}: subnet {v4:?} is not an IPv4 CIDR like \"10.0.0.0/24\""
-                    ),
+                        if kind == "overlay" {
+                            format!("{kind} {name:?}: subnet {v4:?} is not an IPv4 CIDR like \"10.0.0.0/24\"")
+                        } else {
+                            format!("{kind} {name:?}: subnet {v4:?} is neither an IPv4 CIDR like \"10.0.0.0/24\" nor an IPv6 one like \"fd00:1::/64\" (IPv6-only)")
+                        },
                     );
                     None
                 }
-            };
+            });
             let v6 = v6.and_then(|s| match s.parse::<Ipv6Net>() {
                 Ok(n) => Some(n.trunc()),
                 Err(_) => {

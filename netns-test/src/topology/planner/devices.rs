@@ -75,11 +75,26 @@ impl Planner<'_> {
                 }
             }
             if let (Some(net), false) = (v6, matches!(spec.gateway, Gateway::Off)) {
-                let gw = first_v6(net);
-                self.take(IpAddr::V6(gw), format!("gateway of {:?}", spec.name));
-                addrs.push(IpNet::V6(
-                    Ipv6Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
-                ));
+                // On an IPv6-only network, gateway(..) names the IPv6 gateway.
+                let gw = match (&spec.gateway, v4) {
+                    (Gateway::At(s), None) => self
+                        .parse_in(
+                            s,
+                            IpNet::V6(net),
+                            &format!("gateway of bridge {:?}", spec.name),
+                        )
+                        .and_then(|ip| match ip {
+                            IpAddr::V6(ip) => Some(ip),
+                            IpAddr::V4(_) => None,
+                        }),
+                    _ => Some(first_v6(net)),
+                };
+                if let Some(gw) = gw {
+                    self.take(IpAddr::V6(gw), format!("gateway of {:?}", spec.name));
+                    addrs.push(IpNet::V6(
+                        Ipv6Net::new(gw, net.prefix_len()).expect("prefix from a parsed net"),
+                    ));
+                }
             }
             self.bridge_ix
                 .insert(spec.name.clone(), self.plan.bridges.len());
@@ -234,7 +249,12 @@ impl Planner<'_> {
                     .filter(|ip| self.take(*ip, what.clone())),
                 _ => None,
             };
-            let ip6 = match (&a.ip6, v6) {
+            // On an IPv6-only network, ip(..) is the IPv6 address.
+            let ip6_given = match (&a.ip, v4) {
+                (Some(s), None) if a.ip6.is_none() => Some(s),
+                _ => a.ip6.as_ref(),
+            };
+            let ip6 = match (ip6_given, v6) {
                 (Some(s), Some(net)) => self
                     .parse_in(s, IpNet::V6(net), &what)
                     .filter(|ip| self.take(*ip, what.clone())),
@@ -420,26 +440,36 @@ impl Planner<'_> {
                 );
                 continue;
             }
-            let Ok(net) = spec.subnet.parse::<Ipv4Net>().map(|n| n.trunc()) else {
-                continue;
+            // An IPv6 subnet makes the link IPv6-only: `ips(..)` are then IPv6 addresses.
+            let (net, v6) = match spec.subnet.parse::<Ipv6Net>() {
+                Ok(n6) => (IpNet::V6(n6.trunc()), None),
+                Err(_) => {
+                    let Ok(net) = spec.subnet.parse::<Ipv4Net>().map(|n| n.trunc()) else {
+                        continue;
+                    };
+                    let v6 = spec
+                        .subnet6
+                        .as_deref()
+                        .and_then(|s| s.parse::<Ipv6Net>().ok())
+                        .map(|n| n.trunc());
+                    (IpNet::V4(net), v6)
+                }
             };
             let what = format!("link {name}");
             let mut ips: [Option<IpAddr>; 2] = [None, None];
             if let Some((ia, ib)) = &spec.ips {
-                ips[0] = self.parse_in(ia, IpNet::V4(net), &format!("{what} at {:?}", spec.a));
-                ips[1] = self.parse_in(ib, IpNet::V4(net), &format!("{what} at {:?}", spec.b));
+                ips[0] = self.parse_in(ia, net, &format!("{what} at {:?}", spec.a));
+                ips[1] = self.parse_in(ib, net, &format!("{what} at {:?}", spec.b));
             } else {
-                let mut hosts = net.hosts();
-                ips = [hosts.next().map(IpAddr::V4), hosts.next().map(IpAddr::V4)];
+                let mut hosts: Box<dyn Iterator<Item = IpAddr>> = match net {
+                    IpNet::V4(n) => Box::new(n.hosts().map(IpAddr::V4)),
+                    IpNet::V6(n) => Box::new(v6_hosts(n)),
+                };
+                ips = [hosts.next(), hosts.next()];
                 if ips[1].is_none() {
                     self.err(what.clone(), format!("{what}: subnet {net} has fewer than two host addresses: use a /30 or /31 or larger"));
                 }
             }
-            let v6 = spec
-                .subnet6
-                .as_deref()
-                .and_then(|s| s.parse::<Ipv6Net>().ok())
-                .map(|n| n.trunc());
             let ends = [(a, &spec.a, 0usize), (b, &spec.b, 1usize)];
             let mut planned = Vec::new();
             for (node, node_name, k) in ends {

@@ -41,6 +41,8 @@ impl Planner<'_> {
                 resolv_conf: spec.resolv_conf.clone(),
                 keep_port_53_free: spec.keep_port_53_free,
                 nat: None,
+                nat64: None,
+                dns64: None,
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.explicit.push(HashSet::new());

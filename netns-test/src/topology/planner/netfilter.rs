@@ -11,6 +11,7 @@ impl Planner<'_> {
         self.published_ports();
         self.host_bridge_isolation();
         self.nats();
+        self.nat64s();
         self.wan_guards();
         self.routed_between_bridges();
     }
@@ -44,10 +45,23 @@ impl Planner<'_> {
                     self.err(format!("bridge {name:?}"), format!("bridge {name:?}: masquerade needs a gateway on the bridge; drop no_gateway()"));
                 }
                 self.plan.nodes[owner].forwarding = true;
-                for net in subnets {
+                for &net in &subnets {
                     add_rules(&mut self.plan, owner, &|r| {
                         r.nat_masquerade(net, Some(&name))
                     });
+                }
+            }
+            if let Some(outside) = &spec.nptv6 {
+                let inside = subnets.iter().find(|n| matches!(n, IpNet::V6(_))).copied();
+                match (inside, outside.parse::<Ipv6Net>()) {
+                    (None, _) => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 needs an IPv6 gateway on the bridge: give it an IPv6 subnet and drop no_gateway()")),
+                    (_, Err(_)) => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 prefix {outside:?} is not an IPv6 CIDR like \"fd00:99::/64\"")),
+                    (Some(inside), Ok(o)) if inside.prefix_len() != o.prefix_len() => self.err(format!("bridge {name:?}"), format!("bridge {name:?}: nptv6 maps prefixes of one length: {inside} is a /{}, {o} a /{}", inside.prefix_len(), o.prefix_len())),
+                    (Some(inside), Ok(o)) => {
+                        self.plan.nodes[owner].forwarding = true;
+                        let o = IpNet::V6(o.trunc());
+                        add_rules(&mut self.plan, owner, &|r| r.nptv6(inside, o, &name));
+                    }
                 }
             }
             if spec.internal {
@@ -174,6 +188,71 @@ impl Planner<'_> {
             }
             self.plan.nodes[node].forwarding = true;
             self.plan.nodes[node].nat = Some((nat.clone(), lans));
+        }
+    }
+
+    /// Each declared NAT64: the translator's address on the router's IPv6-only LAN, the
+    /// DNAT of TCP to the prefix there, and DNS64 for the LAN's members.
+    fn nat64s(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let Some(nat64) = &spec.nat64 else { continue };
+            let node = self.node_ix[&spec.name];
+            let who = format!("node {:?}", spec.name);
+            let prefix = match nat64.parse() {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err(who.clone(), format!("{who}: {e}"));
+                    continue;
+                }
+            };
+            let lans: Vec<(String, Ipv6Addr)> = self
+                .plan
+                .bridges
+                .iter()
+                .filter(|b| b.node == node)
+                .filter_map(|b| {
+                    b.addrs.iter().find_map(|a| match a {
+                        IpNet::V6(n) => Some((b.name.clone(), n.addr())),
+                        IpNet::V4(_) => None,
+                    })
+                })
+                .collect();
+            let Some((_, listen)) = lans.first().cloned() else {
+                self.err(who.clone(), format!(
+                    "{who} declares NAT64 but holds no bridge with an IPv6 gateway to be its LAN: add one with `bridge_with(NAME, \"fd00:6::/64\", |b| b.in_node({:?}))`",
+                    spec.name
+                ));
+                continue;
+            };
+            let has_v4 = self.plan.nodes[node]
+                .ifaces
+                .iter()
+                .flat_map(|i| &i.addrs)
+                .any(|a| a.addr().is_ipv4());
+            if !has_v4 {
+                self.err(who.clone(), format!(
+                    "{who} declares NAT64 but has no IPv4 address to translate to: link it to an IPv4 network"
+                ));
+                continue;
+            }
+            let listen = std::net::SocketAddr::new(IpAddr::V6(listen), super::super::nat64::PORT);
+            self.plan.nodes[node].forwarding = true;
+            add_rules(&mut self.plan, node, &|r| {
+                r.dnat_net(crate::nft::Proto::Tcp, prefix, listen).dnat_net(
+                    crate::nft::Proto::Udp,
+                    prefix,
+                    listen,
+                )
+            });
+            self.plan.nodes[node].nat64 = Some(super::super::PlannedNat64 { prefix, listen });
+            for (lan, _) in &lans {
+                for n in 0..self.plan.nodes.len() {
+                    if n != node && self.plan.nodes[n].ifaces.iter().any(|i| &i.network == lan) {
+                        self.plan.nodes[n].dns64 = Some(prefix);
+                    }
+                }
+            }
         }
     }
 

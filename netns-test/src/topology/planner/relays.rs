@@ -51,6 +51,8 @@ impl Planner<'_> {
                 resolv_conf: None,
                 keep_port_53_free: false,
                 nat: None,
+                nat64: None,
+                dns64: None,
             });
             plan.relays.push(PlannedRelay {
                 node: r,

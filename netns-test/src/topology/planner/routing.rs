@@ -114,7 +114,7 @@ impl Planner<'_> {
             .map(|(_, m)| Segment { members: m.clone() })
             .collect();
         let nets: Vec<IpNet> = segs.values().map(|(n, _)| *n).collect();
-        let hidden: HashSet<IpNet> = self
+        let mut hidden: HashSet<IpNet> = self
             .topo
             .bridges
             .iter()
@@ -122,6 +122,26 @@ impl Planner<'_> {
             .filter_map(|b| self.bridge_ix.get(&b.name))
             .flat_map(|&b| self.plan.bridges[b].addrs.iter().map(|a| a.trunc()))
             .collect();
+        // NPTv6: the LAN's IPv6 prefix is hidden, its outside prefix is routed to the
+        // node holding the bridge.
+        let mut translated: Vec<(usize, IpNet)> = Vec::new();
+        for b in &self.topo.bridges {
+            let (Some(outside), Some(&ix)) = (&b.nptv6, self.bridge_ix.get(&b.name)) else {
+                continue;
+            };
+            let Ok(outside) = outside.parse::<Ipv6Net>() else {
+                continue;
+            };
+            let bridge = &self.plan.bridges[ix];
+            hidden.extend(
+                bridge
+                    .addrs
+                    .iter()
+                    .filter(|a| a.addr().is_ipv6())
+                    .map(|a| a.trunc()),
+            );
+            translated.push((bridge.node, IpNet::V6(outside.trunc())));
+        }
         let mut extra = Vec::new();
         for src in 0..self.plan.nodes.len() {
             // BFS over nodes, once per family: a forwarding node reached over an IPv4
@@ -179,6 +199,18 @@ impl Planner<'_> {
                     dest: *net,
                     via,
                 });
+            }
+            for &(owner, outside) in &translated {
+                let Some(&via) = first_hop.get(&(false, owner)) else {
+                    continue;
+                };
+                if src != owner && self.gateways[src].1 != Some(via) {
+                    extra.push(PlannedRoute {
+                        node: src,
+                        dest: outside,
+                        via,
+                    });
+                }
             }
         }
         self.plan.routes.extend(extra);

@@ -72,7 +72,7 @@ pub use error::{Error, Problem, Result};
 // Every handle type of `Node`, in one place (as rtnetlink re-exports its handles).
 pub use fault::ConditionsHandle;
 pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
-pub use net::{Iface, Lab, Net, Node, RouteEntry};
+pub use net::{Iface, IfaceKind, IfaceOptions, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so
 /// that requests of your own use the same version.
 pub use rtnetlink;

@@ -382,7 +382,7 @@ fn ifindex(node: &Node, ifname: &str) -> Result<u32> {
     Ok(node.try_iface(ifname)?.index)
 }
 
-fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(super) fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
     let node = node.name().to_string();
     move |e| Error::netlink(format!("node {node:?}: {what}"), e)
 }

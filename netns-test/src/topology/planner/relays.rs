@@ -32,6 +32,7 @@ impl Planner<'_> {
                 mac: mac_from_name(&format!("{name}/{ifname}")),
                 addrs: Vec::new(),
                 master: None,
+                down: false,
             };
             let (r0, r1) = (end(&names[0]), end(&names[1]));
             plan.nodes.push(PlannedNode {
@@ -51,6 +52,7 @@ impl Planner<'_> {
                 resolv_conf: None,
                 keep_port_53_free: false,
                 nat: None,
+                dummies: Vec::new(),
             });
             plan.relays.push(PlannedRelay {
                 node: r,

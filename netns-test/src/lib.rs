@@ -30,7 +30,9 @@
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time through one handle per kind of object
 //!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`];
-//!   the handle types are all here at the root, and every request of theirs is awaited).
+//!   the handle types are all here at the root, and every request of theirs is awaited);
+//!   interfaces that change under a running test ([`Node::replug`] into another network,
+//!   [`Node::add_iface`] and [`Node::remove_iface`], with [`IfaceOptions`]).
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).

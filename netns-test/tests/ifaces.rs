@@ -138,6 +138,35 @@ async fn a_replug_that_cannot_be_made_says_why_and_changes_nothing(net: Net) -> 
     Ok(())
 }
 
+fn impairable_attachment() -> Topology {
+    Topology::new()
+        .bridge("lan", "10.0.0.0/24")
+        .bridge("other", "10.1.0.0/24")
+        .node("a", |n| n.on_with("lan", |a| a.impairable()))
+        .node("b", |n| n.on("lan"))
+}
+
+#[netns_test(topology = impairable_attachment())]
+async fn an_interface_with_a_relay_is_neither_replugged_nor_removed(
+    net: Net,
+) -> anyhow::Result<()> {
+    let (a, b) = (net.node("a"), net.node("b"));
+    let e = a.replug("eth0", "other").await.unwrap_err().to_string();
+    assert_has(&e, &["node \"a\": eth0: its link has a relay"]);
+    let e = a.remove_iface("eth0").await.unwrap_err().to_string();
+    assert_has(
+        &e,
+        &["node \"a\": eth0: its link has a relay", "link(..).down()"],
+    );
+    // Positive controls: the relayed link still carries traffic, and b's plain one can go.
+    a.assert_reaches(&b, Probe::Icmp).await;
+    let b_ip = b.ip();
+    b.remove_iface("eth0").await?;
+    a.assert_cannot_reach(b_ip, Probe::Icmp).await;
+    ensure!(b.ifaces().is_empty());
+    Ok(())
+}
+
 /// Sends a datagram from `node` to `addr`:7 and receives it there: `addr` is an address
 /// of the node's own.
 fn loops_back(node: &Node, addr: IpAddr) -> anyhow::Result<()> {

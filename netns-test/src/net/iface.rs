@@ -146,11 +146,7 @@ impl Node {
                 old.kind
             )));
         }
-        if plan
-            .relays
-            .iter()
-            .any(|r| r.sides.iter().any(|s| s.node == me && s.ifname == ifname))
-        {
+        if has_relay(&net, me, ifname) {
             return Err(fail(
                 "its link has a relay (it was declared impairable), which a new veth pair would bypass: replug an interface declared without impairable()".to_string(),
             ));
@@ -344,17 +340,27 @@ impl Node {
     /// Removes interface `name` of the node (`ip link del NAME`): one added with
     /// [`Node::add_iface`] (with its peer, for a stand-in), or an interface plugged into a
     /// network, whose veth pair goes (the node is unplugged; its routes through it go
-    /// too). A bridge the node holds cannot be removed.
+    /// too). A bridge the node holds, or an interface whose link has a relay (an impairable
+    /// one), cannot be removed.
     pub async fn remove_iface(&self, name: &str) -> Result<()> {
         let net = self.live_network()?;
         let _one_change_at_a_time = net.state().iface_changes.lock().await;
         let iface = self.try_iface(name)?;
+        let fail = |message: &str| Error::IfaceChange {
+            node: self.name().to_string(),
+            iface: name.to_string(),
+            message: message.to_string(),
+        };
         if iface.kind == super::IfaceKind::Bridge {
-            return Err(Error::IfaceChange {
-                node: self.name().to_string(),
-                iface: name.to_string(),
-                message: "it is a bridge of the topology, which its members need: it stays".into(),
-            });
+            return Err(fail(
+                "it is a bridge of the topology, which its members need: it stays",
+            ));
+        }
+        let me = net.plan().node_index(self.name());
+        if me.is_some_and(|me| has_relay(&net, me, name)) {
+            return Err(fail(
+                "its link has a relay (it was declared impairable), whose threads use it: it stays; take it down with node.link(..).down() instead",
+            ));
         }
         kernel::del_link(self.netlink(), iface.index)
             .await
@@ -370,6 +376,14 @@ impl Node {
             needed_for: "changing its interfaces needs the test's network",
         })
     }
+}
+
+/// Whether interface `ifname` of node `me` is one side of a relay.
+fn has_relay(net: &Net, me: usize, ifname: &str) -> bool {
+    net.plan()
+        .relays
+        .iter()
+        .any(|r| r.sides.iter().any(|s| s.node == me && s.ifname == ifname))
 }
 
 /// Waits for a new interface to come up, as the build waits for its links.

@@ -237,6 +237,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A run-time change of a node's interfaces ([`crate::Node::replug`],
+    /// [`crate::Node::add_iface`], [`crate::Node::remove_iface`]) that cannot be made; the
+    /// message says why and what to do.
+    #[error("node {node:?}: {iface}: {message}")]
+    IfaceChange {
+        /// The node.
+        node: String,
+        /// Its interface.
+        iface: String,
+        /// Why, and what to do.
+        message: String,
+    },
+
     /// A reachability claim did not hold: a [`crate::reach::ReachError`] (`?` converts
     /// it; [`Error::as_reach`] gives it back). Boxed so that this lowest layer names
     /// nothing of the layers above it.

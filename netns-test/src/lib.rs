@@ -30,7 +30,9 @@
 //! - [`Net`] and [`Node`]: the built network in the test body: addresses, code and
 //!   programs inside a node, changes at run time through one handle per kind of object
 //!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`];
-//!   the handle types are all here at the root, and every request of theirs is awaited).
+//!   the handle types are all here at the root, and every request of theirs is awaited);
+//!   interfaces that change under a running test ([`Node::replug`] into another network,
+//!   [`Node::add_iface`] and [`Node::remove_iface`], with [`IfaceOptions`]).
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
@@ -72,7 +74,7 @@ pub use error::{Error, Problem, Result};
 // Every handle type of `Node`, in one place (as rtnetlink re-exports its handles).
 pub use fault::ConditionsHandle;
 pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
-pub use net::{Iface, Lab, Net, Node, RouteEntry};
+pub use net::{Iface, IfaceKind, IfaceOptions, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so
 /// that requests of your own use the same version.
 pub use rtnetlink;

@@ -371,9 +371,11 @@ impl Builder<'_> {
             let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
                 .name(main.name.clone())
                 .index(main.index)
-                .address(main.mac.to_vec())
-                .up()
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+                .address(main.mac.to_vec());
+            if !main.down {
+                msg = msg.up();
+            }
+            let mut msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
             if let Some(b) = main.master {
                 msg = msg.controller(self.plan.bridges[b].index);
             }
@@ -400,10 +402,15 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The veth ends [`Self::veths`] left down.
+    /// The veth ends [`Self::veths`] left down, but those planned to start down.
     async fn peers_up(&self) -> Result<()> {
-        try_join_all(self.plan.veths.iter().map(|v| async move {
-            let peer = &v.ends[1 - main_end(v)];
+        let peers = self
+            .plan
+            .veths
+            .iter()
+            .map(|v| &v.ends[1 - main_end(v)])
+            .filter(|peer| !peer.down);
+        try_join_all(peers.map(|peer| async move {
             set_link(&self.ns[peer.node].nl, peer.index, true)
                 .await
                 .map_err(|e| {
@@ -481,9 +488,22 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The plan's routes.
+    /// The plan's routes, but those through an interface that starts down (the kernel
+    /// refuses a next hop on a link that is down; `LinkHandle::up` adds them).
     async fn routes(&self) -> Result<()> {
-        try_join_all(self.plan.routes.iter().map(|r| async move {
+        let down: Vec<_> = self
+            .plan
+            .veths
+            .iter()
+            .flat_map(|v| &v.ends)
+            .filter(|e| e.down)
+            .collect();
+        let through_down = |r: &&crate::topology::PlannedRoute| {
+            down.iter()
+                .any(|e| e.node == r.node && e.addrs.iter().any(|a| a.contains(&r.via)))
+        };
+        let routes = self.plan.routes.iter().filter(|r| !through_down(r));
+        try_join_all(routes.map(|r| async move {
             add_route(&self.ns[r.node].nl, r.dest, r.via)
                 .await
                 .map_err(|e| {
@@ -569,10 +589,12 @@ async fn fdb_append_flood(nl: &Handle, index: u32, remote: IpAddr) -> Result<(),
     Ok(())
 }
 
-/// Waits until every veth end, and every bridge with ports, reports operstate UP.
+/// Waits until every veth end, and every bridge with ports, reports operstate UP: but the
+/// pairs with an end that starts down, and the bridges with no other ports.
 async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
     let mut pending: HashMap<usize, Vec<(u32, String)>> = HashMap::new();
-    for v in &plan.veths {
+    let live = || plan.veths.iter().filter(|v| v.ends.iter().all(|e| !e.down));
+    for v in live() {
         for e in &v.ends {
             pending
                 .entry(e.node)
@@ -581,11 +603,7 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
         }
     }
     for (b, bridge) in plan.bridges.iter().enumerate() {
-        if plan
-            .veths
-            .iter()
-            .any(|v| v.ends.iter().any(|e| e.master == Some(b)))
-        {
+        if live().any(|v| v.ends.iter().any(|e| e.master == Some(b))) {
             pending
                 .entry(bridge.node)
                 .or_default()
@@ -639,6 +657,21 @@ async fn wait_up(plan: &Plan, ns: &[NodeNs]) -> Result<()> {
             super::kick::kick().await;
         }
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Waits until the link `index` reports operstate UP, for at most `limit`; false if it
+/// did not.
+pub(crate) async fn wait_link_up(nl: &Handle, index: u32, limit: Duration) -> Result<bool> {
+    let start = Instant::now();
+    loop {
+        if links_up(nl).await?.contains(&index) {
+            return Ok(true);
+        }
+        if start.elapsed() > limit {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
     }
 }
 

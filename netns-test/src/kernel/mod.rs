@@ -33,10 +33,11 @@ mod ops;
 pub(crate) mod pool;
 pub(crate) mod tc;
 
-pub(crate) use build::{build, open_namespaces, write_sysctl, HostNs};
+pub(crate) use build::{build, open_namespaces, wait_link_up, write_sysctl, HostNs};
 pub use ops::RouteEntry;
 pub(crate) use ops::{
-    add_address, add_device_route, add_route, del_address, del_route, routes, set_link,
+    add_address, add_device_route, add_dummy, add_route, add_veth, del_address, del_link,
+    del_route, routes, set_link, NewLink,
 };
 
 /// A node's namespace and its netlink handle.

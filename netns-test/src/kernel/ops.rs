@@ -174,3 +174,61 @@ pub(crate) async fn routes(nl: &Handle) -> Result<Vec<RouteEntry>, rtnetlink::Er
     }
     Ok(out)
 }
+
+/// One end of a link made at run time.
+pub(crate) struct NewLink<'a> {
+    pub name: &'a str,
+    pub index: u32,
+    pub mac: [u8; 6],
+}
+
+/// `ip link add MAIN [master BRIDGE] type veth peer name PEER netns NS`, then both ends up
+/// (the peer only with `peer_up`): `main` is made in the namespace of `nl`, the peer
+/// directly in `peer_ns` (never moved), or next to `main` without one.
+pub(crate) async fn add_veth(
+    nl: &Handle,
+    main: &NewLink<'_>,
+    master: Option<u32>,
+    peer: &NewLink<'_>,
+    peer_ns: Option<(&Handle, std::os::fd::RawFd)>,
+    peer_up: bool,
+) -> Result<(), rtnetlink::Error> {
+    use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth};
+    use rtnetlink::{LinkMessageBuilder, LinkVeth};
+    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.name.to_string())
+        .index(peer.index)
+        .address(peer.mac.to_vec());
+    if let Some((_, fd)) = peer_ns {
+        peer_msg = peer_msg.setns_by_fd(fd);
+    }
+    let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(main.name.to_string())
+        .index(main.index)
+        .address(main.mac.to_vec())
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
+    if let Some(master) = master {
+        msg = msg.controller(master);
+    }
+    nl.link().add(msg.build()).execute().await?;
+    if peer_up {
+        set_link(peer_ns.map_or(nl, |(h, _)| h), peer.index, true).await?;
+    }
+    Ok(())
+}
+
+/// `ip link add NAME type dummy; ip link set NAME up`.
+pub(crate) async fn add_dummy(nl: &Handle, link: &NewLink<'_>) -> Result<(), rtnetlink::Error> {
+    let msg = rtnetlink::LinkDummy::new(link.name)
+        .index(link.index)
+        .address(link.mac.to_vec())
+        .up()
+        .build();
+    nl.link().add(msg).execute().await
+}
+
+/// `ip link del INDEX` (for a veth, both ends go).
+pub(crate) async fn del_link(nl: &Handle, index: u32) -> Result<(), rtnetlink::Error> {
+    nl.link().del(index).execute().await
+}

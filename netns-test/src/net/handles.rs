@@ -16,6 +16,8 @@
 //! | `conntrack -L` / `conntrack -F`              | `node.nft().conntrack().await?` / `.flush_conntrack().await?` |
 //! | `tc qdisc replace dev eth0 root netem ...`   | `node.conditions("eth0").set(..).await?` (see [`crate::fault`]) |
 //! | `tc -s qdisc show dev eth0`                  | `node.conditions("eth0").stats().await?`     |
+//! | `ip link del eth0; ip link add eth0 type veth peer ... master BR` (move to another network) | `node.replug("eth0", "BR").await?` |
+//! | `ip link add svc0 type dummy; ip addr add ...` / `ip link del svc0` | `node.add_iface("svc0", opts).await?` / `node.remove_iface("svc0").await?` |
 //!
 //! One rule for every handle, as rtnetlink's `execute().await`: **each request is an
 //! `async fn`, awaited**. In a synchronous test or a `main`, [`crate::Net::block_on`]
@@ -109,7 +111,8 @@ impl LinkHandle {
     /// removed when it went down, as when a cable is plugged back in: the IPv6 addresses
     /// the topology gave the interface, and the routes the topology planned through it
     /// (the default route among them). Those still there are left as they are; routes
-    /// and addresses added at run time are not restored.
+    /// and addresses added at run time are not restored. The same brings up an attachment
+    /// declared down ([`crate::topology::AttachBuilder::down`]) with its routes.
     pub async fn up(&self) -> Result<()> {
         self.set(true).await?;
         self.restore_planned().await
@@ -382,7 +385,7 @@ fn ifindex(node: &Node, ifname: &str) -> Result<u32> {
     Ok(node.try_iface(ifname)?.index)
 }
 
-fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(super) fn nl_err(node: &Node, what: String) -> impl FnOnce(rtnetlink::Error) -> Error {
     let node = node.name().to_string();
     move |e| Error::netlink(format!("node {node:?}: {what}"), e)
 }

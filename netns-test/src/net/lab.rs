@@ -172,14 +172,10 @@ impl Lab {
             hook();
         }
         rt.block_on(built.wait_up()).map_err(explain)?;
-        Ok(Net::new(
-            plan,
-            ns,
-            rt,
-            relays,
-            files,
-            planned + start.elapsed(),
-        ))
+        let net = Net::new(plan, ns, rt, relays, files);
+        net.block_on(add_planned_dummies(&net))?;
+        net.set_build_time(planned + start.elapsed());
+        Ok(net)
     }
 
     /// Writes the nodes' private files of network `id` and returns their folder.
@@ -217,6 +213,21 @@ impl Lab {
         }
         Ok(dir)
     }
+}
+
+/// The interfaces of the nodes' own that the topology declares
+/// ([`crate::topology::NodeBuilder::iface`]), made as [`crate::Node::add_iface`] makes them.
+async fn add_planned_dummies(net: &Net) -> Result<()> {
+    for (node, planned) in net.nodes().iter().zip(&net.plan().nodes) {
+        for d in &planned.dummies {
+            let options = d
+                .addrs
+                .iter()
+                .fold(super::IfaceOptions::new(), |o, a| o.addr(&a.to_string()));
+            node.add_iface(&d.name, options).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Binds each namespace's name service (on its `lo`, up by now) and serves it on the

@@ -18,8 +18,11 @@ pub use crate::kernel::RouteEntry;
 use crate::sys;
 use crate::topology::{Plan, HOST};
 
+pub use self::iface::{IfaceKind, IfaceOptions};
+
 pub(crate) mod dns;
 mod handles;
+mod iface;
 mod lab;
 mod nat64;
 pub(crate) mod relay;
@@ -45,7 +48,8 @@ pub(crate) struct NetInner {
     plan: Plan,
     nodes: Vec<Node>,
     rt: tokio::runtime::Handle,
-    build_time: std::time::Duration,
+    /// Set once the network is complete (see `Lab::build`).
+    build_time: OnceLock<std::time::Duration>,
     /// What features above keep per network (probe results, counters).
     pub(crate) state: NetState,
     /// The relays of the network's impairable links.
@@ -62,6 +66,11 @@ pub(crate) struct NetState {
     pub netem: OnceLock<std::result::Result<(), String>>,
     /// Numbers the partitions' tables, so that several partitions can hold at once.
     pub partitions: std::sync::atomic::AtomicU32,
+    /// The next interface index for links made at run time (see `Node::replug`): above
+    /// the plan's, so that no two links of the network share one.
+    pub next_ifindex: std::sync::atomic::AtomicU32,
+    /// Makes changes of interfaces one at a time, so that two never pick one address.
+    pub iface_changes: tokio::sync::Mutex<()>,
 }
 
 /// A runtime shut down without blocking when dropped (dropping a runtime blocks, which is
@@ -91,9 +100,20 @@ impl Net {
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
         files: std::path::PathBuf,
-        build_time: std::time::Duration,
     ) -> Net {
         let handle = rt.handle().clone();
+        let max_ifindex = plan
+            .bridges
+            .iter()
+            .map(|b| b.index)
+            .chain(
+                plan.veths
+                    .iter()
+                    .flat_map(|v| v.ends.iter().map(|e| e.index)),
+            )
+            .chain(plan.vxlans.iter().map(|x| x.index))
+            .max()
+            .unwrap_or(1);
         let inner = Arc::new_cyclic(|net: &std::sync::Weak<NetInner>| {
             let nodes = ns
                 .into_iter()
@@ -113,6 +133,15 @@ impl Net {
                             mac: f.mac,
                             network: f.network.clone(),
                             addrs: f.addrs.clone(),
+                            kind: if plan
+                                .bridges
+                                .iter()
+                                .any(|b| b.node == owner && b.name == f.name)
+                            {
+                                IfaceKind::Bridge
+                            } else {
+                                IfaceKind::Veth
+                            },
                         })
                         .collect();
                     Node {
@@ -120,7 +149,7 @@ impl Net {
                             runtime: OnceLock::new(),
                             net: net.clone(),
                             name: p.name.clone(),
-                            ifaces,
+                            ifaces: std::sync::RwLock::new(ifaces),
                             nl: ns.nl,
                             dumps: tokio::sync::Mutex::new(()),
                             resolv_conf: p
@@ -138,8 +167,11 @@ impl Net {
                 plan,
                 nodes,
                 rt: handle,
-                build_time,
-                state: NetState::default(),
+                build_time: OnceLock::new(),
+                state: NetState {
+                    next_ifindex: std::sync::atomic::AtomicU32::new(max_ifindex + 1),
+                    ..NetState::default()
+                },
                 relays,
                 _runtime: OwnedRuntime(Some(rt)),
             }
@@ -211,7 +243,12 @@ impl Net {
     /// How long building the network took, from planning to every link up (namespaces,
     /// netlink sockets, links, addresses, routes), without the sandbox's own start.
     pub fn build_time(&self) -> std::time::Duration {
-        self.inner.build_time
+        self.inner.build_time.get().copied().unwrap_or_default()
+    }
+
+    /// Records how long building the network took, once it is complete.
+    pub(crate) fn set_build_time(&self, took: std::time::Duration) {
+        let _ = self.inner.build_time.set(took);
     }
 
     /// A one-screen summary of nodes, interfaces, addresses and routes.
@@ -259,7 +296,9 @@ struct NodeInner {
     // Dropped before `netns`: the runtime's threads stand in it.
     runtime: OnceLock<NodeRuntime>,
     name: String,
-    ifaces: Vec<Iface>,
+    /// Its interfaces now: as planned, then as replugged, added and removed at run time
+    /// (see [`Node::replug`]).
+    ifaces: std::sync::RwLock<Vec<Iface>>,
     nl: Handle,
     /// The kernel allows one dump at a time per netlink socket (EBUSY otherwise).
     dumps: tokio::sync::Mutex<()>,
@@ -290,13 +329,14 @@ impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("name", &self.inner.name)
-            .field("ifaces", &self.inner.ifaces)
+            .field("ifaces", &self.ifaces())
             .finish()
     }
 }
 
-/// An interface of a node, as planned: later changes (addresses added with [`Node::addr`],
-/// links taken down with [`Node::link`]) do not show here. For the kernel's live view, use
+/// An interface of a node, as planned, or as [`Node::replug`] and [`Node::add_iface`] made
+/// it at run time: other changes (addresses added with [`Node::addr`], links taken down
+/// with [`Node::link`]) do not show here. For the kernel's live view, use
 /// [`Node::netlink`] or run `ip addr` in the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Iface {
@@ -310,6 +350,8 @@ pub struct Iface {
     pub network: String,
     /// Addresses with prefix length.
     pub addrs: Vec<IpNet>,
+    /// The kind of device it is made of.
+    pub kind: IfaceKind,
 }
 
 impl Node {
@@ -329,9 +371,19 @@ impl Node {
         self.inner.name == HOST
     }
 
-    /// Its interfaces other than `lo`.
-    pub fn ifaces(&self) -> &[Iface] {
-        &self.inner.ifaces
+    /// Its interfaces other than `lo`, now: those [`Node::replug`], [`Node::add_iface`]
+    /// and [`Node::remove_iface`] changed at run time as they are after the change.
+    pub fn ifaces(&self) -> Vec<Iface> {
+        self.inner
+            .ifaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the node's interfaces as the kernel now has them.
+    pub(crate) fn update_ifaces<R>(&self, f: impl FnOnce(&mut Vec<Iface>) -> R) -> R {
+        f(&mut self.inner.ifaces.write().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The interface called `name`.
@@ -340,7 +392,7 @@ impl Node {
     /// If there is none; the message lists the interfaces there are and the panic's
     /// location is the caller's line. See [`Node::try_iface`].
     #[track_caller]
-    pub fn iface(&self, name: &str) -> &Iface {
+    pub fn iface(&self, name: &str) -> Iface {
         match self.try_iface(name) {
             Ok(iface) => iface,
             Err(e) => panic!("{e}"),
@@ -348,25 +400,22 @@ impl Node {
     }
 
     /// The interface called `name`, or an error listing the interfaces there are.
-    pub fn try_iface(&self, name: &str) -> Result<&Iface> {
-        self.inner
-            .ifaces
-            .iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| Error::UnknownInterface {
+    pub fn try_iface(&self, name: &str) -> Result<Iface> {
+        let ifaces = self.ifaces();
+        match ifaces.iter().position(|i| i.name == name) {
+            Some(i) => Ok(ifaces[i].clone()),
+            None => Err(Error::UnknownInterface {
                 node: self.inner.name.clone(),
                 name: name.to_string(),
-                known: self.inner.ifaces.iter().map(|i| i.name.clone()).collect(),
+                known: ifaces.into_iter().map(|i| i.name).collect(),
                 conditions: false,
-            })
+            }),
+        }
     }
 
     /// Every address of the node.
     pub fn addrs(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.inner
-            .ifaces
-            .iter()
-            .flat_map(|i| i.addrs.iter().copied())
+        self.ifaces().into_iter().flat_map(|i| i.addrs)
     }
 
     /// Its first IPv4 address.
@@ -418,8 +467,7 @@ impl Node {
     /// Its first IPv4 address on `network`, or [`Error::NoAddress`] naming the networks
     /// it is on.
     pub fn try_ip_on(&self, network: &str) -> Result<IpAddr> {
-        self.inner
-            .ifaces
+        self.ifaces()
             .iter()
             .filter(|i| i.network == network)
             .flat_map(|i| &i.addrs)

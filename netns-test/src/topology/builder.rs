@@ -35,6 +35,7 @@ impl NodeBuilder {
             peer: None,
             at: None,
             impairable: false,
+            down: false,
         };
         self.0.attach.push(f(AttachBuilder(spec)).0);
         self
@@ -197,6 +198,28 @@ impl NodeBuilder {
         self
     }
 
+    /// An interface of the node's own that joins no network, with these addresses (with
+    /// their prefix length, `"10.200.0.1/32"`): a `dummy` device, or where the kernel has
+    /// no `dummy` driver a veth whose peer stays down in the node (see
+    /// [`crate::IfaceKind`]). Like `ip link add NAME type dummy; ip addr add CIDR dev
+    /// NAME; ip link set NAME up`. It is made once the network is up, as
+    /// [`crate::Node::add_iface`] makes one at run time, and shows in
+    /// [`crate::Node::ifaces`].
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new().node("a", |n| n.iface("svc0", &["10.200.0.1/32", "fd00:200::1/128"]));
+    /// assert_eq!(t.plan().unwrap().node("a").unwrap().dummies[0].name, "svc0");
+    /// ```
+    pub fn iface(mut self, name: &str, addrs: &[&str]) -> Self {
+        self.0.dummies.push((
+            name.to_string(),
+            addrs.iter().map(|a| a.to_string()).collect(),
+        ));
+        self
+    }
+
     /// Shares the network namespace of another node instead of having one: Docker's
     /// `--net container:NAME`, or `--net host` with [`HOST`]. The node then has that
     /// node's interfaces, addresses, routes and names, and no attachment of its own.
@@ -268,6 +291,26 @@ impl AttachBuilder {
     /// [`crate::fault`]).
     pub fn impairable(mut self) -> Self {
         self.0.impairable = true;
+        self
+    }
+
+    /// The node's interface starts down, as a cable not yet plugged in: it has its
+    /// addresses, but the build neither brings it up nor waits for it, and the routes
+    /// through it (the default route among them) are not added. `node.link(IFNAME).up()`
+    /// brings it up and adds those routes ([`crate::LinkHandle::up`]). Like `ip link add
+    /// ... type veth` without the `ip link set eth0 up` that follows it.
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("wifi", "10.1.0.0/24")
+    ///     .node("phone", |n| n.on_with("wifi", |a| a.down()));
+    /// let plan = t.plan().unwrap();
+    /// assert!(plan.veths[0].ends[0].down);
+    /// ```
+    pub fn down(mut self) -> Self {
+        self.0.down = true;
         self
     }
 }
@@ -439,6 +482,7 @@ pub(super) struct NodeSpec {
     pub(super) wan_guard: bool,
     pub(super) nat: Option<Nat>,
     pub(super) nat64: Option<super::Nat64>,
+    pub(super) dummies: Vec<(String, Vec<String>)>,
 }
 
 impl NodeSpec {
@@ -457,6 +501,7 @@ impl NodeSpec {
             wan_guard: true,
             nat: None,
             nat64: None,
+            dummies: Vec::new(),
         }
     }
 }
@@ -471,6 +516,7 @@ pub(super) struct AttachSpec {
     pub(super) peer: Option<String>,
     pub(super) at: Option<String>,
     pub(super) impairable: bool,
+    pub(super) down: bool,
 }
 
 /// An overlay network as declared ([`Topology::overlay`]).

@@ -41,10 +41,11 @@ pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
 pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
-    Plan, PlannedBridge, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute, PlannedVeth,
-    PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
+    Plan, PlannedBridge, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute,
+    PlannedVeth, PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
 };
 use self::planner::Planner;
+pub(crate) use self::planner::{mac_from_ipv4, mac_from_name, port_fallback_name};
 
 /// The name of the implicit node that stands for the host: the sandbox's own network
 /// namespace, where bridges live unless placed in a node.

@@ -71,6 +71,19 @@ pub struct PlannedNode {
     /// The NAT64 prefix its name service synthesizes AAAA records in (DNS64), for a node
     /// on a NAT64 router's LAN.
     pub dns64: Option<ipnet::Ipv6Net>,
+    /// Its interfaces that join no network ([`NodeBuilder::iface`]), made once the
+    /// network is up: not in [`PlannedNode::ifaces`], which the build makes.
+    pub dummies: Vec<PlannedDummy>,
+}
+
+/// An interface of a node's own that joins no network ([`NodeBuilder::iface`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PlannedDummy {
+    /// Interface name.
+    pub name: String,
+    /// Addresses with prefix length.
+    pub addrs: Vec<IpNet>,
 }
 
 /// An interface of a node.
@@ -128,6 +141,9 @@ pub struct VethEnd {
     pub addrs: Vec<IpNet>,
     /// The bridge (index into [`Plan::bridges`]) this end is a port of.
     pub master: Option<usize>,
+    /// It starts down, and the build does not wait for it (see
+    /// [`AttachBuilder::down`](crate::topology::AttachBuilder::down)).
+    pub down: bool,
 }
 
 /// A veth pair, created with each end directly in its namespace.

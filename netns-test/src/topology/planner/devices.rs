@@ -322,6 +322,7 @@ impl Planner<'_> {
                     mac,
                     addrs: addrs.clone(),
                     master: None,
+                    down: a.down,
                 },
                 VethEnd {
                     node: owner,
@@ -330,6 +331,7 @@ impl Planner<'_> {
                     mac: mac_from_name(&format!("{owner_name}/{peer}")),
                     addrs: Vec::new(),
                     master: Some(bridge),
+                    down: false,
                 },
             ],
         });
@@ -505,6 +507,7 @@ impl Planner<'_> {
                     mac,
                     addrs,
                     master: None,
+                    down: false,
                 });
             }
             let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");
@@ -589,7 +592,7 @@ impl Planner<'_> {
 }
 
 /// A deterministic, locally administered unicast MAC derived from a name.
-pub(super) fn mac_from_name(name: &str) -> [u8; 6] {
+pub(crate) fn mac_from_name(name: &str) -> [u8; 6] {
     // FNV-1a, 64 bit.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
@@ -601,7 +604,7 @@ pub(super) fn mac_from_name(name: &str) -> [u8; 6] {
 }
 
 /// Docker's MAC scheme: `02:42` followed by the IPv4 address.
-fn mac_from_ipv4(ip: Ipv4Addr) -> [u8; 6] {
+pub(crate) fn mac_from_ipv4(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }

@@ -10,6 +10,9 @@ use super::*;
 use crate::error::{Error, Problem, Result};
 use crate::nft::{Hook, Rule, Ruleset};
 
+pub(crate) use devices::{mac_from_ipv4, mac_from_name};
+pub(crate) use names::port_fallback_name;
+
 mod addressing;
 mod devices;
 mod names;
@@ -85,6 +88,7 @@ impl<'t> Planner<'t> {
         self.overlay_bridges(); // devices
         self.bridge_netfilter(declared_bridges); // devices
         self.explicit_names(); // names
+        self.dummies(); // names
         self.attachments(&subnets); // devices
         self.default_routes(); // routing
         self.links(); // devices

@@ -43,6 +43,7 @@ impl Planner<'_> {
                 nat: None,
                 nat64: None,
                 dns64: None,
+                dummies: Vec::new(),
             });
             self.ifnames.push(HashSet::from(["lo".to_string()]));
             self.explicit.push(HashSet::new());
@@ -139,6 +140,33 @@ impl Planner<'_> {
         }
     }
 
+    /// The node's own interfaces that join no network ([`NodeBuilder::iface`]): their
+    /// names taken before any made up, their addresses parsed.
+    pub(super) fn dummies(&mut self) {
+        let specs: Vec<&NodeSpec> = self.specs().collect();
+        for spec in specs {
+            let node = self.node_ix[&spec.name];
+            for (name, addrs) in &spec.dummies {
+                let what = format!("node {:?}: interface {name:?}", spec.name);
+                let name = self.claim_ifname(node, name, &what);
+                let mut parsed = Vec::new();
+                for a in addrs {
+                    match a.parse::<IpNet>() {
+                        Ok(a) => parsed.push(a),
+                        Err(_) => self.err(
+                            what.clone(),
+                            format!("{what}: {a:?} is not an address with prefix like \"10.200.0.1/32\""),
+                        ),
+                    }
+                }
+                self.plan.nodes[node].dummies.push(PlannedDummy {
+                    name,
+                    addrs: parsed,
+                });
+            }
+        }
+    }
+
     pub(super) fn next_ifname(&mut self, node: usize, wanted: Option<&str>, what: &str) -> String {
         match wanted {
             Some(name) => self.claim_ifname(node, name, what),
@@ -224,7 +252,7 @@ pub(super) fn valid_ifname(name: &str) -> bool {
 /// The name of the bridge port of `node`'s interface `ifname` when `NODE-IFNAME` does not
 /// fit or is taken: `nt` and 8 hex digits of an FNV-1a hash of both names (of the next
 /// `attempt` if that is taken too). See [`AttachBuilder::peer_name`].
-fn port_fallback_name(node: &str, ifname: &str, attempt: u32) -> String {
+pub(crate) fn port_fallback_name(node: &str, ifname: &str, attempt: u32) -> String {
     let key = match attempt {
         0 => format!("{node}-{ifname}"),
         k => format!("{node}-{ifname}#{k}"),

@@ -32,6 +32,7 @@ impl Planner<'_> {
                 mac: mac_from_name(&format!("{name}/{ifname}")),
                 addrs: Vec::new(),
                 master: None,
+                down: false,
             };
             let (r0, r1) = (end(&names[0]), end(&names[1]));
             plan.nodes.push(PlannedNode {
@@ -53,6 +54,7 @@ impl Planner<'_> {
                 nat: None,
                 nat64: None,
                 dns64: None,
+                dummies: Vec::new(),
             });
             plan.relays.push(PlannedRelay {
                 node: r,

@@ -152,6 +152,7 @@ impl Lab {
     fn build_network(&self, topology: &Topology, host: HostNs) -> Result<Net> {
         let planning = Instant::now();
         let plan = topology.plan()?;
+        let seed = super::seed_from_env()?;
         let keep_nft = fd_budget(&plan, self.inner.nofile).map_err(explain)?;
         let planned = planning.elapsed();
         let rt = runtime().map_err(explain)?;
@@ -171,14 +172,10 @@ impl Lab {
             hook();
         }
         rt.block_on(built.wait_up()).map_err(explain)?;
-        Ok(Net::new(
-            plan,
-            ns,
-            rt,
-            relays,
-            files,
-            planned + start.elapsed(),
-        ))
+        let net = Net::new(plan, ns, rt, relays, files, planned + start.elapsed(), seed);
+        // The topology's link conditions, in force before the first line of the test.
+        net.block_on(super::conditions::apply_planned(&net))?;
+        Ok(net)
     }
 
     /// Writes the nodes' private files of network `id` and returns their folder.

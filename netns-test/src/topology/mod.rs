@@ -26,6 +26,9 @@ mod builder;
 pub(crate) mod name_service;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;
+// Link conditions and their presets, declared on links and attachments (public in `fault`).
+pub(crate) mod conditions;
+pub(crate) mod profiles;
 // Checks a topology and decides its plan, one file per concern.
 mod planner;
 pub mod presets;
@@ -35,8 +38,8 @@ mod tests;
 pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
 pub use self::plan::{
-    Plan, PlannedBridge, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute, PlannedVeth,
-    PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
+    Plan, PlannedBridge, PlannedConditions, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute,
+    PlannedVeth, PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
 };
 use self::planner::Planner;
 
@@ -162,6 +165,7 @@ impl Topology {
             names: None,
             ips: None,
             impairable: false,
+            profile: Default::default(),
         };
         self.links.push(f(LinkBuilder(spec)).0);
         self

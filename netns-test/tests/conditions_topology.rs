@@ -68,9 +68,9 @@ async fn declared_conditions_are_in_force_when_the_body_starts(net: Net) {
     // Changed at run time: one direction cleared, the round trip falls by its delay.
     eth0.clone().ingress().clear().await.unwrap();
     assert_eq!(b.conditions("eth0").get().await.unwrap(), Conditions::new());
-    let one_way = min_rtt(&a, &b, 3).await;
+    let one_way = min_rtt(&a, &b, 5).await;
     assert!(one_way >= plain + ms(40), "{one_way:?}");
-    assert!(one_way + ms(15) <= both, "{one_way:?} vs {both:?}");
+    assert!(one_way + ms(10) <= both, "{one_way:?} vs {both:?}");
     // Both directions counted their frames.
     assert!(eth0.stats().await.unwrap().delayed > 0);
 }
@@ -93,7 +93,7 @@ async fn a_preset_is_a_plain_value_the_topology_and_the_test_change(net: Net) {
     );
     // 100 ms up plus 10 ms down (not 100 + 100).
     let rtt = min_rtt(&d, &net.node("e"), 3).await;
-    assert!((ms(110)..ms(190)).contains(&rtt), "{rtt:?}");
+    assert!((ms(110)..ms(250)).contains(&rtt), "{rtt:?}");
 }
 
 /// Sends `n` numbered datagrams from `from`:41000 to `to`:9100, 2 ms apart, and returns
@@ -167,11 +167,11 @@ fn the_relay_duplicates_corrupts_reorders_and_loses_in_bursts(net: Net) {
     assert!((40..=180).contains(&lost.len()), "{} lost", lost.len());
     assert!(mean_run >= 2.5, "mean run {mean_run}: {lost:?}");
 
-    // A queue of 5 frames with a 100 ms delay: the rest of a quick burst overflows.
-    set(Conditions::new().delay(ms(100)).queue(5));
+    // A queue of 5 frames with a 150 ms delay: most of a quick burst overflows.
+    set(Conditions::new().delay(ms(150)).queue(5));
     let got = exchange(&a, &b, 20);
-    assert!((5..=10).contains(&got.len()), "{got:?}");
-    assert!(net.block_on(eth0.stats()).unwrap().overflowed >= 10);
+    assert!((5..=15).contains(&got.len()), "{got:?}");
+    assert!(net.block_on(eth0.stats()).unwrap().overflowed >= 5);
 }
 
 #[netns_test(topology = Topology::new()

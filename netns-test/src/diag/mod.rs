@@ -346,6 +346,14 @@ impl Shared {
                 );
             }
         }
+        if self.net.seed_used() {
+            let seed = self.net.seed();
+            let _ = writeln!(
+                out,
+                "netns-test: random link conditions drew from seed {seed}: {}={seed} replays the same draws for the same traffic",
+                crate::net::SEED_ENV
+            );
+        }
         let _ = writeln!(out, "netns-test: the test's topology:");
         for line in self.net.summary().lines() {
             let _ = writeln!(out, "    {line}");

@@ -1,5 +1,5 @@
-//! Root qdiscs over rtnetlink: `tbf` (rate), `netem` (delay, jitter, loss, rate), and
-//! deleting them. netlink-packet-route models neither qdisc's options, so `TCA_OPTIONS`
+//! Root qdiscs over rtnetlink: `tbf` (rate), `netem` (delay, jitter, loss, bursty loss,
+//! reorder, duplicate, corrupt, limit, rate, seed), and deleting them. netlink-packet-route models neither qdisc's options, so `TCA_OPTIONS`
 //! is encoded here from the kernel's UAPI (`linux/pkt_sched.h`).
 
 use std::time::Duration;
@@ -18,8 +18,14 @@ const TCA_OPTIONS: u16 = 2;
 const TCA_TBF_PARMS: u16 = 1;
 const TCA_TBF_RATE64: u16 = 4;
 const TCA_TBF_BURST: u16 = 6;
+const TCA_NETEM_REORDER: u16 = 3;
+const TCA_NETEM_CORRUPT: u16 = 4;
+const TCA_NETEM_LOSS: u16 = 5;
 const TCA_NETEM_RATE: u16 = 6;
 const TCA_NETEM_RATE64: u16 = 8;
+const TCA_NETEM_PRNG_SEED: u16 = 14;
+/// In `TCA_NETEM_LOSS`: `struct tc_netem_gemodel`.
+const NETEM_LOSS_GE: u16 = 2;
 /// `TC_LINKLAYER_ETHERNET`: the kernel needs no rate table.
 const LINKLAYER_ETHERNET: u8 = 1;
 /// Packets netem holds at most (iproute2's default).
@@ -74,27 +80,62 @@ impl Tbf {
 }
 
 /// netem's parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Netem {
     pub delay: Duration,
     pub jitter: Duration,
     /// Probability, 0..=1.
     pub loss: f64,
+    /// Gilbert-Elliott loss instead: p, r, loss in the bad state, loss in the good state.
+    pub gemodel: Option<[f64; 4]>,
+    pub reorder: f64,
+    pub duplicate: f64,
+    pub corrupt: f64,
+    /// Packets held at most; [`NETEM_LIMIT`] when 0.
+    pub limit: u32,
     /// Bytes per second, if limited.
     pub rate: Option<u64>,
+    /// The seed of netem's draws (kernels without the attribute ignore it).
+    pub seed: Option<u64>,
 }
 
 impl Netem {
     /// `TCA_OPTIONS` of `tc qdisc replace dev X root netem delay D J loss P [rate R]`:
     /// `struct tc_netem_qopt` followed by attributes (not nested).
     pub(crate) fn options(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(96);
         out.extend(ticks(self.delay.as_nanos()).to_ne_bytes()); // latency
-        out.extend(NETEM_LIMIT.to_ne_bytes());
+        let limit = if self.limit == 0 {
+            NETEM_LIMIT
+        } else {
+            self.limit
+        };
+        out.extend(limit.to_ne_bytes());
         out.extend(probability(self.loss).to_ne_bytes());
-        out.extend(0u32.to_ne_bytes()); // gap
-        out.extend(0u32.to_ne_bytes()); // duplicate
+        // gap: iproute2's `reorder` without a gap means every frame may be sent at once.
+        out.extend(u32::from(self.reorder > 0.0).to_ne_bytes());
+        out.extend(probability(self.duplicate).to_ne_bytes());
         out.extend(ticks(self.jitter.as_nanos()).to_ne_bytes());
+        // struct tc_netem_reorder / tc_netem_corrupt { u32 probability; u32 correlation }
+        for (kind, p) in [
+            (TCA_NETEM_REORDER, self.reorder),
+            (TCA_NETEM_CORRUPT, self.corrupt),
+        ] {
+            if p > 0.0 {
+                let mut v = probability(p).to_ne_bytes().to_vec();
+                v.extend(0u32.to_ne_bytes());
+                out.extend(nla(kind, &v));
+            }
+        }
+        if let Some([p, r, loss_bad, loss_good]) = self.gemodel {
+            // struct tc_netem_gemodel { u32 p, r, h, k1 }: the kernel loses a frame in
+            // the bad state when its draw is above h, in the good one when below k1.
+            let mut ge = Vec::with_capacity(16);
+            for v in [p, r, 1.0 - loss_bad, loss_good] {
+                ge.extend(probability(v).to_ne_bytes());
+            }
+            out.extend(nla(TCA_NETEM_LOSS, &nla(NETEM_LOSS_GE, &ge)));
+        }
         if let Some(rate) = self.rate {
             // struct tc_netem_rate { u32 rate; s32 packet_overhead; u32 cell_size; s32 cell_overhead }
             let mut r = Vec::with_capacity(16);
@@ -104,6 +145,9 @@ impl Netem {
             if rate > u64::from(u32::MAX) {
                 out.extend(nla(TCA_NETEM_RATE64, &rate.to_ne_bytes()));
             }
+        }
+        if let Some(seed) = self.seed {
+            out.extend(nla(TCA_NETEM_PRNG_SEED, &seed.to_ne_bytes()));
         }
         out
     }
@@ -241,6 +285,7 @@ mod tests {
             jitter: Duration::from_millis(1),
             loss: 0.25,
             rate: Some(1_000_000),
+            ..Netem::default()
         };
         let o = n.options();
         let word = |i: usize| u32::from_ne_bytes(o[i * 4..i * 4 + 4].try_into().unwrap());
@@ -253,5 +298,37 @@ mod tests {
         assert_eq!(word(7), 1_000_000);
         assert_eq!(o.len(), 24 + 20);
         assert_eq!(probability(1.0), u32::MAX);
+    }
+
+    #[test]
+    fn netem_reorder_corrupt_duplicate_bursty_loss_limit_and_seed() {
+        let n = Netem {
+            delay: Duration::from_millis(10),
+            duplicate: 0.5,
+            reorder: 0.25,
+            corrupt: 1.0,
+            gemodel: Some([0.01, 0.5, 1.0, 0.0]),
+            limit: 100,
+            seed: Some(7),
+            ..Netem::default()
+        };
+        let o = n.options();
+        let word = |i: usize| u32::from_ne_bytes(o[i..i + 4].try_into().unwrap());
+        assert_eq!(word(4), 100); // limit
+        assert_eq!(word(12), 1); // gap
+        assert_eq!(word(16), probability(0.5)); // duplicate
+                                                // REORDER { p, 0 }, CORRUPT { p, 0 }, LOSS { GE { p, r, h, k1 } }, PRNG_SEED.
+        assert_eq!(u16::from_ne_bytes([o[26], o[27]]), TCA_NETEM_REORDER);
+        assert_eq!(word(28), probability(0.25));
+        assert_eq!(u16::from_ne_bytes([o[38], o[39]]), TCA_NETEM_CORRUPT);
+        assert_eq!(word(40), u32::MAX);
+        assert_eq!(u16::from_ne_bytes([o[48], o[49]]), 24);
+        assert_eq!(u16::from_ne_bytes([o[50], o[51]]), TCA_NETEM_LOSS);
+        assert_eq!(u16::from_ne_bytes([o[54], o[55]]), NETEM_LOSS_GE);
+        assert_eq!(word(56), probability(0.01));
+        assert_eq!(word(64), 0); // h = 1 - loss in the bad state
+        assert_eq!(u16::from_ne_bytes([o[74], o[75]]), TCA_NETEM_PRNG_SEED);
+        assert_eq!(u64::from_ne_bytes(o[76..84].try_into().unwrap()), 7);
+        assert_eq!(o.len(), 84);
     }
 }

@@ -152,6 +152,7 @@ impl Lab {
     fn build_network(&self, topology: &Topology, host: HostNs) -> Result<Net> {
         let planning = Instant::now();
         let plan = topology.plan()?;
+        let seed = super::seed_from_env()?;
         let keep_nft = fd_budget(&plan, self.inner.nofile).map_err(explain)?;
         let planned = planning.elapsed();
         let rt = runtime().map_err(explain)?;
@@ -172,8 +173,10 @@ impl Lab {
             hook();
         }
         rt.block_on(built.wait_up()).map_err(explain)?;
-        let net = Net::new(plan, ns, rt, relays, files);
+        let net = Net::new(plan, ns, rt, relays, files, seed);
         net.block_on(add_planned_dummies(&net))?;
+        // The topology's link conditions, in force before the first line of the test.
+        net.block_on(super::conditions::apply_planned(&net))?;
         net.set_build_time(planned + start.elapsed());
         Ok(net)
     }

@@ -16,10 +16,12 @@ use crate::error::{Error, Result};
 use crate::kernel::NodeNs;
 pub use crate::kernel::RouteEntry;
 use crate::sys;
+use crate::topology::conditions::Conditions;
 use crate::topology::{Plan, HOST};
 
 pub use self::iface::{IfaceKind, IfaceOptions};
 
+pub(crate) mod conditions;
 pub(crate) mod dns;
 mod handles;
 mod iface;
@@ -59,7 +61,7 @@ pub(crate) struct NetInner {
 }
 
 /// Per-network state of the features built on the live network.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct NetState {
     /// Whether the kernel had the netem qdisc when this network asked: `Err` with the
     /// kernel's refusal where it had not (see `fault::netem_available`).
@@ -71,6 +73,46 @@ pub(crate) struct NetState {
     pub next_ifindex: std::sync::atomic::AtomicU32,
     /// Makes changes of interfaces one at a time, so that two never pick one address.
     pub iface_changes: tokio::sync::Mutex<()>,
+    /// The seed of the network's random impairments ([`Net::seed`]).
+    pub seed: u64,
+    /// Set once random impairments are applied: a failing test then names the seed.
+    pub seed_used: std::sync::atomic::AtomicBool,
+    /// The conditions set on each interface, by (namespace's node index, interface).
+    pub conditions: std::sync::Mutex<std::collections::BTreeMap<(usize, String), Conditions>>,
+}
+
+/// The variable that sets the seed of random impairments.
+pub const SEED_ENV: &str = "NETNS_TEST_SEED";
+
+/// The seed of a new network's random impairments: `NETNS_TEST_SEED` (decimal, or hex
+/// after `0x`), else a fresh one.
+pub(crate) fn seed_from_env() -> Result<u64> {
+    match std::env::var(SEED_ENV) {
+        Ok(v) => {
+            let t = v.trim();
+            let parsed = match t.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => t.parse(),
+            };
+            parsed.map_err(|_| Error::Environment {
+                message: format!(
+                    "{SEED_ENV}={v:?} is not a seed: give the number a failing test printed (decimal, or hex after 0x), or unset it for a fresh seed"
+                ),
+            })
+        }
+        Err(_) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let mut s = std::hash::BuildHasher::build_hasher(
+                &std::collections::hash_map::RandomState::new(),
+            );
+            std::hash::Hasher::write_u128(&mut s, t.as_nanos());
+            std::hash::Hasher::write_u32(&mut s, std::process::id());
+            // Printed and typed by people: kept to 9 digits.
+            Ok(std::hash::Hasher::finish(&s) % 1_000_000_000)
+        }
+    }
 }
 
 /// A runtime shut down without blocking when dropped (dropping a runtime blocks, which is
@@ -100,6 +142,7 @@ impl Net {
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
         files: std::path::PathBuf,
+        seed: u64,
     ) -> Net {
         let handle = rt.handle().clone();
         let max_ifindex = plan
@@ -169,14 +212,38 @@ impl Net {
                 rt: handle,
                 build_time: OnceLock::new(),
                 state: NetState {
+                    netem: OnceLock::new(),
+                    partitions: Default::default(),
                     next_ifindex: std::sync::atomic::AtomicU32::new(max_ifindex + 1),
-                    ..NetState::default()
+                    iface_changes: Default::default(),
+                    seed,
+                    seed_used: Default::default(),
+                    conditions: Default::default(),
                 },
                 relays,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });
         Net { inner }
+    }
+
+    /// The seed every random impairment of this network draws from (relay loss, jitter,
+    /// reorder, duplicate, corrupt, bursty loss; netem's where the kernel takes a seed),
+    /// unless [`Conditions::seed`](crate::fault::Conditions::seed) gives one:
+    /// `NETNS_TEST_SEED` when set, else a fresh one per network. A failing test that used
+    /// random impairments prints it; running it again with `NETNS_TEST_SEED=SEED` draws
+    /// the same losses for the same traffic (see [`crate::fault`]).
+    pub fn seed(&self) -> u64 {
+        self.inner.state.seed
+    }
+
+    /// Whether random impairments were applied on this network (its failure then names
+    /// [`Net::seed`]).
+    pub(crate) fn seed_used(&self) -> bool {
+        self.inner
+            .state
+            .seed_used
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The relays of the network's impairable links.

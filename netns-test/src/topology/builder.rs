@@ -1,5 +1,7 @@
 //! The builders a [`Topology`] is declared with, and the specs they fill in.
 
+use super::conditions::Conditions;
+use super::profiles::Profile;
 use crate::nft::{Nat, Proto, Ruleset};
 
 #[cfg(doc)]
@@ -36,6 +38,7 @@ impl NodeBuilder {
             at: None,
             impairable: false,
             down: false,
+            profile: Profile::default(),
         };
         self.0.attach.push(f(AttachBuilder(spec)).0);
         self
@@ -313,6 +316,51 @@ impl AttachBuilder {
         self.0.down = true;
         self
     }
+
+    /// Link conditions for the frames the node sends on this attachment, set when the
+    /// network is built: like `tc qdisc add dev eth0 root netem ...` in the node (see
+    /// [`crate::fault`]). Delay, loss and the other random impairments make the
+    /// attachment [impairable](AttachBuilder::impairable), so they work where the kernel
+    /// has no netem too.
+    pub fn egress(mut self, c: Conditions) -> Self {
+        self.0.profile.egress = c;
+        self
+    }
+
+    /// Link conditions for the frames the node receives on this attachment: set on the
+    /// bridge port, the other end of the veth pair (what `tc qdisc add dev ifb0 root netem
+    /// ...` behind an ingress redirect to an ifb device does for a physical interface).
+    pub fn ingress(mut self, c: Conditions) -> Self {
+        self.0.profile.ingress = c;
+        self
+    }
+
+    /// The same link conditions both ways (`egress` and `ingress`).
+    pub fn conditions(self, c: Conditions) -> Self {
+        self.profile(Profile::symmetric(c))
+    }
+
+    /// Link conditions both ways from a [`Profile`] (a preset such as [`Profile::lte`], or
+    /// one of the test's own).
+    ///
+    /// ```
+    /// use netns_test::fault::Profile;
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("wan", "10.0.0.0/24")
+    ///     .node("phone", |n| n.on_with("wan", |a| a.profile(Profile::umts())))
+    ///     .node("server", |n| n.on("wan"));
+    /// let plan = t.plan().unwrap();
+    /// // The phone's upload, and its download on the bridge port.
+    /// assert_eq!(plan.conditions[0].ifname, "eth0");
+    /// assert_eq!(plan.conditions[1].ifname, "phone-eth0");
+    /// assert_eq!(plan.conditions[1].conditions.rate, Some(780_000));
+    /// ```
+    pub fn profile(mut self, p: Profile) -> Self {
+        self.0.profile = p;
+        self
+    }
 }
 
 /// Configures a bridge network; see [`Topology::bridge_with`].
@@ -464,6 +512,36 @@ impl LinkBuilder {
         self.0.impairable = true;
         self
     }
+
+    /// Link conditions for the frames `a` sends (and `b` receives), set when the network
+    /// is built: like `tc qdisc add dev eth0 root netem ...` in `a` (see [`crate::fault`]).
+    /// Delay, loss and the other random impairments make the link
+    /// [impairable](LinkBuilder::impairable), so they work where the kernel has no netem
+    /// too.
+    pub fn egress(mut self, c: Conditions) -> Self {
+        self.0.profile.egress = c;
+        self
+    }
+
+    /// Link conditions for the frames `a` receives (and `b` sends): set on `b`'s end,
+    /// where an ifb device would be needed on a physical link (`tc filter add dev eth0
+    /// ingress ... action mirred egress redirect dev ifb0`, then netem on `ifb0`).
+    pub fn ingress(mut self, c: Conditions) -> Self {
+        self.0.profile.ingress = c;
+        self
+    }
+
+    /// The same link conditions both ways.
+    pub fn conditions(self, c: Conditions) -> Self {
+        self.profile(Profile::symmetric(c))
+    }
+
+    /// Link conditions both ways from a [`Profile`], seen from `a` (its `egress` is what
+    /// `a` sends).
+    pub fn profile(mut self, p: Profile) -> Self {
+        self.0.profile = p;
+        self
+    }
 }
 
 /// A node as declared: what [`NodeBuilder`] fills in.
@@ -517,6 +595,7 @@ pub(super) struct AttachSpec {
     pub(super) at: Option<String>,
     pub(super) impairable: bool,
     pub(super) down: bool,
+    pub(super) profile: Profile,
 }
 
 /// An overlay network as declared ([`Topology::overlay`]).
@@ -562,4 +641,5 @@ pub(super) struct LinkSpec {
     pub(super) names: Option<(String, String)>,
     pub(super) ips: Option<(String, String)>,
     pub(super) impairable: bool,
+    pub(super) profile: Profile,
 }

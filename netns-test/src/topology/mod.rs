@@ -31,6 +31,9 @@ pub(crate) mod name_service;
 pub(crate) mod nat64;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;
+// Link conditions and their presets, declared on links and attachments (public in `fault`).
+pub(crate) mod conditions;
+pub(crate) mod profiles;
 // Checks a topology and decides its plan, one file per concern.
 mod planner;
 pub mod presets;
@@ -41,7 +44,7 @@ pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
 pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
-    Plan, PlannedBridge, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute,
+    Plan, PlannedBridge, PlannedConditions, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute,
     PlannedVeth, PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
 };
 use self::planner::Planner;
@@ -186,6 +189,7 @@ impl Topology {
             names: None,
             ips: None,
             impairable: false,
+            profile: Default::default(),
         };
         self.links.push(f(LinkBuilder(spec)).0);
         self

@@ -36,6 +36,8 @@ pub struct Plan {
     pub vxlans: Vec<PlannedVxlan>,
     /// Relays in the middle of impairable links (see [`crate::fault`]).
     pub relays: Vec<PlannedRelay>,
+    /// Link conditions declared in the topology, set when the network is built.
+    pub conditions: Vec<PlannedConditions>,
     /// Per node, the index of each device by name: what [`Plan::ifindex`] reads, the
     /// same indexes as the devices' own `index`.
     pub(super) ifindexes: Vec<BTreeMap<String, u32>>,
@@ -344,6 +346,23 @@ pub struct PlannedRelay {
     /// the bridge port).
     pub sides: [RelaySide; 2],
 }
+
+/// Link conditions declared in the topology for the frames one interface sends
+/// ([`AttachBuilder::egress`](crate::topology::AttachBuilder::egress) and the like).
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::derive_partial_eq_without_eq)]
+#[non_exhaustive]
+pub struct PlannedConditions {
+    /// The node holding the interface (the bridge's node for a bridge port).
+    pub node: usize,
+    /// The interface.
+    pub ifname: String,
+    /// What it does to the frames it sends.
+    pub conditions: super::conditions::Conditions,
+}
+
+// The planner rejects conditions whose probabilities are not in 0..=1: never NaN.
+impl Eq for PlannedConditions {}
 
 /// One side of a relay.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -310,7 +310,8 @@ impl Planner<'_> {
             _ => mac_from_name(&format!("{}/{}", spec.name, ifname)),
         };
         let owner_name = self.plan.nodes[owner].name.clone();
-        if a.impairable {
+        let ends = [(node, ifname.clone()), (owner, peer.clone())];
+        if self.declared_conditions(&what, &a.profile, ends) || a.impairable {
             self.impairable.push(self.plan.veths.len());
         }
         self.plan.veths.push(PlannedVeth {
@@ -511,7 +512,8 @@ impl Planner<'_> {
                 });
             }
             let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");
-            if spec.impairable {
+            let ends = [(ea.node, ea.name.clone()), (eb.node, eb.name.clone())];
+            if self.declared_conditions(&what, &spec.profile, ends) || spec.impairable {
                 self.impairable.push(self.plan.veths.len());
             }
             self.plan.veths.push(PlannedVeth { ends: [ea, eb] });

@@ -56,6 +56,7 @@ impl<'t> Planner<'t> {
                 routes: Vec::new(),
                 vxlans: Vec::new(),
                 relays: Vec::new(),
+                conditions: Vec::new(),
                 ifindexes: Vec::new(),
             },
             bridge_ix: HashMap::new(),

@@ -8,8 +8,44 @@
 
 use super::devices::mac_from_name;
 use super::*;
+use crate::topology::conditions::Conditions;
+use crate::topology::profiles::Profile;
 
 impl Planner<'_> {
+    /// Records the conditions declared on a link or attachment (`ends`: the end whose
+    /// egress is the profile's `egress`, then the other); whether they need a relay where
+    /// the kernel has no netem (anything beyond a rate limit).
+    pub(super) fn declared_conditions(
+        &mut self,
+        what: &str,
+        profile: &Profile,
+        ends: [(usize, String); 2],
+    ) -> bool {
+        let mut impairs = false;
+        for ((node, ifname), (way, c)) in ends
+            .into_iter()
+            .zip([("egress", profile.egress), ("ingress", profile.ingress)])
+        {
+            if c == Conditions::default() {
+                continue;
+            }
+            if let Err(why) = c.validate() {
+                self.err(
+                    what.to_string(),
+                    format!("{what}: {way} conditions {c}: {why}"),
+                );
+                continue;
+            }
+            impairs |= c.impairs();
+            self.plan.conditions.push(PlannedConditions {
+                node,
+                ifname,
+                conditions: c,
+            });
+        }
+        impairs
+    }
+
     /// Replaces each impairable veth by two pairs joined by a new relay node, appended to
     /// `plan.nodes`, and records the relays in `plan.relays`.
     pub(super) fn relays(&mut self) {
@@ -142,6 +178,63 @@ mod tests {
             .ifaces
             .iter()
             .all(|i| i.addrs.is_empty()));
+    }
+
+    #[test]
+    fn declared_conditions_are_planned_per_direction_and_checked() {
+        use crate::fault::{Conditions, Profile};
+        use std::time::Duration;
+        let p = Topology::new()
+            .node("a", |n| n)
+            .node("b", |n| n)
+            .link_with("a", "b", "10.0.0.0/30", |l| {
+                l.egress(Conditions::new().delay(Duration::from_millis(5)))
+                    .ingress(Conditions::new().rate(1_000_000))
+            })
+            .bridge("br0", "10.1.0.0/24")
+            .node("c", |n| n.on_with("br0", |x| x.profile(Profile::lte())))
+            .node("d", |n| {
+                n.on_with("br0", |x| x.ingress(Conditions::new().rate(5000)))
+            })
+            .plan()
+            .unwrap();
+        let planned: Vec<String> = p
+            .conditions
+            .iter()
+            .map(|c| format!("{}:{} {}", p.nodes[c.node].name, c.ifname, c.conditions))
+            .collect();
+        assert_eq!(
+            planned,
+            // Attachments are planned before links.
+            [
+                "c:eth0 25 ms delay ± 5 ms, rate 10 Mbit/s",
+                "host:c-eth0 25 ms delay ± 5 ms, rate 50 Mbit/s",
+                "host:d-eth0 rate 5 kbit/s",
+                "a:eth0 5 ms delay",
+                "b:eth0 rate 1 Mbit/s",
+            ]
+        );
+        // A delay needs a relay where netem is missing; a rate alone does not.
+        let relays: Vec<&str> = p
+            .relays
+            .iter()
+            .map(|r| p.nodes[r.node].name.as_str())
+            .collect();
+        assert_eq!(relays, ["~relay-c-eth0", "~relay-a-eth0"]);
+
+        let err = Topology::new()
+            .node("a", |n| n)
+            .node("b", |n| n)
+            .link_with("a", "b", "10.0.0.0/30", |l| {
+                l.ingress(Conditions::new().duplicate(1.5))
+            })
+            .plan()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ingress conditions 150% duplicate: duplicate must be a probability"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -23,6 +23,8 @@ use crate::error::Result;
 
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
+// Topologies read from TOML files (`Topology::from_file`).
+mod file;
 pub(crate) mod name_service;
 // What the planner decides: the `Plan` and its `Planned*` parts.
 mod plan;

@@ -495,21 +495,10 @@ impl RuleDecl {
 }
 
 impl FirewallDecl {
+    /// NAT first, then filtering: the order of each chain's rules is the order of their
+    /// array in the file.
     fn apply(self, mut r: Ruleset) -> Ruleset {
         use crate::nft::Hook;
-        let policies = [
-            (Hook::Input, self.input_policy),
-            (Hook::Forward, self.forward_policy),
-            (Hook::Output, self.output_policy),
-        ];
-        for (hook, policy) in policies {
-            if let Some(p) = policy {
-                r = r.policy(hook, p.value());
-            }
-        }
-        for rule in &self.rules {
-            r = r.filter(rule.hook.value(), rule.rule());
-        }
         for m in &self.masquerade {
             r = r.nat_masquerade(m.src.0, m.not_oif.as_deref());
         }
@@ -528,6 +517,19 @@ impl FirewallDecl {
         }
         for h in &self.hairpin_masquerade {
             r = r.hairpin_masquerade(h.subnet.0, &h.lan);
+        }
+        let policies = [
+            (Hook::Input, self.input_policy),
+            (Hook::Forward, self.forward_policy),
+            (Hook::Output, self.output_policy),
+        ];
+        for (hook, policy) in policies {
+            if let Some(p) = policy {
+                r = r.policy(hook, p.value());
+            }
+        }
+        for rule in &self.rules {
+            r = r.filter(rule.hook.value(), rule.rule());
         }
         if let Some(lans) = &self.wan_guard {
             let lans: Vec<&str> = lans.iter().map(String::as_str).collect();

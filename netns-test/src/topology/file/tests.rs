@@ -91,18 +91,18 @@ fn a_file_declares_what_the_builder_declares() {
                 .route("10.9.0.0/16", "198.51.100.2")
                 .no_wan_guard()
                 .firewall(|r| {
-                    r.policy(Hook::Forward, Policy::Drop)
-                        .filter(
-                            Hook::Forward,
-                            Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept(),
-                        )
-                        .snat(
-                            "192.168.1.0/24",
-                            Some("wan"),
-                            "198.51.100.1".parse().unwrap(),
-                            Some(1024..=65535),
-                            NatMode::Random,
-                        )
+                    r.snat(
+                        "192.168.1.0/24",
+                        Some("wan"),
+                        "198.51.100.1".parse().unwrap(),
+                        Some(1024..=65535),
+                        NatMode::Random,
+                    )
+                    .policy(Hook::Forward, Policy::Drop)
+                    .filter(
+                        Hook::Forward,
+                        Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept(),
+                    )
                 })
         })
         .node("side", |n| n.net_of("web"))

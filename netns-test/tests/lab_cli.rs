@@ -103,7 +103,11 @@ impl Terminal {
         let out = self.tmux(&["list-panes", "-F", "#{pane_pid}"]);
         let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let children = processes(|_, ppid, _| ppid == shell);
-        assert_eq!(children.len(), 1, "the pane's shell {shell} has children {children:?}");
+        assert_eq!(
+            children.len(),
+            1,
+            "the pane's shell {shell} has children {children:?}"
+        );
         children[0]
     }
 }
@@ -158,7 +162,10 @@ fn assert_gone(pid: u32, what: &str) {
     while Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
     {
-        assert!(Instant::now() < deadline, "{what} (pid {pid}) is still running");
+        assert!(
+            Instant::now() < deadline,
+            "{what} (pid {pid}) is still running"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -213,7 +220,11 @@ fn a_session_lists_pings_runs_commands_downs_a_link_and_leaves_nothing() {
         if let [pid] = found[..] {
             break pid;
         }
-        assert!(Instant::now() < deadline, "no sleep {marker}: {found:?}\n{}", term.screen());
+        assert!(
+            Instant::now() < deadline,
+            "no sleep {marker}: {found:?}\n{}",
+            term.screen()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let netns = std::fs::read_link(format!("/proc/{sleeper}/ns/net"))
@@ -223,11 +234,18 @@ fn a_session_lists_pings_runs_commands_downs_a_link_and_leaves_nothing() {
 
     term.type_line("exit");
     let screen = term.wait_for("lab exited: ", 1);
-    assert!(screen.contains("lab torn down (1 leftover processes killed)"), "{screen}");
+    assert!(
+        screen.contains("lab torn down (1 leftover processes killed)"),
+        "{screen}"
+    );
     assert!(screen.contains("lab exited: 0"), "{screen}");
     assert_gone(lab, "the lab");
     assert_gone(sleeper, "the process started in con1");
-    assert_eq!(in_netns(&netns), Vec::<u32>::new(), "processes left in con1's netns");
+    assert_eq!(
+        in_netns(&netns),
+        Vec::<u32>::new(),
+        "processes left in con1's netns"
+    );
 }
 
 #[test]
@@ -242,7 +260,10 @@ fn ctrl_c_stops_the_command_and_at_the_prompt_ends_the_lab() {
     term.wait_for("con1: eth0 172.18.0.2/16", 1);
     term.key("C-c");
     let screen = term.wait_for("lab exited: ", 1);
-    assert!(screen.contains("interrupted: tearing the lab down"), "{screen}");
+    assert!(
+        screen.contains("interrupted: tearing the lab down"),
+        "{screen}"
+    );
     assert!(screen.contains("lab exited: 130"), "{screen}");
     assert_gone(lab, "the lab");
 }
@@ -262,7 +283,10 @@ fn end_of_input_and_sigterm_tear_the_lab_down() {
     let pid = nix::unistd::Pid::from_raw(lab as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM to the lab");
     let screen = term.wait_for("lab exited: ", 1);
-    assert!(screen.contains("terminated: tearing the lab down"), "{screen}");
+    assert!(
+        screen.contains("terminated: tearing the lab down"),
+        "{screen}"
+    );
     assert!(screen.contains("lab exited: 143"), "{screen}");
     assert_gone(lab, "the lab");
 }

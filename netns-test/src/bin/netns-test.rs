@@ -25,7 +25,8 @@ use netns_test::reach::{Matrix, Probe};
 use netns_test::{Lab, Net, Node, Topology};
 use tokio::signal::unix::{signal, SignalKind};
 
-const USAGE: &str = "usage: netns-test lab FILE    build the topology of FILE (TOML) and open a prompt in it
+const USAGE: &str =
+    "usage: netns-test lab FILE    build the topology of FILE (TOML) and open a prompt in it
        netns-test doctor      check what netns-test needs on this machine";
 
 const HELP: &str = "commands:
@@ -229,7 +230,8 @@ async fn command(net: &Net, line: &str, signals: &mut Signals) -> Option<End> {
             Ok(node) => {
                 let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/sh".to_string());
                 let mut cmd = node.tokio_command(&shell);
-                cmd.env("PS1", format!("{name}# ")).env("NETNS_TEST_NODE", name);
+                cmd.env("PS1", format!("{name}# "))
+                    .env("NETNS_TEST_NODE", name);
                 return run(cmd, &shell, signals).await;
             }
             Err(e) => println!("{e}"),
@@ -296,7 +298,9 @@ fn nodes(net: &Net) -> String {
             .iter()
             .map(|i| {
                 let addrs: Vec<String> = i.addrs.iter().map(|a| a.to_string()).collect();
-                format!("{} {}", i.name, addrs.join(" ")).trim_end().to_string()
+                format!("{} {}", i.name, addrs.join(" "))
+                    .trim_end()
+                    .to_string()
             })
             .collect();
         let ifaces = if ifaces.is_empty() || node.net_of.is_some() {
@@ -329,7 +333,12 @@ fn links(net: &Net) -> String {
     for v in &plan.veths {
         let [a, b] = &v.ends;
         let end = |e: &netns_test::topology::VethEnd| match e.master {
-            Some(m) => format!("{}:{} (port of {})", name(e.node), e.name, plan.bridges[m].name),
+            Some(m) => format!(
+                "{}:{} (port of {})",
+                name(e.node),
+                e.name,
+                plan.bridges[m].name
+            ),
             None => format!("{}:{}", name(e.node), e.name),
         };
         out += &format!("{} <-> {}\n", end(a), end(b));
@@ -343,7 +352,12 @@ async fn pingall(net: &Net) -> String {
         .plan()
         .nodes
         .iter()
-        .filter(|n| n.net_of.is_none() && n.ifaces.iter().any(|i| i.addrs.iter().any(|a| a.addr().is_ipv4())))
+        .filter(|n| {
+            n.net_of.is_none()
+                && n.ifaces
+                    .iter()
+                    .any(|i| i.addrs.iter().any(|a| a.addr().is_ipv4()))
+        })
         .map(|n| n.name.as_str())
         .collect();
     if names.len() < 2 {
@@ -381,7 +395,10 @@ async fn pingall(net: &Net) -> String {
 
 async fn set_link(net: &Net, up: bool, which: &str) {
     let Some((name, iface)) = which.split_once(':') else {
-        println!("which interface? Like: {} con1:eth0 (see links)", if up { "up" } else { "down" });
+        println!(
+            "which interface? Like: {} con1:eth0 (see links)",
+            if up { "up" } else { "down" }
+        );
         return;
     };
     let node = match net.try_node(name) {
@@ -392,7 +409,11 @@ async fn set_link(net: &Net, up: bool, which: &str) {
         return println!("{e}");
     }
     let link = node.link(iface);
-    let done = if up { link.up().await } else { link.down().await };
+    let done = if up {
+        link.up().await
+    } else {
+        link.down().await
+    };
     match done {
         Ok(()) => println!("{name}:{iface} is {}", if up { "up" } else { "down" }),
         Err(e) => println!("{e}"),

@@ -508,7 +508,10 @@ impl FirewallDecl {
             r = r.snat(s.src.0, s.oif.as_deref(), to, ports, s.mode.value());
         }
         for d in &self.dnat {
-            let dst = d.dst.as_ref().map(|a| a.0.parse().expect("checked when read"));
+            let dst = d
+                .dst
+                .as_ref()
+                .map(|a| a.0.parse().expect("checked when read"));
             r = r.dnat(d.proto.0, dst, d.dport, d.to.0);
         }
         for f in &self.full_cone {
@@ -598,9 +601,8 @@ impl Topology {
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Topology> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::sys(format!("reading the topology file {}", path.display()), e)
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::sys(format!("reading the topology file {}", path.display()), e))?;
         Topology::from_toml(&text, path)
     }
 
@@ -654,7 +656,12 @@ impl FileDecl {
             let at = node.span().start;
             let mut node = node.into_inner();
             let Some(name) = node.name.take() else {
-                return Err(located(path, text, at, "a [[node]] needs a name: name = \"a\""));
+                return Err(located(
+                    path,
+                    text,
+                    at,
+                    "a [[node]] needs a name: name = \"a\"",
+                ));
             };
             t = t.node(name.get_ref(), |n| node.apply(n));
         }

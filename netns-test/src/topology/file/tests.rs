@@ -7,7 +7,9 @@ fn read(text: &str) -> Result<Topology> {
 
 /// The message of a file that does not read, as the user sees it.
 fn error(text: &str) -> String {
-    read(text).expect_err("the file should not read").to_string()
+    read(text)
+        .expect_err("the file should not read")
+        .to_string()
 }
 
 #[test]
@@ -117,7 +119,10 @@ fn a_file_declares_what_the_builder_declares() {
 #[test]
 fn an_unknown_key_is_named_with_its_line_column_and_the_known_keys() {
     let e = error("[[node]]\nname = \"a\"\nonn = [\"lan\"]\n");
-    assert!(e.starts_with("lab.toml:3:1: unknown field `onn`, expected one of"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:3:1: unknown field `onn`, expected one of"),
+        "{e}"
+    );
     assert!(e.contains("`on`"), "{e}");
 }
 
@@ -129,11 +134,20 @@ fn a_bad_value_is_reported_where_it_is_written() {
         "lab.toml:3:10: \"10.0.0/24\" is not a subnet (like 10.0.0.0/24 or fd00::/64)"
     );
     let e = error("[[node]]\nname = \"r\"\nnat = \"homme\"\n");
-    assert!(e.starts_with("lab.toml:3:7: unknown variant `homme`, expected one of"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:3:7: unknown variant `homme`, expected one of"),
+        "{e}"
+    );
     let e = error("[[node]]\nname = \"a\"\npublish = [\"8080-80\"]\n");
-    assert!(e.starts_with("lab.toml:3:11: \"8080-80\" is not a published port"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:3:11: \"8080-80\" is not a published port"),
+        "{e}"
+    );
     let e = error("[[bridge]]\nname = \"br0\"\nsubnet = \"10.0.0.0/24\"\ngateway = true\n");
-    assert!(e.starts_with("lab.toml:4:11: `gateway = true` says nothing"), "{e}");
+    assert!(
+        e.starts_with("lab.toml:4:11: `gateway = true` says nothing"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -48,9 +48,8 @@ macro_rules! from_text {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(d)?;
                 let parse: fn(&str) -> Option<$ty> = $parse;
-                parse(&text).ok_or_else(|| {
-                    de::Error::custom(format_args!("{text:?} is not {}", $what))
-                })
+                parse(&text)
+                    .ok_or_else(|| de::Error::custom(format_args!("{text:?} is not {}", $what)))
             }
         }
     };
@@ -93,10 +92,11 @@ from_text!(
 /// `ADDR:PORT`.
 #[derive(Clone, Debug)]
 pub(super) struct Endpoint(pub(super) SocketAddr);
-from_text!(Endpoint, "an address and a port (like 172.17.0.2:80)", |s| s
-    .parse()
-    .ok()
-    .map(Endpoint));
+from_text!(
+    Endpoint,
+    "an address and a port (like 172.17.0.2:80)",
+    |s| s.parse().ok().map(Endpoint)
+);
 
 /// A published port, Docker's `-p`: `"8080:80"` or `"5353:53/udp"`.
 #[derive(Clone, Copy, Debug)]

@@ -98,6 +98,16 @@ impl Terminal {
         }
     }
 
+    /// Waits until the lab `pid` has ended with `status`, saying `said` first, and is gone.
+    #[track_caller]
+    fn assert_ended(&self, pid: u32, said: &str, status: u8) {
+        let screen = self.wait_for("lab exited: ", 1);
+        assert!(screen.contains(said), "no {said:?} in:\n{screen}");
+        let exited = format!("lab exited: {status}\n");
+        assert!(screen.contains(&exited), "no {exited:?} in:\n{screen}");
+        assert_gone(pid, "the lab");
+    }
+
     /// The pid of the lab: the child of the pane's shell.
     fn lab_pid(&self) -> u32 {
         let out = self.tmux(&["list-panes", "-F", "#{pane_pid}"]);
@@ -233,13 +243,7 @@ fn a_session_lists_pings_runs_commands_downs_a_link_and_leaves_nothing() {
         .into_owned();
 
     term.type_line("exit");
-    let screen = term.wait_for("lab exited: ", 1);
-    assert!(
-        screen.contains("lab torn down (1 leftover processes killed)"),
-        "{screen}"
-    );
-    assert!(screen.contains("lab exited: 0"), "{screen}");
-    assert_gone(lab, "the lab");
+    term.assert_ended(lab, "lab torn down (1 leftover processes killed)", 0);
     assert_gone(sleeper, "the process started in con1");
     assert_eq!(
         in_netns(&netns),
@@ -259,13 +263,7 @@ fn ctrl_c_stops_the_command_and_at_the_prompt_ends_the_lab() {
     term.type_line("nodes");
     term.wait_for("con1: eth0 172.18.0.2/16", 1);
     term.key("C-c");
-    let screen = term.wait_for("lab exited: ", 1);
-    assert!(
-        screen.contains("interrupted: tearing the lab down"),
-        "{screen}"
-    );
-    assert!(screen.contains("lab exited: 130"), "{screen}");
-    assert_gone(lab, "the lab");
+    term.assert_ended(lab, "interrupted: tearing the lab down", 130);
 }
 
 #[test]
@@ -273,20 +271,12 @@ fn end_of_input_and_sigterm_tear_the_lab_down() {
     let term = Terminal::open("lab-eof");
     let lab = term.lab_pid();
     term.key("C-d");
-    let screen = term.wait_for("lab exited: ", 1);
-    assert!(screen.contains("lab exited: 0"), "{screen}");
-    assert_gone(lab, "the lab");
+    term.assert_ended(lab, "\ntearing the lab down", 0);
     drop(term);
 
     let term = Terminal::open("lab-sigterm");
     let lab = term.lab_pid();
     let pid = nix::unistd::Pid::from_raw(lab as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM to the lab");
-    let screen = term.wait_for("lab exited: ", 1);
-    assert!(
-        screen.contains("terminated: tearing the lab down"),
-        "{screen}"
-    );
-    assert!(screen.contains("lab exited: 143"), "{screen}");
-    assert_gone(lab, "the lab");
+    term.assert_ended(lab, "terminated: tearing the lab down", 143);
 }

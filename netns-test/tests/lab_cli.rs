@@ -280,3 +280,42 @@ fn end_of_input_and_sigterm_tear_the_lab_down() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM to the lab");
     term.assert_ended(lab, "terminated: tearing the lab down", 143);
 }
+
+/// A file that is not a topology is refused before anything is built, at its line.
+#[test]
+fn a_wrong_file_is_named_at_its_line_and_no_lab_starts() {
+    let dir = std::env::temp_dir().join(format!("netns-test-lab-wrong-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let lab = dir.join("wrong.toml");
+    std::fs::write(&lab, "[[node]]\nname = \"a\"\nonn = [\"lan\"]\n").expect("writing");
+    let out = Command::new(cli())
+        .arg("lab")
+        .arg(&lab)
+        .env_remove("NETNS_TEST_SANDBOX")
+        .output()
+        .expect("running netns-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let at = format!("netns-test lab: {}:3:1: unknown field `onn`", lab.display());
+    assert!(stderr.starts_with(&at), "{stderr}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+/// `netns-test doctor` is the doctor.
+#[test]
+fn netns_test_doctor_runs_the_doctor() {
+    let out = Command::new(cli())
+        .arg("doctor")
+        .env_remove("NETNS_TEST_SANDBOX")
+        .output()
+        .expect("running netns-test doctor");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.starts_with("netns-test doctor\n"), "{text}");
+    assert!(text.contains("PASS  user + network namespaces"), "{text}");
+    assert!(
+        text.contains("Everything every test needs is here."),
+        "{text}"
+    );
+}

@@ -596,7 +596,11 @@ impl Topology {
     /// Rust would.
     ///
     /// ```no_run
-    /// let t = netns_test::Topology::from_file("examples/labs/docker_bridge.toml")?;
+    /// use netns_test::{Lab, Topology};
+    ///
+    /// let lab = Lab::enter()?;
+    /// let net = lab.build(&Topology::from_file("examples/labs/docker_bridge.toml")?)?;
+    /// println!("{}", net.summary());
     /// # Ok::<(), netns_test::Error>(())
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Topology> {

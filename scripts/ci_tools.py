@@ -464,7 +464,7 @@ def package_check(folder):
                 return tar.extractfile(f"{pkg}-{version}/{name}").read().decode()
             need = ["LICENSE-MIT", "LICENSE-APACHE", "README.md", "Cargo.toml"]
             if pkg == "netns-test":
-                need.append("src/bin/netns-test-doctor.rs")
+                need += ["src/bin/netns-test-doctor.rs", "src/bin/netns-test.rs"]
             missing = [n for n in need if f"{pkg}-{version}/{n}" not in names]
             problems += [f"{path} lacks {n}" for n in missing]
             if missing:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the examples and tests run inside their nodes: ip, ping, curl, python3,
-# nft/tcpdump for inspecting a sandbox by hand, and nc for the benchmark's shell baseline.
+# nft/tcpdump for inspecting a sandbox by hand, nc for the benchmark's shell baseline, and
+# tmux for the lab CLI's terminal tests.
 # The framework itself needs none of them; with uidmap's newuidmap/newgidmap, when present,
 # it maps a range of ids into its namespaces.
 # Idempotent; uses sudo when not root.
@@ -16,6 +17,8 @@ have nft || need+=(nftables)
 have tcpdump || need+=(tcpdump)
 # The perf benchmark's baseline, scripts/nat-lab-recipe.sh, connects with nc.
 have nc || need+=(netcat-openbsd)
+# netns-test/tests/lab_cli.rs drives `netns-test lab` in a real terminal: tmux.
+have tmux || need+=(tmux)
 # newuidmap/newgidmap map a range of ids, so that programs in nodes can change user and
 # group (README, "Programs that change user or group"); not on PATH for ordinary users.
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need+=(uidmap)

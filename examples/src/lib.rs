@@ -20,3 +20,27 @@
 //! | `overlay_across_hosts.rs` | an overlay (VXLAN) joining containers on two hosts into one subnet |
 //!
 //! Run one with `cargo test -p netns-test-examples --test docker_bridge -- --nocapture`.
+//!
+//! The seed labs are also topology files in `labs/`, which `netns-test lab FILE` opens;
+//! each example with a file checks that the file declares its topology
+//! ([`assert_lab_file`]), and `tests/labs.rs` builds every file.
+
+use netns_test::Topology;
+
+/// The folder of the lab files, `examples/labs`.
+pub const LABS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/labs");
+
+/// Asserts that `labs/FILE` declares `topology`: the same plan (every name, address, MAC
+/// and route), so that the lab `netns-test lab` opens is the one the example tests.
+#[track_caller]
+pub fn assert_lab_file(file: &str, topology: Topology) {
+    let path = format!("{LABS}/{file}");
+    let from_file = Topology::from_file(&path)
+        .and_then(|t| t.plan())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = topology.plan().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        from_file == expected,
+        "{path} does not declare the example's topology:\n--- the file plans\n{from_file:#?}\n--- the example plans\n{expected:#?}"
+    );
+}

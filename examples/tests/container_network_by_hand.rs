@@ -81,3 +81,9 @@ async fn sample_is_wired_as_in_the_tutorial(net: Net) -> anyhow::Result<()> {
     assert!(ports.contains(": sample-veth1@if"), "{ports}");
     Ok(())
 }
+
+/// `labs/container_network_by_hand.toml` is this lab: `netns-test lab examples/labs/container_network_by_hand.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("container_network_by_hand.toml", samplebr());
+}

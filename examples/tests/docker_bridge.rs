@@ -217,3 +217,9 @@ async fn containers_on_different_bridges_are_isolated(net: Net) -> anyhow::Resul
     );
     Ok(())
 }
+
+/// `labs/docker_bridge.toml` is this lab: `netns-test lab examples/labs/docker_bridge.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("docker_bridge.toml", docker_networks());
+}

@@ -280,3 +280,9 @@ async fn a_published_udp_port_answers(net: Net) -> anyhow::Result<()> {
     outside.assert_reaches(IpAddr::V4(WEB), Probe::Udp(7)).await;
     Ok(())
 }
+
+/// `labs/docker_nat_and_published_port.toml` is this lab: `netns-test lab examples/labs/docker_nat_and_published_port.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("docker_nat_and_published_port.toml", docker_host());
+}

@@ -153,3 +153,9 @@ async fn every_host_reaches_every_network_through_the_edge_bridges(net: Net) -> 
     );
     Ok(())
 }
+
+/// `labs/edge_bridges.toml` is this lab: `netns-test lab examples/labs/edge_bridges.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("edge_bridges.toml", edge_bridges());
+}

@@ -160,3 +160,9 @@ async fn host_fetches_a_page_from_the_container(net: Net) -> anyhow::Result<()> 
     drop(server);
     Ok(())
 }
+
+/// `labs/host_to_container_http.toml` is this lab: `netns-test lab examples/labs/host_to_container_http.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("host_to_container_http.toml", nginx_over_veth());
+}

@@ -106,3 +106,9 @@ async fn loopback_is_up_in_a_new_namespace(net: Net) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `labs/namespaces_on_a_bridge.toml` is this lab: `netns-test lab examples/labs/namespaces_on_a_bridge.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("namespaces_on_a_bridge.toml", mydocker0());
+}

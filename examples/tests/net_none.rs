@@ -41,3 +41,9 @@ fn a_container_with_net_none_has_only_loopback(net: Net) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `labs/net_none.toml` is this lab: `netns-test lab examples/labs/net_none.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("net_none.toml", netns_test::presets::isolated());
+}

@@ -181,3 +181,9 @@ fn overlay_traffic_crosses_the_underlay_encapsulated(net: Net) {
         "{seen:#?}"
     );
 }
+
+/// `labs/overlay_across_hosts.toml` is this lab: `netns-test lab examples/labs/overlay_across_hosts.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("overlay_across_hosts.toml", two_hosts());
+}

@@ -707,3 +707,9 @@ async fn a_router_that_takes_the_first_punch_itself_breaks_hole_punching(
     assert_eq!(sources(&bob_got), [alice_public], "bob got {bob_got:?}");
     Ok(())
 }
+
+/// `labs/p2p_nat_traversal.toml` is this lab: `netns-test lab examples/labs/p2p_nat_traversal.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("p2p_nat_traversal.toml", eim_both());
+}

@@ -115,3 +115,9 @@ async fn a_route_added_in_one_container_is_invisible_in_another(net: Net) -> any
     assert!(!in_b.iter().any(to_8888), "{in_b:?}");
     Ok(())
 }
+
+/// `labs/routing_table_per_container.toml` is this lab: `netns-test lab examples/labs/routing_table_per_container.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("routing_table_per_container.toml", netshoots());
+}

@@ -122,3 +122,9 @@ fn sample_has_a_resolver_file_of_its_own(net: Net) {
     let other = sh(&net.node("outside"), "cat", &["/etc/resolv.conf"]);
     assert!(!other.contains("172.17.52.161"), "{other}");
 }
+
+/// `labs/sample_reaches_the_outside.toml` is this lab: `netns-test lab examples/labs/sample_reaches_the_outside.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("sample_reaches_the_outside.toml", sample(true));
+}

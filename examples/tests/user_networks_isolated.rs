@@ -237,3 +237,9 @@ async fn routing_between_the_networks_lifts_the_isolation(net: Net) -> anyhow::R
     assert_eq!(getent(&net.node("api"), "db1").await?, ["172.22.0.2"]);
     Ok(())
 }
+
+/// `labs/user_networks_isolated.toml` is this lab: `netns-test lab examples/labs/user_networks_isolated.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("user_networks_isolated.toml", user_networks());
+}

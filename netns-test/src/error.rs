@@ -28,7 +28,7 @@ use std::fmt;
 /// fn kind(e: &netns_test::Error) -> &'static str {
 ///     use netns_test::Error::*;
 ///     match e {
-///         InvalidTopology { .. } | Environment { .. } | NoBrNetfilter { .. } => "setup",
+///         InvalidTopology { .. } | TopologyFile { .. } | Environment { .. } | NoBrNetfilter { .. } => "setup",
 ///         Netlink { .. } | Sys { .. } | Nft { .. } | Command { .. } => "kernel",
 ///         UnknownNode { .. } | UnknownInterface { .. } | NoAddress { .. } => "lookup",
 ///         NoRelay { .. } | NetworkGone { .. } | Parse { .. } | Condition { .. } => "usage",
@@ -45,6 +45,21 @@ pub enum Error {
     InvalidTopology {
         /// The problems, in the order the planner found them.
         problems: Vec<Problem>,
+    },
+
+    /// A topology file ([`crate::Topology::from_file`]) is not valid TOML or not a
+    /// topology: the message names the file, the line and column, what is wrong and, where
+    /// there is one, the fix (for an unknown key, the keys that are known there).
+    #[error("{}:{line}:{column}: {message}", .path.display())]
+    TopologyFile {
+        /// The file, as given.
+        path: std::path::PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// The column, from 1, in characters.
+        column: usize,
+        /// What is wrong, and the fix.
+        message: String,
     },
 
     /// The environment cannot run what was asked; the message names the cause and the

@@ -182,4 +182,40 @@ pub mod __private {
     pub fn set_build_hook(hook: fn()) -> bool {
         crate::net::set_build_hook(hook)
     }
+
+    /// What [`crate::file!`] expands to: the topology of a file read at compile time, or
+    /// a panic with the error (file, line, column) where the test evaluates it.
+    #[track_caller]
+    pub fn topology_file(text: &str, path: &str) -> crate::Topology {
+        crate::Topology::from_toml(text, path).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// A [`Topology`] from a TOML file (the format of [`Topology::from_file`],
+/// `docs/lab-format.md`), the path relative to the crate's `Cargo.toml`. The file is read
+/// at compile time (`include_str!`), so editing it rebuilds the tests that use it; a file
+/// that is not a topology fails the test that evaluates it, naming the file, the line and
+/// the column.
+///
+/// ```ignore
+/// use netns_test::{netns_test, Net};
+///
+/// // examples/labs/docker_bridge.toml, in a crate at examples/
+/// #[netns_test(topology = netns_test::file!("labs/docker_bridge.toml"))]
+/// fn con1_has_its_address(net: Net) {
+///     assert_eq!(net.node("con1").ip().to_string(), "172.18.0.2");
+/// }
+/// ```
+#[macro_export]
+macro_rules! file {
+    ($path:literal) => {
+        $crate::__private::topology_file(
+            ::core::include_str!(::core::concat!(
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                "/",
+                $path
+            )),
+            ::core::concat!(::core::env!("CARGO_MANIFEST_DIR"), "/", $path),
+        )
+    };
 }

@@ -409,7 +409,7 @@ async fn link_features(host: &netns_test::Node) {
     );
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     println!("netns-test doctor\n");
     if !outside() {
         println!("\nnetns-test cannot create its sandboxes here: fix the failure above first.");

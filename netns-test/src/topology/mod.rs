@@ -26,6 +26,8 @@ use crate::error::Result;
 
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
+// Topologies read from TOML files (`Topology::from_file`).
+mod file;
 pub(crate) mod name_service;
 // NAT64 + DNS64: the prefix and the planned translator.
 pub(crate) mod nat64;

@@ -1,0 +1,175 @@
+use super::*;
+use crate::nft::{Hook, NatMode, Policy, Proto};
+
+fn read(text: &str) -> Result<Topology> {
+    Topology::from_toml(text, "lab.toml")
+}
+
+/// The message of a file that does not read, as the user sees it.
+fn error(text: &str) -> String {
+    read(text)
+        .expect_err("the file should not read")
+        .to_string()
+}
+
+#[test]
+fn a_file_declares_what_the_builder_declares() {
+    let file = read(
+        r#"
+        route_between = [["docker0", "lan"]]
+
+        [host]
+        forwarding = true
+
+        [[bridge]]
+        name = "docker0"
+        subnet = "172.17.0.0/16"
+        masquerade = true
+        ipv6 = "fd00:17::/64"
+
+        [[bridge]]
+        name = "lan"
+        subnet = "192.168.1.0/24"
+        in = "r"
+        gateway = "192.168.1.254"
+        scoped_names = true
+
+        [[node]]
+        name = "web"
+        on = ["docker0", { network = "lan", ip = "192.168.1.9", name = "lan0", peer_name = "web-lan" }]
+        publish = ["8080:80", "5353:53/udp"]
+        resolv_conf = "nameserver 192.0.2.53\n"
+
+        [[node]]
+        name = "r"
+        router = true
+        nat = { preset = "home", hairpin = false, ports = { first = 40000, count = 10 } }
+        routes = [{ to = "10.9.0.0/16", via = "198.51.100.2" }]
+        wan_guard = false
+
+        [node.firewall]
+        forward_policy = "drop"
+        rules = [{ hook = "forward", proto = "tcp", dport = 80, iif = "lan", action = "accept" }]
+        snat = [{ src = "192.168.1.0/24", oif = "wan", to = "198.51.100.1", ports = "1024-65535", mode = "random" }]
+
+        [[node]]
+        name = "side"
+        net_of = "web"
+
+        [[link]]
+        a = "r"
+        b = "host"
+        subnet = "198.51.100.0/24"
+        names = ["wan", "up"]
+        ips = ["198.51.100.1", "198.51.100.2"]
+        "#,
+    )
+    .unwrap();
+    let mut nat = Nat::home();
+    nat.hairpin = false;
+    nat.ports = crate::nft::Ports::Sequential {
+        first: 40000,
+        count: 10,
+    };
+    let rust = Topology::new()
+        .bridge_with("docker0", "172.17.0.0/16", |b| {
+            b.masquerade().ipv6("fd00:17::/64")
+        })
+        .bridge_with("lan", "192.168.1.0/24", |b| {
+            b.in_node("r").gateway("192.168.1.254").scoped_names()
+        })
+        .host(|h| h.forwarding())
+        .node("web", |n| {
+            n.on("docker0")
+                .on_with("lan", |a| {
+                    a.ip("192.168.1.9").name("lan0").peer_name("web-lan")
+                })
+                .publish(8080, 80)
+                .publish_udp(5353, 53)
+                .resolv_conf("nameserver 192.0.2.53\n")
+        })
+        .router("r", |n| {
+            n.nat(nat)
+                .route("10.9.0.0/16", "198.51.100.2")
+                .no_wan_guard()
+                .firewall(|r| {
+                    r.snat(
+                        "192.168.1.0/24",
+                        Some("wan"),
+                        "198.51.100.1".parse().unwrap(),
+                        Some(1024..=65535),
+                        NatMode::Random,
+                    )
+                    .policy(Hook::Forward, Policy::Drop)
+                    .filter(
+                        Hook::Forward,
+                        Rule::new().iif("lan").proto(Proto::Tcp).dport(80).accept(),
+                    )
+                })
+        })
+        .node("side", |n| n.net_of("web"))
+        .link_with("r", "host", "198.51.100.0/24", |l| {
+            l.names("wan", "up").ips("198.51.100.1", "198.51.100.2")
+        })
+        .route_between("docker0", "lan");
+    assert_eq!(format!("{file:?}"), format!("{rust:?}"));
+    assert_eq!(file.plan().unwrap(), rust.plan().unwrap());
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line_column_and_the_known_keys() {
+    let e = error("[[node]]\nname = \"a\"\nonn = [\"lan\"]\n");
+    assert!(
+        e.starts_with("lab.toml:3:1: unknown field `onn`, expected one of"),
+        "{e}"
+    );
+    assert!(e.contains("`on`"), "{e}");
+}
+
+#[test]
+fn a_bad_value_is_reported_where_it_is_written() {
+    let e = error("[[bridge]]\nname = \"br0\"\nsubnet = \"10.0.0/24\"\n");
+    assert_eq!(
+        e,
+        "lab.toml:3:10: \"10.0.0/24\" is not a subnet (like 10.0.0.0/24 or fd00::/64)"
+    );
+    let e = error("[[node]]\nname = \"r\"\nnat = \"homme\"\n");
+    assert!(
+        e.starts_with("lab.toml:3:7: unknown variant `homme`, expected one of"),
+        "{e}"
+    );
+    let e = error("[[node]]\nname = \"a\"\npublish = [\"8080-80\"]\n");
+    assert!(
+        e.starts_with("lab.toml:3:11: \"8080-80\" is not a published port"),
+        "{e}"
+    );
+    let e = error("[[bridge]]\nname = \"br0\"\nsubnet = \"10.0.0.0/24\"\ngateway = true\n");
+    assert!(
+        e.starts_with("lab.toml:4:11: `gateway = true` says nothing"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_node_without_a_name_and_a_named_host_are_refused() {
+    let e = error("[[node]]\non = [\"lan\"]\n");
+    assert_eq!(e, "lab.toml:1:1: a [[node]] needs a name: name = \"a\"");
+    let e = error("[host]\nname = \"h\"\n");
+    assert!(e.starts_with("lab.toml:2:8: [host] takes no name"), "{e}");
+}
+
+#[test]
+fn toml_syntax_errors_name_the_line() {
+    let e = error("[[node]\nname = \"a\"\n");
+    assert!(e.starts_with("lab.toml:1:"), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Topology::from_file("/nonexistent/lab.toml").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("reading the topology file /nonexistent/lab.toml: "),
+        "{e}"
+    );
+}

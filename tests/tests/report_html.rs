@@ -59,6 +59,23 @@ mod fixtures {
         let _ = program.try_wait();
         panic!("fixture: <b> did not answer on port 7001");
     }
+
+    /// The NAT lab: a connection from `lan1` to the server through the router's NAT.
+    #[netns_test(topology = presets::nat_lan_wan(2))]
+    #[ignore = "fixture: run by report_html::the_report_of_the_nat_lab_shows_the_nat_and_stays_small"]
+    fn nat_lab_then_panic(net: Net) {
+        let server = net.node("server");
+        let ip = server.ip();
+        let listener = server
+            .run_blocking(|| std::net::TcpListener::bind(("0.0.0.0", PORT)))
+            .expect("listen in server");
+        let client = net
+            .node("lan1")
+            .run_blocking(|| TcpStream::connect((ip, PORT)))
+            .expect("connect through the NAT");
+        std::mem::forget((listener, client));
+        panic!("fixture: the server saw the wrong address");
+    }
 }
 
 /// A temporary folder, removed when dropped.
@@ -80,10 +97,10 @@ impl Drop for Temp {
     }
 }
 
-/// Runs the fixture; returns the folder it left.
-fn failed_folder(root: &Path) -> PathBuf {
+/// Runs fixture `name`; returns the folder it left.
+fn failed_folder(root: &Path, name: &str) -> PathBuf {
     let out = support::run_fixture(
-        "fixtures::connected_then_panic",
+        &format!("fixtures::{name}"),
         &[
             "NETNS_TEST_KEEP_ARTIFACTS",
             "NETNS_TEST_CAPTURE",
@@ -93,12 +110,38 @@ fn failed_folder(root: &Path) -> PathBuf {
     );
     let t = text(&out);
     assert!(!out.status.success(), "the fixture should fail:\n{t}");
-    assert!(
-        t.contains("test fixtures::connected_then_panic ... "),
-        "{t}"
-    );
+    assert!(t.contains(&format!("test fixtures::{name} ... ")), "{t}");
     assert!(t.contains("report.html: all of it in one page"), "{t}");
-    root.join("report_html__fixtures__connected_then_panic")
+    root.join(format!("report_html__fixtures__{name}"))
+}
+
+/// The NAT lab's page shows the router's NAT, its masquerade rule and the translated
+/// connection, in well under 64 KiB (the README gives its size).
+#[test]
+fn the_report_of_the_nat_lab_shows_the_nat_and_stays_small() {
+    let root = Temp::new("nat");
+    let dir = failed_folder(&root.0, "nat_lab_then_panic");
+    let page = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(
+        page.contains("router, nftables</text>"),
+        "the router's rules in the drawing:\n{page}"
+    );
+    assert!(
+        page.contains("masquerade"),
+        "the rule in nft syntax:\n{page}"
+    );
+    assert!(
+        page.contains(&format!("dport={PORT}")),
+        "the connection in conntrack:\n{page}"
+    );
+    for node in ["router", "server", "lan1", "lan2"] {
+        assert!(
+            page.contains(&format!(">{node}</text>")),
+            "node {node}:\n{page}"
+        );
+    }
+    println!("report.html of the NAT lab: {} bytes", page.len());
+    assert!(page.len() < 64 * 1024, "{} bytes", page.len());
 }
 
 /// The page holds the failure (escaped), every node, `b`'s listening and connected
@@ -106,7 +149,7 @@ fn failed_folder(root: &Path) -> PathBuf {
 #[test]
 fn a_failed_test_leaves_a_report_a_browser_renders() {
     let root = Temp::new("root");
-    let dir = failed_folder(&root.0);
+    let dir = failed_folder(&root.0, "connected_then_panic");
     let page_path = dir.join("report.html");
     let page = std::fs::read_to_string(&page_path)
         .unwrap_or_else(|e| panic!("{}: {e}", page_path.display()));

@@ -162,6 +162,8 @@ fn svg(plan: &Plan, outcome: &str) -> String {
         }
         if let Some((nat, _)) = &node.nat {
             extra.push(format!("NAT {nat:?}"));
+        } else if node.rules.is_some() {
+            extra.push("nftables".to_string());
         }
         if let Some(of) = node.net_of {
             extra.push(format!("net of {}", plan.nodes[of].name));

@@ -36,7 +36,7 @@ pub(super) fn render(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>netns-test: {t}</title><style>{STYLE}</style></head><body>\n\
-         <h1>netns-test: {t}</h1>\n<h2>Failure</h2>\n<pre class=\"fail\">{o}</pre>\n",
+         <h1>netns-test: {t}</h1>\n<h2>Outcome</h2>\n<pre class=\"fail\">{o}</pre>\n",
         t = esc(test),
         o = esc(outcome)
     );

@@ -26,8 +26,9 @@ pub(super) fn child(
         }
     };
     let diag = start_diagnostics(spec, &net);
-    // Kept for a pause on failure: the body's end drops the network otherwise.
-    let paused = pause::limit().map(|limit| (net.clone(), limit));
+    // Kept for a pause on failure: the body's end drops the network otherwise. Whether it
+    // pauses is decided (and a refusal said) on failure only.
+    let paused = pause::requested().map(|request| (net.clone(), request));
     status.send(&Report::Ready);
     let caught = run_body(net, body);
     report(spec, diag, status, &caught, paused);
@@ -93,7 +94,7 @@ fn report(
     diag: Diag,
     mut status: Status,
     caught: &Caught,
-    paused: Option<(Net, std::time::Duration)>,
+    paused: Option<(Net, pause::Request)>,
 ) {
     let end = caught.end();
     let report = Report::of_end(end);
@@ -111,7 +112,7 @@ fn report(
         }
         Err(why) => {
             diag.failed(&why);
-            if let Some((net, limit)) = paused {
+            if let Some((net, limit)) = paused.and_then(|(n, r)| Some((n, r.limit()?))) {
                 pause::hold(&net, &mut status, limit);
             }
             status.finish(&report);

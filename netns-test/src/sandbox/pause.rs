@@ -28,19 +28,33 @@ pub(crate) const DEFAULT_LIMIT: Duration = Duration::from_secs(3600);
 /// Ends a pause (`kill -USR1 PID`): what Enter on the test's terminal sends.
 pub(crate) const RELEASE_SIGNAL: libc::c_int = libc::SIGUSR1;
 
-/// How long a failing test pauses, if it does; `None` when the variable is unset or off,
-/// and when `CI` is set and the variable is not `always` (said on stderr).
-pub(super) fn limit() -> Option<Duration> {
+/// What the variable asks of a failing test: read (silently) when the test starts, so
+/// that its network can be kept, and judged only once it fails ([`Request::limit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Request(String);
+
+/// The variable's value, if it is set; says nothing (a passing test prints no note).
+pub(crate) fn requested() -> Option<Request> {
     let value = std::env::var(ENV_PAUSE).ok()?;
-    let (limit, explicit) = parse(value.trim())?;
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-    if ci && !explicit {
-        eprintln!(
-            "netns-test: not pausing on this failure: CI is set ({ENV_PAUSE}=always pauses there too)"
-        );
-        return None;
+    let value = value.trim();
+    (!value.is_empty()).then(|| Request(value.to_string()))
+}
+
+impl Request {
+    /// How long the failing test pauses, if it does; `None` when the value is off or not
+    /// understood, and when `CI` is set and the value is not `always` (both said on
+    /// stderr, once, for this failure).
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        let (limit, explicit) = parse(&self.0)?;
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+        if ci && !explicit {
+            eprintln!(
+                "netns-test: not pausing on this failure: CI is set ({ENV_PAUSE}=always pauses there too)"
+            );
+            return None;
+        }
+        Some(limit)
     }
-    Some(limit)
 }
 
 /// A value of the variable: the limit, and whether it said `always`.
@@ -76,11 +90,7 @@ pub(super) fn hold(net: &Net, status: &mut Status, limit: Duration) {
             return;
         }
     };
-    let mut body = format!("{}\n", limit.as_secs());
-    for node in net.nodes() {
-        let _ = writeln!(body, "{} {}", node.netns().as_raw_fd(), node.name());
-    }
-    status.send(&Report::Paused(body));
+    status.send(&Report::Paused(body(net, limit)));
     let end = Instant::now() + limit;
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -90,14 +100,23 @@ pub(super) fn hold(net: &Net, status: &mut Status, limit: Duration) {
     }
 }
 
+/// What [`banner`] reads: the pause's limit in seconds, then one `FD NODE` line per node.
+pub(crate) fn body(net: &Net, limit: Duration) -> String {
+    let mut body = format!("{}\n", limit.as_secs());
+    for node in net.nodes() {
+        let _ = writeln!(body, "{} {}", node.netns().as_raw_fd(), node.name());
+    }
+    body
+}
+
 /// In the parent: the lines that say how to enter each node of the paused sandbox `pid`
 /// and how to let it go; `body` is what [`hold`] sent.
-pub(super) fn banner(name: &str, pid: libc::pid_t, body: &str, enter: bool) -> (String, Duration) {
+pub(crate) fn banner(name: &str, pid: libc::pid_t, body: &str, enter: bool) -> (String, Duration) {
     let mut lines = body.lines();
     let secs = lines.next().and_then(|l| l.parse().ok()).unwrap_or(0);
     let mut out = format!(
         "netns-test: test {name} failed and is paused ({ENV_PAUSE}): its network stays up.\n\
-         netns-test:   a shell in a node, from another terminal (as this user):\n"
+         netns-test:   a shell in a node, from another terminal (as this user, root of the node):\n"
     );
     for line in lines {
         let Some((fd, node)) = line.split_once(' ') else {
@@ -105,7 +124,7 @@ pub(super) fn banner(name: &str, pid: libc::pid_t, body: &str, enter: bool) -> (
         };
         let _ = writeln!(
             out,
-            "netns-test:     {node:<10} nsenter -t {pid} -U -m --preserve-credentials --net=/proc/{pid}/fd/{fd}"
+            "netns-test:     {node:<10} nsenter -t {pid} -U -m -p --preserve-credentials --net=/proc/{pid}/fd/{fd}"
         );
     }
     let _ = writeln!(
@@ -117,7 +136,7 @@ pub(super) fn banner(name: &str, pid: libc::pid_t, body: &str, enter: bool) -> (
 }
 
 /// Whether Enter on the parent's stdin can end a pause: stdin is a terminal.
-pub(super) fn stdin_is_terminal() -> bool {
+pub(crate) fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
@@ -139,7 +158,7 @@ mod tests {
         let (text, limit) = banner("m::t", 4242, "60\n5 host\n7 a\n", false);
         assert_eq!(limit, Duration::from_secs(60));
         assert!(text.contains(
-            "netns-test:     a          nsenter -t 4242 -U -m --preserve-credentials --net=/proc/4242/fd/7\n"
+            "netns-test:     a          nsenter -t 4242 -U -m -p --preserve-credentials --net=/proc/4242/fd/7\n"
         ), "{text}");
         assert!(
             text.contains("to let it go: `kill -USR1 4242`; it goes on by itself after 60 s"),

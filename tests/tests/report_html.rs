@@ -60,6 +60,20 @@ mod fixtures {
         panic!("fixture: <b> did not answer on port 7001");
     }
 
+    /// A rate limit on `a`'s link, then a matrix that expects `a` and `b` isolated: the
+    /// check's error fails the test.
+    #[netns_test(topology = presets::bridge_pair())]
+    #[ignore = "fixture: run by report_html::a_failed_matrix_is_its_own_table_and_conditions_show_their_values"]
+    async fn matrix_mismatch_on_a_slow_link(net: Net) -> netns_test::Result<()> {
+        use netns_test::reach::{Matrix, Probe};
+        net.node("a").conditions("eth0").rate(10_000_000).await?;
+        let isolated = Matrix::new(&["a", "b"])
+            .expect_all(false)
+            .isolation_wait(std::time::Duration::from_millis(300));
+        net.check_matrix(Probe::Icmp, &isolated).await?;
+        Ok(())
+    }
+
     /// The NAT lab: a connection from `lan1` to the server through the router's NAT.
     #[netns_test(topology = presets::nat_lan_wan(2))]
     #[ignore = "fixture: run by report_html::the_report_of_the_nat_lab_shows_the_nat_and_stays_small"]
@@ -142,6 +156,29 @@ fn the_report_of_the_nat_lab_shows_the_nat_and_stays_small() {
     }
     println!("report.html of the NAT lab: {} bytes", page.len());
     assert!(page.len() < 64 * 1024, "{} bytes", page.len());
+}
+
+/// A test failed by a matrix check: the page draws the matrix as a table of expected /
+/// observed per pair, the mismatches highlighted, and lists the rate limit that was set.
+#[test]
+fn a_failed_matrix_is_its_own_table_and_conditions_show_their_values() {
+    let root = Temp::new("matrix");
+    let dir = failed_folder(&root.0, "matrix_mismatch_on_a_slow_link");
+    let page = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(page.contains("<h2>Reachability matrix</h2>"), "{page}");
+    let table = &page[page.find("<h2>Reachability matrix</h2>").expect("table")..];
+    let table = &table[..table.find("</table>").expect("its end")];
+    assert_eq!(
+        table.matches("<td class=\"differs\"").count(),
+        2,
+        "a -> b and b -> a differ:\n{table}"
+    );
+    assert!(table.contains(">n / y</td>"), "{table}");
+    assert!(table.contains("<td>- / -</td>"), "{table}");
+    assert!(
+        page.contains("<tr><td>a:eth0</td><td>0 µs</td><td>0 µs</td><td>0%</td><td>10 Mbit/s</td><td>tbf</td></tr>"),
+        "a's rate limit:\n{page}"
+    );
 }
 
 /// The page holds the failure (escaped), every node, `b`'s listening and connected

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use super::capture::{Packet, Ring};
 use super::decode::summary;
 use super::dump::{render_conntrack, render_ruleset, render_sockets, NodeState};
+use crate::fault::{fmt_duration, fmt_rate};
+use crate::net::{LinkConditions, MatrixDiff};
 use crate::topology::Plan;
 
 /// Packets shown at the start and at the end (the failure) of each link's timeline.
@@ -21,7 +23,17 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}\
 .fail{background:#fde8e8;border-left:4px solid #c00}\
 table{border-collapse:collapse;font-size:12px}td,th{padding:2px 8px;text-align:left;\
 border-bottom:1px solid #eee;font-family:monospace}\
-svg text{font:12px monospace}.mentioned rect{stroke:#c00;stroke-width:3}";
+svg text{font:12px monospace}.mentioned rect{stroke:#c00;stroke-width:3}\
+td.differs{background:#f8c4c4;font-weight:bold}";
+
+/// What the features recorded about the network at the failure.
+#[derive(Debug, Default)]
+pub(super) struct Notes {
+    /// The last reachability matrix that did not hold.
+    pub(super) matrix: Option<MatrixDiff>,
+    /// The conditions set on interfaces.
+    pub(super) conditions: Vec<LinkConditions>,
+}
 
 /// The page, from what the folder's other files hold.
 pub(super) fn render(
@@ -30,6 +42,7 @@ pub(super) fn render(
     plan: &Plan,
     nodes: &[NodeState],
     rings: &[Ring],
+    notes: &Notes,
 ) -> String {
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
@@ -40,9 +53,13 @@ pub(super) fn render(
         t = esc(test),
         o = esc(outcome)
     );
+    if let Some(m) = &notes.matrix {
+        matrix_section(&mut h, m);
+    }
     h.push_str("<h2>Topology</h2>\n");
     h.push_str(&svg(plan, outcome));
     h.push_str(&topology_notes(plan));
+    conditions_section(&mut h, &notes.conditions);
     h.push_str("<h2>Nodes</h2>\n");
     for n in nodes {
         node_section(&mut h, n);
@@ -249,6 +266,82 @@ fn topology_notes(plan: &Plan) -> String {
     }
 }
 
+/// The matrix diff: per pair, expected / observed, the mismatches highlighted with what
+/// happened.
+fn matrix_section(h: &mut String, m: &MatrixDiff) {
+    let _ = writeln!(
+        h,
+        "<h2>Reachability matrix</h2>\n<p>The last matrix check of this network that did \
+         not hold: {}. A cell is <i>expected / observed</i> (row \
+         reaches column?): y reached, n not reached, r refused, ! could not probe, - not \
+         probed, ? no expectation.</p>\n<table>\n<tr><th></th>",
+        esc(&m.title)
+    );
+    for c in &m.cols {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr>\n");
+    for (row, cells) in m.rows.iter().zip(&m.cells) {
+        let _ = write!(h, "<tr><th>{}</th>", esc(row));
+        for cell in cells {
+            let _ = match &cell.differs {
+                Some(what) => write!(
+                    h,
+                    "<td class=\"differs\" title=\"{}\">{} / {}</td>",
+                    esc(what),
+                    cell.expected,
+                    cell.observed
+                ),
+                None => write!(h, "<td>{} / {}</td>", cell.expected, cell.observed),
+            };
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n<ul>\n");
+    for (r, cells) in m.cells.iter().enumerate() {
+        for (c, cell) in cells.iter().enumerate() {
+            if let Some(what) = &cell.differs {
+                let _ = writeln!(
+                    h,
+                    "<li>{} -&gt; {}: expected {}, got {}: {}</li>",
+                    esc(&m.rows[r]),
+                    esc(&m.cols[c]),
+                    cell.expected,
+                    cell.observed,
+                    esc(what)
+                );
+            }
+        }
+    }
+    h.push_str("</ul>\n");
+}
+
+/// The link conditions at the failure, one row per direction (the frames an interface
+/// sends).
+fn conditions_section(h: &mut String, all: &[LinkConditions]) {
+    if all.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h3>Link conditions</h3>\n<table>\n<tr><th>frames sent by</th><th>delay</th>\
+         <th>jitter</th><th>loss</th><th>rate</th><th>made by</th></tr>\n",
+    );
+    for l in all {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}:{}</td><td>{}</td><td>{}</td><td>{}%</td><td>{}</td><td>{}</td></tr>",
+            esc(&l.node),
+            esc(&l.iface),
+            fmt_duration(l.delay),
+            fmt_duration(l.jitter),
+            (l.loss * 1e4).round() / 100.0,
+            l.rate.map_or_else(|| "-".to_string(), fmt_rate),
+            esc(&l.via)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 /// A node: addresses, routes, nftables, conntrack and sockets.
 fn node_section(h: &mut String, n: &NodeState) {
     let _ = writeln!(
@@ -376,7 +469,14 @@ mod tests {
         let plan = crate::topology::presets::bridge_pair()
             .plan()
             .expect("plan");
-        let page = render("t::x", "<b>boom</b> at b", &plan, &[], &[]);
+        let page = render(
+            "t::x",
+            "<b>boom</b> at b",
+            &plan,
+            &[],
+            &[],
+            &Notes::default(),
+        );
         assert!(page.contains("&lt;b&gt;boom&lt;/b&gt; at b"), "{page}");
         assert!(!page.contains("<b>boom"), "{page}");
         for n in &plan.nodes {
@@ -387,5 +487,56 @@ mod tests {
             );
         }
         assert!(page.contains("class=\"mentioned\""), "{page}");
+        assert!(!page.contains("Reachability matrix"), "{page}");
+        assert!(!page.contains("Link conditions"), "{page}");
+    }
+
+    /// A matrix that failed the test is drawn as its own table, expected / observed, the
+    /// mismatch highlighted; conditions are listed with their values per direction.
+    #[test]
+    fn the_page_shows_the_matrix_diff_and_the_link_conditions() {
+        use crate::net::DiffCell;
+        let plan = crate::topology::presets::bridge_pair()
+            .plan()
+            .expect("plan");
+        let cell = |expected, observed, differs: Option<&str>| DiffCell {
+            expected,
+            observed,
+            differs: differs.map(str::to_string),
+        };
+        let title =
+            "reachability by ICMP echo (row reaches column?): 1 of 2 probed cells differ, marked *";
+        let notes = Notes {
+            matrix: Some(MatrixDiff {
+                title: title.to_string(),
+                rows: vec!["a".into(), "b".into()],
+                cols: vec!["a".into(), "b".into()],
+                cells: vec![
+                    vec![cell("-", "-", None), cell("n", "y", Some("reply in 1 ms"))],
+                    vec![cell("y", "y", None), cell("-", "-", None)],
+                ],
+            }),
+            conditions: vec![LinkConditions {
+                node: "a".into(),
+                iface: "eth0".into(),
+                delay: std::time::Duration::from_millis(25),
+                jitter: std::time::Duration::ZERO,
+                loss: 0.02,
+                rate: Some(10_000_000),
+                via: "netem".into(),
+            }],
+        };
+        let page = render("t::x", &format!("{title}\n..."), &plan, &[], &[], &notes);
+        assert!(page.contains("<h2>Reachability matrix</h2>"), "{page}");
+        assert!(
+            page.contains("<td class=\"differs\" title=\"reply in 1 ms\">n / y</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>y / y</td>"), "{page}");
+        assert!(page.contains("<li>a -&gt; b: expected n, got y: reply in 1 ms</li>"));
+        assert!(
+            page.contains("<tr><td>a:eth0</td><td>25 ms</td><td>0 µs</td><td>2%</td><td>10 Mbit/s</td><td>netem</td></tr>"),
+            "{page}"
+        );
     }
 }

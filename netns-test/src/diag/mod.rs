@@ -452,7 +452,20 @@ impl Shared {
             let text = node_report(state, rings);
             std::fs::write(self.dir.join(node_file(&state.name)), text)?;
         }
-        let page = html::render(&self.test, outcome, self.net.plan(), &states, rings);
+        let state = self.net.state();
+        let notes = html::Notes {
+            matrix: state
+                .matrix_mismatch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            conditions: state
+                .conditions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        let page = html::render(&self.test, outcome, self.net.plan(), &states, rings, &notes);
         std::fs::write(self.dir.join("report.html"), page)?;
         for r in rings {
             let file = std::fs::File::create(self.dir.join(r.file_name()))?;

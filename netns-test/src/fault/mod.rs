@@ -88,7 +88,7 @@ pub use crate::topology::{PlannedRelay, RelaySide, RELAY_PREFIX};
 
 use crate::error::{Error, Result};
 use crate::kernel::tc;
-use crate::net::{relay, Net, Node};
+use crate::net::{relay, LinkConditions, Net, Node};
 use crate::topology::Plan;
 
 /// That the kernel has no netem qdisc, with the error that told, if known.
@@ -229,7 +229,8 @@ impl fmt::Display for Conditions {
     }
 }
 
-fn fmt_duration(d: Duration) -> String {
+/// `25 ms`, `500 µs`.
+pub(crate) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
     if ms >= 1.0 {
         format!("{} ms", (ms * 1000.0).round() / 1000.0)
@@ -239,7 +240,7 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 /// `20 Mbit/s`, `1.5 Gbit/s`, `800 kbit/s`, `300 bit/s`.
-fn fmt_rate(bits_per_sec: u64) -> String {
+pub(crate) fn fmt_rate(bits_per_sec: u64) -> String {
     let r = bits_per_sec as f64;
     let (v, unit) = if r >= 1e9 {
         (r / 1e9, "Gbit/s")
@@ -276,6 +277,32 @@ pub enum Applied {
     Netem,
     /// The link's relay (and a `tbf` qdisc for a rate limit).
     Relay,
+}
+
+/// Remembers, for the diagnostics of `net`, what the frames `ifname` of `node` sends go
+/// through now.
+fn remember(net: &Net, node: &str, ifname: &str, c: &Conditions, applied: Applied) {
+    let mut all = net
+        .state()
+        .conditions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    all.retain(|l| !(l.node == node && l.iface == ifname));
+    let via = match applied {
+        Applied::Cleared => return,
+        Applied::Rate => "tbf",
+        Applied::Netem => "netem",
+        Applied::Relay => "the link's relay",
+    };
+    all.push(LinkConditions {
+        node: node.to_string(),
+        iface: ifname.to_string(),
+        delay: c.delay,
+        jitter: c.jitter,
+        loss: c.loss,
+        rate: c.rate,
+        via: via.to_string(),
+    });
 }
 
 /// Remembers, for `net`, that the kernel has netem.
@@ -463,6 +490,15 @@ impl ConditionsHandle {
     /// The result says which. Fails with [`Error::Condition`] when the conditions are
     /// invalid or cannot be made here, with what to do instead.
     pub async fn set(&self, c: Conditions) -> Result<Applied> {
+        let applied = self.apply(c).await?;
+        if let Some(net) = self.node.network() {
+            remember(&net, self.node.name(), &self.ifname, &c, applied);
+        }
+        Ok(applied)
+    }
+
+    /// [`ConditionsHandle::set`], but for remembering what it did.
+    async fn apply(&self, c: Conditions) -> Result<Applied> {
         let (node, ifname) = (&self.node, self.ifname.as_str());
         let refuse = |why: String| Error::Condition {
             node: Some(node.name().to_string()),

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 
+pub(crate) use self::notes::{DiffCell, LinkConditions, MatrixDiff};
 use crate::error::{Error, Result};
 use crate::kernel::NodeNs;
 pub use crate::kernel::RouteEntry;
@@ -21,6 +22,7 @@ use crate::topology::{Plan, HOST};
 pub(crate) mod dns;
 mod handles;
 mod lab;
+mod notes;
 pub(crate) mod relay;
 
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
@@ -61,6 +63,10 @@ pub(crate) struct NetState {
     pub netem: OnceLock<std::result::Result<(), String>>,
     /// Numbers the partitions' tables, so that several partitions can hold at once.
     pub partitions: std::sync::atomic::AtomicU32,
+    /// The last reachability matrix check that did not hold, for the diagnostics.
+    pub matrix_mismatch: std::sync::Mutex<Option<MatrixDiff>>,
+    /// The conditions set on each interface (none once cleared), for the diagnostics.
+    pub conditions: std::sync::Mutex<Vec<LinkConditions>>,
 }
 
 /// A runtime shut down without blocking when dropped (dropping a runtime blocks, which is

@@ -216,16 +216,10 @@ fn a_paused_test_can_be_entered_and_released() {
     );
     let cmd = nsenter_for(&lines, "b");
     let pid = sandbox_pid(&cmd);
-    let out = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .args(["ip", "-o", "addr", "show", "dev", "eth0"])
-        .output()
-        .expect("running nsenter (scripts/setup.sh installs it)");
-    let seen = support::text(&out);
+    let seen = in_node(&cmd, &["ip", "-o", "addr", "show", "dev", "eth0"]);
     let plan = presets::bridge_pair().plan().expect("plan");
     let b = plan.nodes.iter().find(|n| n.name == "b").expect("node b");
     let b_ip = b.ifaces[0].addrs[0].addr().to_string();
-    assert!(out.status.success(), "{seen}");
     assert!(
         seen.contains(&format!("inet {b_ip}/")),
         "b's address in b:\n{seen}"

@@ -1,13 +1,18 @@
 //! `NETNS_TEST_PAUSE_ON_FAILURE`: a failing test keeps its sandbox alive once its
 //! diagnostics are written, and the parent prints, per node, an `nsenter` line that opens
-//! a shell in that node from another terminal, as the same user.
+//! a shell in that node from another terminal, as the same user. That user is uid 0 of the
+//! sandbox's user namespace with every id map (`crate::id_map`), so the shell, which keeps
+//! its credentials (`--preserve-credentials`: without it nsenter calls `setgroups`, which
+//! the single-id map denies), is root of the node; `-p` gives it the node's `/proc` and
+//! ends it with the sandbox.
 //!
 //! The child sends [`Report::Paused`] with each node's netns fd (the sandbox's PID 1 holds
 //! them all), then waits for [`RELEASE_SIGNAL`] or the pause's limit. The parent, which
 //! knows the sandbox's PID as the user's terminal sees it, prints the commands, stops its
 //! own clock for the pause, and turns Enter on its terminal (when stdin is one) into the
 //! signal. Whatever ends the test's process ends the sandbox with it (PDEATHSIG): nothing
-//! is left behind.
+//! is left behind. The harness mode pauses with the same request, body and banner
+//! (`crate::harness`).
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;

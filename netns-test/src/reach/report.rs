@@ -199,9 +199,7 @@ impl MatrixReport {
         }
         out
     }
-}
 
-impl MatrixReport {
     /// The check as the diagnostics draw it: expected and observed, cell by cell.
     pub(super) fn diff(&self) -> MatrixDiff {
         let wrong = self.wrong_cells();

@@ -30,6 +30,7 @@ const FIXTURES: &[(&str, bool)] = &[
     ("passes_after", false),
     ("passes_before", false),
     ("pauses_on_failure", true),
+    ("pauses_on_failure_too", true),
     ("returns_an_error", false),
     ("runs_while_another_exits", true),
     ("should_panic_hangs", false),
@@ -112,11 +113,12 @@ fn a_panicking_a_hanging_and_an_erring_test_fail_alone_and_are_reported() {
         ("runs_while_another_exits", "ignored"),
         ("leaves_programs_running", "ignored"),
         ("pauses_on_failure", "ignored"),
+        ("pauses_on_failure_too", "ignored"),
     ] {
         assert_eq!(outcome(&so, name), Some(expected), "{name}\n{t}");
     }
     assert!(
-        so.contains("test result: FAILED. 3 passed; 5 failed; 11 ignored"),
+        so.contains("test result: FAILED. 3 passed; 5 failed; 12 ignored"),
         "{t}"
     );
     assert!(

@@ -101,16 +101,22 @@ fn spawn(mut cmd: Command, stdout: Stdio) -> (Child, mpsc::Receiver<String>) {
 /// The lines up to the one that says how to let the test go (at most 30 s); panics with
 /// what came if it does not come.
 fn banner(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    until(rx, "to let it go:")
+}
+
+/// The lines up to one that contains `text` (at most 30 s); panics with what came if it
+/// does not come.
+fn until(rx: &mpsc::Receiver<String>, text: &str) -> Vec<String> {
     let end = Instant::now() + Duration::from_secs(30);
     let mut lines = Vec::new();
     while let Ok(line) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
-        let last = line.contains("to let it go:");
+        let last = line.contains(text);
         lines.push(line);
         if last {
             return lines;
         }
     }
-    panic!("no pause announced within 30 s:\n{}", lines.join("\n"));
+    panic!("no {text:?} within 30 s:\n{}", lines.join("\n"));
 }
 
 /// The remaining lines of a process that has ended (at most 5 s).
@@ -305,6 +311,42 @@ fn harness_mode_pauses_too() {
         gone_within(pid, Duration::from_secs(5)),
         "run {pid} is gone"
     );
+}
+
+/// Harness mode, two tests failing at once: one pauses, the other says it waits its turn
+/// and pauses once the first is let go.
+#[test]
+fn harness_mode_pauses_one_test_at_a_time() {
+    let root = Root::new("harness-two");
+    let mut cmd = Command::new(support::harness_fixtures());
+    cmd.args(["pauses_on_failure", "--ignored", "--test-threads=2"])
+        .env_remove("CI")
+        .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
+        .env_remove("NETNS_TEST_TIMEOUT")
+        .env("NETNS_TEST_PAUSE_ON_FAILURE", "1")
+        .env("NETNS_TEST_ARTIFACTS", &root.0);
+    let (mut child, rx) = spawn(cmd, Stdio::null());
+    // Both fail at once: one pauses, the other waits.
+    let mut first = banner(&rx);
+    let pid = sandbox_pid(&nsenter_for(&first, "b"));
+    if !first
+        .iter()
+        .any(|l| l.contains("pauses once the paused test"))
+    {
+        first.extend(until(&rx, "pauses once the paused test"));
+    }
+    release(pid);
+    let second = banner(&rx);
+    let all = [first, second].concat();
+    let paused: Vec<_> = all
+        .iter()
+        .filter(|l| l.contains("failed and is paused"))
+        .collect();
+    assert_eq!(paused.len(), 2, "{}", all.join("\n"));
+    assert_ne!(paused[0], paused[1], "two tests:\n{}", all.join("\n"));
+    release(pid);
+    let status = wait_within(&mut child, Duration::from_secs(20)).expect("released within 20 s");
+    assert_eq!(status.code(), Some(101));
 }
 
 /// Killing the paused test's process ends its sandbox: nothing is left running.

@@ -78,6 +78,18 @@ fn start(root: &Root, pause: &str, ci: Option<&str>) -> (Child, mpsc::Receiver<S
     start_fixture(root, "fixtures::fails", pause, &ci)
 }
 
+/// The harness-mode fixtures with `args`, pausing on failure (`1`).
+fn harness_fixtures(root: &Root, args: &[&str]) -> Command {
+    let mut cmd = Command::new(support::harness_fixtures());
+    cmd.args(args)
+        .env_remove("CI")
+        .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
+        .env_remove("NETNS_TEST_TIMEOUT")
+        .env("NETNS_TEST_PAUSE_ON_FAILURE", "1")
+        .env("NETNS_TEST_ARTIFACTS", &root.0);
+    cmd
+}
+
 /// `cmd` started with its stderr lines coming through the receiver, its stdout as given.
 fn spawn(mut cmd: Command, stdout: Stdio) -> (Child, mpsc::Receiver<String>) {
     let mut child = cmd
@@ -275,13 +287,7 @@ fn the_printed_shell_can_take_a_link_down_with_either_id_map() {
 #[test]
 fn harness_mode_pauses_too() {
     let root = Root::new("harness");
-    let mut cmd = Command::new(support::harness_fixtures());
-    cmd.args(["pauses_on_failure", "--exact", "--ignored"])
-        .env_remove("CI")
-        .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
-        .env_remove("NETNS_TEST_TIMEOUT")
-        .env("NETNS_TEST_PAUSE_ON_FAILURE", "1")
-        .env("NETNS_TEST_ARTIFACTS", &root.0);
+    let cmd = harness_fixtures(&root, &["pauses_on_failure", "--exact", "--ignored"]);
     let (mut child, rx) = spawn(cmd, Stdio::piped());
     let lines = banner(&rx);
     let paused_at = Instant::now();
@@ -318,13 +324,10 @@ fn harness_mode_pauses_too() {
 #[test]
 fn harness_mode_pauses_one_test_at_a_time() {
     let root = Root::new("harness-two");
-    let mut cmd = Command::new(support::harness_fixtures());
-    cmd.args(["pauses_on_failure", "--ignored", "--test-threads=2"])
-        .env_remove("CI")
-        .env_remove("NETNS_TEST_KEEP_ARTIFACTS")
-        .env_remove("NETNS_TEST_TIMEOUT")
-        .env("NETNS_TEST_PAUSE_ON_FAILURE", "1")
-        .env("NETNS_TEST_ARTIFACTS", &root.0);
+    let cmd = harness_fixtures(
+        &root,
+        &["pauses_on_failure", "--ignored", "--test-threads=2"],
+    );
     let (mut child, rx) = spawn(cmd, Stdio::null());
     // Both fail at once: one pauses, the other waits.
     let mut first = banner(&rx);

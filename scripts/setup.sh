@@ -22,6 +22,10 @@ have tmux || need+=(tmux)
 # newuidmap/newgidmap map a range of ids, so that programs in nodes can change user and
 # group (README, "Programs that change user or group"); not on PATH for ordinary users.
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need+=(uidmap)
+# The report_html tests open a failed test's report.html in headless Chromium.
+have chromium || need+=(chromium)
+# The pause_on_failure tests enter a paused test's nodes with nsenter.
+have nsenter || need+=(util-linux)
 
 if [ ${#need[@]} -gt 0 ]; then
   if ! have apt-get; then

@@ -485,11 +485,18 @@ fn the_keep_environment_variable_keeps_the_folder_of_a_passing_test() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    let mut expected: Vec<String> = ["a.txt", "b.txt", "host.txt", "outcome.txt", "topology.txt"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(expected_pcaps())
-        .collect();
+    let mut expected: Vec<String> = [
+        "a.txt",
+        "b.txt",
+        "host.txt",
+        "outcome.txt",
+        "report.html",
+        "topology.txt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(expected_pcaps())
+    .collect();
     expected.sort();
     assert_eq!(files, expected);
 }

@@ -2,10 +2,7 @@
 //! `fixtures/harness_fixtures.rs` (a harness-mode binary of this package) run as a process
 //! of their own, and the tests here read its output and exit status.
 //!
-//! The fixture binary is found at `NEXTEST_BIN_EXE_harness_fixtures` (set by nextest at run
-//! time, also in a run from an archive), else at `CARGO_BIN_EXE_harness_fixtures` (set by
-//! cargo when this test is built; cargo builds the package's bins for every test run), else
-//! beside this test binary (a copy of both run from another folder).
+//! The fixture binary is found as `support::harness_fixtures` says.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,27 +29,14 @@ const FIXTURES: &[(&str, bool)] = &[
     ("panics", false),
     ("passes_after", false),
     ("passes_before", false),
+    ("pauses_on_failure", true),
+    ("pauses_on_failure_too", true),
     ("returns_an_error", false),
     ("runs_while_another_exits", true),
     ("should_panic_hangs", false),
     ("should_panic_has_an_invalid_topology", false),
     ("should_panic_panics", false),
 ];
-
-fn fixture_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NEXTEST_BIN_EXE_harness_fixtures") {
-        return PathBuf::from(path);
-    }
-    let built = PathBuf::from(env!("CARGO_BIN_EXE_harness_fixtures"));
-    // A copy of this test binary run elsewhere may have the fixture beside it.
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("harness_fixtures")));
-    match beside {
-        Some(path) if !built.exists() && path.exists() => path,
-        _ => built,
-    }
-}
 
 /// A temporary folder, removed when dropped.
 struct Temp(PathBuf);
@@ -76,7 +60,7 @@ impl Drop for Temp {
 /// Runs the fixture binary with `args`; its diagnostics go to `artifacts`.
 fn run(args: &[&str], envs: &[(&str, &str)], artifacts: &Path) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(fixture_binary())
+    let out = Command::new(support::harness_fixtures())
         .args(args)
         .envs(envs.iter().copied())
         .env("NETNS_TEST_ARTIFACTS", artifacts)
@@ -128,11 +112,13 @@ fn a_panicking_a_hanging_and_an_erring_test_fail_alone_and_are_reported() {
         ("exits_the_process", "ignored"),
         ("runs_while_another_exits", "ignored"),
         ("leaves_programs_running", "ignored"),
+        ("pauses_on_failure", "ignored"),
+        ("pauses_on_failure_too", "ignored"),
     ] {
         assert_eq!(outcome(&so, name), Some(expected), "{name}\n{t}");
     }
     assert!(
-        so.contains("test result: FAILED. 3 passed; 5 failed; 10 ignored"),
+        so.contains("test result: FAILED. 3 passed; 5 failed; 12 ignored"),
         "{t}"
     );
     assert!(
@@ -257,7 +243,7 @@ fn programs_a_test_leaves_running_end_with_the_run() {
     // Output to files, not pipes: programs left running would hold a pipe open.
     let log = artifacts.0.join("out.txt");
     let file = std::fs::File::create(&log).expect("the output file");
-    let status = Command::new(fixture_binary())
+    let status = Command::new(support::harness_fixtures())
         .args(["--ignored", "--exact", "leaves_programs_running"])
         .env("FIXTURE_MARKER", &marker)
         .env("NETNS_TEST_ARTIFACTS", &artifacts.0)
@@ -388,7 +374,7 @@ fn hung_tests_fail_at_their_timeout_and_leave_nothing_behind() {
     let log = artifacts.0.join("out.txt");
     let file = std::fs::File::create(&log).expect("the output file");
     let start = Instant::now();
-    let status = Command::new(fixture_binary())
+    let status = Command::new(support::harness_fixtures())
         .args(["--ignored", "hung::", "--test-threads", "5"])
         .env("FIXTURE_HUNG_BESIDE", "1")
         .env("FIXTURE_MARKER", &marker)

@@ -12,30 +12,58 @@ use std::io;
 
 use super::capture::Ring;
 use crate::kernel::dump::*;
+use crate::kernel::sockets::{read_sockets, SocketEntry};
 use crate::kernel::RouteEntry;
 use crate::net::Node;
 use crate::nft::conntrack;
 use crate::sys;
 
-/// The text file of one node: its netlink state, its sysctls, nftables ruleset and
-/// conntrack table, and what the capture kept of its links.
-pub(super) fn node_report(node: &Node, rings: &[Ring], rt: &tokio::runtime::Runtime) -> String {
+/// What the kernel had in one node at the failure: read once, rendered as `<node>.txt` and
+/// in `report.html`.
+pub(super) struct NodeState {
+    pub(super) name: String,
+    pub(super) netlink: io::Result<NetlinkState>,
+    pub(super) netns: io::Result<NetnsState>,
+    pub(super) sockets: io::Result<Vec<SocketEntry>>,
+}
+
+/// Reads the state of `node` (a netlink socket of its own on `rt`, then its netns);
+/// `owners` maps socket inodes to the processes holding them.
+pub(super) fn read_node(
+    node: &Node,
+    owners: &HashMap<u32, Vec<String>>,
+    rt: &tokio::runtime::Runtime,
+) -> NodeState {
     let netlink = read_netlink_in(node, rt);
     let netns = sys::in_netns(node.netns(), read_netns_state);
-    let mut out = format!("node {}\n", node.name());
-    match &netlink {
+    let sockets = sys::in_netns(node.netns(), || read_sockets(owners)).and_then(|r| r);
+    NodeState {
+        name: node.name().to_string(),
+        netlink,
+        netns,
+        sockets,
+    }
+}
+
+/// The text file of one node: its netlink state, its sysctls, nftables ruleset,
+/// conntrack table and sockets, and what the capture kept of its links.
+pub(super) fn node_report(state: &NodeState, rings: &[Ring]) -> String {
+    let mut out = format!("node {}\n", state.name);
+    match &state.netlink {
         Ok(state) => out.push_str(&render_netlink(state)),
         Err(e) => {
             let _ = writeln!(out, "\n(no netlink socket in this node: {e})");
         }
     }
-    match &netns {
+    match &state.netns {
         Ok(state) => out.push_str(&render_netns_state(state)),
         Err(e) => {
             let _ = writeln!(out, "\n(could not enter the node's netns: {e})");
         }
     }
-    out.push_str(&render_capture(node.name(), rings));
+    out.push_str("\n-- sockets (ss -tunap)\n");
+    out.push_str(&indent(&render_sockets(&state.sockets)));
+    out.push_str(&render_capture(&state.name, rings));
     out
 }
 
@@ -128,7 +156,7 @@ fn section<T, E: std::fmt::Display>(
 }
 
 /// Routes as `ip route` shows them.
-fn render_routes(out: &mut String, routes: &[RouteEntry], name: &dyn Fn(u32) -> String) {
+pub(super) fn render_routes(out: &mut String, routes: &[RouteEntry], name: &dyn Fn(u32) -> String) {
     for r in routes {
         let dest = if r.dest.prefix_len() == 0 {
             "default".to_string()
@@ -246,7 +274,34 @@ fn render_netns_state(state: &NetnsState) -> String {
     s
 }
 
-fn render_ruleset(ruleset: &crate::Result<String>) -> String {
+/// The sockets as `ss -tunap` lists them: protocol, state, queues, addresses, owners.
+pub(super) fn render_sockets(sockets: &io::Result<Vec<SocketEntry>>) -> String {
+    let list = match sockets {
+        Ok(list) if list.is_empty() => return "(no TCP or UDP sockets)".to_string(),
+        Ok(list) => list,
+        Err(e) => return format!("(could not list the sockets: {e})"),
+    };
+    let mut out = String::new();
+    for s in list {
+        let _ = write!(
+            out,
+            "{:<4} {:<10} {:>6} {:>6} {:<24} {:<24}",
+            s.proto,
+            s.state,
+            s.recv_q,
+            s.send_q,
+            s.local.to_string(),
+            s.peer.to_string()
+        );
+        if !s.owners.is_empty() {
+            let _ = write!(out, " {}", s.owners.join(","));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub(super) fn render_ruleset(ruleset: &crate::Result<String>) -> String {
     match ruleset {
         Ok(s) if s.trim().is_empty() => "(no tables)".to_string(),
         Ok(s) => s.clone(),
@@ -254,7 +309,7 @@ fn render_ruleset(ruleset: &crate::Result<String>) -> String {
     }
 }
 
-fn render_conntrack(entries: &crate::Result<Vec<conntrack::Entry>>) -> String {
+pub(super) fn render_conntrack(entries: &crate::Result<Vec<conntrack::Entry>>) -> String {
     match entries {
         Ok(entries) if entries.is_empty() => "(no entries)".to_string(),
         Ok(entries) => entries.iter().map(|e| format!("{e}\n")).collect(),

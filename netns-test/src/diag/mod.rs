@@ -18,9 +18,13 @@
 //! What:
 //! - `outcome.txt`: why it was written, when, and what the capture kept;
 //! - `topology.txt`: the plan's one-screen summary ([`Net::summary`]);
+//! - `report.html`: one self-contained page ([`html`]): the topology drawn, the failure,
+//!   each node's addresses, routes, nftables, conntrack and sockets (`ss -tunap`, over
+//!   `sock_diag`, with the owning processes), and a packet timeline per link with links to
+//!   its pcap;
 //! - `<node>.txt`: links, addresses, routes, neighbours (and the bridge FDB), the sysctls
 //!   that decide forwarding, the nftables ruleset and the conntrack table, as the kernel had
-//!   them at the moment of the failure;
+//!   them at the moment of the failure, and its sockets;
 //! - `<node>-<iface>.pcap`: the last packets of every link (veth pair), named after the
 //!   end that is not a bridge port (`a-eth0.pcap` for container `a` on a bridge) or the
 //!   first end of a point-to-point link; at most [`RING_PACKETS`] packets or [`RING_BYTES`]
@@ -65,12 +69,14 @@ use crate::net::Net;
 use crate::sys;
 
 mod capture;
+mod decode;
 mod dump;
 mod folder;
+mod html;
 mod pcap;
 
 use self::capture::{capture_loop, open_capture, Capture, Packet, Ring, RING_BYTES, RING_PACKETS};
-use self::dump::node_report;
+use self::dump::{node_report, read_node};
 use self::folder::{node_file, Location, Runner};
 use self::pcap::write_pcap;
 
@@ -103,6 +109,8 @@ impl std::fmt::Debug for Diag {
 
 struct Shared {
     dir: PathBuf,
+    /// The test's path (`module_path!()::name`).
+    test: String,
     /// The nextest run and attempt this execution is, if any.
     run: Option<String>,
     net: Net,
@@ -178,6 +186,7 @@ impl Diag {
         }
         let shared = Arc::new(Shared {
             dir,
+            test: path.to_string(),
             run: Runner::from_env(path).describe(),
             net: net.clone(),
             timeout,
@@ -338,6 +347,10 @@ impl Shared {
                     "netns-test:   <node>.txt: links, addresses, routes, neighbours, sysctls, nftables, \
                      conntrack; <node>-<iface>.pcap: the last packets of each link (tcpdump -nr FILE)"
                 );
+                let _ = writeln!(
+                    out,
+                    "netns-test:   report.html: all of it in one page, with the topology drawn (open it in a browser)"
+                );
             }
             Some(e) => {
                 let _ = writeln!(
@@ -398,6 +411,11 @@ impl Shared {
         }
         let _ = writeln!(o, "\nfiles:");
         let _ = writeln!(o, "  {:<20} the planned topology", "topology.txt");
+        let _ = writeln!(
+            o,
+            "  {:<20} all of it in one page: topology, failure, nodes, sockets, packet timelines",
+            "report.html"
+        );
         for node in self.net.nodes() {
             let _ = writeln!(
                 o,
@@ -431,10 +449,32 @@ impl Shared {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        for node in self.net.nodes() {
-            let text = node_report(node, rings, &rt);
-            std::fs::write(self.dir.join(node_file(node.name())), text)?;
+        let owners = crate::kernel::sockets::socket_owners();
+        let states: Vec<_> = self
+            .net
+            .nodes()
+            .iter()
+            .map(|node| read_node(node, &owners, &rt))
+            .collect();
+        for state in &states {
+            let text = node_report(state, rings);
+            std::fs::write(self.dir.join(node_file(&state.name)), text)?;
         }
+        let state = self.net.state();
+        let notes = html::Notes {
+            matrix: state
+                .matrix_mismatch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            conditions: state
+                .link_conditions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        let page = html::render(&self.test, outcome, self.net.plan(), &states, rings, &notes);
+        std::fs::write(self.dir.join("report.html"), page)?;
         for r in rings {
             let file = std::fs::File::create(self.dir.join(r.file_name()))?;
             // Frames of the two directions can reach the socket slightly out of time

@@ -49,7 +49,9 @@
 //!   "timed out after ...", with its diagnostics folder written at that moment. A thread
 //!   cannot be killed: the body of a timed-out test goes on running in its own network
 //!   until the process ends, which does not wait for it. The other tests are not affected.
-//! - A failing test writes its diagnostics folder as in the default mode.
+//! - A failing test writes its diagnostics folder as in the default mode, and with
+//!   `NETNS_TEST_PAUSE_ON_FAILURE` set pauses as there, its network up and its clock
+//!   stopped (one test at a time; see the README).
 //! - A test that finds at run time that it cannot do what it is for calls [`ignore`]: it
 //!   is reported *ignored*, with the reason, instead of passing.
 //! - A binary none of whose tests registered (plain `#[test]` functions, which only
@@ -78,6 +80,7 @@ use crate::net::Lab;
 use crate::sandbox::verdict::Ignored;
 
 mod exit_guard;
+mod pause;
 mod pid_namespace;
 pub(crate) mod registry;
 mod trial;

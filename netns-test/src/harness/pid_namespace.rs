@@ -16,6 +16,17 @@ use crate::sys;
 
 /// PID 1's end of the pipe on which it reports the run's exit code ([`done`]).
 static DONE: std::sync::OnceLock<File> = std::sync::OnceLock::new();
+/// PID 1's PID as the user's terminal sees it (outside the PID namespace).
+static OUTER_PID: std::sync::OnceLock<libc::pid_t> = std::sync::OnceLock::new();
+
+/// The PID of the process that runs the tests, as seen from outside it (`kill`,
+/// `nsenter -t`): PID 1's outer PID in a PID namespace, else this process's.
+pub(super) fn outer_pid() -> libc::pid_t {
+    OUTER_PID
+        .get()
+        .copied()
+        .unwrap_or_else(|| std::process::id() as libc::pid_t)
+}
 
 /// Makes a new PID namespace and forks its PID 1, which returns and runs the tests;
 /// this process waits for it and exits as it did (a signal that killed it kills this
@@ -59,6 +70,13 @@ fn become_pid_1(alive: OwnedFd, done: OwnedFd) -> io::Result<()> {
     nix::fcntl::fcntl(&alive, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
     if let Ok(0) = alive.read(&mut [0u8; 1]) {
         std::process::exit(101);
+    }
+    // Read from the /proc of the PID namespace outside, before this one's covers it.
+    if let Some(pid) = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+    {
+        let _ = OUTER_PID.set(pid);
     }
     // This PID namespace's own /proc (best effort, as in a sandbox).
     let _ = sys::mount_proc();

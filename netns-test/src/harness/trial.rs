@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Completion, Trial};
 
-use super::exit_guard;
 use super::registry::Registered;
+use super::{exit_guard, pause};
 use crate::diag::{self, Diag};
 use crate::environment::explain;
 use crate::error::Error;
 use crate::net::{Lab, Net};
 use crate::sandbox::spec::{test_name, timeout, TestSpec, ENV_TIMEOUT};
 use crate::sandbox::verdict::{panic_message, verdict, Caught};
-use crate::sandbox::TestResult;
+use crate::sandbox::{self, TestResult};
 use crate::{kernel, sys};
 
 /// The trial of one registered test.
@@ -40,6 +40,9 @@ pub(super) fn cannot_run(test: &'static Registered, why: &Error) -> Trial {
 enum Msg {
     /// The network is built and the body starts; the diagnostics, for the timeout.
     Ready(Arc<Mutex<Option<Diag>>>),
+    /// The test failed and pauses for at most this long (`NETNS_TEST_PAUSE_ON_FAILURE`):
+    /// its clock stops.
+    Paused(Duration),
     /// The test's outcome: passed or ignored, or why it failed.
     Done(Result<Completion, String>),
 }
@@ -60,11 +63,12 @@ fn run(test: &'static Registered, lab: &Lab) -> Result<Completion, String> {
             explain(Error::sys(format!("starting the thread of test {name}"), e)).to_string(),
         );
     }
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let mut diag = None;
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Msg::Ready(d)) => diag = Some(d),
+            Ok(Msg::Paused(limit)) => deadline = Instant::now() + limit + diag::DUMP_GRACE,
             Ok(Msg::Done(result)) => {
                 exit_guard::ended(id);
                 return result;
@@ -144,13 +148,14 @@ fn test_thread(test: &'static Registered, lab: &Lab, timeout: Duration, tx: &Sen
     let caught = Caught::run(|| (test.body)(net).into_outcome());
     // `None` once the timeout took it: the test has been reported already.
     let diag = diag.lock().unwrap_or_else(|e| e.into_inner()).take();
-    report(&test.spec, &caught, diag, tx);
+    report(&test.spec, &caught, diag, tx, &keep);
     drop(keep);
 }
 
 /// Sends the test's outcome to its trial and writes or removes its diagnostics; `diag` is
-/// `None` once the timeout took it (the test has been reported then).
-fn report(spec: &TestSpec, caught: &Caught, diag: Option<Diag>, tx: &Sender<Msg>) {
+/// `None` once the timeout took it (the test has been reported then). A failure pauses
+/// first when `NETNS_TEST_PAUSE_ON_FAILURE` asks for it, with `net` up.
+fn report(spec: &TestSpec, caught: &Caught, diag: Option<Diag>, tx: &Sender<Msg>, net: &Net) {
     let keep = spec.keep_artifacts;
     let done = |outcome| {
         let _ = tx.send(Msg::Done(outcome));
@@ -174,6 +179,10 @@ fn report(spec: &TestSpec, caught: &Caught, diag: Option<Diag>, tx: &Sender<Msg>
         }
         (Err(why), Some(d)) => {
             d.failed(&why);
+            if let Some(limit) = sandbox::pause::requested().and_then(|r| r.limit()) {
+                let _ = tx.send(Msg::Paused(limit));
+                pause::hold(test_name(spec.path), net, limit);
+            }
             done(Err(why));
         }
         (verdict, None) => done(verdict.map(|()| Completion::Completed)),

@@ -31,6 +31,7 @@ pub(crate) mod dump;
 mod kick;
 mod ops;
 pub(crate) mod pool;
+pub(crate) mod sockets;
 pub(crate) mod tc;
 
 pub(crate) use build::{build, open_namespaces, wait_link_up, write_sysctl, HostNs};

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::error::{Error, Result};
 use crate::kernel::tc;
-use crate::net::{relay, Net, Node, RelayStats};
+use crate::net::{relay, LinkConditions, Net, Node, RelayStats};
 use crate::topology::conditions::{Conditions, Emulator};
 use crate::topology::{Plan, RELAY_PREFIX};
 
@@ -31,6 +31,32 @@ pub enum Applied {
     Netem,
     /// The link's relay (and a `tbf` qdisc for a rate limit).
     Relay,
+}
+
+/// Remembers, for the diagnostics of `net`, what the frames `ifname` of `node` sends go
+/// through now.
+fn remember(net: &Net, node: &str, ifname: &str, c: &Conditions, applied: Applied) {
+    let mut all = net
+        .state()
+        .link_conditions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    all.retain(|l| !(l.node == node && l.iface == ifname));
+    let via = match applied {
+        Applied::Cleared => return,
+        Applied::Rate => "tbf",
+        Applied::Netem => "netem",
+        Applied::Relay => "the link's relay",
+    };
+    all.push(LinkConditions {
+        node: node.to_string(),
+        iface: ifname.to_string(),
+        delay: c.delay,
+        jitter: c.jitter,
+        loss: c.loss,
+        rate: c.rate,
+        via: via.to_string(),
+    });
 }
 
 /// Remembers, for `net`, that the kernel has netem.
@@ -277,6 +303,7 @@ impl ConditionsHandle {
         if c.random() {
             t.net.state().seed_used.store(true, Relaxed);
         }
+        remember(&t.net, t.net.nodes()[t.node].name(), &ifname, &c, applied);
         let mut set = t.net.state().conditions.lock();
         let set = set.as_mut().unwrap_or_else(|e| e.get_mut());
         set.insert((t.node, ifname), c);

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use rtnetlink::Handle;
 use tokio::runtime::Runtime;
 
+pub(crate) use self::notes::{DiffCell, LinkConditions, MatrixDiff};
 use crate::error::{Error, Result};
 use crate::kernel::NodeNs;
 pub use crate::kernel::RouteEntry;
@@ -27,6 +28,7 @@ mod handles;
 mod iface;
 mod lab;
 mod nat64;
+mod notes;
 pub(crate) mod relay;
 
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
@@ -79,6 +81,11 @@ pub(crate) struct NetState {
     pub seed_used: std::sync::atomic::AtomicBool,
     /// The conditions set on each interface, by (namespace's node index, interface).
     pub conditions: std::sync::Mutex<std::collections::BTreeMap<(usize, String), Conditions>>,
+    /// The last reachability matrix check that did not hold, for the diagnostics.
+    pub matrix_mismatch: std::sync::Mutex<Option<MatrixDiff>>,
+    /// What makes the conditions of each interface (none once cleared), for the
+    /// diagnostics.
+    pub link_conditions: std::sync::Mutex<Vec<LinkConditions>>,
 }
 
 /// The variable that sets the seed of random impairments.
@@ -219,6 +226,8 @@ impl Net {
                     seed,
                     seed_used: Default::default(),
                     conditions: Default::default(),
+                    matrix_mismatch: Default::default(),
+                    link_conditions: Default::default(),
                 },
                 relays,
                 _runtime: OwnedRuntime(Some(rt)),

@@ -425,6 +425,11 @@ impl Matrix {
         if wrong.is_empty() {
             Ok(report)
         } else {
+            // For the diagnostics, should this failure fail the test.
+            *net.state()
+                .matrix_mismatch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(report.diff());
             Err(MatrixError::Mismatch(Box::new(report)))
         }
     }

@@ -11,7 +11,7 @@ use super::wait::{fmt_dur, wait_note, WaitFrom, ISOLATION_WAIT_ENV};
 #[cfg(doc)]
 use super::{Matrix, ReachCheck};
 use super::{MatrixError, MatrixReport, Names, Outcome, Probe, ProbeResult};
-use crate::net::Node;
+use crate::net::{DiffCell, MatrixDiff, Node};
 
 /// A reachability claim that did not hold: who, to whom, by what, what happened, and the
 /// path from the source.
@@ -198,6 +198,39 @@ impl MatrixReport {
             out.push(line);
         }
         out
+    }
+
+    /// The check as the diagnostics draw it: expected and observed, cell by cell.
+    pub(super) fn diff(&self) -> MatrixDiff {
+        let wrong = self.wrong_cells();
+        let title = self
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let cells = (0..self.rows.len())
+            .map(|r| {
+                (0..self.cols.len())
+                    .map(|c| {
+                        let res = self.results[r][c].as_ref();
+                        DiffCell {
+                            expected: self.expected[r][c].symbol(),
+                            observed: res.map_or("-", |res| outcome_symbol(&res.outcome)),
+                            differs: res
+                                .filter(|_| wrong.contains(&(r, c)))
+                                .map(ProbeResult::what_happened),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        MatrixDiff {
+            title,
+            rows: self.rows.clone(),
+            cols: self.cols.clone(),
+            cells,
+        }
     }
 }
 

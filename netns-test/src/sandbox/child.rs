@@ -1,5 +1,6 @@
 //! The child: builds the network, runs the body, reports to the parent.
 
+use super::pause;
 use super::report::{Report, Status};
 use super::spec::{timeout, TestSpec, DEFAULT_TIMEOUT};
 use super::verdict::{verdict, Caught};
@@ -25,9 +26,12 @@ pub(super) fn child(
         }
     };
     let diag = start_diagnostics(spec, &net);
+    // Kept for a pause on failure: the body's end drops the network otherwise. Whether it
+    // pauses is decided (and a refusal said) on failure only.
+    let paused = pause::requested().map(|request| (net.clone(), request));
     status.send(&Report::Ready);
     let caught = run_body(net, body);
-    report(spec, diag, status, &caught);
+    report(spec, diag, status, &caught, paused);
     caught.resume();
 }
 
@@ -85,7 +89,13 @@ fn ignored_in_default_mode(reason: &str) -> String {
 
 /// Sends the body's end to the parent, which judges; the same verdict decides here
 /// whether the diagnostics are kept.
-fn report(spec: &TestSpec, diag: Diag, status: Status, caught: &Caught) {
+fn report(
+    spec: &TestSpec,
+    diag: Diag,
+    mut status: Status,
+    caught: &Caught,
+    paused: Option<(Net, pause::Request)>,
+) {
     let end = caught.end();
     let report = Report::of_end(end);
     let keep = spec.keep_artifacts;
@@ -102,6 +112,9 @@ fn report(spec: &TestSpec, diag: Diag, status: Status, caught: &Caught) {
         }
         Err(why) => {
             diag.failed(&why);
+            if let Some((net, limit)) = paused.and_then(|(n, r)| Some((n, r.limit()?))) {
+                pause::hold(&net, &mut status, limit);
+            }
             status.finish(&report);
         }
     }

@@ -28,6 +28,7 @@ use crate::topology::Topology;
 // the child's messages to the parent (`report`), and the two processes.
 mod child;
 mod parent;
+pub(crate) mod pause;
 mod report;
 pub(crate) mod spec;
 pub(crate) mod verdict;

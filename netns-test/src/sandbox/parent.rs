@@ -3,12 +3,13 @@
 use std::ffi::CString;
 use std::fmt::Display;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::panic::resume_unwind;
 use std::time::{Duration, Instant};
 
+use super::pause;
 use super::report::Report;
 use super::spec::{test_name, timeout, ShouldPanic, TestSpec, ENV_TIMEOUT};
 use super::verdict::{verdict, BodyEnd};
@@ -135,6 +136,9 @@ fn read_until_end(child: &sys::SandboxChild, name: &str, timeout: Duration) -> (
     let mut status = Vec::new();
     let mut timed_out = false;
     let mut buf = vec![0u8; 64 * 1024];
+    // Set once the child pauses on its failure: Enter on a terminal stdin releases it.
+    let mut paused = false;
+    let mut enter = false;
     while open.iter().any(|&o| o) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -148,11 +152,16 @@ fn read_until_end(child: &sys::SandboxChild, name: &str, timeout: Duration) -> (
             break;
         }
         let live: Vec<usize> = (0..3).filter(|&i| open[i]).collect();
-        let ready = sys::poll_readable(
-            &live.iter().map(|&i| fds[i]).collect::<Vec<_>>(),
-            left.as_millis().min(i32::MAX as u128) as i32,
-        )
-        .unwrap_or_else(|e| panic!("netns-test: poll: {e}"));
+        let stdin = std::io::stdin();
+        let mut polled: Vec<_> = live.iter().map(|&i| fds[i]).collect();
+        if enter {
+            polled.push(stdin.as_fd());
+        }
+        let ready = sys::poll_readable(&polled, left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or_else(|e| panic!("netns-test: poll: {e}"));
+        if enter && ready[live.len()] {
+            enter = release_on_enter(child);
+        }
         for (k, &i) in live.iter().enumerate() {
             if !ready[k] {
                 continue;
@@ -162,6 +171,13 @@ fn read_until_end(child: &sys::SandboxChild, name: &str, timeout: Duration) -> (
                 open[i] = false;
             } else if i == 2 {
                 status.extend_from_slice(&buf[..n]);
+                if !paused {
+                    if let Some(limit) = announce_pause(child, name, &status) {
+                        paused = true;
+                        enter = pause::stdin_is_terminal();
+                        deadline = Instant::now() + limit + diag::DUMP_GRACE;
+                    }
+                }
             } else {
                 pending[i].extend_from_slice(&buf[..n]);
                 emit_lines(&mut pending[i], i, name, false);
@@ -172,6 +188,35 @@ fn read_until_end(child: &sys::SandboxChild, name: &str, timeout: Duration) -> (
         emit_lines(p, i, name, true);
     }
     (status, timed_out)
+}
+
+/// Once the child's report says it paused: prints how to enter its nodes (straight to
+/// stderr, past libtest's capture: the user needs it now) and returns the pause's limit.
+fn announce_pause(child: &sys::SandboxChild, name: &str, status: &[u8]) -> Option<Duration> {
+    let reports = Report::decode(&String::from_utf8_lossy(status));
+    let Some(Report::Paused(body)) = reports.get(1) else {
+        return None;
+    };
+    let (text, limit) = pause::banner(name, child.pid, body, pause::stdin_is_terminal());
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+    Some(limit)
+}
+
+/// A line on stdin during a pause: releases the child. `false` once stdin has ended (no
+/// more Enter to wait for).
+fn release_on_enter(child: &sys::SandboxChild) -> bool {
+    let mut line = [0u8; 256];
+    match std::io::stdin().lock().read(&mut line) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            if line[..n].contains(&b'\n') {
+                let _ = sys::send_signal(child.pid, pause::RELEASE_SIGNAL);
+            }
+            true
+        }
+    }
 }
 
 /// At the timeout: a child that runs its body writes its diagnostics on a signal and then
@@ -283,7 +328,7 @@ fn body_end<'a>(report: &'a Relayed, name: &str) -> BodyEnd<'a> {
         Some(Report::Setup(msg)) => {
             panic!("netns-test could not build the topology of {name}: {msg}")
         }
-        Some(Report::Ready | Report::Spawn { .. }) | None => match *report.exit.as_ref().expect("waited for a child that reported nothing") {
+        Some(Report::Ready | Report::Paused(_) | Report::Spawn { .. }) | None => match *report.exit.as_ref().expect("waited for a child that reported nothing") {
             sys::Exit::Signal(sig) => panic!(
                 "netns-test: the sandbox of {name} was killed by signal {sig} ({}) before it reported an outcome",
                 signal_name(sig)

@@ -15,6 +15,9 @@ use crate::sys;
 pub(super) enum Report {
     /// The network is built and the body runs.
     Ready,
+    /// The test failed and its sandbox is paused (see `pause`): the pause's limit in
+    /// seconds, then one `FD NODE` line per node.
+    Paused(String),
     /// The body returned normally (or `Ok`).
     Ok,
     /// The body panicked with this message.
@@ -39,6 +42,7 @@ impl Report {
     pub(super) fn encode(&self) -> String {
         match self {
             Report::Ready => "ready\n".to_string(),
+            Report::Paused(body) => format!("paused\n{body}.\n"),
             Report::Ok => "ok\n".to_string(),
             Report::Panic(msg) => format!("panic\n{msg}"),
             Report::PanicPayload => "panic-payload\n".to_string(),
@@ -65,13 +69,20 @@ impl Report {
             });
             return reports;
         }
-        let outcome = match status.strip_prefix("ready\n") {
+        let mut outcome = match status.strip_prefix("ready\n") {
             Some(rest) => {
                 reports.push(Report::Ready);
                 rest
             }
             None => status,
         };
+        if let Some(rest) = outcome.strip_prefix("paused\n") {
+            let Some((body, rest)) = rest.split_once("\n.\n") else {
+                return reports;
+            };
+            reports.push(Report::Paused(format!("{body}\n")));
+            outcome = rest;
+        }
         let (kind, msg) = outcome.split_once('\n').unwrap_or((outcome, ""));
         reports.extend(match kind {
             "ok" => Some(Report::Ok),
@@ -86,7 +97,10 @@ impl Report {
 
     /// Whether this is a final outcome, after which the child lets go of its output.
     pub(super) fn is_outcome(&self) -> bool {
-        !matches!(self, Report::Ready | Report::Spawn { .. })
+        !matches!(
+            self,
+            Report::Ready | Report::Paused(_) | Report::Spawn { .. }
+        )
     }
 
     /// The outcome that reports the body's end.
@@ -149,6 +163,10 @@ mod tests {
             assert_eq!(Report::decode(&sent), [Report::Ready, outcome.clone()]);
         }
         assert_eq!(Report::decode(&Report::Ready.encode()), [Report::Ready]);
+        let paused = Report::Paused("60\n5 host\n7 a\n".to_string());
+        assert!(!paused.is_outcome());
+        let sent = Report::Ready.encode() + &paused.encode() + &Report::Ok.encode();
+        assert_eq!(Report::decode(&sent), [Report::Ready, paused, Report::Ok]);
         let spawn = Report::Spawn {
             step: "prctl(PR_SET_PDEATHSIG)".to_string(),
             errno: libc::EPERM,

@@ -86,7 +86,7 @@ pub(crate) fn test_name(path: &str) -> &str {
 
 /// Why a text is not a timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DurationError {
+pub(super) enum DurationError {
     Invalid,
     Zero,
     TooLarge,
@@ -95,7 +95,7 @@ enum DurationError {
 /// The attribute's grammar of a timeout (`netns-test-macros`, `config.rs`, has the same
 /// function; both are tested against its `timeout-cases.txt`): ASCII digits followed by
 /// `ms`, `s` or `m`; with `bare_seconds`, digits alone are seconds.
-fn parse_duration_ms(text: &str, bare_seconds: bool) -> Result<u64, DurationError> {
+pub(super) fn parse_duration_ms(text: &str, bare_seconds: bool) -> Result<u64, DurationError> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());

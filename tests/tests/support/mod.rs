@@ -9,7 +9,28 @@
 
 pub(crate) mod machine;
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
+
+/// The harness-mode fixture binary (`fixtures/harness_fixtures.rs`): at
+/// `NEXTEST_BIN_EXE_harness_fixtures` (set by nextest at run time, also in a run from an
+/// archive), else at `CARGO_BIN_EXE_harness_fixtures` (set by cargo when this test is
+/// built; cargo builds the package's bins for every test run), else beside this test
+/// binary (a copy of both run from another folder).
+pub(crate) fn harness_fixtures() -> PathBuf {
+    if let Some(path) = std::env::var_os("NEXTEST_BIN_EXE_harness_fixtures") {
+        return PathBuf::from(path);
+    }
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_harness_fixtures"));
+    // A copy of this test binary run elsewhere may have the fixture beside it.
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("harness_fixtures")));
+    match beside {
+        Some(path) if !built.exists() && path.exists() => path,
+        _ => built,
+    }
+}
 
 /// This test binary running one of its own tests, `name` (an ignored fixture too), as
 /// `cargo test` would run it alone: output not captured, one thread, outside any sandbox.

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use super::capture::{Packet, Ring};
 use super::decode::summary;
 use super::dump::{render_conntrack, render_ruleset, render_sockets, NodeState};
-use crate::topology::conditions::{fmt_duration, fmt_rate};
 use crate::net::{LinkConditions, MatrixDiff};
+use crate::topology::conditions::{fmt_duration, fmt_rate};
 use crate::topology::Plan;
 
 /// Packets shown at the start and at the end (the failure) of each link's timeline.

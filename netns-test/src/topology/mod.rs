@@ -46,8 +46,8 @@ pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
 pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
-    Plan, PlannedBridge, PlannedConditions, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay, PlannedRoute,
-    PlannedVeth, PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
+    Plan, PlannedBridge, PlannedConditions, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay,
+    PlannedRoute, PlannedVeth, PlannedVxlan, RelaySide, VethEnd, RELAY_PREFIX,
 };
 use self::planner::Planner;
 pub(crate) use self::planner::{mac_from_ipv4, mac_from_name, port_fallback_name};

@@ -71,12 +71,12 @@ pub mod topology;
 pub use error::{Error, Problem, Result};
 // Every handle type of `Node`, in one place (as rtnetlink re-exports its handles).
 pub use fault::ConditionsHandle;
-pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
+pub use net::{AddrHandle, DnsHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so
 /// that requests of your own use the same version.
 pub use rtnetlink;
-pub use topology::Topology;
+pub use topology::{DnsRecords, Topology};
 // `netns_test::presets`, documented here as well as in `topology`.
 #[doc(inline)]
 pub use topology::presets;

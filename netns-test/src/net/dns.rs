@@ -30,20 +30,166 @@
 //! `CONFIG_NFT_NAT`); without it the network fails to build, naming the node and the
 //! declaration.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 
+use crate::topology::dns_records::{reverse_name, DnsRecords, RecordStore, MAX_CNAME_CHAIN};
 pub(crate) use crate::topology::name_service::{ADDR, PORT, REDIRECTED_PORT};
 
 const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
+const TYPE_PTR: u16 = 12;
+const TYPE_TXT: u16 = 16;
 const TYPE_AAAA: u16 = 28;
+const TYPE_ANY: u16 = 255;
 const CLASS_IN: u16 = 1;
 const RCODE_FORMERR: u8 = 1;
+const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NXDOMAIN: u8 = 3;
-const TTL: u32 = 0;
+/// The TTL of node names and of their reverse lookups: never cached, as before records
+/// existed.
+const NODE_TTL: u32 = 0;
+/// Largest answer over UDP without EDNS; a longer one is sent truncated (TC).
+const MAX_UDP: usize = 512;
 
-/// Names a node can resolve, lower-cased, with their addresses.
-pub(crate) type Zone = HashMap<String, Vec<IpAddr>>;
+/// The node names one view knows, lower-cased, with their addresses, and the reverse
+/// lookups of those addresses (`3.0.18.172.in-addr.arpa` -> `con2`), fixed when the
+/// network is built. Nodes with the same view share one (see `Plan::names_view`).
+#[derive(Debug, Default)]
+pub(crate) struct Zone {
+    names: BTreeMap<String, Vec<IpAddr>>,
+    reverse: HashMap<String, Vec<String>>,
+}
+
+impl Zone {
+    /// The zone of node names `names`; an address several nodes hold (nodes sharing a
+    /// namespace) answers each name, `owners` (the namespace's own node) first.
+    pub(crate) fn new(names: BTreeMap<String, Vec<IpAddr>>, owners: &[String]) -> Zone {
+        let mut reverse: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, addrs) in &names {
+            for ip in addrs {
+                reverse
+                    .entry(reverse_name(*ip))
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        for list in reverse.values_mut() {
+            list.sort_by_key(|n| !owners.contains(n));
+        }
+        Zone { names, reverse }
+    }
+}
+
+/// What one node's name service answers from: its view's node names, the networks it is
+/// on (for their records) and the network's record store, which `Net::dns` changes.
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    pub zone: Arc<Zone>,
+    pub networks: Vec<String>,
+    pub records: Arc<RwLock<RecordStore>>,
+}
+
+/// What a name is, for one view.
+enum Found<'a> {
+    Records(&'a DnsRecords),
+    Node(&'a [IpAddr]),
+    Reverse(&'a [String]),
+}
+
+/// One resource record of an answer.
+struct Rr {
+    owner: String,
+    ttl: u32,
+    data: Data,
+}
+
+enum Data {
+    Ip(IpAddr),
+    Txt(String),
+    Cname(String),
+    Ptr(String),
+}
+
+impl Data {
+    fn qtype(&self) -> u16 {
+        match self {
+            Data::Ip(IpAddr::V4(_)) => TYPE_A,
+            Data::Ip(IpAddr::V6(_)) => TYPE_AAAA,
+            Data::Txt(_) => TYPE_TXT,
+            Data::Cname(_) => TYPE_CNAME,
+            Data::Ptr(_) => TYPE_PTR,
+        }
+    }
+}
+
+/// A name as it is in a view: the network's records first (a network's before the whole
+/// network's), then node names, then reverse lookups of node addresses.
+fn find<'a>(view: &'a View, store: &'a RecordStore, name: &str) -> Option<Found<'a>> {
+    if let Some(r) = store.lookup(&view.networks, name) {
+        return Some(Found::Records(r));
+    }
+    if let Some(addrs) = view.zone.names.get(name) {
+        return Some(Found::Node(addrs));
+    }
+    view.zone.reverse.get(name).map(|n| Found::Reverse(n))
+}
+
+/// The records answering `qtype` for `name` in `view`, CNAMEs followed, and the rcode.
+fn lookup(view: &View, name: &str, qtype: u16) -> (Vec<Rr>, u8) {
+    let store = view.records.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    let mut owner = name.to_string();
+    for _ in 0..MAX_CNAME_CHAIN {
+        let data: Vec<(u32, Data)> = match find(view, &store, &owner) {
+            None => return (out, RCODE_NXDOMAIN),
+            Some(Found::Records(r)) => {
+                if let Some(target) = &r.cname {
+                    out.push(Rr {
+                        owner: std::mem::replace(&mut owner, target.clone()),
+                        ttl: r.ttl,
+                        data: Data::Cname(target.clone()),
+                    });
+                    if qtype == TYPE_CNAME {
+                        return (out, 0);
+                    }
+                    continue;
+                }
+                r.addrs
+                    .iter()
+                    .map(|ip| (r.ttl, Data::Ip(*ip)))
+                    .chain(r.txt.iter().map(|t| (r.ttl, Data::Txt(t.clone()))))
+                    .collect()
+            }
+            Some(Found::Node(addrs)) => addrs.iter().map(|ip| (NODE_TTL, Data::Ip(*ip))).collect(),
+            Some(Found::Reverse(names)) => names
+                .iter()
+                .map(|n| (NODE_TTL, Data::Ptr(n.clone())))
+                .collect(),
+        };
+        out.extend(
+            data.into_iter()
+                .filter(|(_, d)| qtype == TYPE_ANY || d.qtype() == qtype)
+                .map(|(ttl, data)| Rr {
+                    owner: owner.clone(),
+                    ttl,
+                    data,
+                }),
+        );
+        return (out, 0);
+    }
+    (out, RCODE_SERVFAIL) // a chain too long, or a loop
+}
+
+/// A name in wire format, uncompressed.
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
 
 /// Reads the question's name from a query: labels from offset 12; returns the name and
 /// the offset just past the name.
@@ -67,7 +213,7 @@ fn qname(msg: &[u8]) -> Option<(String, usize)> {
 }
 
 /// The answer to one query (`None` for something that is not a query at all).
-pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn answer(view: &View, query: &[u8]) -> Option<Vec<u8>> {
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return None; // too short, or a response
     }
@@ -83,32 +229,50 @@ pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([query[end], query[end + 1]]);
     let qclass = u16::from_be_bytes([query[end + 2], query[end + 3]]);
     let name = name.trim_end_matches('.');
-    let addrs = zone.get(name);
-    let answers: Vec<&IpAddr> = match (addrs, qclass) {
-        (Some(a), CLASS_IN) => a
-            .iter()
-            .filter(|ip| (qtype == TYPE_A && ip.is_ipv4()) || (qtype == TYPE_AAAA && ip.is_ipv6()))
-            .collect(),
-        _ => Vec::new(),
+    let (answers, rcode) = match qclass {
+        CLASS_IN => lookup(view, name, qtype),
+        _ => (Vec::new(), RCODE_NXDOMAIN),
     };
     // Authoritative answer; recursion "available" so resolvers do not complain.
-    let rcode = if addrs.is_some() { 0 } else { RCODE_NXDOMAIN };
     out.extend_from_slice(&[0x84 | rd, 0x80 | rcode]);
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&query[12..end + 4]);
-    for ip in answers {
-        out.extend_from_slice(&[0xc0, 12]); // pointer to the question's name
-        let (ty, data): (u16, Vec<u8>) = match ip {
-            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
-            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
-        };
-        out.extend_from_slice(&ty.to_be_bytes());
+    for rr in &answers {
+        if rr.owner == name {
+            out.extend_from_slice(&[0xc0, 12]); // pointer to the question's name
+        } else {
+            put_name(&mut out, &rr.owner);
+        }
+        let mut data = Vec::new();
+        match &rr.data {
+            Data::Ip(IpAddr::V4(v4)) => data.extend_from_slice(&v4.octets()),
+            Data::Ip(IpAddr::V6(v6)) => data.extend_from_slice(&v6.octets()),
+            Data::Txt(text) => {
+                // Character strings of at most 255 bytes; an empty text is one empty string.
+                let bytes = text.as_bytes();
+                for chunk in bytes.chunks(255) {
+                    data.push(chunk.len() as u8);
+                    data.extend_from_slice(chunk);
+                }
+                if bytes.is_empty() {
+                    data.push(0);
+                }
+            }
+            Data::Cname(target) | Data::Ptr(target) => put_name(&mut data, target),
+        }
+        out.extend_from_slice(&rr.data.qtype().to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
-        out.extend_from_slice(&TTL.to_be_bytes());
+        out.extend_from_slice(&rr.ttl.to_be_bytes());
         out.extend_from_slice(&(data.len() as u16).to_be_bytes());
         out.extend_from_slice(&data);
+    }
+    if out.len() > MAX_UDP {
+        // Truncated: the header and question only, with TC set.
+        out.truncate(end + 4);
+        out[2] |= 0x02;
+        out[6..8].copy_from_slice(&0u16.to_be_bytes());
     }
     Some(out)
 }
@@ -141,8 +305,8 @@ pub(crate) fn bind(keep_port_53_free: bool) -> std::io::Result<std::net::UdpSock
     Ok(sock.into())
 }
 
-/// Answers queries on `sock` forever.
-pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>) {
+/// Answers queries on `sock` forever, from `view`.
+pub(crate) async fn serve(sock: std::net::UdpSocket, view: View) {
     let Ok(sock) = tokio::net::UdpSocket::from_std(sock) else {
         return;
     };
@@ -151,7 +315,7 @@ pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>)
         let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
             continue;
         };
-        if let Some(reply) = answer(&zone, &buf[..n]) {
+        if let Some(reply) = answer(&view, &buf[..n]) {
             let _ = sock.send_to(&reply, peer).await;
         }
     }
@@ -178,11 +342,16 @@ mod tests {
         q
     }
 
-    fn zone() -> Zone {
-        Zone::from([(
+    fn zone() -> View {
+        let names = BTreeMap::from([(
             "con2".to_string(),
             vec!["172.18.0.3".parse().unwrap(), "fd00::3".parse().unwrap()],
-        )])
+        )]);
+        View {
+            zone: Arc::new(Zone::new(names, &[])),
+            networks: Vec::new(),
+            records: Default::default(),
+        }
     }
 
     #[test]

@@ -19,10 +19,12 @@ use crate::sys;
 use crate::topology::{Plan, HOST};
 
 pub(crate) mod dns;
+mod dns_handle;
 mod handles;
 mod lab;
 pub(crate) mod relay;
 
+pub use dns_handle::DnsHandle;
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use lab::Lab;
 pub(crate) use lab::{mount_name_files, namespaces_needed, set_build_hook};
@@ -49,6 +51,8 @@ pub(crate) struct NetInner {
     pub(crate) state: NetState,
     /// The relays of the network's impairable links.
     relays: Vec<Arc<relay::Relay>>,
+    /// The DNS records every node's name service reads (see [`Net::dns`]).
+    records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
     // Last: the runtime the network's tasks run on, stopped when the network goes.
     _runtime: OwnedRuntime,
 }
@@ -89,6 +93,7 @@ impl Net {
         ns: Vec<NodeNs>,
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
+        records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
         files: std::path::PathBuf,
         build_time: std::time::Duration,
     ) -> Net {
@@ -140,6 +145,7 @@ impl Net {
                 build_time,
                 state: NetState::default(),
                 relays,
+                records,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });

@@ -12,6 +12,7 @@ use crate::nft::{Hook, Rule, Ruleset};
 
 mod addressing;
 mod devices;
+mod dns;
 mod names;
 mod netfilter;
 mod relays;
@@ -54,6 +55,7 @@ impl<'t> Planner<'t> {
                 vxlans: Vec::new(),
                 relays: Vec::new(),
                 ifindexes: Vec::new(),
+                dns: Default::default(),
             },
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
@@ -91,6 +93,7 @@ impl<'t> Planner<'t> {
         self.vxlans(); // devices
         self.static_routes(); // routing
         self.netfilter(); // netfilter
+        self.dns_records(); // dns
         if !self.errors.is_empty() {
             return Err(Error::InvalidTopology {
                 problems: self.errors,

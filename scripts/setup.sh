@@ -16,6 +16,8 @@ have nft || need+=(nftables)
 have tcpdump || need+=(tcpdump)
 # The perf benchmark's baseline, scripts/nat-lab-recipe.sh, connects with nc.
 have nc || need+=(netcat-openbsd)
+# dig, for the name service's tests (records, CNAME chains, TXT, reverse lookups).
+have dig || need+=(dnsutils)
 # newuidmap/newgidmap map a range of ids, so that programs in nodes can change user and
 # group (README, "Programs that change user or group"); not on PATH for ordinary users.
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need+=(uidmap)

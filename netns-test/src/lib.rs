@@ -31,6 +31,11 @@
 //!   programs inside a node, changes at run time through one handle per kind of object
 //!   ([`Node::link`], [`Node::addr`], [`Node::route`], [`Node::nft`], [`Node::conditions`];
 //!   the handle types are all here at the root, and every request of theirs is awaited).
+//! - [`Topology::dns_record`] and [`Net::dns`]: DNS records for any name (A, AAAA, TXT,
+//!   CNAME) served by every node's name service, set at build time and changed at run time
+//!   (what `dnsmasq --address=/NAME/IP` or `/etc/hosts` edits do), with reverse lookups of
+//!   node addresses; Rust code in a node reads the node's `/etc/resolv.conf`, `/sys` and
+//!   `/proc/net`, as under `ip netns exec`.
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).

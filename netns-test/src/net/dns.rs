@@ -1,7 +1,17 @@
 //! The sandbox's name service: like Docker's embedded DNS at `127.0.0.11`, every node runs
-//! a tiny responder that answers `A`/`AAAA` queries for the node names *that node* may
-//! know (see [`crate::topology::Plan::names_for`]), and `NXDOMAIN` at once for anything
-//! else, so lookups of outside names fail fast instead of timing out.
+//! a tiny responder that answers, in this order:
+//!
+//! - the DNS records of the network (A, AAAA, TXT, CNAME; see
+//!   [`crate::Topology::dns_record`] and [`crate::Net::dns`]), those of a network the node
+//!   is on before the whole network's, read from one store at every query, so a change is
+//!   what the next query gets; CNAMEs are followed in the answer;
+//! - `A`/`AAAA` for the node names *that node* may know (see
+//!   [`crate::topology::Plan::names_for`]), TTL 0;
+//! - `PTR` for the addresses of those nodes (`3.0.18.172.in-addr.arpa`, `ip6.arpa`);
+//!
+//! and `NXDOMAIN` at once for anything else, so lookups of outside names fail fast instead
+//! of timing out. Answers over 512 bytes are sent truncated (no EDNS, no TCP). A later step
+//! (DNS64, say) goes in `lookup`, which every answer passes through.
 //!
 //! The sandbox's `/etc/resolv.conf` points at it and its `/etc/nsswitch.conf` says
 //! `hosts: files dns`, so glibc (`getaddrinfo`, `ping`, `curl`), Rust's

@@ -292,3 +292,55 @@ fn wrong_build_time_records_fail_the_plan_naming_each() {
         assert!(text.contains(part), "no {part:?} in:\n{text}");
     }
 }
+
+#[netns_test(topology = records())]
+async fn hickory_in_a_node_sees_the_records_cnames_texts_and_reverse_lookups(net: Net) {
+    let found = net
+        .node("a")
+        .run(async {
+            let resolver = hickory_resolver::Resolver::builder_tokio()
+                .expect("reading the node's /etc/resolv.conf")
+                .build();
+            let mut ips: Vec<IpAddr> = resolver
+                .lookup_ip("cdn.test.")
+                .await
+                .expect("cdn.test")
+                .iter()
+                .collect();
+            // lookup_ip asks AAAA only without an A answer (hickory's Ipv4thenIpv6).
+            ips.extend(
+                resolver
+                    .ipv6_lookup("cdn.test.")
+                    .await
+                    .expect("AAAA cdn.test")
+                    .iter()
+                    .map(|aaaa| IpAddr::V6(aaaa.0)),
+            );
+            ips.sort();
+            let texts: Vec<String> = resolver
+                .txt_lookup("relay.test.txt.")
+                .await
+                .expect("TXT relay.test.txt")
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            let names: Vec<String> = resolver
+                .reverse_lookup("10.1.0.3".parse().unwrap())
+                .await
+                .expect("PTR 10.1.0.3")
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            let missing = resolver.lookup_ip("other.test.").await.is_err();
+            (ips, texts, names, missing)
+        })
+        .await;
+    assert_eq!(
+        found.0,
+        ips(&["198.51.100.7", "2001:db8::7"]),
+        "A and AAAA through 2 CNAMEs"
+    );
+    assert_eq!(found.1, ["v=relay1", "key=abc def"]);
+    assert_eq!(found.2, ["b."]);
+    assert!(found.3, "an unknown name is an error (the control)");
+}

@@ -391,6 +391,42 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_over_512_bytes_is_truncated() {
+        let view = zone();
+        let long = DnsRecords::new().txt(&"x".repeat(600));
+        view.records
+            .write()
+            .unwrap()
+            .set(None, "long.test".into(), long);
+        let r = answer(&view, &query("long.test", TYPE_TXT)).unwrap();
+        assert_eq!(r[2] & 0x02, 0x02, "TC set");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0, "no answers");
+        assert_eq!(
+            r.len(),
+            query("long.test", TYPE_TXT).len(),
+            "header and question"
+        );
+        // Control: a short one fits.
+        let short = DnsRecords::new().txt("v=1");
+        view.records
+            .write()
+            .unwrap()
+            .set(None, "long.test".into(), short);
+        let r = answer(&view, &query("long.test", TYPE_TXT)).unwrap();
+        assert_eq!((r[2] & 0x02, u16::from_be_bytes([r[6], r[7]])), (0, 1));
+    }
+
+    #[test]
+    fn reverse_lookups_answer_the_node_that_owns_the_namespace_first() {
+        let names = BTreeMap::from([
+            ("app".to_string(), vec!["10.0.0.2".parse().unwrap()]),
+            ("sidecar".to_string(), vec!["10.0.0.2".parse().unwrap()]),
+        ]);
+        let zone = Zone::new(names, &["sidecar".to_string()]);
+        assert_eq!(zone.reverse["2.0.0.10.in-addr.arpa"], ["sidecar", "app"]);
+    }
+
+    #[test]
     fn garbage_is_a_format_error_not_a_crash() {
         let r = answer(&zone(), &[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63]).unwrap();
         assert_eq!(r[3] & 0x0f, RCODE_FORMERR);

@@ -19,6 +19,8 @@ have tcpdump || need+=(tcpdump)
 have nc || need+=(netcat-openbsd)
 # netns-test/tests/lab_cli.rs drives `netns-test lab` in a real terminal: tmux.
 have tmux || need+=(tmux)
+# dig, for the name service's tests (records, CNAME chains, TXT, reverse lookups).
+have dig || need+=(dnsutils)
 # newuidmap/newgidmap map a range of ids, so that programs in nodes can change user and
 # group (README, "Programs that change user or group"); not on PATH for ordinary users.
 [ -x /usr/bin/newuidmap ] && [ -x /usr/bin/newgidmap ] || need+=(uidmap)

@@ -180,6 +180,17 @@ pub enum Error {
         needed_for: &'static str,
     },
 
+    /// DNS records that cannot be set or removed at run time (see [`crate::Net::dns`]).
+    #[error("DNS name {name:?}{}: {problem}", network.as_ref().map(|n| format!(" on network {n:?}")).unwrap_or_default())]
+    Dns {
+        /// The name, as given.
+        name: String,
+        /// The network whose records were changed; `None` for the whole network's.
+        network: Option<String>,
+        /// What is wrong, and the fix.
+        problem: String,
+    },
+
     /// A text argument (an address, a CIDR, a route destination) does not parse.
     #[error("{input:?} is {expected}")]
     Parse {

@@ -33,6 +33,11 @@
 //!   the handle types are all here at the root, and every request of theirs is awaited);
 //!   interfaces that change under a running test ([`Node::replug`] into another network,
 //!   [`Node::add_iface`] and [`Node::remove_iface`], with [`IfaceOptions`]).
+//! - [`Topology::dns_record`] and [`Net::dns`]: DNS records for any name (A, AAAA, TXT,
+//!   CNAME) served by every node's name service, set at build time and changed at run time
+//!   (what `dnsmasq --address=/NAME/IP` or `/etc/hosts` edits do), with reverse lookups of
+//!   node addresses; Rust code in a node reads the node's `/etc/resolv.conf`, `/sys` and
+//!   `/proc/net`, as under `ip netns exec`.
 //! - [`reach`]: reachability and isolation assertions, matrices, waiting for a port.
 //! - [`nft`]: nf_tables rules and conntrack over netlink, at build time or run time.
 //! - [`fault`]: partitions, link rates, delay/jitter/loss (netem or a relay).
@@ -73,12 +78,12 @@ pub mod topology;
 pub use error::{Error, Problem, Result};
 // Every handle type of `Node`, in one place (as rtnetlink re-exports its handles).
 pub use fault::ConditionsHandle;
-pub use net::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
+pub use net::{AddrHandle, DnsHandle, LinkHandle, NftHandle, RouteHandle};
 pub use net::{Iface, IfaceKind, IfaceOptions, Lab, Net, Node, RouteEntry};
 /// The netlink crate whose [`rtnetlink::Handle`] [`Node::netlink`] returns, re-exported so
 /// that requests of your own use the same version.
 pub use rtnetlink;
-pub use topology::Topology;
+pub use topology::{DnsRecords, Topology};
 // `netns_test::presets`, documented here as well as in `topology`.
 #[doc(inline)]
 pub use topology::presets;

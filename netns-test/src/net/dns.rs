@@ -1,7 +1,17 @@
 //! The sandbox's name service: like Docker's embedded DNS at `127.0.0.11`, every node runs
-//! a tiny responder that answers `A`/`AAAA` queries for the node names *that node* may
-//! know (see [`crate::topology::Plan::names_for`]), and `NXDOMAIN` at once for anything
-//! else, so lookups of outside names fail fast instead of timing out.
+//! a tiny responder that answers, in this order:
+//!
+//! - the DNS records of the network (A, AAAA, TXT, CNAME; see
+//!   [`crate::Topology::dns_record`] and [`crate::Net::dns`]), those of a network the node
+//!   is on before the whole network's, read from one store at every query, so a change is
+//!   what the next query gets; CNAMEs are followed in the answer;
+//! - `A`/`AAAA` for the node names *that node* may know (see
+//!   [`crate::topology::Plan::names_for`]), TTL 0;
+//! - `PTR` for the addresses of those nodes (`3.0.18.172.in-addr.arpa`, `ip6.arpa`);
+//!
+//! and `NXDOMAIN` at once for anything else, so lookups of outside names fail fast instead
+//! of timing out. Answers over 512 bytes are sent truncated (no EDNS, no TCP). A later step
+//! (DNS64, say) goes in `lookup`, which every answer passes through.
 //!
 //! The sandbox's `/etc/resolv.conf` points at it and its `/etc/nsswitch.conf` says
 //! `hosts: files dns`, so glibc (`getaddrinfo`, `ping`, `curl`), Rust's
@@ -30,20 +40,169 @@
 //! `CONFIG_NFT_NAT`); without it the network fails to build, naming the node and the
 //! declaration.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
 
+use crate::topology::dns_records::{reverse_name, DnsRecords, RecordStore, MAX_CNAME_CHAIN};
 pub(crate) use crate::topology::name_service::{ADDR, PORT, REDIRECTED_PORT};
 
 const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
+const TYPE_PTR: u16 = 12;
+const TYPE_TXT: u16 = 16;
 const TYPE_AAAA: u16 = 28;
+const TYPE_ANY: u16 = 255;
 const CLASS_IN: u16 = 1;
 const RCODE_FORMERR: u8 = 1;
+const RCODE_SERVFAIL: u8 = 2;
 const RCODE_NXDOMAIN: u8 = 3;
-const TTL: u32 = 0;
+/// The TTL of node names and of their reverse lookups: never cached, as before records
+/// existed.
+const NODE_TTL: u32 = 0;
+/// Largest answer over UDP without EDNS; a longer one is sent truncated (TC).
+const MAX_UDP: usize = 512;
 
-/// Names a node can resolve, lower-cased, with their addresses.
-pub(crate) type Zone = HashMap<String, Vec<IpAddr>>;
+/// The node names one view knows, lower-cased, with their addresses, and the reverse
+/// lookups of those addresses (`3.0.18.172.in-addr.arpa` -> `con2`), fixed when the
+/// network is built. Nodes with the same view share one (see `Plan::names_view`).
+#[derive(Debug, Default)]
+pub(crate) struct Zone {
+    names: BTreeMap<String, Vec<IpAddr>>,
+    reverse: HashMap<String, Vec<String>>,
+}
+
+impl Zone {
+    /// The zone of node names `names`; an address several nodes hold (nodes sharing a
+    /// namespace) answers each name, `owners` (the namespace's own node) first.
+    pub(crate) fn new(names: BTreeMap<String, Vec<IpAddr>>, owners: &[String]) -> Zone {
+        let mut reverse: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, addrs) in &names {
+            for ip in addrs {
+                reverse
+                    .entry(reverse_name(*ip))
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        for list in reverse.values_mut() {
+            list.sort_by_key(|n| !owners.contains(n));
+        }
+        Zone { names, reverse }
+    }
+}
+
+/// What one node's name service answers from: its view's node names, the networks it is
+/// on (for their records) and the network's record store, which `Net::dns` changes.
+#[derive(Clone, Debug)]
+pub(crate) struct View {
+    pub zone: Arc<Zone>,
+    pub networks: Vec<String>,
+    pub records: Arc<RwLock<RecordStore>>,
+    /// The NAT64 prefix this view synthesizes AAAA records in (DNS64), if any.
+    pub dns64: Option<ipnet::Ipv6Net>,
+}
+
+/// What a name is, for one view.
+enum Found<'a> {
+    Records(&'a DnsRecords),
+    Node(&'a [IpAddr]),
+    Reverse(&'a [String]),
+}
+
+/// One resource record of an answer.
+struct Rr {
+    owner: String,
+    ttl: u32,
+    data: Data,
+}
+
+enum Data {
+    Ip(IpAddr),
+    Txt(String),
+    Cname(String),
+    Ptr(String),
+}
+
+impl Data {
+    fn qtype(&self) -> u16 {
+        match self {
+            Data::Ip(IpAddr::V4(_)) => TYPE_A,
+            Data::Ip(IpAddr::V6(_)) => TYPE_AAAA,
+            Data::Txt(_) => TYPE_TXT,
+            Data::Cname(_) => TYPE_CNAME,
+            Data::Ptr(_) => TYPE_PTR,
+        }
+    }
+}
+
+/// A name as it is in a view: the network's records first (a network's before the whole
+/// network's), then node names, then reverse lookups of node addresses.
+fn find<'a>(view: &'a View, store: &'a RecordStore, name: &str) -> Option<Found<'a>> {
+    if let Some(r) = store.lookup(&view.networks, name) {
+        return Some(Found::Records(r));
+    }
+    if let Some(addrs) = view.zone.names.get(name) {
+        return Some(Found::Node(addrs));
+    }
+    view.zone.reverse.get(name).map(|n| Found::Reverse(n))
+}
+
+/// The records answering `qtype` for `name` in `view`, CNAMEs followed, and the rcode.
+fn lookup(view: &View, name: &str, qtype: u16) -> (Vec<Rr>, u8) {
+    let store = view.records.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::new();
+    let mut owner = name.to_string();
+    for _ in 0..MAX_CNAME_CHAIN {
+        let data: Vec<(u32, Data)> = match find(view, &store, &owner) {
+            None => return (out, RCODE_NXDOMAIN),
+            Some(Found::Records(r)) => {
+                if let Some(target) = &r.cname {
+                    out.push(Rr {
+                        owner: std::mem::replace(&mut owner, target.clone()),
+                        ttl: r.ttl,
+                        data: Data::Cname(target.clone()),
+                    });
+                    if qtype == TYPE_CNAME {
+                        return (out, 0);
+                    }
+                    continue;
+                }
+                r.addrs
+                    .iter()
+                    .map(|ip| (r.ttl, Data::Ip(*ip)))
+                    .chain(r.txt.iter().map(|t| (r.ttl, Data::Txt(t.clone()))))
+                    .collect()
+            }
+            Some(Found::Node(addrs)) => addrs.iter().map(|ip| (NODE_TTL, Data::Ip(*ip))).collect(),
+            Some(Found::Reverse(names)) => names
+                .iter()
+                .map(|n| (NODE_TTL, Data::Ptr(n.clone())))
+                .collect(),
+        };
+        out.extend(
+            dns64(view.dns64, data)
+                .into_iter()
+                .filter(|(_, d)| qtype == TYPE_ANY || d.qtype() == qtype)
+                .map(|(ttl, data)| Rr {
+                    owner: owner.clone(),
+                    ttl,
+                    data,
+                }),
+        );
+        return (out, 0);
+    }
+    (out, RCODE_SERVFAIL) // a chain too long, or a loop
+}
+
+/// A name in wire format, uncompressed.
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
 
 /// Reads the question's name from a query: labels from offset 12; returns the name and
 /// the offset just past the name.
@@ -67,7 +226,7 @@ fn qname(msg: &[u8]) -> Option<(String, usize)> {
 }
 
 /// The answer to one query (`None` for something that is not a query at all).
-pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn answer(view: &View, query: &[u8]) -> Option<Vec<u8>> {
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return None; // too short, or a response
     }
@@ -83,59 +242,81 @@ pub(crate) fn answer(zone: &Zone, query: &[u8]) -> Option<Vec<u8>> {
     let qtype = u16::from_be_bytes([query[end], query[end + 1]]);
     let qclass = u16::from_be_bytes([query[end + 2], query[end + 3]]);
     let name = name.trim_end_matches('.');
-    let addrs = zone.get(name);
-    let answers: Vec<&IpAddr> = match (addrs, qclass) {
-        (Some(a), CLASS_IN) => a
-            .iter()
-            .filter(|ip| (qtype == TYPE_A && ip.is_ipv4()) || (qtype == TYPE_AAAA && ip.is_ipv6()))
-            .collect(),
-        _ => Vec::new(),
+    let (answers, rcode) = match qclass {
+        CLASS_IN => lookup(view, name, qtype),
+        _ => (Vec::new(), RCODE_NXDOMAIN),
     };
     // Authoritative answer; recursion "available" so resolvers do not complain.
-    let rcode = if addrs.is_some() { 0 } else { RCODE_NXDOMAIN };
     out.extend_from_slice(&[0x84 | rd, 0x80 | rcode]);
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
     out.extend_from_slice(&[0, 0, 0, 0]);
     out.extend_from_slice(&query[12..end + 4]);
-    for ip in answers {
-        out.extend_from_slice(&[0xc0, 12]); // pointer to the question's name
-        let (ty, data): (u16, Vec<u8>) = match ip {
-            IpAddr::V4(v4) => (TYPE_A, v4.octets().to_vec()),
-            IpAddr::V6(v6) => (TYPE_AAAA, v6.octets().to_vec()),
-        };
-        out.extend_from_slice(&ty.to_be_bytes());
+    for rr in &answers {
+        if rr.owner == name {
+            out.extend_from_slice(&[0xc0, 12]); // pointer to the question's name
+        } else {
+            put_name(&mut out, &rr.owner);
+        }
+        let mut data = Vec::new();
+        match &rr.data {
+            Data::Ip(IpAddr::V4(v4)) => data.extend_from_slice(&v4.octets()),
+            Data::Ip(IpAddr::V6(v6)) => data.extend_from_slice(&v6.octets()),
+            Data::Txt(text) => {
+                // Character strings of at most 255 bytes; an empty text is one empty string.
+                let bytes = text.as_bytes();
+                for chunk in bytes.chunks(255) {
+                    data.push(chunk.len() as u8);
+                    data.extend_from_slice(chunk);
+                }
+                if bytes.is_empty() {
+                    data.push(0);
+                }
+            }
+            Data::Cname(target) | Data::Ptr(target) => put_name(&mut data, target),
+        }
+        out.extend_from_slice(&rr.data.qtype().to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
-        out.extend_from_slice(&TTL.to_be_bytes());
+        out.extend_from_slice(&rr.ttl.to_be_bytes());
         out.extend_from_slice(&(data.len() as u16).to_be_bytes());
         out.extend_from_slice(&data);
+    }
+    if out.len() > MAX_UDP {
+        // Truncated: the header and question only, with TC set.
+        out.truncate(end + 4);
+        out[2] |= 0x02;
+        out[6..8].copy_from_slice(&0u16.to_be_bytes());
     }
     Some(out)
 }
 
-/// DNS64 (RFC 6147) over a whole zone: every name that has IPv4 addresses and no IPv6
-/// one also gets each IPv4 address embedded in the NAT64 `prefix` (a /96) as an AAAA
-/// record; a name with an IPv6 address of its own keeps exactly what it had. What
-/// `dnsmasq --dns64`-style synthesis (or unbound's `dns64-prefix`) answers.
-pub(crate) fn dns64(zone: &Zone, prefix: ipnet::Ipv6Net) -> Zone {
-    zone.iter()
-        .map(|(name, addrs)| {
-            let mut addrs = addrs.clone();
-            if !addrs.iter().any(IpAddr::is_ipv6) {
-                let synthesized: Vec<IpAddr> = addrs
-                    .iter()
-                    .filter_map(|ip| match ip {
-                        IpAddr::V4(v4) => {
-                            Some(IpAddr::V6(crate::topology::nat64::embed(prefix, *v4)))
-                        }
-                        IpAddr::V6(_) => None,
-                    })
-                    .collect();
-                addrs.extend(synthesized);
-            }
-            (name.clone(), addrs)
+/// DNS64 (RFC 6147) for a view with a NAT64 `prefix` (a /96): the answers of a name that
+/// has IPv4 addresses and no IPv6 one also get each IPv4 address embedded in the prefix
+/// as an AAAA record, with the same TTL; a name with an IPv6 address of its own keeps
+/// exactly what it had. What `dnsmasq --dns64`-style synthesis (or unbound's
+/// `dns64-prefix`) answers. Records set at run time are synthesized as node names are.
+fn dns64(prefix: Option<ipnet::Ipv6Net>, mut data: Vec<(u32, Data)>) -> Vec<(u32, Data)> {
+    let Some(prefix) = prefix else {
+        return data;
+    };
+    if data
+        .iter()
+        .any(|(_, d)| matches!(d, Data::Ip(IpAddr::V6(_))))
+    {
+        return data;
+    }
+    let synthesized: Vec<(u32, Data)> = data
+        .iter()
+        .filter_map(|(ttl, d)| match d {
+            Data::Ip(IpAddr::V4(v4)) => Some((
+                *ttl,
+                Data::Ip(IpAddr::V6(crate::topology::nat64::embed(prefix, *v4))),
+            )),
+            _ => None,
         })
-        .collect()
+        .collect();
+    data.extend(synthesized);
+    data
 }
 
 /// Binds the responder's socket in the calling thread's netns (its `lo` must be up): on
@@ -166,8 +347,8 @@ pub(crate) fn bind(keep_port_53_free: bool) -> std::io::Result<std::net::UdpSock
     Ok(sock.into())
 }
 
-/// Answers queries on `sock` forever.
-pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>) {
+/// Answers queries on `sock` forever, from `view`.
+pub(crate) async fn serve(sock: std::net::UdpSocket, view: View) {
     let Ok(sock) = tokio::net::UdpSocket::from_std(sock) else {
         return;
     };
@@ -176,7 +357,7 @@ pub(crate) async fn serve(sock: std::net::UdpSocket, zone: std::sync::Arc<Zone>)
         let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
             continue;
         };
-        if let Some(reply) = answer(&zone, &buf[..n]) {
+        if let Some(reply) = answer(&view, &buf[..n]) {
             let _ = sock.send_to(&reply, peer).await;
         }
     }
@@ -203,11 +384,17 @@ mod tests {
         q
     }
 
-    fn zone() -> Zone {
-        Zone::from([(
+    fn zone() -> View {
+        let names = BTreeMap::from([(
             "con2".to_string(),
             vec!["172.18.0.3".parse().unwrap(), "fd00::3".parse().unwrap()],
-        )])
+        )]);
+        View {
+            zone: Arc::new(Zone::new(names, &[])),
+            networks: Vec::new(),
+            records: Default::default(),
+            dns64: None,
+        }
     }
 
     #[test]
@@ -230,10 +417,73 @@ mod tests {
     }
 
     #[test]
+    fn dns64_synthesizes_aaaa_for_records_set_at_run_time_and_only_for_ipv4_only_names() {
+        let mut view = zone();
+        view.dns64 = Some("64:ff9b::/96".parse().unwrap());
+        let aaaa = |view: &View, name: &str| {
+            let r = answer(view, &query(name, TYPE_AAAA)).unwrap();
+            (u16::from_be_bytes([r[6], r[7]]), r[r.len() - 16..].to_vec())
+        };
+        // Set after the view was made, as `net.dns().set(..)` does.
+        view.records.write().unwrap().set(
+            None,
+            "relay.test".to_string(),
+            DnsRecords::new().a("192.0.2.7"),
+        );
+        let synthesized: std::net::Ipv6Addr = "64:ff9b::c000:207".parse().unwrap();
+        assert_eq!(
+            aaaa(&view, "relay.test"),
+            (1, synthesized.octets().to_vec())
+        );
+        // A name with an IPv6 address of its own keeps exactly it.
+        let own: std::net::Ipv6Addr = "fd00::3".parse().unwrap();
+        assert_eq!(aaaa(&view, "con2"), (1, own.octets().to_vec()));
+        // Without the prefix, nothing is synthesized.
+        view.dns64 = None;
+        assert_eq!(aaaa(&view, "relay.test").0, 0);
+    }
+
+    #[test]
     fn unknown_names_are_nxdomain_at_once() {
         let r = answer(&zone(), &query("con3", TYPE_A)).unwrap();
         assert_eq!(r[3] & 0x0f, RCODE_NXDOMAIN);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0);
+    }
+
+    #[test]
+    fn an_answer_over_512_bytes_is_truncated() {
+        let view = zone();
+        let long = DnsRecords::new().txt(&"x".repeat(600));
+        view.records
+            .write()
+            .unwrap()
+            .set(None, "long.test".into(), long);
+        let r = answer(&view, &query("long.test", TYPE_TXT)).unwrap();
+        assert_eq!(r[2] & 0x02, 0x02, "TC set");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0, "no answers");
+        assert_eq!(
+            r.len(),
+            query("long.test", TYPE_TXT).len(),
+            "header and question"
+        );
+        // Control: a short one fits.
+        let short = DnsRecords::new().txt("v=1");
+        view.records
+            .write()
+            .unwrap()
+            .set(None, "long.test".into(), short);
+        let r = answer(&view, &query("long.test", TYPE_TXT)).unwrap();
+        assert_eq!((r[2] & 0x02, u16::from_be_bytes([r[6], r[7]])), (0, 1));
+    }
+
+    #[test]
+    fn reverse_lookups_answer_the_node_that_owns_the_namespace_first() {
+        let names = BTreeMap::from([
+            ("app".to_string(), vec!["10.0.0.2".parse().unwrap()]),
+            ("sidecar".to_string(), vec!["10.0.0.2".parse().unwrap()]),
+        ]);
+        let zone = Zone::new(names, &["sidecar".to_string()]);
+        assert_eq!(zone.reverse["2.0.0.10.in-addr.arpa"], ["sidecar", "app"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::topology::{Plan, Topology};
 use std::os::fd::AsFd;
 
 use crate::environment::explain;
+use crate::topology::dns_records::RecordStore;
 use crate::topology::name_service;
 use crate::{environment, kernel, sys};
 
@@ -164,7 +165,7 @@ impl Lab {
             kernel::open_namespaces(&plan, keep_nft, host)
         }
         .map_err(explain)?;
-        start_name_services(&plan, &ns, &rt)?;
+        let records = start_name_services(&plan, &ns, &rt)?;
         let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
         // Relays of impairable links, ready before the first frame.
         let relays = super::relay::start(&plan, &ns).map_err(explain)?;
@@ -173,7 +174,7 @@ impl Lab {
             hook();
         }
         rt.block_on(built.wait_up()).map_err(explain)?;
-        let net = Net::new(plan, ns, rt, relays, files, seed);
+        let net = Net::new(plan, ns, rt, relays, records, files, seed);
         net.block_on(add_planned_dummies(&net))?;
         // The topology's link conditions, in force before the first line of the test.
         net.block_on(super::conditions::apply_planned(&net))?;
@@ -234,12 +235,21 @@ async fn add_planned_dummies(net: &Net) -> Result<()> {
 }
 
 /// Binds each namespace's name service (on its `lo`, up by now) and serves it on the
-/// network's runtime: the names that node may know (see [`Plan::names_for`]).
+/// network's runtime: the names that node may know (see [`Plan::names_for`]), the reverse
+/// lookups of their addresses, and the records of the store returned, which starts with
+/// the topology's and which `Net::dns` changes.
 fn start_name_services(
     plan: &Plan,
     ns: &[kernel::NodeNs],
     rt: &tokio::runtime::Runtime,
-) -> Result<()> {
+) -> Result<Arc<std::sync::RwLock<RecordStore>>> {
+    let records = Arc::new(std::sync::RwLock::new(plan.dns.clone()));
+    let owners: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.net_of.is_none())
+        .map(|n| n.name.to_ascii_lowercase())
+        .collect();
     let mut zones = std::collections::HashMap::new();
     for (i, node) in plan.nodes.iter().enumerate() {
         if node.net_of.is_some() {
@@ -254,17 +264,23 @@ fn start_name_services(
                     e,
                 ))
             })?;
-        let zone = |i| Arc::new(plan.names_for(i).into_iter().collect::<dns::Zone>());
-        let zone = match (node.dns64, plan.names_view(i)) {
-            // A DNS64 node's zone is its own: other members of its view may not be.
-            (Some(prefix), _) => Arc::new(dns::dns64(&zone(i), prefix)),
-            (None, Some(view)) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
-            (None, None) => zone(i),
+        let zone = |i| Arc::new(dns::Zone::new(plan.names_for(i), &owners));
+        let zone = match plan.names_view(i) {
+            Some(view) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
+            None => zone(i),
+        };
+        let mut networks: Vec<String> = node.ifaces.iter().map(|f| f.network.clone()).collect();
+        networks.dedup();
+        let view = dns::View {
+            zone,
+            networks,
+            records: records.clone(),
+            dns64: node.dns64,
         };
         let _guard = rt.enter();
-        rt.spawn(dns::serve(sock, zone));
+        rt.spawn(dns::serve(sock, view));
     }
-    Ok(())
+    Ok(records)
 }
 
 /// Mounts the lab's `/etc/hosts`, `/etc/resolv.conf` and `/etc/nsswitch.conf` (after

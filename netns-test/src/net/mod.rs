@@ -24,6 +24,7 @@ pub use self::iface::{IfaceKind, IfaceOptions};
 
 pub(crate) mod conditions;
 pub(crate) mod dns;
+mod dns_handle;
 mod handles;
 mod iface;
 mod lab;
@@ -31,6 +32,7 @@ mod nat64;
 mod notes;
 pub(crate) mod relay;
 
+pub use dns_handle::DnsHandle;
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use lab::Lab;
 pub(crate) use lab::{mount_name_files, namespaces_needed, set_build_hook};
@@ -58,6 +60,8 @@ pub(crate) struct NetInner {
     pub(crate) state: NetState,
     /// The relays of the network's impairable links.
     relays: Vec<Arc<relay::Relay>>,
+    /// The DNS records every node's name service reads (see [`Net::dns`]).
+    records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
     // Last: the runtime the network's tasks run on, stopped when the network goes.
     _runtime: OwnedRuntime,
 }
@@ -148,6 +152,7 @@ impl Net {
         ns: Vec<NodeNs>,
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
+        records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
         files: std::path::PathBuf,
         seed: u64,
     ) -> Net {
@@ -230,6 +235,7 @@ impl Net {
                     link_conditions: Default::default(),
                 },
                 relays,
+                records,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });
@@ -354,13 +360,15 @@ impl Net {
 /// its `/etc/hosts`, programs) runs through [`Node::run`], [`Node::spawn`],
 /// [`Node::run_blocking`], [`Node::spawn_thread`] or [`Node::command`].
 ///
-/// Programs ([`Node::command`], [`Node::tokio_command`], [`Node::output`]) see the node
-/// as under `ip netns exec`, `/sys` included. Rust code run through `run`, `spawn`,
-/// `run_blocking` or `spawn_thread` opens its sockets in the node but reads files in the
-/// sandbox's mount namespace: a sysfs shows the network namespace of whoever mounted it,
-/// not of the thread that reads it, so `/sys/class/net` there lists the machine's
-/// interfaces. Use [`Node::ifaces`], [`Node::netlink`], or a program
-/// (`node.output("cat", ["/sys/class/net/eth0/address"])`) for the node's.
+/// Programs ([`Node::command`], [`Node::tokio_command`], [`Node::output`]) and Rust code
+/// run through `run`, `spawn`, `run_blocking` or `spawn_thread` see the node's files, as
+/// under `ip netns exec`: at `/sys` a sysfs of the node's network, at `/proc/net` the
+/// network of the reading thread (a link to `/proc/thread-self/net`; `/proc/self/net`
+/// stays the process's first thread's), and the node's own `/etc/resolv.conf` where it has
+/// one, so a resolver in the node (hickory, `to_socket_addrs`) asks the server the node
+/// is given. Each thread enters the node's mount namespace once, when it starts, with a
+/// filesystem context of its own: it keeps the working directory's path, and a later
+/// `std::env::set_current_dir` elsewhere does not move it.
 #[derive(Clone)]
 pub struct Node {
     inner: Arc<NodeInner>,
@@ -380,9 +388,9 @@ struct NodeInner {
     dumps: tokio::sync::Mutex<()>,
     /// The node's own resolv.conf, where it has one (written by `Lab`).
     resolv_conf: Option<std::path::PathBuf>,
-    /// The mount namespace of the node's programs, made at the first one (see
+    /// The mount namespace of the node's programs and threads, made at the first one (see
     /// `Node::command`), or why it could not be made.
-    mounts: OnceLock<std::result::Result<OwnedFd, (String, i32)>>,
+    mounts: OnceLock<std::result::Result<Arc<OwnedFd>, (String, i32)>>,
     /// Kept open while the network lives (see `nft::Kept`).
     _nft: Option<crate::nft::Kept>,
     netns: OwnedFd,
@@ -577,14 +585,15 @@ impl Node {
                         self.inner.name
                     )
                 }));
+                let mounts = self.thread_mounts();
                 let name = self.inner.name.clone();
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .thread_name(format!("netns-{name}"))
                     .enable_all()
                     .on_thread_start(move || {
-                        sys::enter_netns(fd.as_fd())
-                            .unwrap_or_else(|e| panic!("entering the netns of node {name:?}: {e}"))
+                        sys::enter_node(fd.as_fd(), mounts.as_deref().map(AsFd::as_fd))
+                            .unwrap_or_else(|e| panic!("entering node {name:?}: {e}"))
                     })
                     .build()
                     .unwrap_or_else(|e| {
@@ -648,12 +657,9 @@ impl Node {
     /// # Ok(()) }
     /// ```
     pub fn run_blocking<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        let fd = self.netns();
         std::thread::scope(|s| {
             let t = s.spawn(|| {
-                sys::enter_netns(fd).unwrap_or_else(|e| {
-                    panic!("entering the netns of node {:?}: {e}", self.inner.name)
-                });
+                self.enter_here();
                 f()
             });
             t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -677,9 +683,7 @@ impl Node {
         std::thread::Builder::new()
             .name(format!("netns-{}", self.inner.name))
             .spawn(move || {
-                sys::enter_netns(node.netns()).unwrap_or_else(|e| {
-                    panic!("entering the netns of node {:?}: {e}", node.inner.name)
-                });
+                node.enter_here();
                 f()
             })
             .expect("spawning a thread")
@@ -786,7 +790,7 @@ impl Node {
 
     /// The mount namespace of the node's programs (see [`Node::command`]), made at the
     /// first one, or what failed and its errno.
-    fn mounts(&self) -> &std::result::Result<OwnedFd, (String, i32)> {
+    fn mounts(&self) -> &std::result::Result<Arc<OwnedFd>, (String, i32)> {
         self.inner.mounts.get_or_init(|| {
             // The node's own resolv.conf, written by `Lab` when the network was built.
             let resolv_conf = self.inner.resolv_conf.clone();
@@ -804,7 +808,20 @@ impl Node {
                             );
                         }
                     }
-                    Ok(mounts.ns)
+                    if let Some(e) = mounts.proc_net {
+                        static WARNED: std::sync::atomic::AtomicBool =
+                            std::sync::atomic::AtomicBool::new(false);
+                        if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            eprintln!(
+                                "netns-test: node {:?}: this machine refuses to mount a link \
+                                 to /proc/thread-self/net over /proc/net ({e}; Linux 5.2 or \
+                                 later can), so Rust code in nodes reads /proc/net of the \
+                                 process's first thread",
+                                self.inner.name
+                            );
+                        }
+                    }
+                    Ok(Arc::new(mounts.ns))
                 }
                 Err(e) => Err((
                     format!(
@@ -819,6 +836,34 @@ impl Node {
                 )),
             }
         })
+    }
+
+    /// The node's mount namespace for its threads, or `None` (with a warning, once) where
+    /// it cannot be made: the threads then enter the node's network only.
+    fn thread_mounts(&self) -> Option<Arc<OwnedFd>> {
+        match self.mounts() {
+            Ok(fd) => Some(fd.clone()),
+            Err((what, errno)) => {
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!(
+                        "netns-test: node {:?}: {what} failed ({}), so its threads see the \
+                         sandbox's files (/etc/resolv.conf, /sys, /proc/net)",
+                        self.inner.name,
+                        std::io::Error::from_raw_os_error(*errno)
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Moves the calling thread into the node: its network and mount namespaces.
+    fn enter_here(&self) {
+        let mounts = self.thread_mounts();
+        sys::enter_node(self.netns(), mounts.as_deref().map(AsFd::as_fd))
+            .unwrap_or_else(|e| panic!("entering node {:?}: {e}", self.inner.name));
     }
 
     /// The lock that keeps dumps on the node's rtnetlink socket one at a time (the

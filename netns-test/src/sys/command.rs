@@ -22,15 +22,19 @@ pub(crate) fn command_in_netns(
     }
 }
 
-/// What a node's programs see that differs from the sandbox: a mount namespace made once
-/// per node, in which `/sys` is a sysfs of the node's network namespace and, with
-/// `resolv_conf`, that file is bound over `/etc/resolv.conf` (what `ip netns exec NAME`
-/// does by remounting `/sys` and binding `/etc/netns/NAME/resolv.conf`).
+/// What a node's programs and threads see that differs from the sandbox: a mount namespace
+/// made once per node, in which `/sys` is a sysfs of the node's network namespace,
+/// `/proc/net` a link to `/proc/thread-self/net` (the network of whichever thread reads
+/// it, not of the thread group leader) and, with `resolv_conf`, that file is bound over
+/// `/etc/resolv.conf` (what `ip netns exec NAME` does by remounting `/sys` and binding
+/// `/etc/netns/NAME/resolv.conf`).
 pub(crate) struct NodeMounts {
     /// The mount namespace.
     pub ns: OwnedFd,
     /// Why `/sys` could not be remounted (the programs then see the sandbox's), if so.
     pub sysfs: Option<io::Error>,
+    /// Why `/proc/net` could not be made per thread (threads then see the leader's), if so.
+    pub proc_net: Option<io::Error>,
 }
 
 /// Makes the node's mount namespace (see [`NodeMounts`]) on a thread of its own, since
@@ -103,12 +107,40 @@ pub(crate) fn node_mounts(
                     }
                 }
                 let ns = File::open("/proc/thread-self/ns/mnt")?.into();
-                Ok(NodeMounts { ns, sysfs })
+                let proc_net = super::mount_symlink(
+                    Path::new("/tmp"),
+                    Path::new("/proc/net"),
+                    "thread-self/net",
+                )
+                .err();
+                Ok(NodeMounts {
+                    ns,
+                    sysfs,
+                    proc_net,
+                })
             }
         })
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
+}
+
+/// Moves the calling thread into a node: its netns `netns` and, where there is one, its
+/// mount namespace `mounts` (see [`node_mounts`]), keeping the working directory's path.
+/// The thread first gets a filesystem context of its own (`unshare(CLONE_FS)`), which
+/// `setns(CLONE_NEWNS)` requires and which keeps the other threads where they are.
+pub(crate) fn enter_node(netns: BorrowedFd<'_>, mounts: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let Some(mounts) = mounts else {
+        return super::enter_netns(netns);
+    };
+    // SAFETY: unshare(CLONE_FS) changes only the calling thread; enter_raw's syscalls act
+    // on valid fds and the stack, and only on the calling thread.
+    unsafe {
+        if libc::unshare(libc::CLONE_FS) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        enter_raw(netns.as_raw_fd(), mounts.as_raw_fd())
+    }
 }
 
 /// The pre-exec step of a program started in a node: enters its netns and its mount
@@ -119,8 +151,19 @@ pub(crate) fn node_mounts(
 /// that the Node keeps open, which outlasts the spawn. No allocation.
 unsafe fn enter_for_exec(netns: RawFd, mounts: Result<RawFd, i32>) -> io::Result<()> {
     let mounts = mounts.map_err(io::Error::from_raw_os_error)?;
+    // SAFETY: forwarded to the caller; a forked child has a filesystem context of its own.
+    unsafe { enter_raw(netns, mounts) }
+}
+
+/// Enters netns `netns` and mount namespace `mounts`, staying in the working directory.
+///
+/// # Safety
+/// Only async-signal-safe syscalls, on the stack and on the fds given, which must be open.
+/// The calling task must not share its filesystem context (`CLONE_FS`) with another.
+unsafe fn enter_raw(netns: RawFd, mounts: RawFd) -> io::Result<()> {
     // setns(CLONE_NEWNS) moves the working directory to the namespace's root: keep its
-    // path (the same file there: the namespaces differ only in /sys and resolv.conf) and,
+    // path (the same file there: the namespaces differ only in /sys, /proc/net
+    // and resolv.conf) and,
     // for a path that is too long or gone, the directory itself.
     let mut cwd = [0u8; 4096];
     // SAFETY: raw syscalls on valid fds, the stack buffer and NUL-terminated strings.
@@ -133,7 +176,11 @@ unsafe fn enter_for_exec(netns: RawFd, mounts: Result<RawFd, i32>) -> io::Result
         if libc::setns(netns, libc::CLONE_NEWNET) != 0
             || libc::setns(mounts, libc::CLONE_NEWNS) != 0
         {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            if here >= 0 {
+                libc::close(here);
+            }
+            return Err(e);
         }
         if !(have_path && libc::chdir(cwd.as_ptr().cast()) == 0) && here >= 0 {
             libc::fchdir(here);

@@ -33,10 +33,10 @@ mod process;
 mod signal;
 mod spawn;
 
-pub(crate) use self::command::{command_in_netns, node_mounts};
+pub(crate) use self::command::{command_in_netns, enter_node, node_mounts};
 pub(crate) use self::limits::{get_rlimit, set_rlimit, set_timer_slack, Rlimit};
 pub(crate) use self::mount::{
-    bind_memfiles, make_mounts_private, mount_proc, mount_tmpfs, set_hostname,
+    bind_memfiles, make_mounts_private, mount_proc, mount_symlink, mount_tmpfs, set_hostname,
 };
 pub(crate) use self::netns::{
     current_netns, enter_netns, in_netns, loopback_up, new_netns, set_if_flags,

@@ -99,3 +99,59 @@ pub(crate) fn set_hostname(name: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `open_tree` flag: a detached copy of the tree (`OPEN_TREE_CLONE`).
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// `move_mount` flag: the source is the fd itself (`MOVE_MOUNT_F_EMPTY_PATH`).
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// Mounts a symbolic link to `points_to` over `target` itself (not over what `target`
+/// points to): the link is made in a tmpfs mounted for the moment on `stage` (an existing
+/// directory), taken with `open_tree` and moved onto `target` with `move_mount`, which,
+/// unlike `mount(2)`, does not follow a link at `target` (Linux 5.2 or later; `ENOSYS`
+/// before).
+pub(crate) fn mount_symlink(stage: &Path, target: &Path, points_to: &str) -> io::Result<()> {
+    mount_tmpfs(stage)?;
+    let link = stage.join("link");
+    let copy = std::os::unix::fs::symlink(points_to, &link).and_then(|()| {
+        let link = cstr(&link)?;
+        // SAFETY: a valid C string; the fd returned is owned below.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                link.as_ptr(),
+                OPEN_TREE_CLONE
+                    | libc::O_CLOEXEC as libc::c_uint
+                    | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: open_tree returned a fresh fd that nothing else owns.
+        Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+    });
+    let stage = cstr(stage)?;
+    // SAFETY: valid C string. The copy, if made, keeps its own tmpfs alive.
+    if unsafe { libc::umount2(stage.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let copy = copy?;
+    let target = cstr(target)?;
+    // SAFETY: a valid fd and C strings; the empty path names the fd itself.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            std::os::fd::AsRawFd::as_raw_fd(&copy),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -448,6 +448,15 @@ impl BridgeBuilder {
         self
     }
 
+    /// DNS records for `name` that only nodes on this network see (those with an
+    /// interface on it, the node holding the bridge included), before the whole network's
+    /// ([`Topology::dns_record`](super::Topology::dns_record)): like a dnsmasq serving
+    /// only this network's subnet, or Docker's `--network-alias` on a user-defined network.
+    pub fn dns_record(mut self, name: &str, records: impl Into<super::DnsRecords>) -> Self {
+        self.0.dns_records.push((name.to_string(), records.into()));
+        self
+    }
+
     /// Gives the network an IPv6 subnet too: gateway `::1`, members from `::2` (NODAD).
     pub fn ipv6(mut self, subnet: &str) -> Self {
         self.0.subnet6 = Some(subnet.to_string());
@@ -629,6 +638,7 @@ pub(super) struct BridgeSpec {
     pub(super) hairpin: bool,
     pub(super) internal: bool,
     pub(super) netfilter: bool,
+    pub(super) dns_records: Vec<(String, super::DnsRecords)>,
 }
 
 /// A point-to-point link as declared: what [`LinkBuilder`] fills in.

@@ -27,6 +27,7 @@ use crate::error::Result;
 // The builders a topology is declared with, and the specs they fill in.
 mod builder;
 // Topologies read from TOML files (`Topology::from_file`).
+pub(crate) mod dns_records;
 mod file;
 pub(crate) mod name_service;
 // NAT64 + DNS64: the prefix and the planned translator.
@@ -44,6 +45,7 @@ mod tests;
 
 pub use self::builder::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder};
 use self::builder::{BridgeSpec, Gateway, LinkSpec, NodeSpec, OverlaySpec};
+pub use self::dns_records::{DnsRecords, DEFAULT_TTL};
 pub use self::nat64::{Nat64, PlannedNat64};
 pub use self::plan::{
     Plan, PlannedBridge, PlannedConditions, PlannedDummy, PlannedIface, PlannedNode, PlannedRelay,
@@ -79,6 +81,8 @@ pub struct Topology {
     links: Vec<LinkSpec>,
     overlays: Vec<OverlaySpec>,
     routed_between: Vec<(String, String)>,
+    /// Records of the whole network's name service ([`Topology::dns_record`]).
+    dns_records: Vec<(String, DnsRecords)>,
 }
 
 impl Default for Topology {
@@ -97,6 +101,7 @@ impl Topology {
             links: Vec::new(),
             overlays: Vec::new(),
             routed_between: Vec::new(),
+            dns_records: Vec::new(),
         }
     }
 
@@ -142,6 +147,7 @@ impl Topology {
             hairpin: false,
             internal: false,
             netfilter: false,
+            dns_records: Vec::new(),
         };
         self.bridges.push(f(BridgeBuilder(spec)).0);
         self
@@ -219,6 +225,30 @@ impl Topology {
     /// `iptables -I DOCKER-ISOLATION -i A -o B -j DROP`).
     pub fn route_between(mut self, a: &str, b: &str) -> Self {
         self.routed_between.push((a.to_string(), b.to_string()));
+        self
+    }
+
+    /// DNS records for `name` that every node's name service answers, besides node names
+    /// (which they take precedence over): A, AAAA, TXT or a CNAME, TTL
+    /// [`DEFAULT_TTL`] unless set. Like `dnsmasq --address=/relay.test/198.51.100.7`
+    /// (and `--txt-record`, `--cname`) or a line added to every container's `/etc/hosts`;
+    /// `getaddrinfo`, hickory and `dig` in any node see them, and reverse lookups of node
+    /// addresses answer the node's name. Records only one network's members see are
+    /// [`BridgeBuilder::dns_record`]; at run time, `Net::dns` changes both.
+    ///
+    /// ```
+    /// use netns_test::topology::DnsRecords;
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .bridge("lan", "10.0.0.0/24")
+    ///     .node("a", |n| n.on("lan"))
+    ///     .dns_record("relay.test", DnsRecords::new().a("10.0.0.2").aaaa("fd00::2"))
+    ///     .dns_record("www.relay.test", DnsRecords::new().cname("relay.test"));
+    /// t.plan().unwrap();
+    /// ```
+    pub fn dns_record(mut self, name: &str, records: impl Into<DnsRecords>) -> Self {
+        self.dns_records.push((name.to_string(), records.into()));
         self
     }
 

@@ -41,6 +41,8 @@ pub struct Plan {
     /// Per node, the index of each device by name: what [`Plan::ifindex`] reads, the
     /// same indexes as the devices' own `index`.
     pub(super) ifindexes: Vec<BTreeMap<String, u32>>,
+    /// The DNS records declared, checked: what the name services start with.
+    pub(crate) dns: super::dns_records::RecordStore,
 }
 
 /// A node of the plan.

@@ -15,6 +15,7 @@ pub(crate) use names::port_fallback_name;
 
 mod addressing;
 mod devices;
+mod dns;
 mod names;
 mod netfilter;
 mod relays;
@@ -58,6 +59,7 @@ impl<'t> Planner<'t> {
                 relays: Vec::new(),
                 conditions: Vec::new(),
                 ifindexes: Vec::new(),
+                dns: Default::default(),
             },
             bridge_ix: HashMap::new(),
             taken: HashMap::new(),
@@ -96,6 +98,7 @@ impl<'t> Planner<'t> {
         self.vxlans(); // devices
         self.static_routes(); // routing
         self.netfilter(); // netfilter
+        self.dns_records(); // dns
         if !self.errors.is_empty() {
             return Err(Error::InvalidTopology {
                 problems: self.errors,

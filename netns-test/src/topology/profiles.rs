@@ -26,12 +26,12 @@ use super::conditions::{Conditions, GilbertElliott};
 ///
 /// | preset | egress (upload) | ingress (download) | source |
 /// | --- | --- | --- | --- |
-/// | [`lan`](Profile::lan) | 1 Gbit/s, 0.1 ms | 1 Gbit/s, 0.1 ms | rate: IEEE 802.3ab (1000BASE-T); delay: our choice |
+/// | [`lan`](Profile::lan) | 1 Gbit/s, 0.1 ms | 1 Gbit/s, 0.1 ms | rate: IEEE 802.3ab (1000BASE-T); delay: the crate's choice |
 /// | [`wifi`](Profile::wifi) | 33 Mbit/s, 1 ms | 40 Mbit/s, 1 ms | Apple Network Link Conditioner, "Wi-Fi" |
-/// | [`bad_wifi`](Profile::bad_wifi) | 5 Mbit/s, 10 ± 10 ms, 2% loss in bursts of 4 | the same | delay: Sui et al., MobiSys 2016 (90th percentile Wi-Fi round trip, about 20 ms); the rest: our choice |
-/// | [`lte`](Profile::lte) (4G) | 10 Mbit/s, 25 ± 5 ms | 50 Mbit/s, 25 ± 5 ms | rates: Network Link Conditioner, "LTE"; delay: our choice (3GPP TR 25.913 § 6.2.2 sets only the radio part, under 5 ms) |
+/// | [`bad_wifi`](Profile::bad_wifi) | 5 Mbit/s, 10 ± 10 ms, 2% loss in bursts of 4 | the same | delay: Sui et al., MobiSys 2016 (90th percentile Wi-Fi round trip, about 20 ms); the rest: the crate's choice |
+/// | [`lte`](Profile::lte) (4G) | 10 Mbit/s, 25 ± 5 ms | 50 Mbit/s, 25 ± 5 ms | rates: Network Link Conditioner, "LTE"; delay: the crate's choice (3GPP TR 25.913 § 6.2.2 sets only the radio part, under 5 ms) |
 /// | [`umts`](Profile::umts) (3G) | 330 kbit/s, 100 ms | 780 kbit/s, 100 ms | Network Link Conditioner, "3G" |
-/// | [`satellite_leo`](Profile::satellite_leo) | 10 Mbit/s, 25 ± 5 ms, 0.5% loss | 100 Mbit/s, 25 ± 5 ms, 0.5% loss | delay: Michel et al., IMC 2022 (median round trip 50 ms, quartiles 40-60 ms); rates: our choice within Starlink's advertised 5-20 Mbit/s up, 25-220 down; loss: our choice |
+/// | [`satellite_leo`](Profile::satellite_leo) | 10 Mbit/s, 25 ± 5 ms, 0.5% loss | 100 Mbit/s, 25 ± 5 ms, 0.5% loss | delay: Michel et al., IMC 2022 (median round trip 50 ms, quartiles 40-60 ms); rates: the crate's choice within Starlink's advertised 5-20 Mbit/s up, 25-220 down; loss: the crate's choice |
 /// | [`satellite_geo`](Profile::satellite_geo) | 3 Mbit/s, 300 ms | 25 Mbit/s, 300 ms | delay: geostationary physics, 239-278 ms one way, about 600 ms a round trip with the ground network; rates: HughesNet Gen5 (25 Mbit/s down, 3 up) |
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Profile {
@@ -85,7 +85,7 @@ impl Profile {
     /// Wi-Fi hop's round trip (server to device, measured with two pings) has a median as
     /// low as 3 ms, a 90th percentile around 20 ms and a 99th around 250 ms. 10 ms each way
     /// is that 90th percentile. The ± 10 ms jitter, the 5 Mbit/s rate and the bursty 2%
-    /// loss are our choices, not the paper's.
+    /// loss are the crate's choices, not the paper's.
     pub fn bad_wifi() -> Profile {
         Profile::symmetric(
             Conditions::new()
@@ -99,7 +99,7 @@ impl Profile {
     /// 4G (LTE): 10 Mbit/s up, 50 Mbit/s down, 25 ms ± 5 ms each way.
     ///
     /// Rates: Apple's Network Link Conditioner, profile "LTE" (downlink 50 Mbps, uplink
-    /// 10 Mbps). Delay and jitter: our choice, a 50 ms round trip. 3GPP TR 25.913 (E-UTRA and E-UTRAN
+    /// 10 Mbps). Delay and jitter: the crate's choice, a 50 ms round trip. 3GPP TR 25.913 (E-UTRA and E-UTRAN
     /// requirements) § 6.2.2 sets a one-way user-plane latency under 5 ms, but only from the
     /// phone to the radio network's edge, unloaded, for a small IP packet; the other 20 ms
     /// stand for scheduling under load, backhaul and the core network.
@@ -128,9 +128,9 @@ impl Profile {
     ///
     /// Delay: Michel et al., "A First Look at Starlink Performance", IMC 2022, idle round
     /// trips from a dish in Belgium to European RIPE Atlas anchors: median about 50 ms,
-    /// quartiles 40 and 60 ms, minimum 20 ms. Rates: our choice, inside the ranges Starlink
+    /// quartiles 40 and 60 ms, minimum 20 ms. Rates: the crate's choice, inside the ranges Starlink
     /// advertises for its residential service (25-220 Mbit/s down, 5-20 Mbit/s up). Loss:
-    /// our choice; the paper finds that loss grows slightly under load, and Kassem et al.,
+    /// the crate's choice; the paper finds that loss grows slightly under load, and Kassem et al.,
     /// "A Browser-side View of Starlink Connectivity", IMC 2022, see bursts of up to 50%
     /// loss at satellite handovers, which a fixed rate does not model.
     pub fn satellite_leo() -> Profile {

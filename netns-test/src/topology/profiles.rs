@@ -98,11 +98,12 @@ impl Profile {
 
     /// 4G (LTE): 10 Mbit/s up, 50 Mbit/s down, 25 ms ± 5 ms each way.
     ///
-    /// Rates: Apple's Network Link Conditioner, profile "LTE" (downlink 50 Mbps, uplink
-    /// 10 Mbps). Delay and jitter: the crate's choice, a 50 ms round trip. 3GPP TR 25.913 (E-UTRA and E-UTRAN
-    /// requirements) § 6.2.2 sets a one-way user-plane latency under 5 ms, but only from the
-    /// phone to the radio network's edge, unloaded, for a small IP packet; the other 20 ms
-    /// stand for scheduling under load, backhaul and the core network.
+    /// Rates: Apple's Network Link Conditioner, profile "LTE" (downlink 50 Mbps, uplink 10
+    /// Mbps). Delay and jitter: the crate's choice, a 50 ms round trip. 3GPP TR 25.913
+    /// (E-UTRA and E-UTRAN requirements) § 6.2.2 sets a one-way user-plane latency under 5
+    /// ms, but only from the phone to the radio network's edge, unloaded, for a small IP
+    /// packet; the other 20 ms stand for scheduling under load, backhaul and the core
+    /// network.
     pub fn lte() -> Profile {
         let c = Conditions::new().delay(ms(25)).jitter(ms(5));
         Profile {
@@ -128,11 +129,11 @@ impl Profile {
     ///
     /// Delay: Michel et al., "A First Look at Starlink Performance", IMC 2022, idle round
     /// trips from a dish in Belgium to European RIPE Atlas anchors: median about 50 ms,
-    /// quartiles 40 and 60 ms, minimum 20 ms. Rates: the crate's choice, inside the ranges Starlink
-    /// advertises for its residential service (25-220 Mbit/s down, 5-20 Mbit/s up). Loss:
-    /// the crate's choice; the paper finds that loss grows slightly under load, and Kassem et al.,
-    /// "A Browser-side View of Starlink Connectivity", IMC 2022, see bursts of up to 50%
-    /// loss at satellite handovers, which a fixed rate does not model.
+    /// quartiles 40 and 60 ms, minimum 20 ms. Rates: the crate's choice, inside the ranges
+    /// Starlink advertises for its residential service (25-220 Mbit/s down, 5-20 Mbit/s
+    /// up). Loss: the crate's choice; the paper finds that loss grows slightly under load,
+    /// and Kassem et al., "A Browser-side View of Starlink Connectivity", IMC 2022, see
+    /// bursts of up to 50% loss at satellite handovers, which a fixed rate does not model.
     pub fn satellite_leo() -> Profile {
         let c = Conditions::new().delay(ms(25)).jitter(ms(5)).loss(0.005);
         Profile {
@@ -145,10 +146,11 @@ impl Profile {
     ///
     /// Delay: physics. A geostationary satellite is 35,786 km up; ground to satellite to
     /// ground at the speed of light takes 239 ms below the satellite and 278 ms at the edge
-    /// of its coverage, one way. 300 ms adds the ground network, a round trip of 600 ms, the
-    /// "minimum latency of about 600 ms" for geostationary access that Michel et al., IMC
-    /// 2022, § 1 cite. Rates: HughesNet Gen5, whose plans are "designed to deliver download
-    /// speeds of 25 Mbps and upload speeds of 3 Mbps" (HughesNet Gen5 terms and conditions).
+    /// of its coverage, one way. 300 ms adds the ground network, a round trip of 600 ms,
+    /// the "minimum latency of about 600 ms" for geostationary access that Michel et al.,
+    /// IMC 2022, § 1 cite. Rates: HughesNet Gen5, whose plans are "designed to deliver
+    /// download speeds of 25 Mbps and upload speeds of 3 Mbps" (HughesNet Gen5 terms and
+    /// conditions).
     pub fn satellite_geo() -> Profile {
         let c = Conditions::new().delay(ms(300));
         Profile {

@@ -267,3 +267,84 @@ fn a_missing_file_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn link_conditions_are_checked_where_they_are_written() {
+    let e = error("[[node]]\nname = \"a\"\non = [{ network = \"lan\", profile = \"5g\" }]\n");
+    assert!(
+        e.starts_with("lab.toml:3:36: unknown variant `5g`, expected one of `lan`, `wifi`, `bad_wifi`, `lte`, `umts`, `satellite_leo`, `satellite_geo`"),
+        "{e}"
+    );
+    let e = error(
+        "[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\negress = { loss = 1.5 }\n",
+    );
+    assert_eq!(
+        e,
+        "lab.toml:5:19: 1.5 is not a probability: from 0.0 to 1.0 (0.01 is 1% of frames)"
+    );
+    let e = error("[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\nconditions = { reorder = 0.1 }\n");
+    assert!(
+        e.starts_with("lab.toml:5:14: reorder sends some frames at once"),
+        "{e}"
+    );
+    let e = error(
+        "[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\ningress = { rate = \"fast\" }\n",
+    );
+    assert!(
+        e.starts_with("lab.toml:5:20: \"fast\" is not a rate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dns_records_are_checked_where_they_are_written() {
+    let e = error("[[dns_record]]\nname = \"relay.test\"\na = [\"fd00::1\"]\n");
+    assert_eq!(
+        e,
+        "lab.toml:3:5: \"fd00::1\" is not an IPv4 address (an A record)"
+    );
+    let e = error(
+        "[[dns_record]]\nname = \"relay.test\"\na = [\"10.0.0.1\"]\ncname = \"other.test\"\n",
+    );
+    assert!(
+        e.starts_with("lab.toml:1:1: DNS record \"relay.test\": a CNAME cannot have other records"),
+        "{e}"
+    );
+    let e = error("[[bridge]]\nname = \"lan\"\nsubnet = \"10.0.0.0/24\"\ndns_record = [{ name = \"bad name\", txt = [\"x\"] }]\n");
+    assert!(
+        e.starts_with("lab.toml:4:14: DNS record \"bad name\": "),
+        "{e}"
+    );
+    let e = error("[[dns_record]]\nname = \"empty.test\"\n");
+    assert!(
+        e.contains("no records: give an address, a text or a CNAME"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nat_ports_and_nat64_name_their_accepted_forms() {
+    let e = error("[[node]]\nname = \"r\"\nnat = { preset = \"home\", ports = \"sequential\" }\n");
+    assert_eq!(
+        e,
+        "lab.toml:3:34: \"sequential\" is not a NAT port choice: \"preserve\", \"random\", or { first = 40000, count = 100 } (sequential)"
+    );
+    let e =
+        error("[[node]]\nname = \"r\"\nnat = { preset = \"home\", ports = { first = 40000 } }\n");
+    assert!(e.starts_with("lab.toml:3:34: missing field `count`"), "{e}");
+    let e = error("[[node]]\nname = \"r\"\nnat64 = \"fd00:64::/64\"\n");
+    assert!(
+        e.starts_with("lab.toml:3:9: NAT64 prefix fd00:64::/64 is a /64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_own_interface_needs_addresses_with_their_prefix_length() {
+    let e =
+        error("[[node]]\nname = \"a\"\niface = [{ name = \"svc0\", addrs = [\"10.200.0.1\"] }]\n");
+    assert!(
+        e.starts_with("lab.toml:3:35: \"10.200.0.1\" is not an address with its prefix length"),
+        "{e}"
+    );
+}

@@ -64,3 +64,9 @@ async fn ipv6_only_node_fetches_from_an_ipv4_only_server_by_name(net: Net) -> an
     assert!(ahosts.starts_with("64:ff9b::c633:6402"), "{ahosts}");
     Ok(())
 }
+
+/// `labs/ipv6_only_nat64.toml` is this lab: `netns-test lab examples/labs/ipv6_only_nat64.toml` opens it.
+#[test]
+fn the_lab_file_declares_this_topology() {
+    netns_test_examples::assert_lab_file("ipv6_only_nat64.toml", v6_only_lan_and_v4_only_web());
+}

@@ -202,6 +202,10 @@ pub mod __private {
 /// that is not a topology fails the test that evaluates it, naming the file, the line and
 /// the column.
 ///
+/// `use netns_test::*` brings this macro in next to the standard library's `file!`, which
+/// makes a bare `file!` ambiguous (error E0659): write `netns_test::file!(..)` and
+/// `std::file!()`, or import by name.
+///
 /// ```ignore
 /// use netns_test::{netns_test, Net};
 ///

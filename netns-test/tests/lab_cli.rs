@@ -35,10 +35,15 @@ struct Terminal {
 impl Terminal {
     /// Starts the lab; the pane stays after it ends, showing `lab exited: STATUS`.
     fn open(test: &str) -> Terminal {
+        Terminal::open_file(test, LAB)
+    }
+
+    /// Starts the lab of the file `text`.
+    fn open_file(test: &str, text: &str) -> Terminal {
         let dir = std::env::temp_dir().join(format!("netns-test-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
-        let lab = dir.join("docker_bridge.toml");
-        std::fs::write(&lab, LAB).expect("writing the lab file");
+        let lab = dir.join("lab.toml");
+        std::fs::write(&lab, text).expect("writing the lab file");
         let term = Terminal {
             socket: dir.join("tmux.sock"),
             dir,
@@ -250,6 +255,31 @@ fn a_session_lists_pings_runs_commands_downs_a_link_and_leaves_nothing() {
         Vec::<u32>::new(),
         "processes left in con1's netns"
     );
+}
+
+/// `links` shows what the file declares on each end: link conditions and a down start.
+#[test]
+fn links_show_declared_conditions_and_down_interfaces() {
+    let file = r#"
+[[bridge]]
+name = "lan"
+subnet = "10.0.0.0/24"
+
+[[node]]
+name = "a"
+on = [{ network = "lan", egress = { delay = "5ms" } }]
+
+[[node]]
+name = "b"
+on = [{ network = "lan", down = true }]
+"#;
+    let term = Terminal::open_file("lab-links", file);
+    let lab = term.lab_pid();
+    term.type_line("links");
+    term.wait_for("b:eth0 (starts down) <-> host:b-eth0 (port of lan)", 1);
+    term.wait_for("a:eth0 (sends: 5 ms delay) <-> ", 1);
+    term.type_line("exit");
+    term.assert_ended(lab, "lab torn down", 0);
 }
 
 #[test]

@@ -332,14 +332,22 @@ fn links(net: &Net) -> String {
     }
     for v in &plan.veths {
         let [a, b] = &v.ends;
-        let end = |e: &netns_test::topology::VethEnd| match e.master {
-            Some(m) => format!(
-                "{}:{} (port of {})",
-                name(e.node),
-                e.name,
-                plan.bridges[m].name
-            ),
-            None => format!("{}:{}", name(e.node), e.name),
+        let end = |e: &netns_test::topology::VethEnd| {
+            let mut out = format!("{}:{}", name(e.node), e.name);
+            if let Some(m) = e.master {
+                out += &format!(" (port of {})", plan.bridges[m].name);
+            }
+            if e.down {
+                out += " (starts down)";
+            }
+            let declared = &plan.conditions;
+            if let Some(c) = declared
+                .iter()
+                .find(|c| c.node == e.node && c.ifname == e.name)
+            {
+                out += &format!(" (sends: {})", c.conditions);
+            }
+            out
         };
         out += &format!("{} <-> {}\n", end(a), end(b));
     }

@@ -16,7 +16,11 @@ use super::{AttachBuilder, BridgeBuilder, LinkBuilder, NodeBuilder, Topology, HO
 use crate::error::{Error, Result};
 use crate::nft::{Nat, Rule, Ruleset};
 
+mod conditions;
+mod dns;
 mod values;
+use self::conditions::{impair, ConditionsDecl};
+use self::dns::DnsRecordDecl;
 use self::values::*;
 
 /// The whole file.
@@ -36,6 +40,9 @@ struct FileDecl {
     /// `route_between = [["frontnet", "backnet"]]`.
     #[serde(default)]
     route_between: Vec<(String, String)>,
+    /// `[[dns_record]]`: [`Topology::dns_record`].
+    #[serde(default)]
+    dns_record: Vec<DnsRecordDecl>,
 }
 
 /// `[[bridge]]`: [`Topology::bridge_with`].
@@ -50,6 +57,7 @@ struct BridgeDecl {
     ipv6: Option<Subnet>,
     #[serde(default)]
     masquerade: bool,
+    nptv6: Option<Subnet>,
     #[serde(default)]
     hairpin: bool,
     #[serde(default)]
@@ -57,6 +65,9 @@ struct BridgeDecl {
     #[serde(default)]
     scoped_names: bool,
     bridge_netfilter: Option<bool>,
+    /// `[[bridge.dns_record]]`: [`BridgeBuilder::dns_record`].
+    #[serde(default)]
+    dns_record: Vec<DnsRecordDecl>,
 }
 
 impl BridgeDecl {
@@ -75,6 +86,9 @@ impl BridgeDecl {
         if self.masquerade {
             b = b.masquerade();
         }
+        if let Some(outside) = &self.nptv6 {
+            b = b.nptv6(&outside.0);
+        }
         if self.hairpin {
             b = b.hairpin();
         }
@@ -86,6 +100,9 @@ impl BridgeDecl {
         }
         if let Some(on) = self.bridge_netfilter {
             b = b.bridge_netfilter(on);
+        }
+        for r in self.dns_record {
+            b = b.dns_record(&r.name, r.records);
         }
         b
     }
@@ -112,12 +129,24 @@ struct NodeDecl {
     firewall: Option<FirewallDecl>,
     #[serde(default, deserialize_with = "shorthand_opt")]
     nat: Option<NatDecl>,
+    nat64: Option<Nat64Decl>,
     #[serde(default = "yes")]
     wan_guard: bool,
     resolv_conf: Option<String>,
     #[serde(default)]
     keep_port_53_free: bool,
+    /// `iface = [{ name = "svc0", addrs = ["10.200.0.1/32"] }]`: [`NodeBuilder::iface`].
+    #[serde(default)]
+    iface: Vec<IfaceDecl>,
     net_of: Option<String>,
+}
+
+/// An interface of the node's own: [`NodeBuilder::iface`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IfaceDecl {
+    name: String,
+    addrs: Vec<Cidr>,
 }
 
 fn yes() -> bool {
@@ -154,6 +183,9 @@ impl NodeDecl {
         if let Some(nat) = self.nat {
             n = n.nat(nat.0);
         }
+        if let Some(Nat64Decl(Some(nat64))) = self.nat64 {
+            n = n.nat64(nat64);
+        }
         if !self.wan_guard {
             n = n.no_wan_guard();
         }
@@ -162,6 +194,10 @@ impl NodeDecl {
         }
         if self.keep_port_53_free {
             n = n.keep_port_53_free();
+        }
+        for iface in &self.iface {
+            let addrs: Vec<&str> = iface.addrs.iter().map(|a| a.0.as_str()).collect();
+            n = n.iface(&iface.name, &addrs);
         }
         if let Some(other) = &self.net_of {
             n = n.net_of(other);
@@ -182,6 +218,12 @@ struct AttachDecl {
     at: Option<String>,
     #[serde(default)]
     impairable: bool,
+    #[serde(default)]
+    down: bool,
+    profile: Option<ProfileName>,
+    conditions: Option<ConditionsDecl>,
+    egress: Option<ConditionsDecl>,
+    ingress: Option<ConditionsDecl>,
 }
 
 impl<'de> Deserialize<'de> for AttachEntry {
@@ -229,7 +271,10 @@ impl AttachDecl {
         if self.impairable {
             a = a.impairable();
         }
-        a
+        if self.down {
+            a = a.down();
+        }
+        impair(a, self.profile, self.conditions, self.egress, self.ingress)
     }
 }
 
@@ -258,11 +303,10 @@ struct NatTable {
 }
 
 /// `ports = "preserve"`, `"random"` or `{ first = 40000, count = 100 }` (sequential).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", untagged)]
+#[derive(Debug)]
 enum NatPortsDecl {
     Named(NatPortsName),
-    Sequential { first: u16, count: u16 },
+    Sequential(SequentialPorts),
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +315,37 @@ enum NatPortsName {
     Preserve,
     Random,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SequentialPorts {
+    first: u16,
+    count: u16,
+}
+
+impl<'de> Deserialize<'de> for NatPortsDecl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        shorthand(d)
+    }
+}
+
+impl Shorthand for NatPortsDecl {
+    type Table = SequentialPorts;
+    const EXPECTING: &'static str = NAT_PORTS;
+    fn from_str<E: serde::de::Error>(s: &str) -> Result<Self, E> {
+        use serde::de::IntoDeserializer;
+        NatPortsName::deserialize(s.into_deserializer())
+            .map(NatPortsDecl::Named)
+            .map_err(|_: E| E::custom(format_args!("{s:?} is not {NAT_PORTS}")))
+    }
+    fn from_table(t: SequentialPorts) -> Self {
+        NatPortsDecl::Sequential(t)
+    }
+}
+
+/// The forms of `nat.ports`, for its errors.
+const NAT_PORTS: &str =
+    "a NAT port choice: \"preserve\", \"random\", or { first = 40000, count = 100 } (sequential)";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -306,7 +381,7 @@ impl Shorthand for NatDecl {
             Some(NatPortsDecl::Named(NatPortsName::Random)) => {
                 nat.ports = crate::nft::Ports::Random
             }
-            Some(NatPortsDecl::Sequential { first, count }) => {
+            Some(NatPortsDecl::Sequential(SequentialPorts { first, count })) => {
                 nat.ports = crate::nft::Ports::Sequential { first, count }
             }
             None => {}
@@ -554,6 +629,10 @@ struct LinkDecl {
     ipv6: Option<Subnet>,
     #[serde(default)]
     impairable: bool,
+    profile: Option<ProfileName>,
+    conditions: Option<ConditionsDecl>,
+    egress: Option<ConditionsDecl>,
+    ingress: Option<ConditionsDecl>,
 }
 
 impl LinkDecl {
@@ -570,7 +649,7 @@ impl LinkDecl {
         if self.impairable {
             l = l.impairable();
         }
-        l
+        impair(l, self.profile, self.conditions, self.egress, self.ingress)
     }
 }
 
@@ -678,6 +757,9 @@ impl FileDecl {
         }
         for (a, b) in &self.route_between {
             t = t.route_between(a, b);
+        }
+        for r in self.dns_record {
+            t = t.dns_record(&r.name, r.records);
         }
         Ok(t)
     }

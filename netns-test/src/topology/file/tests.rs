@@ -1,5 +1,13 @@
 use super::*;
+use std::time::Duration;
+
+use crate::fault::{Conditions, Emulator, GilbertElliott, Profile};
 use crate::nft::{Hook, NatMode, Policy, Proto};
+use crate::topology::{DnsRecords, Nat64};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 fn read(text: &str) -> Result<Topology> {
     Topology::from_toml(text, "lab.toml")
@@ -34,9 +42,22 @@ fn a_file_declares_what_the_builder_declares() {
         gateway = "192.168.1.254"
         scoped_names = true
 
+        [[bridge]]
+        name = "lan6"
+        subnet = "fd00:6::/64"
+        in = "r"
+        nptv6 = "fd00:99::/64"
+
+        [[bridge.dns_record]]
+        name = "printer.lan"
+        aaaa = ["fd00:6::99"]
+
         [[node]]
         name = "web"
-        on = ["docker0", { network = "lan", ip = "192.168.1.9", name = "lan0", peer_name = "web-lan" }]
+        on = [
+            "docker0",
+            { network = "lan", ip = "192.168.1.9", name = "lan0", peer_name = "web-lan", conditions = { delay = "2ms", jitter = "500us", loss = 0.01, rate = "20mbit" }, ingress = { rate = 1000000, queue = 50 } },
+        ]
         publish = ["8080:80", "5353:53/udp"]
         resolv_conf = "nameserver 192.0.2.53\n"
 
@@ -44,6 +65,7 @@ fn a_file_declares_what_the_builder_declares() {
         name = "r"
         router = true
         nat = { preset = "home", hairpin = false, ports = { first = 40000, count = 10 } }
+        nat64 = "fd00:64::/96"
         routes = [{ to = "10.9.0.0/16", via = "198.51.100.2" }]
         wan_guard = false
 
@@ -56,12 +78,36 @@ fn a_file_declares_what_the_builder_declares() {
         name = "side"
         net_of = "web"
 
+        [[node]]
+        name = "phone"
+        on = [{ network = "lan6", down = true, profile = "lte", egress = { delay = "30ms", bursty_loss = { p = 0.01, r = 0.25, loss_bad = 0.9 }, reorder = 0.1, duplicate = 0.001, corrupt = 0.0001, seed = 7, via = "relay" } }]
+        iface = [{ name = "svc0", addrs = ["10.200.0.1/32", "fd00:200::1/128"] }]
+
         [[link]]
         a = "r"
         b = "host"
         subnet = "198.51.100.0/24"
         names = ["wan", "up"]
         ips = ["198.51.100.1", "198.51.100.2"]
+        impairable = true
+        profile = "satellite_geo"
+
+        [[link]]
+        a = "web"
+        b = "phone"
+        subnet = "fd00:77::/64"
+        egress = { rate = "1.5gbit" }
+
+        [[dns_record]]
+        name = "relay.test"
+        a = ["198.51.100.7"]
+        aaaa = ["2001:db8::7"]
+        txt = ["v=relay1"]
+        ttl = 30
+
+        [[dns_record]]
+        name = "www.relay.test"
+        cname = "relay.test"
         "#,
     )
     .unwrap();
@@ -78,11 +124,26 @@ fn a_file_declares_what_the_builder_declares() {
         .bridge_with("lan", "192.168.1.0/24", |b| {
             b.in_node("r").gateway("192.168.1.254").scoped_names()
         })
+        .bridge_with("lan6", "fd00:6::/64", |b| {
+            b.in_node("r")
+                .nptv6("fd00:99::/64")
+                .dns_record("printer.lan", DnsRecords::new().aaaa("fd00:6::99"))
+        })
         .host(|h| h.forwarding())
         .node("web", |n| {
             n.on("docker0")
                 .on_with("lan", |a| {
-                    a.ip("192.168.1.9").name("lan0").peer_name("web-lan")
+                    a.ip("192.168.1.9")
+                        .name("lan0")
+                        .peer_name("web-lan")
+                        .conditions(
+                            Conditions::new()
+                                .delay(ms(2))
+                                .jitter(Duration::from_micros(500))
+                                .loss(0.01)
+                                .rate(20_000_000),
+                        )
+                        .ingress(Conditions::new().rate(1_000_000).queue(50))
                 })
                 .publish(8080, 80)
                 .publish_udp(5353, 53)
@@ -90,6 +151,7 @@ fn a_file_declares_what_the_builder_declares() {
         })
         .router("r", |n| {
             n.nat(nat)
+                .nat64(Nat64::prefix("fd00:64::/96"))
                 .route("10.9.0.0/16", "198.51.100.2")
                 .no_wan_guard()
                 .firewall(|r| {
@@ -108,10 +170,42 @@ fn a_file_declares_what_the_builder_declares() {
                 })
         })
         .node("side", |n| n.net_of("web"))
-        .link_with("r", "host", "198.51.100.0/24", |l| {
-            l.names("wan", "up").ips("198.51.100.1", "198.51.100.2")
+        .node("phone", |n| {
+            n.on_with("lan6", |a| {
+                let mut bursts = GilbertElliott::new(0.01, 0.25);
+                bursts.loss_bad = 0.9;
+                a.down().profile(Profile::lte()).egress(
+                    Conditions::new()
+                        .delay(ms(30))
+                        .bursty_loss(bursts)
+                        .reorder(0.1)
+                        .duplicate(0.001)
+                        .corrupt(0.0001)
+                        .seed(7)
+                        .via(Emulator::Relay),
+                )
+            })
+            .iface("svc0", &["10.200.0.1/32", "fd00:200::1/128"])
         })
-        .route_between("docker0", "lan");
+        .link_with("r", "host", "198.51.100.0/24", |l| {
+            l.names("wan", "up")
+                .ips("198.51.100.1", "198.51.100.2")
+                .impairable()
+                .profile(Profile::satellite_geo())
+        })
+        .link_with("web", "phone", "fd00:77::/64", |l| {
+            l.egress(Conditions::new().rate(1_500_000_000))
+        })
+        .route_between("docker0", "lan")
+        .dns_record(
+            "relay.test",
+            DnsRecords::new()
+                .a("198.51.100.7")
+                .aaaa("2001:db8::7")
+                .txt("v=relay1")
+                .ttl(30),
+        )
+        .dns_record("www.relay.test", DnsRecords::new().cname("relay.test"));
     assert_eq!(format!("{file:?}"), format!("{rust:?}"));
     assert_eq!(file.plan().unwrap(), rust.plan().unwrap());
 }
@@ -170,6 +264,87 @@ fn a_missing_file_is_named() {
     assert!(
         e.to_string()
             .starts_with("reading the topology file /nonexistent/lab.toml: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn link_conditions_are_checked_where_they_are_written() {
+    let e = error("[[node]]\nname = \"a\"\non = [{ network = \"lan\", profile = \"5g\" }]\n");
+    assert!(
+        e.starts_with("lab.toml:3:36: unknown variant `5g`, expected one of `lan`, `wifi`, `bad_wifi`, `lte`, `umts`, `satellite_leo`, `satellite_geo`"),
+        "{e}"
+    );
+    let e = error(
+        "[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\negress = { loss = 1.5 }\n",
+    );
+    assert_eq!(
+        e,
+        "lab.toml:5:19: 1.5 is not a probability: from 0.0 to 1.0 (0.01 is 1% of frames)"
+    );
+    let e = error("[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\nconditions = { reorder = 0.1 }\n");
+    assert!(
+        e.starts_with("lab.toml:5:14: reorder sends some frames at once"),
+        "{e}"
+    );
+    let e = error(
+        "[[link]]\na = \"a\"\nb = \"b\"\nsubnet = \"10.0.0.0/30\"\ningress = { rate = \"fast\" }\n",
+    );
+    assert!(
+        e.starts_with("lab.toml:5:20: \"fast\" is not a rate"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dns_records_are_checked_where_they_are_written() {
+    let e = error("[[dns_record]]\nname = \"relay.test\"\na = [\"fd00::1\"]\n");
+    assert_eq!(
+        e,
+        "lab.toml:3:5: \"fd00::1\" is not an IPv4 address (an A record)"
+    );
+    let e = error(
+        "[[dns_record]]\nname = \"relay.test\"\na = [\"10.0.0.1\"]\ncname = \"other.test\"\n",
+    );
+    assert!(
+        e.starts_with("lab.toml:1:1: DNS record \"relay.test\": a CNAME cannot have other records"),
+        "{e}"
+    );
+    let e = error("[[bridge]]\nname = \"lan\"\nsubnet = \"10.0.0.0/24\"\ndns_record = [{ name = \"bad name\", txt = [\"x\"] }]\n");
+    assert!(
+        e.starts_with("lab.toml:4:14: DNS record \"bad name\": "),
+        "{e}"
+    );
+    let e = error("[[dns_record]]\nname = \"empty.test\"\n");
+    assert!(
+        e.contains("no records: give an address, a text or a CNAME"),
+        "{e}"
+    );
+}
+
+#[test]
+fn nat_ports_and_nat64_name_their_accepted_forms() {
+    let e = error("[[node]]\nname = \"r\"\nnat = { preset = \"home\", ports = \"sequential\" }\n");
+    assert_eq!(
+        e,
+        "lab.toml:3:34: \"sequential\" is not a NAT port choice: \"preserve\", \"random\", or { first = 40000, count = 100 } (sequential)"
+    );
+    let e =
+        error("[[node]]\nname = \"r\"\nnat = { preset = \"home\", ports = { first = 40000 } }\n");
+    assert!(e.starts_with("lab.toml:3:34: missing field `count`"), "{e}");
+    let e = error("[[node]]\nname = \"r\"\nnat64 = \"fd00:64::/64\"\n");
+    assert!(
+        e.starts_with("lab.toml:3:9: NAT64 prefix fd00:64::/64 is a /64"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_own_interface_needs_addresses_with_their_prefix_length() {
+    let e =
+        error("[[node]]\nname = \"a\"\niface = [{ name = \"svc0\", addrs = [\"10.200.0.1\"] }]\n");
+    assert!(
+        e.starts_with("lab.toml:3:35: \"10.200.0.1\" is not an address with its prefix length"),
         "{e}"
     );
 }

@@ -11,6 +11,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::nft::{Filtering, Hook, Mapping, NatMode, Policy, Proto};
+use crate::topology::conditions::Emulator;
+use crate::topology::profiles::Profile;
 
 /// A type written either as a string (its shorthand) or as a table.
 pub(super) trait Shorthand: Sized {
@@ -157,7 +159,7 @@ impl<'de> Deserialize<'de> for Ports {
     }
 }
 
-/// `"30s"`, `"500ms"`, `"2m"`, `"5h"`.
+/// `"30s"`, `"500ms"`, `"2m"`, `"5h"`, and `"100us"` for the delays of fast links.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Time(pub(super) Duration);
 from_text!(
@@ -166,16 +168,135 @@ from_text!(
     |s| {
         let split = s.find(|c: char| !c.is_ascii_digit())?;
         let n: u64 = s[..split].parse().ok()?;
-        let ms = match &s[split..] {
-            "ms" => n,
-            "s" => n.checked_mul(1000)?,
-            "m" => n.checked_mul(60_000)?,
-            "h" => n.checked_mul(3_600_000)?,
+        let us = match &s[split..] {
+            "us" | "µs" => n,
+            "ms" => n.checked_mul(1000)?,
+            "s" => n.checked_mul(1_000_000)?,
+            "m" => n.checked_mul(60_000_000)?,
+            "h" => n.checked_mul(3_600_000_000)?,
             _ => return None,
         };
-        Some(Time(Duration::from_millis(ms)))
+        Some(Time(Duration::from_micros(us)))
     }
 );
+
+/// A probability, from 0.0 to 1.0: `0.01` drops 1% of frames.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probability(pub(super) f64);
+
+impl<'de> Deserialize<'de> for Probability {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Probability;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a probability from 0.0 to 1.0 (0.01 is 1% of frames)")
+            }
+            fn visit_f64<E: de::Error>(self, p: f64) -> Result<Probability, E> {
+                if (0.0..=1.0).contains(&p) {
+                    Ok(Probability(p))
+                } else {
+                    Err(E::custom(format_args!(
+                        "{p} is not a probability: from 0.0 to 1.0 (0.01 is 1% of frames)"
+                    )))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Probability, E> {
+                self.visit_f64(n as f64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A rate in bits per second: a number, or with tc's units, `"800kbit"`, `"20mbit"`,
+/// `"1.5gbit"`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Rate(pub(super) u64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Rate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a rate in bits per second (20000000, or \"20mbit\" as tc writes it)")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Rate, E> {
+                u64::try_from(n).map(Rate).map_err(|_| {
+                    E::custom(format_args!(
+                        "{n} is not a rate: bits per second, 0 or more"
+                    ))
+                })
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Rate, E> {
+                let lower = s.to_ascii_lowercase();
+                let units = [("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1.0)];
+                let rate = units.iter().find_map(|(unit, scale)| {
+                    let n: f64 = lower.strip_suffix(unit)?.trim().parse().ok()?;
+                    (n.is_finite() && n >= 0.0).then(|| Rate((n * scale).round() as u64))
+                });
+                rate.ok_or_else(|| {
+                    E::custom(format_args!(
+                        "{s:?} is not a rate: bits per second, or a number with kbit, mbit or gbit (\"20mbit\")"
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An address with its prefix length, `10.200.0.1/32`, kept as written for the builder.
+#[derive(Clone, Debug)]
+pub(super) struct Cidr(pub(super) String);
+from_text!(
+    Cidr,
+    "an address with its prefix length (like 10.200.0.1/32 or fd00::1/128)",
+    |s| s.parse::<IpNet>().ok().map(|_| Cidr(s.to_string()))
+);
+
+/// An IPv4 address: an A record.
+#[derive(Clone, Debug)]
+pub(super) struct V4(pub(super) String);
+from_text!(V4, "an IPv4 address (an A record)", |s| s
+    .parse::<std::net::Ipv4Addr>()
+    .ok()
+    .map(|_| V4(s.to_string())));
+
+/// An IPv6 address: an AAAA record.
+#[derive(Clone, Debug)]
+pub(super) struct V6(pub(super) String);
+from_text!(V6, "an IPv6 address (an AAAA record)", |s| s
+    .parse::<std::net::Ipv6Addr>()
+    .ok()
+    .map(|_| V6(s.to_string())));
+
+/// A router's NAT64: `true` for the well-known prefix, or a /96 prefix of its own.
+#[derive(Clone, Debug)]
+pub(super) struct Nat64Decl(pub(super) Option<crate::topology::Nat64>);
+
+impl<'de> Deserialize<'de> for Nat64Decl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::topology::Nat64;
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Nat64Decl;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true (the prefix 64:ff9b::/96), or a /96 prefix like \"fd00:64::/96\"")
+            }
+            fn visit_bool<E: de::Error>(self, on: bool) -> Result<Nat64Decl, E> {
+                Ok(Nat64Decl(on.then(Nat64::default)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Nat64Decl, E> {
+                let nat64 = Nat64::prefix(s);
+                nat64.parse().map_err(E::custom)?;
+                Ok(Nat64Decl(Some(nat64)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// An outbound allowance of a NAT: `"tcp/443"`.
 #[derive(Clone, Copy, Debug)]
@@ -245,6 +366,22 @@ macro_rules! names {
     };
 }
 
+names!(
+    /// A link-conditions preset ([`Profile`]'s constructors).
+    ProfileName => Profile {
+        Lan => Profile::lan(),
+        Wifi => Profile::wifi(),
+        BadWifi => Profile::bad_wifi(),
+        Lte => Profile::lte(),
+        Umts => Profile::umts(),
+        SatelliteLeo => Profile::satellite_leo(),
+        SatelliteGeo => Profile::satellite_geo(),
+    }
+);
+names!(
+    /// What makes delay, jitter and loss.
+    EmulatorName => Emulator { Auto => Emulator::Auto, Netem => Emulator::Netem, Relay => Emulator::Relay }
+);
 names!(
     /// A filter hook.
     HookName => Hook { Input => Hook::Input, Forward => Hook::Forward, Output => Hook::Output }

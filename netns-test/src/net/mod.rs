@@ -60,8 +60,8 @@ pub(crate) struct NetInner {
     pub(crate) state: NetState,
     /// The relays of the network's impairable links.
     relays: Vec<Arc<relay::Relay>>,
-    /// The DNS records every node's name service reads (see [`Net::dns`]).
-    records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
+    /// The name services: the DNS records they read (see [`Net::dns`]) and node names.
+    names: dns::NameService,
     // Last: the runtime the network's tasks run on, stopped when the network goes.
     _runtime: OwnedRuntime,
 }
@@ -79,6 +79,10 @@ pub(crate) struct NetState {
     pub next_ifindex: std::sync::atomic::AtomicU32,
     /// Makes changes of interfaces one at a time, so that two never pick one address.
     pub iface_changes: tokio::sync::Mutex<()>,
+    /// The routes `Node::replug` made through each interface, by (node index, interface):
+    /// what `LinkHandle::up` restores for it instead of the plan's.
+    pub replug_routes:
+        std::sync::Mutex<std::collections::BTreeMap<(usize, String), Vec<(IpNet, IpAddr)>>>,
     /// The seed of the network's random impairments ([`Net::seed`]).
     pub seed: u64,
     /// Set once random impairments are applied: a failing test then names the seed.
@@ -152,7 +156,7 @@ impl Net {
         ns: Vec<NodeNs>,
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
-        records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
+        names: dns::NameService,
         files: std::path::PathBuf,
         seed: u64,
     ) -> Net {
@@ -228,6 +232,7 @@ impl Net {
                     partitions: Default::default(),
                     next_ifindex: std::sync::atomic::AtomicU32::new(max_ifindex + 1),
                     iface_changes: Default::default(),
+                    replug_routes: Default::default(),
                     seed,
                     seed_used: Default::default(),
                     conditions: Default::default(),
@@ -235,7 +240,7 @@ impl Net {
                     link_conditions: Default::default(),
                 },
                 relays,
-                records,
+                names,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });

@@ -426,10 +426,12 @@ fn names_follow(net: &Net) {
     net.inner.names.renew(&now);
 }
 
-/// The routes replugged interfaces got, by (node index, interface).
-pub(super) fn replug_routes(
-    net: &Net,
-) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(usize, String), Vec<(IpNet, IpAddr)>>> {
+/// The routes (destination, next hop) replugged interfaces got, by (node index,
+/// interface).
+pub(crate) type ReplugRoutes = std::collections::BTreeMap<(usize, String), Vec<(IpNet, IpAddr)>>;
+
+/// The routes replugged interfaces got.
+pub(super) fn replug_routes(net: &Net) -> std::sync::MutexGuard<'_, ReplugRoutes> {
     net.state()
         .replug_routes
         .lock()

@@ -81,8 +81,7 @@ pub(crate) struct NetState {
     pub iface_changes: tokio::sync::Mutex<()>,
     /// The routes `Node::replug` made through each interface, by (node index, interface):
     /// what `LinkHandle::up` restores for it instead of the plan's.
-    pub replug_routes:
-        std::sync::Mutex<std::collections::BTreeMap<(usize, String), Vec<(IpNet, IpAddr)>>>,
+    pub replug_routes: std::sync::Mutex<iface::ReplugRoutes>,
     /// The seed of the network's random impairments ([`Net::seed`]).
     pub seed: u64,
     /// Set once random impairments are applied: a failing test then names the seed.

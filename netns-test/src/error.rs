@@ -37,7 +37,10 @@ use std::fmt;
 ///     }
 /// }
 /// ```
-#[derive(Debug, thiserror::Error)]
+/// Its `Debug` text is its message, as `anyhow::Error`'s is, so a test body that returns
+/// `netns_test::Result` and fails shows what went wrong; `{:#?}` shows the variant and
+/// its fields.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The topology is inconsistent; nothing was created. Every problem found is listed.
@@ -323,6 +326,87 @@ impl fmt::Display for Problem {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl fmt::Debug for Error {
+    /// The message (`{:?}`), or the variant with its fields (`{:#?}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        macro_rules! variant {
+            ($name:literal $(, $field:ident)*) => {
+                f.debug_struct($name)$(.field(stringify!($field), $field))*.finish()
+            };
+        }
+        match self {
+            Error::InvalidTopology { problems } => variant!("InvalidTopology", problems),
+            Error::TopologyFile {
+                path,
+                line,
+                column,
+                message,
+            } => variant!("TopologyFile", path, line, column, message),
+            Error::Environment { message } => variant!("Environment", message),
+            Error::NoBrNetfilter { node, bridges } => variant!("NoBrNetfilter", node, bridges),
+            Error::Netlink { what, source } => variant!("Netlink", what, source),
+            Error::Sys { what, source } => variant!("Sys", what, source),
+            Error::Nft {
+                what,
+                source,
+                detail,
+            } => variant!("Nft", what, source, detail),
+            Error::Command {
+                node,
+                command,
+                status,
+                stderr,
+            } => variant!("Command", node, command, status, stderr),
+            Error::UnknownNode { name, known } => variant!("UnknownNode", name, known),
+            Error::UnknownInterface {
+                node,
+                name,
+                known,
+                conditions,
+            } => variant!("UnknownInterface", node, name, known, conditions),
+            Error::NoAddress { node, network } => variant!("NoAddress", node, network),
+            Error::NoRelay { node, iface } => variant!("NoRelay", node, iface),
+            Error::NetworkGone { node, needed_for } => variant!("NetworkGone", node, needed_for),
+            Error::Dns {
+                name,
+                network,
+                problem,
+            } => variant!("Dns", name, network, problem),
+            Error::Parse {
+                what,
+                input,
+                expected,
+            } => variant!("Parse", what, input, expected),
+            Error::Unsupported {
+                step,
+                source,
+                causes,
+            } => variant!("Unsupported", step, source, causes),
+            Error::Limit {
+                limit,
+                current,
+                needed,
+                node,
+                message,
+                remedy,
+            } => variant!("Limit", limit, current, needed, node, message, remedy),
+            Error::ThreadsRunning { threads } => variant!("ThreadsRunning", threads),
+            Error::LinksNotUp { after, links } => variant!("LinksNotUp", after, links),
+            Error::Condition { node, message } => variant!("Condition", node, message),
+            Error::IfaceChange {
+                node,
+                iface,
+                message,
+            } => variant!("IfaceChange", node, iface, message),
+            Error::Reach(e) => f.debug_tuple("Reach").field(e).finish(),
+            Error::Matrix(e) => f.debug_tuple("Matrix").field(e).finish(),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn sys(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
         Error::Sys {
@@ -445,6 +529,48 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "node \"a\": `ip route` failed (exit status: 2): Error: nope"
+        );
+    }
+
+    /// A body returning `netns_test::Result` is judged by its error's `Debug` text: the
+    /// message, not `Matrix(Mismatch(MatrixReport { .. }))`.
+    #[test]
+    fn debug_is_the_message_and_alternate_debug_the_variant() {
+        #[derive(Debug)]
+        struct MatrixReport {
+            rows: usize,
+        }
+        impl fmt::Display for MatrixReport {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "a -> b: expected reachable, got unreachable ({} rows)",
+                    self.rows
+                )
+            }
+        }
+        impl std::error::Error for MatrixReport {}
+        let e = Error::Matrix(Box::new(MatrixReport { rows: 2 }));
+        let message = "a -> b: expected reachable, got unreachable (2 rows)";
+        assert_eq!(format!("{e:?}"), message);
+        let judged = crate::sandbox::verdict::test_result(Err::<(), _>(e));
+        assert_eq!(
+            format!("{judged:?}"),
+            format!("BodyResult(Err({message:?}))")
+        );
+        let e = Error::UnknownNode {
+            name: "c".into(),
+            known: vec!["a".into()],
+        };
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert_eq!(
+            format!("{e:#?}"),
+            "UnknownNode {\n    name: \"c\",\n    known: [\n        \"a\",\n    ],\n}"
+        );
+        let e = Error::Matrix(Box::new(MatrixReport { rows: 2 }));
+        assert!(
+            format!("{e:#?}").starts_with("Matrix(\n    MatrixReport {"),
+            "{e:#?}"
         );
     }
 }

@@ -13,6 +13,11 @@
 //! of timing out. Answers over 512 bytes are sent truncated (no EDNS, no TCP). A later step
 //! (DNS64, say) goes in `lookup`, which every answer passes through.
 //!
+//! Node names follow the interfaces on networks: after [`crate::Node::replug`] or
+//! [`crate::Node::remove_iface`], the next query gets the addresses the node has there
+//! now, and their reverse lookups its name (an interface of its own,
+//! [`crate::Node::add_iface`], is on no network and answers no name).
+//!
 //! The sandbox's `/etc/resolv.conf` points at it and its `/etc/nsswitch.conf` says
 //! `hosts: files dns`, so glibc (`getaddrinfo`, `ping`, `curl`), Rust's
 //! `ToSocketAddrs` and tokio all resolve through it, each in the node it runs in.
@@ -46,6 +51,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::topology::dns_records::{reverse_name, DnsRecords, RecordStore, MAX_CNAME_CHAIN};
 pub(crate) use crate::topology::name_service::{ADDR, PORT, REDIRECTED_PORT};
+use crate::topology::Plan;
 
 const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
@@ -64,8 +70,9 @@ const NODE_TTL: u32 = 0;
 const MAX_UDP: usize = 512;
 
 /// The node names one view knows, lower-cased, with their addresses, and the reverse
-/// lookups of those addresses (`3.0.18.172.in-addr.arpa` -> `con2`), fixed when the
-/// network is built. Nodes with the same view share one (see `Plan::names_view`).
+/// lookups of those addresses (`3.0.18.172.in-addr.arpa` -> `con2`), made when the
+/// network is built and made again when an interface changes network (see
+/// [`NameService::renew`]). Nodes with the same view share one (see `Plan::names_view`).
 #[derive(Debug, Default)]
 pub(crate) struct Zone {
     names: BTreeMap<String, Vec<IpAddr>>,
@@ -92,13 +99,88 @@ impl Zone {
     }
 }
 
-/// What one node's name service answers from: its view's node names, the networks it is
-/// on (for their records) and the network's record store, which `Net::dns` changes.
+/// The node names one namespace's name service answers, and the networks it is on (for
+/// their records): replaced whole when an interface changes network.
+#[derive(Debug)]
+pub(crate) struct Names {
+    zone: Arc<Zone>,
+    networks: Vec<String>,
+}
+
+/// The name services of a network: the record store they all read, which `Net::dns`
+/// changes, and the names each namespace answers, which [`NameService::renew`] replaces.
+#[derive(Debug)]
+pub(crate) struct NameService {
+    pub records: Arc<RwLock<RecordStore>>,
+    /// By node index; `None` for a node that shares another's namespace.
+    names: Vec<Option<Arc<RwLock<Arc<Names>>>>>,
+}
+
+impl NameService {
+    /// The name services of `plan`'s network, with the topology's records.
+    pub(crate) fn new(plan: &Plan) -> NameService {
+        let slot = |n: Names| Arc::new(RwLock::new(Arc::new(n)));
+        NameService {
+            records: Arc::new(RwLock::new(plan.dns.clone())),
+            names: names(plan).into_iter().map(|n| n.map(slot)).collect(),
+        }
+    }
+
+    /// What the name service of node `i` answers from (`None` for a node that shares
+    /// another's namespace).
+    pub(crate) fn view(&self, i: usize, dns64: Option<ipnet::Ipv6Net>) -> Option<View> {
+        Some(View {
+            names: self.names[i].clone()?,
+            records: self.records.clone(),
+            dns64,
+        })
+    }
+
+    /// Answers node names from `now` from the next query on: the plan with every node's
+    /// interfaces as they are now (after `Node::replug`, `Node::remove_iface`).
+    pub(crate) fn renew(&self, now: &Plan) {
+        for (slot, names) in self.names.iter().zip(names(now)) {
+            if let (Some(slot), Some(names)) = (slot, names) {
+                *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(names);
+            }
+        }
+    }
+}
+
+/// The names each namespace of `plan` answers (see [`Plan::names_for`]): one zone per
+/// view, shared by the namespaces that have it.
+fn names(plan: &Plan) -> Vec<Option<Names>> {
+    let owners: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.net_of.is_none())
+        .map(|n| n.name.to_ascii_lowercase())
+        .collect();
+    let mut zones = HashMap::new();
+    let mut out = Vec::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        if node.net_of.is_some() {
+            out.push(None);
+            continue;
+        }
+        let zone = |i| Arc::new(Zone::new(plan.names_for(i), &owners));
+        let zone = match plan.names_view(i) {
+            Some(view) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
+            None => zone(i),
+        };
+        let mut networks: Vec<String> = node.ifaces.iter().map(|f| f.network.clone()).collect();
+        networks.dedup();
+        out.push(Some(Names { zone, networks }));
+    }
+    out
+}
+
+/// What one node's name service answers from: the names of its namespace and the
+/// network's record store.
 #[derive(Clone, Debug)]
 pub(crate) struct View {
-    pub zone: Arc<Zone>,
-    pub networks: Vec<String>,
-    pub records: Arc<RwLock<RecordStore>>,
+    names: Arc<RwLock<Arc<Names>>>,
+    records: Arc<RwLock<RecordStore>>,
     /// The NAT64 prefix this view synthesizes AAAA records in (DNS64), if any.
     pub dns64: Option<ipnet::Ipv6Net>,
 }
@@ -138,23 +220,24 @@ impl Data {
 
 /// A name as it is in a view: the network's records first (a network's before the whole
 /// network's), then node names, then reverse lookups of node addresses.
-fn find<'a>(view: &'a View, store: &'a RecordStore, name: &str) -> Option<Found<'a>> {
-    if let Some(r) = store.lookup(&view.networks, name) {
+fn find<'a>(names: &'a Names, store: &'a RecordStore, name: &str) -> Option<Found<'a>> {
+    if let Some(r) = store.lookup(&names.networks, name) {
         return Some(Found::Records(r));
     }
-    if let Some(addrs) = view.zone.names.get(name) {
+    if let Some(addrs) = names.zone.names.get(name) {
         return Some(Found::Node(addrs));
     }
-    view.zone.reverse.get(name).map(|n| Found::Reverse(n))
+    names.zone.reverse.get(name).map(|n| Found::Reverse(n))
 }
 
 /// The records answering `qtype` for `name` in `view`, CNAMEs followed, and the rcode.
 fn lookup(view: &View, name: &str, qtype: u16) -> (Vec<Rr>, u8) {
     let store = view.records.read().unwrap_or_else(|e| e.into_inner());
+    let names = view.names.read().unwrap_or_else(|e| e.into_inner()).clone();
     let mut out = Vec::new();
     let mut owner = name.to_string();
     for _ in 0..MAX_CNAME_CHAIN {
-        let data: Vec<(u32, Data)> = match find(view, &store, &owner) {
+        let data: Vec<(u32, Data)> = match find(&names, &store, &owner) {
             None => return (out, RCODE_NXDOMAIN),
             Some(Found::Records(r)) => {
                 if let Some(target) = &r.cname {
@@ -389,9 +472,12 @@ mod tests {
             "con2".to_string(),
             vec!["172.18.0.3".parse().unwrap(), "fd00::3".parse().unwrap()],
         )]);
-        View {
+        let names = Names {
             zone: Arc::new(Zone::new(names, &[])),
             networks: Vec::new(),
+        };
+        View {
+            names: Arc::new(RwLock::new(Arc::new(names))),
             records: Default::default(),
             dns64: None,
         }

@@ -117,6 +117,7 @@ impl DnsHandle {
     fn store(&self) -> std::sync::RwLockWriteGuard<'_, crate::topology::dns_records::RecordStore> {
         self.net
             .inner
+            .names
             .records
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -110,8 +110,9 @@ impl LinkHandle {
     /// Brings the interface up (`ip link set IFACE up`), and puts back what the kernel
     /// removed when it went down, as when a cable is plugged back in: the IPv6 addresses
     /// the topology gave the interface, and the routes the topology planned through it
-    /// (the default route among them). Those still there are left as they are; routes
-    /// and addresses added at run time are not restored. The same brings up an attachment
+    /// (the default route among them), or for an interface [replugged](Node::replug)
+    /// the routes the replug made. Those still there are left as they are; routes
+    /// and addresses added at run time otherwise are not restored. The same brings up an attachment
     /// declared down ([`crate::topology::AttachBuilder::down`]) with its routes.
     pub async fn up(&self) -> Result<()> {
         self.set(true).await?;
@@ -148,17 +149,21 @@ impl LinkHandle {
                 format!("{} up: restoring its address {addr}", self.name),
             ))?;
         }
-        let routes = plan
-            .routes
-            .iter()
-            .filter(|r| sharing(r.node) && iface.addrs.iter().any(|a| a.contains(&r.via)));
-        for r in routes {
-            exists(kernel::add_route(nl, r.dest, r.via).await).map_err(nl_err(
+        // A replugged interface's routes are those the replug made.
+        let replugged = super::iface::replug_routes(&net)
+            .get(&(owner, self.name.clone()))
+            .cloned();
+        let routes = replugged.unwrap_or_else(|| {
+            plan.routes
+                .iter()
+                .filter(|r| sharing(r.node) && iface.addrs.iter().any(|a| a.contains(&r.via)))
+                .map(|r| (r.dest, r.via))
+                .collect()
+        });
+        for (dest, via) in routes {
+            exists(kernel::add_route(nl, dest, via).await).map_err(nl_err(
                 &self.node,
-                format!(
-                    "{} up: restoring the route {} via {}",
-                    self.name, r.dest, r.via
-                ),
+                format!("{} up: restoring the route {dest} via {via}", self.name),
             ))?;
         }
         Ok(())

@@ -19,7 +19,9 @@ use ipnet::IpNet;
 use super::{Iface, Net, Node};
 use crate::error::{Error, Result};
 use crate::kernel::{self, NewLink};
-use crate::topology::{mac_from_ipv4, mac_from_name, port_fallback_name, PlannedBridge};
+use crate::topology::{
+    mac_from_ipv4, mac_from_name, port_fallback_name, PlannedBridge, PlannedIface,
+};
 
 /// The kind of device behind an [`Iface`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,14 +110,18 @@ impl Node {
     /// nodes' as [`Node::ifaces`] shows them), and a MAC from its IPv4 address as the
     /// build gives one. Where the node's default route of a family went through the
     /// interface, it now goes via the new network's gateway of that family (unless
-    /// [`IfaceOptions::no_default_route`], or the network has none). Returns when the
+    /// [`IfaceOptions::no_default_route`], or the network has none or is
+    /// [internal](crate::topology::BridgeBuilder::internal)). Returns when the
     /// interface is up, as the build does for every link.
     ///
     /// Like `ip link del IFNAME; ip link add IFNAME type veth peer name PORT netns
     /// BRIDGE_NODE; ip link set PORT master BRIDGE up; ip addr add ADDR dev IFNAME; ip link
     /// set IFNAME up; ip route replace default via GATEWAY`.
     ///
-    /// The name service still answers the node's name with its planned addresses. An
+    /// From then on every name service that knows the node answers its name with the new
+    /// addresses (A, AAAA), and the reverse lookup (PTR) of the new addresses with its
+    /// name, of the old ones no longer. Taking the interface down and up again
+    /// ([`crate::LinkHandle::up`]) restores the default routes the replug made. An
     /// interface the node shares with others (`net_of`), a bridge, or an interface with a
     /// relay (an impairable attachment) cannot be replugged: the error says so.
     pub async fn replug_with(
@@ -158,7 +164,7 @@ impl Node {
             )));
         }
         let addrs = replug_addresses(&net, bridge, &options).map_err(&fail)?;
-        let gateways: Vec<IpAddr> = if options.default_route {
+        let gateways: Vec<IpAddr> = if options.default_route && !bridge.internal {
             bridge.addrs.iter().map(IpNet::addr).collect()
         } else {
             Vec::new()
@@ -224,6 +230,7 @@ impl Node {
                 ))?;
         }
         wait_up(self, ifname, index).await?;
+        let mut made = Vec::new();
         for gw in gateways {
             if (gw.is_ipv4() && follow4) || (gw.is_ipv6() && follow6) {
                 let dest = if gw.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
@@ -234,8 +241,11 @@ impl Node {
                         self,
                         format!("replugging {ifname}: adding the default route via {gw}"),
                     ))?;
+                made.push((dest, gw));
             }
         }
+        // What `LinkHandle::up` restores: the old routes went with the old pair.
+        replug_routes(&net).insert((me, ifname.to_string()), made);
         let iface = Iface {
             name: ifname.to_string(),
             index,
@@ -249,6 +259,7 @@ impl Node {
                 *i = iface.clone();
             }
         });
+        names_follow(&net);
         Ok(iface)
     }
 
@@ -261,6 +272,10 @@ impl Node {
     ///
     /// Like `ip link add NAME type dummy; ip addr add CIDR dev NAME; ip link set NAME up`
     /// (the topology declares one with [`crate::topology::NodeBuilder::iface`]).
+    ///
+    /// The interface joins no network, so the node's name does not answer its addresses
+    /// (nor their reverse lookups), as for the topology's: give them a name with
+    /// [`crate::Net::dns`].
     ///
     /// ```no_run
     /// use netns_test::IfaceOptions;
@@ -340,7 +355,8 @@ impl Node {
     /// Removes interface `name` of the node (`ip link del NAME`): one added with
     /// [`Node::add_iface`] (with its peer, for a stand-in), or an interface plugged into a
     /// network, whose veth pair goes (the node is unplugged; its routes through it go
-    /// too). A bridge the node holds, or an interface whose link has a relay (an impairable
+    /// too, and its name no longer answers the addresses it had there). A bridge the node
+    /// holds, or an interface whose link has a relay (an impairable
     /// one), cannot be removed.
     pub async fn remove_iface(&self, name: &str) -> Result<()> {
         let net = self.live_network()?;
@@ -366,6 +382,13 @@ impl Node {
             .await
             .map_err(super::handles::nl_err(self, format!("deleting {name}")))?;
         self.update_ifaces(|ifaces| ifaces.retain(|i| i.name != name));
+        if let Some(me) = me {
+            let owner = net.plan().nodes[me].net_of.unwrap_or(me);
+            replug_routes(&net).remove(&(owner, name.to_string()));
+        }
+        if !iface.network.is_empty() {
+            names_follow(&net);
+        }
         Ok(())
     }
 
@@ -376,6 +399,43 @@ impl Node {
             needed_for: "changing its interfaces needs the test's network",
         })
     }
+}
+
+/// Makes every name service answer node names, and their reverse lookups, from the
+/// interfaces on networks as [`Node::ifaces`] shows them now, as the build does from the
+/// plan's. An interface of a node's own ([`Node::add_iface`]) is on no network, so its
+/// addresses answer no name, as at the build.
+fn names_follow(net: &Net) {
+    let mut now = net.plan().clone();
+    for (planned, node) in now.nodes.iter_mut().zip(net.nodes()) {
+        if planned.net_of.is_some() {
+            continue; // Names come from the namespace's own node.
+        }
+        planned.ifaces = node
+            .ifaces()
+            .into_iter()
+            .filter(|i| !i.network.is_empty())
+            .map(|i| PlannedIface {
+                name: i.name,
+                network: i.network,
+                mac: i.mac,
+                addrs: i.addrs,
+            })
+            .collect();
+    }
+    net.inner.names.renew(&now);
+}
+
+/// The routes (destination, next hop) replugged interfaces got, by (node index,
+/// interface).
+pub(crate) type ReplugRoutes = std::collections::BTreeMap<(usize, String), Vec<(IpNet, IpAddr)>>;
+
+/// The routes replugged interfaces got.
+pub(super) fn replug_routes(net: &Net) -> std::sync::MutexGuard<'_, ReplugRoutes> {
+    net.state()
+        .replug_routes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether interface `ifname` of node `me` is one side of a relay.

@@ -16,7 +16,6 @@ use crate::topology::{Plan, Topology};
 use std::os::fd::AsFd;
 
 use crate::environment::explain;
-use crate::topology::dns_records::RecordStore;
 use crate::topology::name_service;
 use crate::{environment, kernel, sys};
 
@@ -165,7 +164,7 @@ impl Lab {
             kernel::open_namespaces(&plan, keep_nft, host)
         }
         .map_err(explain)?;
-        let records = start_name_services(&plan, &ns, &rt)?;
+        let names = start_name_services(&plan, &ns, &rt)?;
         let built = rt.block_on(kernel::build(&plan, &ns)).map_err(explain)?;
         // Relays of impairable links, ready before the first frame.
         let relays = super::relay::start(&plan, &ns).map_err(explain)?;
@@ -174,7 +173,7 @@ impl Lab {
             hook();
         }
         rt.block_on(built.wait_up()).map_err(explain)?;
-        let net = Net::new(plan, ns, rt, relays, records, files, seed);
+        let net = Net::new(plan, ns, rt, relays, names, files, seed);
         net.block_on(add_planned_dummies(&net))?;
         // The topology's link conditions, in force before the first line of the test.
         net.block_on(super::conditions::apply_planned(&net))?;
@@ -236,25 +235,18 @@ async fn add_planned_dummies(net: &Net) -> Result<()> {
 
 /// Binds each namespace's name service (on its `lo`, up by now) and serves it on the
 /// network's runtime: the names that node may know (see [`Plan::names_for`]), the reverse
-/// lookups of their addresses, and the records of the store returned, which starts with
-/// the topology's and which `Net::dns` changes.
+/// lookups of their addresses, and the records of the store, which starts with the
+/// topology's and which `Net::dns` changes.
 fn start_name_services(
     plan: &Plan,
     ns: &[kernel::NodeNs],
     rt: &tokio::runtime::Runtime,
-) -> Result<Arc<std::sync::RwLock<RecordStore>>> {
-    let records = Arc::new(std::sync::RwLock::new(plan.dns.clone()));
-    let owners: Vec<String> = plan
-        .nodes
-        .iter()
-        .filter(|n| n.net_of.is_none())
-        .map(|n| n.name.to_ascii_lowercase())
-        .collect();
-    let mut zones = std::collections::HashMap::new();
+) -> Result<dns::NameService> {
+    let service = dns::NameService::new(plan);
     for (i, node) in plan.nodes.iter().enumerate() {
-        if node.net_of.is_some() {
-            continue;
-        }
+        let Some(view) = service.view(i, node.dns64) else {
+            continue; // It shares another node's namespace.
+        };
         let keeps_53 = name_service::keeper(plan, i).is_some();
         let sock = sys::in_netns(ns[i].netns.as_fd(), || dns::bind(keeps_53))
             .and_then(|r| r)
@@ -264,23 +256,10 @@ fn start_name_services(
                     e,
                 ))
             })?;
-        let zone = |i| Arc::new(dns::Zone::new(plan.names_for(i), &owners));
-        let zone = match plan.names_view(i) {
-            Some(view) => zones.entry(view).or_insert_with(|| zone(i)).clone(),
-            None => zone(i),
-        };
-        let mut networks: Vec<String> = node.ifaces.iter().map(|f| f.network.clone()).collect();
-        networks.dedup();
-        let view = dns::View {
-            zone,
-            networks,
-            records: records.clone(),
-            dns64: node.dns64,
-        };
         let _guard = rt.enter();
         rt.spawn(dns::serve(sock, view));
     }
-    Ok(records)
+    Ok(service)
 }
 
 /// Mounts the lab's `/etc/hosts`, `/etc/resolv.conf` and `/etc/nsswitch.conf` (after

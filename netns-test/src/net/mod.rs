@@ -17,7 +17,6 @@ use crate::error::{Error, Result};
 use crate::kernel::NodeNs;
 pub use crate::kernel::RouteEntry;
 use crate::sys;
-use crate::topology::conditions::Conditions;
 use crate::topology::{Plan, HOST};
 
 pub use self::iface::{IfaceKind, IfaceOptions};
@@ -31,12 +30,15 @@ mod lab;
 mod nat64;
 mod notes;
 pub(crate) mod relay;
+mod state;
 
 pub use dns_handle::DnsHandle;
 pub use handles::{AddrHandle, LinkHandle, NftHandle, RouteHandle};
 pub use lab::Lab;
 pub(crate) use lab::{mount_name_files, namespaces_needed, set_build_hook};
 pub use relay::RelayStats;
+pub use state::SEED_ENV;
+pub(crate) use state::{seed_from_env, NetState};
 
 /// A network: every node of its topology, built and up. A `#[netns_test]` body gets one;
 /// a program builds any number with [`Lab::build`].
@@ -60,70 +62,10 @@ pub(crate) struct NetInner {
     pub(crate) state: NetState,
     /// The relays of the network's impairable links.
     relays: Vec<Arc<relay::Relay>>,
-    /// The DNS records every node's name service reads (see [`Net::dns`]).
-    records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
+    /// The name services: the DNS records they read (see [`Net::dns`]) and node names.
+    names: dns::NameService,
     // Last: the runtime the network's tasks run on, stopped when the network goes.
     _runtime: OwnedRuntime,
-}
-
-/// Per-network state of the features built on the live network.
-#[derive(Debug)]
-pub(crate) struct NetState {
-    /// Whether the kernel had the netem qdisc when this network asked: `Err` with the
-    /// kernel's refusal where it had not (see `fault::netem_available`).
-    pub netem: OnceLock<std::result::Result<(), String>>,
-    /// Numbers the partitions' tables, so that several partitions can hold at once.
-    pub partitions: std::sync::atomic::AtomicU32,
-    /// The next interface index for links made at run time (see `Node::replug`): above
-    /// the plan's, so that no two links of the network share one.
-    pub next_ifindex: std::sync::atomic::AtomicU32,
-    /// Makes changes of interfaces one at a time, so that two never pick one address.
-    pub iface_changes: tokio::sync::Mutex<()>,
-    /// The seed of the network's random impairments ([`Net::seed`]).
-    pub seed: u64,
-    /// Set once random impairments are applied: a failing test then names the seed.
-    pub seed_used: std::sync::atomic::AtomicBool,
-    /// The conditions set on each interface, by (namespace's node index, interface).
-    pub conditions: std::sync::Mutex<std::collections::BTreeMap<(usize, String), Conditions>>,
-    /// The last reachability matrix check that did not hold, for the diagnostics.
-    pub matrix_mismatch: std::sync::Mutex<Option<MatrixDiff>>,
-    /// What makes the conditions of each interface (none once cleared), for the
-    /// diagnostics.
-    pub link_conditions: std::sync::Mutex<Vec<LinkConditions>>,
-}
-
-/// The variable that sets the seed of random impairments.
-pub const SEED_ENV: &str = "NETNS_TEST_SEED";
-
-/// The seed of a new network's random impairments: `NETNS_TEST_SEED` (decimal, or hex
-/// after `0x`), else a fresh one.
-pub(crate) fn seed_from_env() -> Result<u64> {
-    match std::env::var(SEED_ENV) {
-        Ok(v) => {
-            let t = v.trim();
-            let parsed = match t.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => t.parse(),
-            };
-            parsed.map_err(|_| Error::Environment {
-                message: format!(
-                    "{SEED_ENV}={v:?} is not a seed: give the number a failing test printed (decimal, or hex after 0x), or unset it for a fresh seed"
-                ),
-            })
-        }
-        Err(_) => {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            let mut s = std::hash::BuildHasher::build_hasher(
-                &std::collections::hash_map::RandomState::new(),
-            );
-            std::hash::Hasher::write_u128(&mut s, t.as_nanos());
-            std::hash::Hasher::write_u32(&mut s, std::process::id());
-            // Printed and typed by people: kept to 9 digits.
-            Ok(std::hash::Hasher::finish(&s) % 1_000_000_000)
-        }
-    }
 }
 
 /// A runtime shut down without blocking when dropped (dropping a runtime blocks, which is
@@ -152,7 +94,7 @@ impl Net {
         ns: Vec<NodeNs>,
         rt: Runtime,
         relays: Vec<Arc<relay::Relay>>,
-        records: Arc<std::sync::RwLock<crate::topology::dns_records::RecordStore>>,
+        names: dns::NameService,
         files: std::path::PathBuf,
         seed: u64,
     ) -> Net {
@@ -228,6 +170,7 @@ impl Net {
                     partitions: Default::default(),
                     next_ifindex: std::sync::atomic::AtomicU32::new(max_ifindex + 1),
                     iface_changes: Default::default(),
+                    replug_routes: Default::default(),
                     seed,
                     seed_used: Default::default(),
                     conditions: Default::default(),
@@ -235,7 +178,7 @@ impl Net {
                     link_conditions: Default::default(),
                 },
                 relays,
-                records,
+                names,
                 _runtime: OwnedRuntime(Some(rt)),
             }
         });

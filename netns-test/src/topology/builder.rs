@@ -540,6 +540,29 @@ impl LinkBuilder {
         self
     }
 
+    /// `a`'s interface starts down, as a cable not yet plugged in there: both ends have
+    /// their addresses, but the build neither brings `a`'s end up nor waits for the link,
+    /// and `a`'s routes through it are not added (the link has no carrier at either end
+    /// until then). `node.link(IFNAME).up()` in `a` brings it up and adds those routes
+    /// ([`crate::LinkHandle::up`]), as for an attachment declared
+    /// [down](AttachBuilder::down). Like `ip link add ... type veth` without the `ip link
+    /// set eth0 up` in `a` that follows it.
+    ///
+    /// ```
+    /// use netns_test::Topology;
+    ///
+    /// let t = Topology::new()
+    ///     .node("a", |n| n)
+    ///     .node("b", |n| n)
+    ///     .link_with("a", "b", "10.9.0.0/30", |l| l.down());
+    /// let plan = t.plan().unwrap();
+    /// assert!(plan.veths[0].ends[0].down && !plan.veths[0].ends[1].down);
+    /// ```
+    pub fn down(mut self) -> Self {
+        self.0.down = true;
+        self
+    }
+
     /// The same link conditions both ways.
     pub fn conditions(self, c: Conditions) -> Self {
         self.profile(Profile::symmetric(c))
@@ -651,5 +674,6 @@ pub(super) struct LinkSpec {
     pub(super) names: Option<(String, String)>,
     pub(super) ips: Option<(String, String)>,
     pub(super) impairable: bool,
+    pub(super) down: bool,
     pub(super) profile: Profile,
 }

@@ -197,6 +197,7 @@ impl Topology {
             names: None,
             ips: None,
             impairable: false,
+            down: false,
             profile: Default::default(),
         };
         self.links.push(f(LinkBuilder(spec)).0);

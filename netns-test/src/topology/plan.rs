@@ -120,6 +120,9 @@ pub struct PlannedBridge {
     pub addrs: Vec<IpNet>,
     /// Members are known by name only on this network.
     pub scoped_names: bool,
+    /// An internal network ([`BridgeBuilder::internal`]): its members get no default
+    /// route through it, at the build or when replugged into it.
+    pub internal: bool,
     /// Bridged frames traverse the IP hooks of the node holding it (see
     /// [`BridgeBuilder::bridge_netfilter`]); the same for every bridge of a node.
     pub netfilter: bool,

@@ -105,6 +105,7 @@ impl Planner<'_> {
                 mac: mac_from_name(&format!("{}/{}", spec.owner, spec.name)),
                 addrs,
                 scoped_names: spec.scoped_names,
+                internal: spec.internal,
                 netfilter: spec.netfilter,
                 route_localnet: false,
             });
@@ -151,6 +152,7 @@ impl Planner<'_> {
                     mac: mac_from_name(&format!("{host}/{}", o.name)),
                     addrs: Vec::new(),
                     scoped_names: false,
+                    internal: false,
                     netfilter: false,
                     route_localnet: false,
                 });
@@ -342,7 +344,7 @@ impl Planner<'_> {
             mac,
             addrs,
         });
-        self.attachment_gateways(node, bridge, &a.network, ip.is_some(), ip6.is_some());
+        self.attachment_gateways(node, bridge, ip.is_some(), ip6.is_some());
     }
 
     /// The bridge attachment `a` plugs into (for an overlay, its bridge on the host
@@ -389,27 +391,12 @@ impl Planner<'_> {
 
     /// Docker's rule: the first network with a gateway gives the default route (an
     /// internal network gives none), per family the attachment has an address of.
-    fn attachment_gateways(
-        &mut self,
-        node: usize,
-        bridge: usize,
-        network: &str,
-        has_v4: bool,
-        has_v6: bool,
-    ) {
-        let internal = self
-            .topo
-            .bridges
-            .iter()
-            .any(|b| b.name == network && b.internal);
-        let gws: Vec<IpAddr> = if internal {
+    fn attachment_gateways(&mut self, node: usize, bridge: usize, has_v4: bool, has_v6: bool) {
+        let planned = &self.plan.bridges[bridge];
+        let gws: Vec<IpAddr> = if planned.internal {
             Vec::new()
         } else {
-            self.plan.bridges[bridge]
-                .addrs
-                .iter()
-                .map(|a| a.addr())
-                .collect()
+            planned.addrs.iter().map(|a| a.addr()).collect()
         };
         let slot = &mut self.gateways[node];
         for gw in gws {
@@ -508,7 +495,7 @@ impl Planner<'_> {
                     mac,
                     addrs,
                     master: None,
-                    down: false,
+                    down: spec.down && k == 0,
                 });
             }
             let [ea, eb]: [VethEnd; 2] = planned.try_into().expect("two ends");

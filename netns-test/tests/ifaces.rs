@@ -351,7 +351,13 @@ async fn an_attachment_that_starts_down_is_brought_up_with_its_routes(
     b.link("eth0").up().await?;
     assert_has(&ip(&b, &["-o", "link", "show", "eth0"])?, &[",UP"]);
     assert_has(&ip(&b, &["route"])?, &["default via 10.0.0.1 dev eth0"]);
-    a.assert_reaches(&b, Probe::Icmp).await;
+    // a's ARP entry for b may still be resolving from the negative check above (three
+    // probes a second apart, longer than a raised isolation wait): an echo request queued
+    // on it fails with EHOSTUNREACH when it gives up, as on a real LAN. The next
+    // resolution finds b.
+    a.reach(&b, Probe::Icmp)
+        .wait_until_reaches(Duration::from_secs(10))
+        .await?;
     b.assert_reaches("10.0.0.1".parse::<IpAddr>()?, Probe::Icmp)
         .await;
     Ok(())

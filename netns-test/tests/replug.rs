@@ -248,7 +248,12 @@ async fn a_link_that_starts_down_is_brought_up_with_its_routes(net: Net) -> anyh
     a.link("wan").up().await?;
     assert_has(&ip(&a, &["-o", "link", "show", "wan"])?, &[",UP"]);
     assert_has(&ip(&a, &["route"])?, &["10.99.0.0/24 via 10.9.0.2 dev wan"]);
+    // b's ARP entry for a may still be resolving from the negative check above (three
+    // probes a second apart, longer than a raised isolation wait): an echo request queued
+    // on it fails with EHOSTUNREACH when it gives up. The next resolution finds a.
+    b.reach(&a, Probe::Icmp)
+        .wait_until_reaches(Duration::from_secs(10))
+        .await?;
     a.assert_reaches(&b, Probe::Icmp).await;
-    b.assert_reaches(&a, Probe::Icmp).await;
     Ok(())
 }

@@ -289,7 +289,10 @@ fn ctrl_c_stops_the_command_and_at_the_prompt_ends_the_lab() {
     term.type_line("con1 sleep 30");
     std::thread::sleep(Duration::from_millis(300));
     term.key("C-c");
-    // The command ended, the lab did not: it answers.
+    // The command ended, the lab did not: it answers, once its prompt is back (keys typed
+    // before that belong to the command, as in any shell).
+    term.wait_for("(signal: 2 (SIGINT))", 1);
+    term.wait_for("netns-test> ", 2);
     term.type_line("nodes");
     term.wait_for("con1: eth0 172.18.0.2/16", 1);
     term.key("C-c");

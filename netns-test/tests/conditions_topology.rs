@@ -50,9 +50,12 @@ async fn min_rtt(from: &Node, to: &Node, n: usize) -> Duration {
 async fn declared_conditions_are_in_force_when_the_body_starts(net: Net) {
     let (a, b, c) = (net.node("a"), net.node("b"), net.node("c"));
     // Positive control: the plain link.
+    // The delays are lower bounds of the round trips by themselves: a busy machine can
+    // make the plain link's best round trip longer than the delayed link's remainder.
     let plain = min_rtt(&a, &c, 3).await;
     let both = min_rtt(&a, &b, 3).await;
-    assert!(both >= plain + ms(60), "{both:?} vs plain {plain:?}");
+    assert!(plain < ms(20), "the plain link: {plain:?}");
+    assert!(both >= ms(60), "{both:?} vs plain {plain:?}");
     // Each direction is read back where it was declared, and on the far end too.
     let eth0 = a.conditions("eth0");
     assert_eq!(eth0.get().await.unwrap(), Conditions::new().delay(ms(40)));
@@ -69,7 +72,7 @@ async fn declared_conditions_are_in_force_when_the_body_starts(net: Net) {
     eth0.clone().ingress().clear().await.unwrap();
     assert_eq!(b.conditions("eth0").get().await.unwrap(), Conditions::new());
     let one_way = min_rtt(&a, &b, 5).await;
-    assert!(one_way >= plain + ms(40), "{one_way:?}");
+    assert!(one_way >= ms(40), "{one_way:?}");
     assert!(one_way + ms(10) <= both, "{one_way:?} vs {both:?}");
     // Both directions counted their frames.
     assert!(eth0.stats().await.unwrap().delayed > 0);
